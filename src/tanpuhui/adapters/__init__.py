@@ -1,0 +1,1 @@
+"""Adapters: the edges where the services meet storage, files, clocks and randomness."""

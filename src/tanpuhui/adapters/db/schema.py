@@ -1,0 +1,249 @@
+"""The relational schema (Core tables). Alembic migrations create it; a test checks they agree.
+
+What the database itself guarantees, whatever code writes to it:
+- one event per (enterprise, event_id) — the idempotency key;
+- one credit per event: an event row credits grams only together with the issuance entry that
+  carries them (`ck_events_credit_has_entry`), and an event row is the only issuance line of
+  its reduction;
+- an evidence fingerprint backs at most one active reduction;
+- postings are non-zero; holder balances are never negative (issuance accounts may be);
+- entries, postings and issued amounts are immutable (triggers, see the migrations); an entry
+  row is written once, sealed (sequence and chain hash), at the end of its transaction, which
+  is why references to it are checked at commit (deferred foreign keys);
+- on PostgreSQL a deferred constraint trigger checks that every entry balances per asset.
+
+Issuance lines live on the event rows (a subledger): a credited event's `issued_account`,
+`asset` and `grams` *are* its posting in entry `entry_id`; the `postings` table holds the
+balancing issuance postings and every later movement (binding moves, sales, retirements).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tanpuhui.adapters.db.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING)
+
+OUTCOMES = ("credited", "capped", "duplicate", "rejected", "pending_binding")
+
+enterprises = sa.Table(
+    "enterprises",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("is_scene", sa.Boolean, nullable=False),
+    sa.Column("is_platform", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("is_scene OR is_platform", name="has_role"),
+)
+
+persons = sa.Table(
+    "persons",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+bindings = sa.Table(
+    "bindings",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("enterprise_id", sa.Uuid, sa.ForeignKey("enterprises.id"), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("person_id", sa.Uuid, sa.ForeignKey("persons.id"), nullable=False),
+    sa.Column("bound_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.Index(
+        "uq_bindings_active_subject",
+        "enterprise_id",
+        "subject",
+        unique=True,
+        sqlite_where=sa.text("ended_at IS NULL"),
+        postgresql_where=sa.text("ended_at IS NULL"),
+    ),
+    sa.Index("ix_bindings_person_id", "person_id"),
+)
+
+behaviour_groups = sa.Table(
+    "behaviour_groups",
+    metadata,
+    sa.Column("code", sa.Text, primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("exclusive", sa.Boolean, nullable=False),
+    sa.Column("overlap_tolerance_s", sa.Integer, nullable=False),
+    sa.Column("daily_cap_grams", sa.BigInteger, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+methodology_versions = sa.Table(
+    "methodology_versions",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("content_hash", sa.Text, nullable=False),
+    sa.Column("content", sa.Text, nullable=False),  # canonical JSON of the version file
+    sa.Column("source_name", sa.Text, nullable=False),
+    sa.Column("effective_from", sa.Date, nullable=False),
+    sa.Column("effective_to", sa.Date, nullable=True),
+    sa.Column("published_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("code", "version"),
+    sa.CheckConstraint("version >= 1", name="version_positive"),
+)
+
+catalogue_revisions = sa.Table(
+    "catalogue_revisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+)
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("enterprise_id", sa.Uuid, sa.ForeignKey("enterprises.id"), nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("event_count", sa.Integer, nullable=False),
+    sa.Column("counts", sa.Text, nullable=False),  # JSON: outcomes by kind
+    sa.Column("unkeyed", sa.Text, nullable=True),  # JSON: rejections of items with no event id
+)
+
+ledger_entries = sa.Table(
+    "ledger_entries",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("memo", sa.Text, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("prev_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("hash", sa.LargeBinary(32), nullable=False),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("enterprise_id", sa.Uuid, sa.ForeignKey("enterprises.id"), nullable=False),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("batch_id", sa.Uuid, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("payload_hash", sa.LargeBinary(16), nullable=False),
+    # the event as understood (NULL when it failed validation)
+    sa.Column("subject", sa.Text),
+    sa.Column("behaviour", sa.Text),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("ended_at", UTCDateTime),
+    sa.Column("region", sa.Text),
+    sa.Column("quantities", sa.Text),  # JSON {key: decimal string}
+    sa.Column("evidence_ref", sa.Text),
+    sa.Column("evidence_issuer", sa.Text),
+    sa.Column("raw", sa.Text),  # JSON of a rejected event as received
+    # the outcome
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("message", sa.Text),
+    sa.Column("grams", sa.BigInteger, nullable=False),
+    sa.Column("grams_cut", sa.BigInteger, nullable=False),
+    sa.Column("duplicate_of", sa.Uuid),
+    sa.Column("methodology_id", sa.Uuid, sa.ForeignKey("methodology_versions.id")),
+    sa.Column("trace", sa.Text),  # JSON calculation trace
+    sa.Column("group_code", sa.Text),
+    sa.Column("day", sa.Date),
+    # the reduction (grams > 0): its issuance line and where it is now
+    sa.Column("asset", sa.Text),
+    sa.Column("issued_account", sa.Text),
+    sa.Column(
+        "entry_id",
+        sa.Uuid,
+        sa.ForeignKey("ledger_entries.id", deferrable=True, initially="DEFERRED"),
+    ),
+    sa.Column("holder", sa.Text),
+    sa.Column("state", sa.Text),  # active | reversed
+    sa.Column("live_grams", sa.BigInteger, nullable=False),  # grams it backs now
+    sa.Column("resolution", sa.Text),  # for pending ones, what binding did: moved|capped|duplicate
+    sa.Column("resolution_ref", sa.Uuid),  # … and the claim it duplicated
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("evidence_fp", sa.LargeBinary(16)),
+    sa.UniqueConstraint("enterprise_id", "event_id"),
+    sa.CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome_known"),
+    sa.CheckConstraint(
+        "grams >= 0 AND grams_cut >= 0 AND live_grams >= 0", name="grams_not_negative"
+    ),
+    sa.CheckConstraint(
+        "(grams > 0) = (entry_id IS NOT NULL AND issued_account IS NOT NULL"
+        " AND asset IS NOT NULL AND methodology_id IS NOT NULL)",
+        name="credit_has_entry",
+    ),
+    sa.CheckConstraint("state IS NULL OR state IN ('active', 'reversed')", name="state_known"),
+    sa.Index(
+        "ix_events_claims",
+        "holder",
+        "started_at",
+        sqlite_where=sa.text("state = 'active'"),
+        postgresql_where=sa.text("state = 'active'"),
+    ),
+    sa.Index(
+        "uq_events_evidence_fp",
+        "evidence_fp",
+        unique=True,
+        sqlite_where=sa.text("state = 'active'"),
+        postgresql_where=sa.text("state = 'active'"),
+    ),
+    sa.Index("ix_events_entry_id", "entry_id"),
+)
+
+postings = sa.Table(
+    "postings",
+    metadata,
+    sa.Column(
+        "entry_id",
+        sa.Uuid,
+        sa.ForeignKey("ledger_entries.id", deferrable=True, initially="DEFERRED"),
+        primary_key=True,
+    ),
+    sa.Column("line", sa.Integer, primary_key=True),
+    sa.Column("account", sa.Text, nullable=False),
+    sa.Column("asset", sa.Text, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("reduction_id", sa.Uuid, nullable=True),
+    sa.CheckConstraint("amount <> 0", name="amount_not_zero"),
+    sa.Index("ix_postings_account", "account"),
+)
+
+balances = sa.Table(
+    "balances",
+    metadata,
+    sa.Column("account", sa.Text, primary_key=True),
+    sa.Column("asset", sa.Text, primary_key=True),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("amount >= 0 OR account LIKE 'issuance:%'", name="holder_not_negative"),
+)
+
+chain_head = sa.Table(
+    "chain_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.LargeBinary(32), nullable=False),
+)
+
+region_totals = sa.Table(
+    "region_totals",
+    metadata,
+    sa.Column("region", sa.Text, primary_key=True),
+    sa.Column("group_code", sa.Text, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("grams", sa.BigInteger, nullable=False),
+)

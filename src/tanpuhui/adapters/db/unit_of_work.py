@@ -1,0 +1,96 @@
+"""The unit of work: one connection, one transaction, every repository bound to it.
+
+Only the service that opens a unit of work commits it; leaving the `with` block without a
+commit rolls back. Database errors that mean "a concurrent writer won a race" (unique
+violations, deadlocks) become `RaceLostError` so the service can retry the whole unit; a
+holder balance going negative becomes `InsufficientBalanceError`.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tanpuhui.adapters.db.engine import WRITE
+from tanpuhui.adapters.db.intake_repository import SqlIntake
+from tanpuhui.adapters.db.ledger_repository import SqlLedger
+from tanpuhui.adapters.db.queries import SqlQueries
+from tanpuhui.adapters.db.repositories import (
+    SqlBindings,
+    SqlCatalogue,
+    SqlEnterprises,
+    SqlLocks,
+    SqlPersons,
+)
+from tanpuhui.adapters.db.verify_repository import SqlVerify
+from tanpuhui.domain.errors import InsufficientBalanceError
+from tanpuhui.services.ports import RaceLostError
+
+RACE_SQLSTATES = {"23505", "40P01", "40001"}  # unique violation, deadlock, serialization
+
+
+class SqlUnitOfWork:
+    def __init__(self, engine: Engine, *, write: bool = True) -> None:
+        self.engine = engine
+        self.write = write
+
+    def __enter__(self) -> Self:
+        conn = self.engine.connect()
+        if self.write:
+            conn = conn.execution_options(**{WRITE: True})
+        self.conn = conn
+        self._tx = conn.begin()
+        self.enterprises = SqlEnterprises(conn)
+        self.persons = SqlPersons(conn)
+        self.bindings = SqlBindings(conn)
+        self.locks = SqlLocks(conn)
+        self.catalogue = SqlCatalogue(conn)
+        self.intake = SqlIntake(conn)
+        self.ledger = SqlLedger(conn)
+        self.verify = SqlVerify(conn)
+        self.queries = SqlQueries(conn)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._tx.is_active:
+                self._tx.rollback()
+        finally:
+            self.conn.close()
+        if isinstance(exc, sa.exc.DBAPIError):
+            translated = translate(exc)
+            if translated is not None:
+                raise translated from exc
+
+    def commit(self) -> None:
+        try:
+            self._tx.commit()
+        except sa.exc.DBAPIError as exc:
+            translated = translate(exc)
+            if translated is not None:
+                raise translated from exc
+            raise
+
+    def rollback(self) -> None:
+        self._tx.rollback()
+
+
+def translate(exc: sa.exc.DBAPIError) -> Exception | None:
+    """The project error a driver error stands for, or None when it is a bug."""
+    text = str(exc.orig)
+    if "holder_not_negative" in text:
+        return InsufficientBalanceError("a holder balance would go negative")
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in RACE_SQLSTATES:
+        return RaceLostError(text.splitlines()[0])
+    if isinstance(exc, sa.exc.IntegrityError) and "UNIQUE constraint failed" in text:
+        return RaceLostError(text)
+    return None

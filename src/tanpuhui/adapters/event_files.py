@@ -1,0 +1,84 @@
+"""Reading behaviour events from files: JSON Lines and CSV, line by line.
+
+Every item comes with its line number. A line that cannot be decoded becomes a `Rejection`
+(malformed JSON, a CSV row with the wrong number of cells) so it gets an outcome like any other
+event, and the good lines around it are processed.
+
+CSV uses the event format's field names as columns; quantities and evidence are flattened:
+`quantity.distance_km`, `evidence.ref`, `evidence.issuer`. Empty cells are absent fields.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import msgspec
+
+from tanpuhui.domain.events import Reason, Rejection
+
+_decode = msgspec.json.Decoder().decode
+Item = tuple[int, object | Rejection]
+
+
+def detect_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    raise ValueError(f"cannot tell the format of {path.name}; use --format jsonl|csv")
+
+
+def read_events(path: Path, fmt: str) -> Iterator[Item]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        yield from (read_jsonl(fh) if fmt == "jsonl" else read_csv(fh))
+
+
+def read_jsonl(fh: TextIO | io.StringIO) -> Iterator[Item]:
+    for number, line in enumerate(fh, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, _decode(line)
+        except msgspec.DecodeError as exc:
+            yield number, Rejection(Reason.MALFORMED_JSON, f"not a JSON value: {exc}")
+
+
+def read_csv(fh: TextIO | io.StringIO) -> Iterator[Item]:
+    reader = csv.reader(fh)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    width = len(header)
+    for row in reader:
+        number = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != width:
+            yield (
+                number,
+                Rejection(
+                    Reason.MALFORMED_JSON, f"row has {len(row)} cells, the header has {width}"
+                ),
+            )
+            continue
+        yield number, unflatten(zip(header, row, strict=True))
+
+
+def unflatten(cells: Any) -> dict[str, Any]:
+    """`{"quantity.distance_km": "3.4"}` → `{"quantity": {"distance_km": "3.4"}}`."""
+    event: dict[str, Any] = {}
+    for name, value in cells:
+        if value == "":
+            continue
+        head, dot, tail = name.partition(".")
+        if dot:
+            event.setdefault(head, {})[tail] = value
+        else:
+            event[name] = value
+    return event

@@ -1,0 +1,355 @@
+"""Methodology and behaviour-group files: YAML on disk, validated, turned into domain objects.
+
+A file is parsed with line tracking, validated against a schema (pydantic) and then checked
+semantically (the model exists and gets the factor roles it needs, units agree, regions exist,
+validity periods of one factor role do not overlap). Every problem is reported at once with its
+line: `MethodologyFileError.problems` = ["bike.yaml:12: factors[0].value: must be > 0", ...].
+
+The canonical JSON of a validated version is what is stored and hashed; its SHA-256 is the
+version's `content_hash`, recorded with every reduction quantified by it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+from tanpuhui.domain.errors import MethodologyFileError
+from tanpuhui.domain.methodology import (
+    Bounds,
+    Confidence,
+    Factor,
+    Group,
+    Methodology,
+    Plausibility,
+)
+from tanpuhui.domain.models import MODELS
+from tanpuhui.domain.quantity import DENOMINATOR_QUANTITY, QUANTITY_KEYS, parse_unit
+from tanpuhui.domain.regions import RegionCatalogue
+
+Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.]{0,79}$")]
+BehaviourCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+RegionCode = Annotated[str, StringConstraints(pattern=r"^[1-9]\d{5}$")]
+CATEGORIES = ("衣", "食", "住", "行", "用", "办公", "数字金融")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FactorSpec(_Strict):
+    id: Code
+    role: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    value: Decimal = Field(gt=0)
+    unit: str
+    source: Annotated[str, StringConstraints(min_length=3)]
+    confidence: Confidence
+    region: RegionCode | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+    series: str = ""
+    note: str = ""
+
+    @field_validator("unit")
+    @classmethod
+    def _unit_known(cls, unit: str) -> str:
+        parse_unit(unit)
+        return unit
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _value_is_text(cls, value: object) -> object:
+        if isinstance(value, float):
+            raise ValueError('write factor values as quoted decimal strings, e.g. "46.7"')
+        return value
+
+
+class BoundsSpec(_Strict):
+    min: Decimal | None = Field(default=None, ge=0)
+    max: Decimal | None = Field(default=None, gt=0)
+
+
+class PlausibilitySpec(_Strict):
+    max_speed_kmh: Decimal | None = Field(default=None, gt=0)
+    duration_s: BoundsSpec = BoundsSpec()
+    quantities: dict[str, BoundsSpec] = {}
+
+
+class MethodologySpec(_Strict):
+    code: Code
+    version: int = Field(ge=1)
+    title: Annotated[str, StringConstraints(min_length=3)]
+    category: Literal["衣", "食", "住", "行", "用", "办公", "数字金融"]
+    standard: str = ""
+    description: str = ""
+    model: str
+    behaviours: list[BehaviourCode] = Field(min_length=1)
+    group: BehaviourCode
+    region: RegionCode | None = None
+    effective_from: date
+    effective_to: date | None = None
+    claim_window_days: int = Field(default=30, ge=1, le=366)
+    daily_cap_grams: int | None = Field(default=None, gt=0)
+    parameters: dict[str, Decimal | str] = {}
+    factors: list[FactorSpec] = Field(min_length=1)
+    plausibility: PlausibilitySpec = PlausibilitySpec()
+
+
+class GroupSpec(_Strict):
+    code: BehaviourCode
+    title: Annotated[str, StringConstraints(min_length=3)]
+    exclusive: bool
+    overlap_tolerance_s: int = Field(default=0, ge=0, le=3600)
+    daily_cap_grams: int | None = Field(default=None, gt=0)
+    cap_source: str = ""
+
+
+class GroupsFileSpec(_Strict):
+    groups: list[GroupSpec] = Field(min_length=1)
+
+
+_SpecT = TypeVar("_SpecT", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedMethodology:
+    """A validated version: the domain object and the canonical JSON it was hashed from."""
+
+    methodology: Methodology
+    content: str
+
+
+# --- reading YAML with line numbers -------------------------------------------------------
+
+
+def _load_with_lines(text: str, name: str) -> tuple[Any, dict[tuple[str | int, ...], int]]:
+    """Parse YAML; also map every path (('factors', 0, 'value')) to its 1-based line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise MethodologyFileError(
+            f"{name} is not valid YAML", [f"{name}:{line}: {getattr(exc, 'problem', exc)}"]
+        ) from None
+    lines: dict[tuple[str | int, ...], int] = {}
+
+    def walk(n: yaml.Node | None, path: tuple[str | int, ...]) -> None:
+        if n is None:
+            return
+        lines[path] = n.start_mark.line + 1
+        if isinstance(n, yaml.MappingNode):
+            for key, value in n.value:
+                child = (*path, str(key.value))
+                walk(value, child)
+                lines[child] = key.start_mark.line + 1
+        elif isinstance(n, yaml.SequenceNode):
+            for i, item in enumerate(n.value):
+                walk(item, (*path, i))
+
+    walk(node, ())
+    data = yaml.safe_load(text) if node is not None else None
+    return data, lines
+
+
+def _line(lines: Mapping[tuple[str | int, ...], int], path: tuple[str | int, ...]) -> int:
+    while path not in lines and path:
+        path = path[:-1]
+    return lines.get(path, 1)
+
+
+def _path_text(path: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(file)"
+
+
+def _validate(
+    model: type[_SpecT], data: Any, lines: Mapping[tuple[str | int, ...], int], name: str
+) -> _SpecT:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+            problems.append(f"{name}:{_line(lines, loc)}: {_path_text(loc)}: {err['msg']}")
+        raise MethodologyFileError(f"{name} does not match the schema", problems) from None
+
+
+# --- methodologies ------------------------------------------------------------------------
+
+
+def parse_methodology(
+    text: str, name: str, regions: RegionCatalogue, groups: Iterable[str] | None = None
+) -> LoadedMethodology:
+    """Validate a methodology version file; raise `MethodologyFileError` listing every problem."""
+    data, lines = _load_with_lines(text, name)
+    spec = _validate(MethodologySpec, data, lines, name)
+    problems = _semantic_problems(spec, lines, name, regions, groups)
+    if problems:
+        raise MethodologyFileError(f"{name} is not a valid methodology", problems)
+    return load_spec(spec)
+
+
+def methodology_from_content(content: str) -> Methodology:
+    """Rebuild a stored (already validated) version from its canonical JSON."""
+    return load_spec(MethodologySpec.model_validate_json(content)).methodology
+
+
+def load_spec(spec: MethodologySpec) -> LoadedMethodology:
+    content = json.dumps(
+        spec.model_dump(mode="json"), ensure_ascii=False, sort_keys=True, separators=(",", ":")
+    )
+    digest = "sha256:" + hashlib.sha256(content.encode()).hexdigest()
+    m = Methodology(
+        code=spec.code,
+        version=spec.version,
+        title=spec.title,
+        model=spec.model,
+        behaviours=tuple(spec.behaviours),
+        group=spec.group,
+        factors=tuple(
+            Factor(
+                id=f.id,
+                role=f.role,
+                value=f.value,
+                unit=f.unit,
+                source=f.source,
+                confidence=f.confidence,
+                region=f.region,
+                valid_from=f.valid_from,
+                valid_to=f.valid_to,
+                series=f.series,
+                note=f.note,
+            )
+            for f in spec.factors
+        ),
+        content_hash=digest,
+        parameters=dict(spec.parameters),
+        region=spec.region,
+        effective_from=spec.effective_from,
+        effective_to=spec.effective_to,
+        plausibility=Plausibility(
+            quantities={k: Bounds(b.min, b.max) for k, b in spec.plausibility.quantities.items()},
+            duration_s=Bounds(spec.plausibility.duration_s.min, spec.plausibility.duration_s.max),
+            max_speed_kmh=spec.plausibility.max_speed_kmh,
+        ),
+        daily_cap_grams=spec.daily_cap_grams,
+        claim_window_days=spec.claim_window_days,
+        category=spec.category,
+        standard=spec.standard,
+        description=spec.description,
+    )
+    return LoadedMethodology(m, content)
+
+
+def _semantic_problems(
+    spec: MethodologySpec,
+    lines: Mapping[tuple[str | int, ...], int],
+    name: str,
+    regions: RegionCatalogue,
+    groups: Iterable[str] | None,
+) -> list[str]:
+    problems: list[str] = []
+
+    def report(path: tuple[str | int, ...], message: str) -> None:
+        problems.append(f"{name}:{_line(lines, path)}: {_path_text(path)}: {message}")
+
+    model = MODELS.get(spec.model)
+    if model is None:
+        report(("model",), f"unknown model {spec.model!r} (known: {', '.join(sorted(MODELS))})")
+    else:
+        roles = {f.role for f in spec.factors}
+        if not any(required <= roles for required in model.required_roles):
+            needed = " or ".join("+".join(sorted(r)) for r in model.required_roles)
+            report(("factors",), f"model {spec.model} needs factor roles {needed}")
+        if spec.model == "distance" and "er" in roles and roles & {"baseline", "project"}:
+            report(("factors",), "give either er or baseline+project, not both")
+        known = set().union(*model.required_roles)
+        for i, f in enumerate(spec.factors):
+            if f.role not in known:
+                report(("factors", i, "role"), f"model {spec.model} does not use role {f.role!r}")
+    denominators = {parse_unit(f.unit)[1] for f in spec.factors}
+    quantities = {DENOMINATOR_QUANTITY[d] for d in denominators}
+    if len(quantities) > 1:
+        report(("factors",), f"factor units multiply different quantities: {sorted(quantities)}")
+    for key in spec.plausibility.quantities:
+        if key not in QUANTITY_KEYS:
+            report(("plausibility", "quantities", key), f"unknown quantity {key}")
+    if spec.region is not None and spec.region not in regions:
+        report(("region",), f"unknown region code {spec.region}")
+    if spec.effective_to is not None and spec.effective_to <= spec.effective_from:
+        report(("effective_to",), "must be after effective_from")
+    seen_ids: set[str] = set()
+    for i, f in enumerate(spec.factors):
+        if f.id in seen_ids:
+            report(("factors", i, "id"), f"duplicate factor id {f.id}")
+        seen_ids.add(f.id)
+        if f.region is not None and f.region not in regions:
+            report(("factors", i, "region"), f"unknown region code {f.region}")
+        if f.valid_from and f.valid_to and f.valid_to <= f.valid_from:
+            report(("factors", i, "valid_to"), "must be after valid_from")
+    for i, f in enumerate(spec.factors):
+        for j in range(i):
+            g = spec.factors[j]
+            if g.role == f.role and g.region == f.region and _periods_overlap(f, g):
+                report(
+                    ("factors", i),
+                    f"factor {f.id} overlaps {g.id} (same role {f.role} and region) in time",
+                )
+    series: dict[str, set[str]] = {}
+    for f in spec.factors:
+        series.setdefault(f.role, set()).add(f.series)
+    for role, names in sorted(series.items()):
+        if len(names) > 1:
+            report(("factors",), f"role {role} mixes factor series {sorted(names)}")
+    if groups is not None and spec.group not in set(groups):
+        report(("group",), f"unknown behaviour group {spec.group!r}")
+    return problems
+
+
+def _periods_overlap(a: FactorSpec, b: FactorSpec) -> bool:
+    a_from, b_from = a.valid_from or date.min, b.valid_from or date.min
+    a_to, b_to = a.valid_to or date.max, b.valid_to or date.max
+    return a_from < b_to and b_from < a_to
+
+
+# --- groups ---------------------------------------------------------------------------------
+
+
+def parse_groups(text: str, name: str) -> list[Group]:
+    data, lines = _load_with_lines(text, name)
+    spec = _validate(GroupsFileSpec, data, lines, name)
+    codes = [g.code for g in spec.groups]
+    duplicates = sorted({c for c in codes if codes.count(c) > 1})
+    if duplicates:
+        raise MethodologyFileError(
+            f"{name} is not a valid groups file",
+            [f"{name}:{_line(lines, ('groups',))}: duplicate group code(s) {duplicates}"],
+        )
+    return [
+        Group(g.code, g.title, g.exclusive, g.overlap_tolerance_s, g.daily_cap_grams)
+        for g in spec.groups
+    ]
+
+
+def read_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")

@@ -1,0 +1,64 @@
+"""The composition root: settings → engine → unit of work → service context.
+
+Entrypoints (CLI, API) call `build` once and pass the resulting `App` around.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from tanpuhui.adapters.catalogue_files import (
+    bundled_catalogue_dir,
+    load_regions,
+    read_catalogue_dir,
+)
+from tanpuhui.adapters.db.engine import create_engine
+from tanpuhui.adapters.db.migrate import upgrade
+from tanpuhui.adapters.db.unit_of_work import SqlUnitOfWork
+from tanpuhui.adapters.system import SystemClock, Uuid7Source
+from tanpuhui.config import Settings
+from tanpuhui.services.catalogue import PublishReport, VersionFile, publish_catalogue
+from tanpuhui.services.context import Context
+from tanpuhui.services.ports import Clock
+
+
+@dataclass(frozen=True)
+class App:
+    settings: Settings
+    engine: Engine
+    ctx: Context
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build(settings: Settings | None = None, *, clock: Clock | None = None) -> App:
+    settings = settings or Settings()
+    engine = create_engine(settings.database_url, pool_size=settings.pool_size)
+
+    def uow(*, write: bool = True) -> SqlUnitOfWork:
+        return SqlUnitOfWork(engine, write=write)
+
+    ctx = Context(
+        uow=uow,
+        clock=clock or SystemClock(),
+        ids=Uuid7Source(),
+        regions=load_regions(),
+        tz=settings.tz(),
+    )
+    return App(settings, engine, ctx)
+
+
+def upgrade_database(app: App, catalogue_dir: Path | None = None) -> PublishReport:
+    """Migrate the schema to head and publish the catalogue (the bundled one by default)."""
+    upgrade(app.engine)
+    return publish_directory(app, catalogue_dir or bundled_catalogue_dir())
+
+
+def publish_directory(app: App, directory: Path) -> PublishReport:
+    files = read_catalogue_dir(directory, app.ctx.regions)
+    versions = [VersionFile(name, lm.methodology, lm.content) for name, lm in files.methodologies]
+    return publish_catalogue(app.ctx, files.groups, versions)

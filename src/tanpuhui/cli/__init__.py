@@ -1,0 +1,1 @@
+"""The command line (`tanpuhui …`): parse, call one service, render."""

@@ -1,0 +1,257 @@
+"""`tanpuhui bench …` — benchmarks that print rates beside the hardware ceiling of this run.
+
+`bench ingest`: N synthetic events (with replays, cross-source echoes, evidence collisions
+and malformed lines) go through the whole pipeline — parse, validate, quantify, dedup, cap,
+post — on a fresh database. Then exactly the rows it wrote are bulk-inserted into a second fresh
+database of the same engine and schema, one transaction per batch, with the fastest bulk path
+(COPY on PostgreSQL, executemany on SQLite): the raw ceiling. Both rates and their ratio are
+printed. Not a test: nothing asserts on time.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import platform
+import random
+import shutil
+import tempfile
+import time
+import zlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import msgspec
+import sqlalchemy as sa
+import typer
+
+from tanpuhui.adapters import synthetic
+from tanpuhui.adapters.db import schema as t
+from tanpuhui.adapters.db.bulk import insert_rows
+from tanpuhui.adapters.db.embedded import create_database, start_server
+from tanpuhui.adapters.db.engine import WRITE, create_engine
+from tanpuhui.adapters.db.migrate import upgrade
+from tanpuhui.adapters.event_files import read_jsonl
+from tanpuhui.bootstrap import build, upgrade_database
+from tanpuhui.cli.common import console, emit_json, handled
+from tanpuhui.config import Settings
+from tanpuhui.domain.errors import InvalidInputError
+from tanpuhui.domain.parties import Role
+from tanpuhui.services.intake import submit_events
+from tanpuhui.services.ledger import verify_ledger
+from tanpuhui.services.parties import add_enterprise
+
+cli = typer.Typer(
+    help="Benchmarks (rates beside the raw ceiling of the same run).", no_args_is_help=True
+)
+ROW_TABLES = ("ledger_entries", "events", "postings", "balances", "region_totals", "batches")
+
+
+def make_events(count: int, now: datetime, seed: int = 5) -> list[bytes]:
+    """`count` JSON lines: realistic behaviours plus 2% map-app echoes of trips, 1% replays,
+    0.5% evidence collisions and 0.3% malformed lines."""
+    rng = random.Random(seed)
+    people = synthetic.persons(max(1, count // 10), seed)
+    days = 3
+    lines: list[bytes] = []
+    encode = msgspec.json.encode
+    for event in synthetic.generate(people, days, now - timedelta(hours=1), seed=seed):
+        lines.append(encode(event))
+        roll = rng.random()
+        if roll < 0.02 and event["behaviour"].endswith("_ride"):
+            lines.append(encode(synthetic.map_app_echo(event, rng)))
+        elif roll < 0.03 and lines:
+            lines.append(lines[rng.randrange(len(lines))])
+        elif roll < 0.035 and "evidence" in event:
+            twin = dict(event, event_id="twin-" + event["event_id"])
+            lines.append(encode(twin))
+        elif roll < 0.038:
+            lines.append(b'{"event_id": "broken-' + str(len(lines)).encode() + b'", "subject": ')
+        if len(lines) >= count:
+            break
+    return lines[:count]
+
+
+def _shard(line: bytes, workers: int) -> int:
+    start = line.find(b'"subject":"')
+    if start < 0:
+        return 0
+    end = line.find(b'"', start + 11)
+    return zlib.crc32(line[start + 11 : end]) % workers
+
+
+def _worker(url: str, enterprise_id: str, path: str, batch_size: int, queue: Any) -> None:
+    import uuid
+
+    app = build(Settings(database_url=url))
+    with open(path, encoding="utf-8") as fh:  # noqa: PTH123
+        items = [item for _, item in read_jsonl(fh)]
+    started = time.perf_counter()
+    counts: dict[str, int] = {}
+    for start in range(0, len(items), batch_size):
+        for o in submit_events(
+            app.ctx, uuid.UUID(enterprise_id), items[start : start + batch_size], source="bench"
+        ):
+            counts[o.kind.value] = counts.get(o.kind.value, 0) + 1
+    queue.put((time.perf_counter() - started, counts))
+    app.close()
+
+
+def run_pipeline(
+    url: str, lines: list[bytes], workers: int, batch_size: int, work: Path
+) -> dict[str, Any]:
+    app = build(Settings(database_url=url))
+    upgrade_database(app)
+    enterprise = add_enterprise(app.ctx, "bench scene enterprise", {Role.SCENE})
+    app.close()
+    shards: list[list[bytes]] = [[] for _ in range(workers)]
+    for line in lines:
+        shards[_shard(line, workers)].append(line)
+    paths = []
+    for i, shard in enumerate(shards):
+        path = work / f"shard-{i}.jsonl"
+        path.write_bytes(b"\n".join(shard) + b"\n")
+        paths.append(str(path))
+    mp = multiprocessing.get_context("spawn")
+    queue = mp.Queue()
+    procs = [
+        mp.Process(target=_worker, args=(url, str(enterprise.id), p, batch_size, queue))
+        for p in paths
+    ]
+    wall = time.perf_counter()
+    for p in procs:
+        p.start()
+    results = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    wall = time.perf_counter() - wall
+    counts: dict[str, int] = {}
+    for _, c in results:
+        for k, v in c.items():
+            counts[k] = counts.get(k, 0) + v
+    return {"seconds": wall, "worker_seconds": [r[0] for r in results], "outcomes": counts}
+
+
+def run_raw(source_url: str, target_url: str, batch_size: int) -> dict[str, Any]:
+    """Bulk-insert the rows the pipeline wrote into a fresh database of the same schema."""
+    source = create_engine(source_url)
+    target = create_engine(target_url)
+    upgrade(target)
+    with source.connect() as conn:
+        copied = {
+            name: conn.execute(sa.select(t.metadata.tables[name])).all()
+            for name in ("methodology_versions", "enterprises", *ROW_TABLES)
+        }
+    with target.begin() as conn:
+        for name in ("methodology_versions", "enterprises"):
+            table = t.metadata.tables[name]
+            insert_rows(conn, table, [c.name for c in table.columns], copied[name])
+        conn.execute(t.chain_head.delete())
+    events_rows = len(copied["events"])
+    rows_total = sum(len(copied[n]) for n in ROW_TABLES)
+    started = time.perf_counter()
+    chunks = {n: _split(copied[n], batch_size, events_rows) for n in ROW_TABLES}
+    for i in range(max(len(c) for c in chunks.values())):
+        with target.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+            for name in ROW_TABLES:
+                if i < len(chunks[name]):
+                    table = t.metadata.tables[name]
+                    insert_rows(conn, table, [c.name for c in table.columns], chunks[name][i])
+    seconds = time.perf_counter() - started
+    source.dispose()
+    target.dispose()
+    return {"seconds": seconds, "rows": rows_total, "events_rows": events_rows}
+
+
+def _split(rows: Sequence[Any], batch_size: int, events_rows: int) -> list[list[Any]]:
+    """Split a table's rows into as many chunks as the events table has batches."""
+    parts = max(1, -(-events_rows // batch_size))
+    size = max(1, -(-len(rows) // parts))
+    return [list(rows[i : i + size]) for i in range(0, len(rows), size)]
+
+
+@cli.command("ingest")
+@handled
+def bench_ingest(
+    events: Annotated[int, typer.Option(min=1000, help="How many events.")] = 1_000_000,
+    engine: Annotated[str, typer.Option(help="sqlite or postgres (embedded server)")] = "sqlite",
+    workers: Annotated[int, typer.Option(min=1, max=16, help="Pipeline processes.")] = 1,
+    batch_size: Annotated[int, typer.Option(min=100, max=10_000)] = 10_000,
+    verify: Annotated[bool, typer.Option(help="Run ledger verify afterwards (untimed).")] = True,
+    keep: Annotated[Path | None, typer.Option(help="Keep the databases in this directory.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The whole intake pipeline against the raw bulk-insert ceiling of the same engine."""
+    if engine not in ("sqlite", "postgres"):
+        raise InvalidInputError("--engine must be sqlite or postgres")
+    work = keep or Path(tempfile.mkdtemp(prefix="tanpuhui-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    server = None
+    try:
+        console.print(f"generating {events:,} events …")
+        lines = make_events(events, datetime.now(UTC))
+        if engine == "sqlite":
+            pipeline_url = f"sqlite:///{work / 'pipeline.db'}"
+            raw_url = f"sqlite:///{work / 'raw.db'}"
+            for f in work.glob("*.db*"):
+                f.unlink()
+        else:
+            server, server_url = start_server(work / "pg")
+            pipeline_url = create_database(server_url, "bench_pipeline")
+            raw_url = create_database(server_url, "bench_raw")
+        console.print(f"pipeline: {workers} process(es), batches of {batch_size:,} …")
+        pipeline = run_pipeline(pipeline_url, lines, workers, batch_size, work)
+        console.print("raw bulk insert of the same rows …")
+        raw = run_raw(pipeline_url, raw_url, batch_size)
+        violations = None
+        if verify:
+            console.print("ledger verify …")
+            app = build(Settings(database_url=pipeline_url))
+            violations = len(verify_ledger(app.ctx))
+            app.close()
+        pipeline_rate = events / pipeline["seconds"]
+        raw_rate = raw["events_rows"] / raw["seconds"]
+        result = {
+            "engine": engine,
+            "events": events,
+            "workers": workers,
+            "batch_size": batch_size,
+            "machine": {
+                "cpus": os.cpu_count(),
+                "cpu": platform.processor() or platform.machine(),
+                "python": platform.python_version(),
+            },
+            "pipeline": {
+                "seconds": round(pipeline["seconds"], 2),
+                "events_per_s": round(pipeline_rate),
+                "outcomes": pipeline["outcomes"],
+            },
+            "raw_bulk_insert": {
+                "seconds": round(raw["seconds"], 2),
+                "rows": raw["rows"],
+                "events_rows": raw["events_rows"],
+                "events_per_s": round(raw_rate),
+            },
+            "ratio": round(pipeline_rate / raw_rate, 3),
+            "verify_violations": violations,
+        }
+    finally:
+        if server is not None:
+            server.cleanup()
+        if keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    if as_json:
+        emit_json(result)
+        return
+    console.print(
+        f"[bold]{engine}[/], {events:,} events, {workers} worker(s):\n"
+        f"  pipeline         {result['pipeline']['events_per_s']:>9,} events/s "
+        f"({pipeline['seconds']:.1f} s)\n"
+        f"  raw bulk insert  {result['raw_bulk_insert']['events_per_s']:>9,} event rows/s "
+        f"({raw['seconds']:.1f} s, {raw['rows']:,} rows in {len(ROW_TABLES)} tables)\n"
+        f"  ratio            {result['ratio']:.0%} of the raw ceiling\n"
+        f"  outcomes         {pipeline['outcomes']}\n"
+        f"  ledger verify    {violations if violations is not None else 'skipped'} violation(s)"
+    )

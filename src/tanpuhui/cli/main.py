@@ -1,0 +1,317 @@
+"""`tanpuhui` — the command line of the platform."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tanpuhui.adapters.event_files import detect_format, read_events
+from tanpuhui.bootstrap import upgrade_database
+from tanpuhui.cli import bench, methodology
+from tanpuhui.cli.common import app as open_app
+from tanpuhui.cli.common import console, emit_json, err_console, handled, state
+from tanpuhui.domain.errors import InvalidInputError
+from tanpuhui.domain.intake import Outcome, OutcomeKind
+from tanpuhui.domain.parties import Role
+from tanpuhui.services import views
+from tanpuhui.services.intake import submit_events
+from tanpuhui.services.ledger import resolve_account, show_ledger, verify_ledger
+from tanpuhui.services.parties import (
+    add_enterprise,
+    add_person,
+    bind_subject,
+    list_enterprises,
+    resolve_enterprise,
+)
+
+cli = typer.Typer(
+    help="tanpuhui (碳普惠): meter, de-duplicate and ledger people's low-carbon behaviours.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_cli = typer.Typer(help="The database: schema migrations.", no_args_is_help=True)
+enterprise_cli = typer.Typer(help="Enterprises (scene and platform).", no_args_is_help=True)
+person_cli = typer.Typer(help="Persons (opaque ids).", no_args_is_help=True)
+ledger_cli = typer.Typer(help="The personal carbon ledger.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(enterprise_cli, name="enterprise")
+cli.add_typer(person_cli, name="person")
+cli.add_typer(ledger_cli, name="ledger")
+cli.add_typer(methodology.cli, name="methodology")
+cli.add_typer(bench.cli, name="bench")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+
+@cli.callback()
+def main_options(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="TANPUHUI_DATABASE_URL",
+            help="sqlite:///path.db (default ./tanpuhui.db) or postgresql://…",
+        ),
+    ] = None,
+) -> None:
+    state.database_url = database_url
+
+
+@db_cli.command("upgrade")
+@handled
+def db_upgrade(
+    catalogue: Annotated[
+        Path | None, typer.Option(help="A methodology catalogue directory to publish.")
+    ] = None,
+) -> None:
+    """Migrate the schema to the newest version and publish the methodology catalogue."""
+    with open_app() as app:
+        report = upgrade_database(app, catalogue)
+    console.print(
+        f"database at head; methodologies: {len(report.added)} published, "
+        f"{len(report.unchanged)} unchanged"
+    )
+
+
+@enterprise_cli.command("add")
+@handled
+def enterprise_add(
+    name: str,
+    role: Annotated[list[Role], typer.Option("--role", help="scene and/or platform")],
+    as_json: JsonOption = False,
+) -> None:
+    """Onboard an enterprise; prints its id."""
+    with open_app() as app:
+        enterprise = add_enterprise(app.ctx, name, set(role))
+    if as_json:
+        emit_json({"id": str(enterprise.id), "name": enterprise.name})
+    else:
+        console.print(str(enterprise.id), highlight=False)
+
+
+@enterprise_cli.command("list")
+@handled
+def enterprise_list(as_json: JsonOption = False) -> None:
+    """Every enterprise with its roles."""
+    with open_app() as app:
+        enterprises = list_enterprises(app.ctx)
+    if as_json:
+        emit_json(
+            [
+                {"id": str(e.id), "name": e.name, "roles": sorted(r.value for r in e.roles)}
+                for e in enterprises
+            ]
+        )
+        return
+    table = Table("id", "name", "roles")
+    for e in enterprises:
+        table.add_row(str(e.id), e.name, ", ".join(sorted(r.value for r in e.roles)))
+    console.print(table)
+
+
+@person_cli.command("add")
+@handled
+def person_add(as_json: JsonOption = False) -> None:
+    """Create a person; prints the opaque person id."""
+    with open_app() as app:
+        person = add_person(app.ctx)
+    if as_json:
+        emit_json({"id": str(person.id)})
+    else:
+        console.print(str(person.id), highlight=False)
+
+
+@cli.command("bind")
+@handled
+def bind(
+    subject: str,
+    enterprise: Annotated[str, typer.Option(help="Enterprise id or name.")],
+    person: Annotated[str, typer.Option(help="Person id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Bind an enterprise's subject to a person; its pending reductions move over."""
+    try:
+        person_id = uuid.UUID(person)
+    except ValueError:
+        raise InvalidInputError(f"{person!r} is not a person id") from None
+    with open_app() as app:
+        ent = resolve_enterprise(app.ctx, enterprise)
+        result = bind_subject(app.ctx, ent.id, subject, person_id)
+    data = {
+        "binding_id": str(result.binding.id),
+        "created": result.created,
+        "moved_grams": result.moved_grams,
+        "reversed_grams": result.reversed_grams,
+        "reductions": [
+            {
+                "id": str(m.reduction_id),
+                "resolution": m.resolution.value,
+                "moved": m.moved,
+                "reversed": m.reversed,
+            }
+            for m in result.moves
+        ],
+    }
+    if as_json:
+        emit_json(data)
+    else:
+        console.print(
+            f"bound {subject} → {person_id}: {len(result.moves)} pending reductions, "
+            f"{result.moved_grams} g moved, {result.reversed_grams} g reversed"
+        )
+
+
+@cli.command("ingest")
+@handled
+def ingest(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    enterprise: Annotated[str, typer.Option(help="Enterprise id or name.")],
+    fmt: Annotated[str | None, typer.Option("--format", help="jsonl or csv")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 5_000,
+    as_json: JsonOption = False,
+) -> None:
+    """Submit a JSON Lines or CSV file of events; prints outcomes by kind and every bad line."""
+    try:
+        kind = fmt or detect_format(file)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+    if kind not in ("jsonl", "csv"):
+        raise InvalidInputError("--format must be jsonl or csv")
+    with file.open("rb") as fh:
+        total = sum(1 for _ in fh)
+    summary: Counter[str] = Counter()
+    grams = 0
+    bad: list[dict[str, object]] = []
+    with open_app() as app:
+        ent = resolve_enterprise(app.ctx, enterprise)
+
+        def flush(items: list[object], lines: list[int]) -> int:
+            nonlocal grams
+            for line, outcome in zip(
+                lines, submit_events(app.ctx, ent.id, items, source="file"), strict=True
+            ):
+                summary[outcome.kind.value + (" (replayed)" if outcome.replayed else "")] += 1
+                if not outcome.replayed:
+                    grams += outcome.grams
+                if outcome.kind in (OutcomeKind.REJECTED, OutcomeKind.CONFLICT):
+                    bad.append(_bad_line(line, outcome))
+                    if not as_json:
+                        err_console.print(
+                            f"line {line}: {outcome.reason}: {outcome.message}",
+                            highlight=False,
+                            markup=False,
+                        )
+            return len(items)
+
+        with Progress(
+            TextColumn("ingesting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            disable=as_json,
+        ) as progress:
+            task = progress.add_task("ingest", total=total)
+            items: list[object] = []
+            lines: list[int] = []
+            for number, item in read_events(file, kind):
+                items.append(item)
+                lines.append(number)
+                if len(items) >= batch_size:
+                    flush(items, lines)
+                    progress.update(task, completed=number)
+                    items, lines = [], []
+            if items:
+                flush(items, lines)
+            progress.update(task, completed=total)
+    result = {
+        "file": str(file),
+        "events": sum(summary.values()),
+        "outcomes": dict(summary),
+        "grams_credited": grams,
+        "bad_lines": bad,
+    }
+    if as_json:
+        emit_json(result)
+        return
+    table = Table("outcome", "events", title=f"{file.name}: {result['events']} events")
+    for name, count in sorted(summary.items()):
+        table.add_row(name, str(count))
+    console.print(table)
+    console.print(f"newly credited: {grams} g CO2e; bad lines: {len(bad)}")
+
+
+def _bad_line(line: int, o: Outcome) -> dict[str, object]:
+    return {"line": line, "event_id": o.event_id, "reason": o.reason, "message": o.message}
+
+
+@ledger_cli.command("show")
+@handled
+def ledger_show(
+    who: Annotated[str, typer.Argument(help="A person id, or a subject with --enterprise.")],
+    enterprise: Annotated[str | None, typer.Option(help="The subject's enterprise.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """Balance by asset class and recent reductions with their calculation traces."""
+    with open_app() as app:
+        ent = resolve_enterprise(app.ctx, enterprise) if enterprise else None
+        account = resolve_account(app.ctx, who, ent.id if ent else None)
+        view = show_ledger(app.ctx, account, limit=limit)
+    data = views.ledger_view(view)
+    if as_json:
+        emit_json(data)
+        return
+    console.print(f"[bold]{view.account}[/]: {view.total_grams} g CO2e", highlight=False)
+    table = Table("asset class", "grams")
+    for asset, amount in view.balances.items():
+        table.add_row(asset, str(amount))
+    console.print(table)
+    for t in data["reductions"]:
+        tr = t["trace"]
+        console.print(
+            f"• {t['started_at']} {t['behaviour']} ({t['enterprise']} {t['event_id']}): "
+            f"{t['live_grams']} g — {tr['methodology']} {tr['inputs']} exact {tr['exact_grams']} g",
+            highlight=False,
+            markup=False,
+        )
+        for f in tr["factors"]:
+            console.print(
+                f"    {f['role']} = {f['value']} {f['unit']} [{f['confidence']}] {f['source']}",
+                highlight=False,
+                markup=False,
+            )
+
+
+@ledger_cli.command("verify")
+@handled
+def ledger_verify(as_json: JsonOption = False) -> None:
+    """Check every ledger invariant and the hash chain; exit 1 listing each violation."""
+    with open_app() as app:
+        violations = verify_ledger(app.ctx)
+    if as_json:
+        emit_json(
+            {"ok": not violations, "violations": [views.violation_view(v) for v in violations]}
+        )
+    elif violations:
+        for v in violations:
+            err_console.print(
+                f"invariant {v.invariant} {v.code}: {v.subject}: {v.message}",
+                highlight=False,
+                markup=False,
+            )
+        err_console.print(f"{len(violations)} violation(s)")
+    else:
+        console.print("ledger verified: every invariant holds and the hash chain is intact")
+    if violations:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    cli()

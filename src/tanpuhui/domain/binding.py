@@ -1,0 +1,104 @@
+"""Binding a subject to a person: what happens to the grams waiting in the pending account.
+
+A scene enterprise knows a person only as its own *subject*. Until the person binds that subject
+(with consent), its reductions are credited to `pending:{enterprise}:{subject}`. On binding they
+move to the person in one entry, re-checked against the person's existing claims with the same
+rules as intake (claims.py), in order of time:
+
+    overlaps a claim the person already has → reversed to issuance (`duplicate`, naming it)
+    exceeds the person's daily caps          → the excess reversed to issuance (`capped`)
+    otherwise                                → moved whole (`moved`)
+
+Nothing is lost silently: every pending reduction gets a resolution, and the entry balances.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from tanpuhui.domain.claims import Claim, ClaimBook
+from tanpuhui.domain.ledger import Entry, Posting, issuance_account
+from tanpuhui.domain.methodology import Catalogue
+
+
+class Resolution(StrEnum):
+    MOVED = "moved"
+    CAPPED = "capped"  # moved in part; the rest reversed
+    DUPLICATE = "duplicate"  # reversed whole
+
+
+@dataclass(frozen=True, slots=True)
+class PendingReduction:
+    id: uuid.UUID
+    behaviour: str
+    group: str
+    methodology: str  # code@version
+    started_at: datetime
+    ended_at: datetime
+    day: date
+    grams: int  # live grams in the pending account
+    asset: str
+    region: str
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    reduction_id: uuid.UUID
+    resolution: Resolution
+    moved: int
+    reversed: int
+    duplicate_of: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BindingPlan:
+    entry: Entry | None
+    moves: list[Move]
+    region_deltas: dict[tuple[str, str, date], int]  # grams reversed, per (region, group, day)
+
+
+def plan_binding(
+    pending_account: str,
+    person_account: str,
+    pending: Sequence[PendingReduction],
+    person_claims: Sequence[Claim],
+    catalogue: Catalogue,
+    entry_id: uuid.UUID,
+    now: datetime,
+) -> BindingPlan:
+    book = ClaimBook({person_account: person_claims})
+    moves: list[Move] = []
+    postings: list[Posting] = []
+    region_deltas: dict[tuple[str, str, date], int] = defaultdict(int)
+    for r in sorted(pending, key=lambda r: (r.started_at, r.id)):
+        group = catalogue.groups[r.group]
+        methodology = catalogue.get(r.methodology)
+        cap = methodology.daily_cap_grams if methodology is not None else None
+        clash = book.overlapping(person_account, group, r.started_at, r.ended_at)
+        if clash is not None:
+            move = Move(r.id, Resolution.DUPLICATE, 0, r.grams, clash.id)
+        else:
+            room = book.room(person_account, group, r.behaviour, r.day, cap)
+            moved = r.grams if room is None else min(r.grams, room)
+            resolution = Resolution.MOVED if moved == r.grams else Resolution.CAPPED
+            move = Move(r.id, resolution, moved, r.grams - moved)
+            if moved > 0:
+                book.add(
+                    person_account,
+                    Claim(r.id, r.group, r.behaviour, r.started_at, r.ended_at, r.day, moved),
+                )
+        moves.append(move)
+        postings.append(Posting(pending_account, r.asset, -r.grams, r.id))
+        if move.moved:
+            postings.append(Posting(person_account, r.asset, move.moved, r.id))
+        if move.reversed:
+            code = r.methodology.partition("@")[0]
+            postings.append(Posting(issuance_account(code), r.asset, move.reversed, r.id))
+            region_deltas[(r.region, r.group, r.day)] -= move.reversed
+    entry = Entry(entry_id, "binding", now, tuple(postings)) if postings else None
+    return BindingPlan(entry, moves, dict(region_deltas))

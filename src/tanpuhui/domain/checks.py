@@ -1,0 +1,215 @@
+"""The ledger invariants of DESIGN.md §5 as functions that return violations as data.
+
+`ledger verify` streams the stored ledger through these; tests call them directly. Nothing here
+raises on a violation: every one found is returned, so an operator sees the whole picture.
+
+    1 asset_unbalanced, entry_unbalanced, balance_mismatch   balances sum to zero per asset
+    2 holder_negative                                        holder accounts never negative
+    3 credit_without_entry, reduction_lines_mismatch         one credit per event
+    4 claims_overlap                                         no overlapping claims in a group
+    5 cap_exceeded                                           no cap exceeded
+    6 trace_mismatch, untraceable_credit                     every gram traces to its method
+    7 region_totals_mismatch                                 persons = regions = nation
+    8 retired_moved                                          retired/exported never move
+    9 chain_broken, entry_unsealed                           the hash chain verifies
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from tanpuhui.domain.claims import Claim, overlap_seconds
+from tanpuhui.domain.ledger import GENESIS_HASH, Posting, account_kind, chain_hash, is_holder
+from tanpuhui.domain.methodology import Group, Methodology
+from tanpuhui.domain.models import MODELS, FactorUse
+from tanpuhui.domain.quantity import format_decimal, to_grams
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    invariant: int
+    code: str
+    subject: str  # what is wrong: an entry id, an account, an event …
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SealedEntry:
+    id: uuid.UUID
+    seq: int | None
+    kind: str
+    created_at: datetime
+    prev_hash: bytes | None
+    hash: bytes | None
+    postings: tuple[Posting, ...]
+
+
+def check_chain(entries: Iterable[SealedEntry]) -> Iterator[Violation]:
+    """Entries in sequence order: each hash must chain from the previous and match its lines."""
+    previous, expected_seq = GENESIS_HASH, 1
+    for e in entries:
+        if e.seq is None or e.hash is None:
+            yield Violation(9, "entry_unsealed", str(e.id), "entry is not sealed into the chain")
+            continue
+        if e.seq != expected_seq:
+            yield Violation(
+                9, "chain_broken", str(e.id), f"sequence {e.seq}, expected {expected_seq}"
+            )
+        if e.prev_hash != previous:
+            yield Violation(9, "chain_broken", str(e.id), "previous hash does not match")
+        recomputed = chain_hash(previous, e.id, e.seq, e.kind, e.created_at, e.postings)
+        if recomputed != e.hash:
+            yield Violation(
+                9,
+                "chain_broken",
+                str(e.id),
+                f"entry #{e.seq} ({e.kind}) does not match its hash: a line, amount or field "
+                "was changed after it was committed",
+            )
+        previous, expected_seq = e.hash, e.seq + 1
+    return
+
+
+def check_entry_balanced(entry_id: uuid.UUID, postings: Iterable[Posting]) -> Iterator[Violation]:
+    totals: dict[str, int] = defaultdict(int)
+    for p in postings:
+        totals[p.asset] += p.amount
+        if p.amount == 0:
+            yield Violation(1, "entry_unbalanced", str(entry_id), "zero-amount posting")
+        if account_kind(p.account) in ("retired", "exported") and p.amount < 0:
+            yield Violation(8, "retired_moved", str(entry_id), f"{p.account} was debited")
+    for asset, total in sorted(totals.items()):
+        if total != 0:
+            yield Violation(
+                1, "entry_unbalanced", str(entry_id), f"asset {asset} is off by {total}"
+            )
+
+
+def check_balances(
+    stored: Mapping[tuple[str, str], int], computed: Mapping[tuple[str, str], int]
+) -> Iterator[Violation]:
+    """Stored balances against the sum of all lines; per-asset totals; holders non-negative."""
+    for key in sorted(set(stored) | set(computed)):
+        s, c = stored.get(key, 0), computed.get(key, 0)
+        if s != c:
+            yield Violation(
+                1, "balance_mismatch", f"{key[0]} {key[1]}", f"stored {s}, lines sum to {c}"
+            )
+    per_asset: dict[str, int] = defaultdict(int)
+    for (account, asset), amount in computed.items():
+        per_asset[asset] += amount
+        if is_holder(account) and amount < 0:
+            yield Violation(2, "holder_negative", f"{account} {asset}", f"balance {amount}")
+    for asset, total in sorted(per_asset.items()):
+        if total != 0:
+            yield Violation(1, "asset_unbalanced", asset, f"accounts sum to {total}, not 0")
+
+
+def check_claims(
+    claims_by_holder: Mapping[str, list[Claim]],
+    groups: Mapping[str, Group],
+    behaviour_caps: Mapping[str, int],
+) -> Iterator[Violation]:
+    """No overlaps within exclusive groups (4) and no daily cap exceeded (5), per holder."""
+    for holder, claims in sorted(claims_by_holder.items()):
+        by_group: dict[str, list[Claim]] = defaultdict(list)
+        group_day: dict[tuple[str, date], int] = defaultdict(int)
+        behaviour_day: dict[tuple[str, date], int] = defaultdict(int)
+        for c in claims:
+            by_group[c.group].append(c)
+            group_day[(c.group, c.day)] += c.grams
+            behaviour_day[(c.behaviour, c.day)] += c.grams
+        for code, members in by_group.items():
+            group = groups.get(code)
+            if group is None or not group.exclusive:
+                continue
+            members.sort(key=lambda c: (c.started_at, c.id))
+            latest_end: Claim | None = None
+            for c in members:
+                if latest_end is not None and (
+                    overlap_seconds(
+                        latest_end.started_at, latest_end.ended_at, c.started_at, c.ended_at
+                    )
+                    > group.overlap_tolerance_s
+                ):
+                    yield Violation(
+                        4,
+                        "claims_overlap",
+                        holder,
+                        f"reductions {latest_end.id} and {c.id} overlap in group {code}",
+                    )
+                if latest_end is None or c.ended_at > latest_end.ended_at:
+                    latest_end = c
+        for (code, day), grams in sorted(group_day.items()):
+            cap = groups[code].daily_cap_grams if code in groups else None
+            if cap is not None and grams > cap:
+                yield Violation(
+                    5, "cap_exceeded", holder, f"{grams} g in group {code} on {day} > cap {cap}"
+                )
+        for (behaviour, day), grams in sorted(behaviour_day.items()):
+            cap = behaviour_caps.get(behaviour)
+            if cap is not None and grams > cap:
+                yield Violation(
+                    5, "cap_exceeded", holder, f"{grams} g of {behaviour} on {day} > cap {cap}"
+                )
+
+
+def check_trace(
+    reduction_id: uuid.UUID,
+    methodology: Methodology | None,
+    trace: Mapping[str, object] | None,
+    issued_grams: int,
+) -> Iterator[Violation]:
+    """Recompute a credited reduction from its trace and its methodology version (6)."""
+    subject = str(reduction_id)
+    if methodology is None or not trace:
+        yield Violation(6, "untraceable_credit", subject, "no methodology version or trace")
+        return
+    if trace.get("content_hash") != methodology.content_hash:
+        yield Violation(6, "trace_mismatch", subject, "methodology content hash differs")
+        return
+    factors_by_id = {f.id: f for f in methodology.factors}
+    uses: dict[str, FactorUse] = {}
+    traced = trace.get("factors")
+    if not isinstance(traced, Mapping):
+        yield Violation(6, "untraceable_credit", subject, "trace names no factors")
+        return
+    for role, used in traced.items():
+        factor = factors_by_id.get(str(used.get("id"))) if isinstance(used, Mapping) else None
+        if factor is None or format_decimal(factor.value) != used.get("value"):
+            yield Violation(
+                6, "trace_mismatch", subject, f"factor for {role} not in {methodology.key}"
+            )
+            return
+        uses[role] = FactorUse(role, factor)
+    inputs = trace.get("inputs")
+    if not isinstance(inputs, Mapping) or len(inputs) != 1:
+        yield Violation(6, "untraceable_credit", subject, "trace inputs missing")
+        return
+    (amount_text,) = inputs.values()
+    exact = MODELS[methodology.model].compute(methodology, uses, Decimal(str(amount_text)))
+    grams = to_grams(exact)
+    if format_decimal(exact) != trace.get("exact_grams") or grams != trace.get("grams"):
+        yield Violation(6, "trace_mismatch", subject, f"recomputes to {format_decimal(exact)} g")
+    elif issued_grams > grams:
+        yield Violation(
+            6, "trace_mismatch", subject, f"{issued_grams} g credited but the trace gives {grams}"
+        )
+
+
+def check_region_totals(
+    reductions_total: int, region_total: int, national_total: int
+) -> Iterator[Violation]:
+    if not reductions_total == region_total == national_total:
+        yield Violation(
+            7,
+            "region_totals_mismatch",
+            "regions",
+            f"reductions {reductions_total} g, regional aggregates {region_total} g, "
+            f"issued nationally {national_total} g",
+        )

@@ -1,0 +1,266 @@
+"""Behaviour events as enterprises report them, and their validation into typed events.
+
+The contract (docs/events.md): one JSON object per event with exactly the fields in `FIELDS`;
+unknown fields are rejected, not ignored. `parse_event` returns either a `BehaviourEvent` or a
+`Rejection` carrying a stable `Reason` code — never raises for bad input, so one bad event
+never stops a batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from tanpuhui.domain.quantity import QUANTITY_KEYS, format_decimal, parse_decimal
+from tanpuhui.domain.regions import RegionCatalogue
+
+
+class Reason(StrEnum):
+    """Stable reason codes of a rejected event (the API and files show them verbatim)."""
+
+    MALFORMED_JSON = "malformed_json"
+    NOT_AN_OBJECT = "not_an_object"
+    UNKNOWN_FIELD = "unknown_field"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    INVALID_VALUE = "invalid_value"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    NAIVE_TIMESTAMP = "naive_timestamp"
+    INVALID_QUANTITY = "invalid_quantity"
+    NEGATIVE_QUANTITY = "negative_quantity"
+    INVALID_REGION = "invalid_region"
+    UNKNOWN_BEHAVIOUR = "unknown_behaviour"
+    NO_METHODOLOGY = "no_methodology"
+    NO_FACTOR = "no_factor"
+    QUANTITY_MISMATCH = "quantity_mismatch"
+    ENDS_BEFORE_START = "ends_before_start"
+    IN_FUTURE = "in_future"
+    OUTSIDE_CLAIM_WINDOW = "outside_claim_window"
+    OUT_OF_BOUNDS = "out_of_bounds"
+    IMPLAUSIBLE_SPEED = "implausible_speed"
+    DUPLICATE_IN_BATCH = "duplicate_in_batch"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: Reason
+    message: str
+    field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A reference to the real-world proof (order, invoice, card tap) of a behaviour.
+
+    `issuer` names who issued `ref` (defaults to the reporting enterprise), so that two parties
+    reporting the same order name the same (issuer, ref) and are caught as one behaviour.
+    """
+
+    ref: str
+    issuer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BehaviourEvent:
+    event_id: str
+    subject: str
+    behaviour: str
+    started_at: datetime  # timezone-aware
+    ended_at: datetime  # timezone-aware
+    quantities: Mapping[str, Decimal]
+    region: str
+    evidence: Evidence | None
+    payload_hash: bytes
+
+    @property
+    def duration_s(self) -> float:
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+FIELDS = frozenset(
+    {"event_id", "subject", "behaviour", "started_at", "ended_at", "quantity", "region", "evidence"}
+)
+REQUIRED = ("event_id", "subject", "behaviour", "started_at", "ended_at", "region")
+EVIDENCE_FIELDS = frozenset({"ref", "issuer"})
+_ID = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces
+_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_REGION = re.compile(r"[1-9]\d{5}")
+MAX_QUANTITY = Decimal("1e9")
+
+
+def event_id_of(raw: object) -> str | None:
+    """The event id of a raw event when it has a well-formed one (to key its outcome)."""
+    if isinstance(raw, Mapping):
+        value = raw.get("event_id")
+        if isinstance(value, str) and _ID.fullmatch(value):
+            return value
+    return None
+
+
+def parse_event(raw: object, regions: RegionCatalogue) -> BehaviourEvent | Rejection:
+    """Validate one raw event (a decoded JSON value) against the contract."""
+    if not isinstance(raw, Mapping):
+        return Rejection(Reason.NOT_AN_OBJECT, "an event must be a JSON object")
+    unknown = sorted(str(k) for k in raw if k not in FIELDS)
+    if unknown:
+        return Rejection(
+            Reason.UNKNOWN_FIELD, f"unknown field(s): {', '.join(unknown)}", unknown[0]
+        )
+    for name in REQUIRED:
+        if raw.get(name) is None:
+            return Rejection(Reason.MISSING_FIELD, f"{name} is required", name)
+    for name in ("event_id", "subject", "behaviour", "started_at", "ended_at", "region"):
+        if not isinstance(raw[name], str):
+            return Rejection(Reason.WRONG_TYPE, f"{name} must be a string", name)
+    event_id, subject, behaviour = raw["event_id"], raw["subject"], raw["behaviour"]
+    if not _ID.fullmatch(event_id):
+        return Rejection(
+            Reason.INVALID_VALUE, "event_id must be 1-128 printable ASCII characters", "event_id"
+        )
+    if not _ID.fullmatch(subject):
+        return Rejection(
+            Reason.INVALID_VALUE, "subject must be 1-128 printable ASCII characters", "subject"
+        )
+    if not _CODE.fullmatch(behaviour):
+        return Rejection(
+            Reason.UNKNOWN_BEHAVIOUR, f"{behaviour[:64]!r} is not a behaviour code", "behaviour"
+        )
+    started = _parse_timestamp(raw["started_at"], "started_at")
+    if isinstance(started, Rejection):
+        return started
+    ended = _parse_timestamp(raw["ended_at"], "ended_at")
+    if isinstance(ended, Rejection):
+        return ended
+    region = raw["region"]
+    if not _REGION.fullmatch(region) or region not in regions:
+        return Rejection(
+            Reason.INVALID_REGION, f"{region[:16]!r} is not a GB/T 2260 region code", "region"
+        )
+    quantities = _parse_quantities(raw.get("quantity"))
+    if isinstance(quantities, Rejection):
+        return quantities
+    evidence = _parse_evidence(raw.get("evidence"))
+    if isinstance(evidence, Rejection):
+        return evidence
+    return BehaviourEvent(
+        event_id=event_id,
+        subject=subject,
+        behaviour=behaviour,
+        started_at=started,
+        ended_at=ended,
+        quantities=quantities,
+        region=region,
+        evidence=evidence,
+        payload_hash=_payload_hash(
+            subject, behaviour, started, ended, quantities, region, evidence
+        ),
+    )
+
+
+def _parse_timestamp(value: str, name: str) -> datetime | Rejection:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return Rejection(
+            Reason.INVALID_TIMESTAMP, f"{name} is not an ISO 8601 timestamp: {value[:40]!r}", name
+        )
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        return Rejection(Reason.NAIVE_TIMESTAMP, f"{name} must carry a UTC offset", name)
+    offset = parsed.utcoffset()
+    if offset is not None and abs(offset) > timedelta(hours=14):
+        return Rejection(Reason.INVALID_TIMESTAMP, f"{name} has an impossible UTC offset", name)
+    return parsed
+
+
+def _parse_quantities(value: object) -> dict[str, Decimal] | Rejection:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        return Rejection(Reason.WRONG_TYPE, "quantity must be an object", "quantity")
+    result: dict[str, Decimal] = {}
+    for key, raw_number in value.items():
+        if key not in QUANTITY_KEYS:
+            return Rejection(
+                Reason.INVALID_QUANTITY,
+                f"unknown quantity {str(key)[:32]!r} (known: {', '.join(sorted(QUANTITY_KEYS))})",
+                f"quantity.{key}",
+            )
+        number = parse_decimal(raw_number)
+        if number is None:
+            return Rejection(
+                Reason.INVALID_QUANTITY,
+                f"quantity.{key} must be a decimal string or number",
+                f"quantity.{key}",
+            )
+        if number < 0:
+            return Rejection(
+                Reason.NEGATIVE_QUANTITY, f"quantity.{key} must not be negative", f"quantity.{key}"
+            )
+        if number > MAX_QUANTITY:
+            return Rejection(
+                Reason.OUT_OF_BOUNDS, f"quantity.{key} is absurdly large", f"quantity.{key}"
+            )
+        result[key] = number
+    return result
+
+
+def _parse_evidence(value: object) -> Evidence | Rejection | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        return Rejection(Reason.WRONG_TYPE, "evidence must be an object", "evidence")
+    unknown = sorted(str(k) for k in value if k not in EVIDENCE_FIELDS)
+    if unknown:
+        return Rejection(
+            Reason.UNKNOWN_FIELD, f"unknown evidence field(s): {', '.join(unknown)}", "evidence"
+        )
+    ref, issuer = value.get("ref"), value.get("issuer")
+    if not isinstance(ref, str) or not 1 <= len(ref) <= 256:
+        return Rejection(
+            Reason.INVALID_VALUE, "evidence.ref must be a string of 1-256 characters", "evidence"
+        )
+    if issuer is not None and (not isinstance(issuer, str) or not 1 <= len(issuer) <= 128):
+        return Rejection(
+            Reason.INVALID_VALUE, "evidence.issuer must be a string of 1-128 characters", "evidence"
+        )
+    return Evidence(ref=ref, issuer=issuer)
+
+
+def _payload_hash(
+    subject: str,
+    behaviour: str,
+    started: datetime,
+    ended: datetime,
+    quantities: Mapping[str, Decimal],
+    region: str,
+    evidence: Evidence | None,
+) -> bytes:
+    """A digest of the event's meaning: equal for the same event however it was spelled."""
+    parts = [
+        subject,
+        behaviour,
+        started.astimezone(UTC).isoformat(),
+        ended.astimezone(UTC).isoformat(),
+        ",".join(f"{k}={format_decimal(v)}" for k, v in sorted(quantities.items())),
+        region,
+        "" if evidence is None else f"{evidence.issuer or ''}\x1f{evidence.ref}",
+    ]
+    return hashlib.blake2b("\x1e".join(parts).encode(), digest_size=16).digest()
+
+
+def raw_payload_hash(raw: object) -> bytes:
+    """A digest of a raw event that failed validation (so a replay of it is recognised)."""
+    return hashlib.blake2b(repr(_canonical(raw)).encode(), digest_size=16).digest()
+
+
+def _canonical(value: object) -> object:
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _canonical(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_canonical(v) for v in value)
+    return value

@@ -1,0 +1,416 @@
+"""The intake pipeline for one batch of one enterprise, as two pure phases.
+
+`prepare_batch` validates, resolves the methodology, checks plausibility and quantifies every
+event — it needs no stored state. From its result the service knows which state to load (one
+query each): stored outcomes of these event ids, bindings of these subjects, the active claims
+of these holders around these days, the evidence fingerprints. `decide_batch` then settles each
+event in batch order, deterministically:
+
+    replay (same enterprise + event_id)  → the stored outcome again, nothing new
+      … with a different payload         → `conflict` (a stored *rejection* may be corrected)
+    evidence fingerprint already claimed → `duplicate` of the claim
+    overlap in an exclusive group        → `duplicate` of the earlier claim (first claim wins)
+    daily caps (group, methodology)      → credited in part (`capped`) or not at all
+    otherwise                            → `credited` to the person, or `pending_binding`
+
+Invariants kept: one outcome per event; no event credited twice; no two credited claims of a
+holder overlap in an exclusive group beyond its tolerance; no cap exceeded; the issuance entry
+balances (the ledger module refuses otherwise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
+from enum import StrEnum
+
+from tanpuhui.domain.claims import Claim, ClaimBook
+from tanpuhui.domain.events import (
+    BehaviourEvent,
+    Reason,
+    Rejection,
+    event_id_of,
+    parse_event,
+    raw_payload_hash,
+)
+from tanpuhui.domain.ledger import (
+    Entry,
+    Posting,
+    balance_deltas,
+    co2e_asset,
+    issuance_entry,
+    pending_account,
+    person_account,
+)
+from tanpuhui.domain.methodology import Catalogue, Group
+from tanpuhui.domain.models import Quantification, quantify
+from tanpuhui.domain.plausibility import check_plausibility
+from tanpuhui.domain.regions import RegionCatalogue, province_of
+
+
+class OutcomeKind(StrEnum):
+    CREDITED = "credited"
+    CAPPED = "capped"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+    PENDING_BINDING = "pending_binding"
+    CONFLICT = "conflict"  # answered, never stored: the stored outcome stands
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one event; `index` is its position in the batch."""
+
+    index: int
+    event_id: str | None
+    kind: OutcomeKind
+    grams: int = 0
+    grams_cut: int = 0
+    duplicate_of: uuid.UUID | None = None
+    reason: str | None = None
+    message: str | None = None
+    methodology: str | None = None
+    entry_id: uuid.UUID | None = None
+    reduction_id: uuid.UUID | None = None
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An event that passed validation and was quantified."""
+
+    index: int
+    event: BehaviourEvent
+    quantification: Quantification
+    group: Group
+    day: date
+    asset: str
+    fingerprint: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """An event rejected before any state was needed."""
+
+    index: int
+    event_id: str | None
+    rejection: Rejection
+    payload_hash: bytes
+    raw: object
+
+
+Prepared = Candidate | Refused
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOutcome:
+    """An outcome already recorded for an event id of this enterprise."""
+
+    payload_hash: bytes
+    outcome: Outcome
+
+
+@dataclass(slots=True)
+class IntakeState:
+    existing: Mapping[str, StoredOutcome] = field(default_factory=dict)
+    bindings: Mapping[str, uuid.UUID] = field(default_factory=dict)  # subject → person
+    claims: Mapping[str, Sequence[Claim]] = field(default_factory=dict)  # holder → claims
+    evidence: Mapping[bytes, uuid.UUID] = field(default_factory=dict)  # fingerprint → claim
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One stored event with its outcome; when it credits grams it is also a reduction."""
+
+    id: uuid.UUID
+    event_id: str
+    payload_hash: bytes
+    outcome: Outcome
+    event: BehaviourEvent | None  # None when the event failed validation
+    raw: object  # the raw event, kept for rejected ones so the enterprise can see it
+    candidate: Candidate | None = None
+    holder: str | None = None  # the account credited, when grams > 0
+
+
+@dataclass(frozen=True, slots=True)
+class BatchDecision:
+    outcomes: list[Outcome]
+    records: list[EventRecord]  # new rows
+    replaced: list[str]  # event ids whose stored rejection the new record replaces
+    entry: Entry | None
+    balance_deltas: dict[tuple[str, str], int]
+    region_deltas: dict[tuple[str, str, date], int]  # (region, group, day) → grams
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    enterprise_id: uuid.UUID
+    items: list[Prepared]
+
+    def candidates(self) -> list[Candidate]:
+        return [i for i in self.items if isinstance(i, Candidate)]
+
+    def event_ids(self) -> list[str]:
+        ids = {i.event.event_id if isinstance(i, Candidate) else i.event_id for i in self.items}
+        return sorted(x for x in ids if x is not None)
+
+    def subjects(self) -> list[str]:
+        return sorted({c.event.subject for c in self.candidates()})
+
+    def fingerprints(self) -> list[bytes]:
+        return sorted({c.fingerprint for c in self.candidates() if c.fingerprint is not None})
+
+    def claim_window(self, catalogue: Catalogue) -> tuple[datetime, datetime] | None:
+        """The time range of stored claims that can overlap or share a day with this batch."""
+        cands = self.candidates()
+        if not cands:
+            return None
+        longest = max(catalogue.max_duration_s.get(c.group.code, 86_400) for c in cands)
+        reach = timedelta(seconds=longest) + timedelta(days=1)
+        start = min(c.event.started_at for c in cands) - reach
+        end = max(c.event.ended_at for c in cands) + reach
+        return start, end
+
+
+def local_day(moment: datetime, tz: tzinfo) -> date:
+    return moment.astimezone(tz).date()
+
+
+def evidence_fingerprint(enterprise_id: uuid.UUID, event: BehaviourEvent) -> bytes | None:
+    if event.evidence is None:
+        return None
+    issuer = event.evidence.issuer or str(enterprise_id)
+    text = f"{issuer}\x1f{event.evidence.ref}\x1f{event.behaviour}"
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
+def prepare_batch(
+    enterprise_id: uuid.UUID,
+    raws: Sequence[object | Rejection],
+    catalogue: Catalogue,
+    regions: RegionCatalogue,
+    now: datetime,
+    tz: tzinfo,
+) -> PreparedBatch:
+    """Phase 1: everything that needs no stored state. A `Rejection` in `raws` stands for an
+    item that could not even be decoded (e.g. malformed JSON on a file line)."""
+    items: list[Prepared] = []
+    for index, raw in enumerate(raws):
+        if isinstance(raw, Rejection):
+            items.append(Refused(index, None, raw, b"", None))
+            continue
+        parsed = parse_event(raw, regions)
+        if isinstance(parsed, Rejection):
+            items.append(Refused(index, event_id_of(raw), parsed, raw_payload_hash(raw), raw))
+            continue
+        items.append(_prepare_event(enterprise_id, index, parsed, raw, catalogue, now, tz))
+    return PreparedBatch(enterprise_id, items)
+
+
+def _prepare_event(
+    enterprise_id: uuid.UUID,
+    index: int,
+    event: BehaviourEvent,
+    raw: object,
+    catalogue: Catalogue,
+    now: datetime,
+    tz: tzinfo,
+) -> Prepared:
+    def refuse(rejection: Rejection) -> Refused:
+        return Refused(index, event.event_id, rejection, event.payload_hash, raw)
+
+    if not catalogue.knows_behaviour(event.behaviour):
+        return refuse(
+            Rejection(
+                Reason.UNKNOWN_BEHAVIOUR,
+                f"no methodology covers behaviour {event.behaviour!r}",
+                "behaviour",
+            )
+        )
+    day = local_day(event.started_at, tz)
+    methodology = catalogue.resolve(event.behaviour, day, event.region)
+    if methodology is None:
+        return refuse(
+            Rejection(
+                Reason.NO_METHODOLOGY,
+                f"no methodology for {event.behaviour} in effect on {day} in region {event.region}",
+            )
+        )
+    implausible = check_plausibility(methodology, event, now)
+    if implausible is not None:
+        return refuse(implausible)
+    quantified = quantify(methodology, event, day)
+    if isinstance(quantified, Rejection):
+        return refuse(quantified)
+    group = catalogue.group_of(methodology)
+    return Candidate(
+        index=index,
+        event=event,
+        quantification=quantified,
+        group=group,
+        day=day,
+        asset=co2e_asset(group.code, province_of(event.region), day),
+        fingerprint=evidence_fingerprint(enterprise_id, event),
+    )
+
+
+def holder_of(enterprise_id: uuid.UUID, subject: str, bindings: Mapping[str, uuid.UUID]) -> str:
+    person = bindings.get(subject)
+    return person_account(person) if person else pending_account(enterprise_id, subject)
+
+
+def decide_batch(
+    batch: PreparedBatch,
+    state: IntakeState,
+    new_id: Callable[[], uuid.UUID],
+    now: datetime,
+) -> BatchDecision:
+    """Phase 2: settle every event against the loaded state, in batch order."""
+    enterprise_id = batch.enterprise_id
+    claims = ClaimBook(state.claims, state.evidence)
+    entry_id = new_id()
+    outcomes: list[Outcome] = []
+    records: list[EventRecord] = []
+    replaced: list[str] = []
+    seen: dict[str, StoredOutcome] = {}
+    credits: list[tuple[Posting, str]] = []
+    region_deltas: dict[tuple[str, str, date], int] = defaultdict(int)
+
+    for item in batch.items:
+        event_id = item.event.event_id if isinstance(item, Candidate) else item.event_id
+        payload_hash = item.event.payload_hash if isinstance(item, Candidate) else item.payload_hash
+        if event_id is not None:
+            prior = seen.get(event_id) or state.existing.get(event_id)
+            if prior is not None:
+                if prior.payload_hash == payload_hash:
+                    outcomes.append(_again(prior.outcome, item.index))
+                    continue
+                if prior.outcome.kind != OutcomeKind.REJECTED or event_id in seen:
+                    outcomes.append(_conflict(item.index, event_id))
+                    continue
+                replaced.append(event_id)  # a corrected resubmission of a rejected event
+        if isinstance(item, Refused):
+            outcome = Outcome(
+                item.index,
+                event_id,
+                OutcomeKind.REJECTED,
+                reason=item.rejection.reason.value,
+                message=item.rejection.message,
+            )
+            outcomes.append(outcome)
+            if event_id is not None:
+                records.append(
+                    EventRecord(new_id(), event_id, payload_hash, outcome, None, item.raw)
+                )
+                seen[event_id] = StoredOutcome(payload_hash, outcome)
+            continue
+
+        c = item
+        assert event_id is not None
+        record_id = new_id()
+        holder = holder_of(enterprise_id, c.event.subject, state.bindings)
+        m = c.quantification.methodology
+        original = claims.evidence.get(c.fingerprint) if c.fingerprint else None
+        if original is None:
+            ev = c.event
+            overlapping = claims.overlapping(holder, c.group, ev.started_at, ev.ended_at)
+            original = overlapping.id if overlapping else None
+        if original is not None:
+            outcome = Outcome(
+                c.index, event_id, OutcomeKind.DUPLICATE, duplicate_of=original, methodology=m.key
+            )
+        else:
+            grams = c.quantification.grams
+            room = claims.room(holder, c.group, c.event.behaviour, c.day, m.daily_cap_grams)
+            credited = grams if room is None else min(grams, room)
+            cut = grams - credited
+            if credited > 0:
+                kind = (
+                    OutcomeKind.PENDING_BINDING
+                    if holder.startswith("pending:")
+                    else (OutcomeKind.CAPPED if cut else OutcomeKind.CREDITED)
+                )
+            else:
+                kind = OutcomeKind.CAPPED if cut else OutcomeKind.CREDITED
+            outcome = Outcome(
+                c.index,
+                event_id,
+                kind,
+                grams=credited,
+                grams_cut=cut,
+                methodology=m.key,
+                entry_id=entry_id if credited > 0 else None,
+                reduction_id=record_id if credited > 0 else None,
+            )
+            if credited > 0:
+                ev = c.event
+                claims.add(
+                    holder,
+                    Claim(
+                        record_id,
+                        c.group.code,
+                        ev.behaviour,
+                        ev.started_at,
+                        ev.ended_at,
+                        c.day,
+                        credited,
+                    ),
+                    c.fingerprint,
+                )
+                credits.append((Posting(holder, c.asset, credited, record_id), m.code))
+                region_deltas[(ev.region, c.group.code, c.day)] += credited
+        outcomes.append(outcome)
+        records.append(
+            EventRecord(
+                record_id,
+                event_id,
+                payload_hash,
+                outcome,
+                c.event,
+                None,
+                c,
+                holder if outcome.grams > 0 else None,
+            )
+        )
+        seen[event_id] = StoredOutcome(payload_hash, outcome)
+
+    entry = issuance_entry(entry_id, now, credits) if credits else None
+    return BatchDecision(
+        outcomes=outcomes,
+        records=records,
+        replaced=replaced,
+        entry=entry,
+        balance_deltas=balance_deltas(entry) if entry else {},
+        region_deltas=dict(region_deltas),
+    )
+
+
+def _again(stored: Outcome, index: int) -> Outcome:
+    return Outcome(
+        index,
+        stored.event_id,
+        stored.kind,
+        grams=stored.grams,
+        grams_cut=stored.grams_cut,
+        duplicate_of=stored.duplicate_of,
+        reason=stored.reason,
+        message=stored.message,
+        methodology=stored.methodology,
+        entry_id=stored.entry_id,
+        reduction_id=stored.reduction_id,
+        replayed=True,
+    )
+
+
+def _conflict(index: int, event_id: str) -> Outcome:
+    return Outcome(
+        index,
+        event_id,
+        OutcomeKind.CONFLICT,
+        reason="conflict",
+        message=f"event {event_id} was already received with a different payload",
+    )

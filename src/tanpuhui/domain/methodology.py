@@ -1,0 +1,196 @@
+"""Methodologies as immutable data, and their resolution for an event.
+
+A `Methodology` is one published *version*: it names a calculation model (code, in `models`),
+the behaviour codes it covers, the region scope it applies to, its validity period, its factors
+(each with provenance) and parameters, plausibility bounds, its behaviour group and caps. A fix
+is a new version; the content hash of the version is recorded with every reduction.
+
+`Catalogue.resolve(behaviour, day, region)` picks the one applicable version: the most specific
+region scope wins (county > prefecture > province > national); among equals the latest
+effective date. A `Factor` is likewise chosen by role, date and most specific region.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+from tanpuhui.domain.regions import scope_contains, scope_rank
+
+
+class Confidence(StrEnum):
+    """How a factor's value is known (see methodology-facts.md)."""
+
+    TEXT = "text"  # read in the source document (or an article quoting it)
+    SECOND_HAND = "2nd"  # a secondary report
+    DERIVED = "derived"  # arithmetic on sourced values; the derivation is stated
+    OPERATOR_SET = "operator-set"  # no published value: a conservative operator choice
+
+
+@dataclass(frozen=True, slots=True)
+class Factor:
+    id: str
+    role: str
+    value: Decimal
+    unit: str
+    source: str
+    confidence: Confidence
+    region: str | None = None  # scope; None = national
+    valid_from: date | None = None  # inclusive
+    valid_to: date | None = None  # exclusive
+    series: str = ""  # a statistical series (e.g. a grid-factor series); never mixed in a role
+    note: str = ""
+
+    def applies(self, day: date, region: str) -> bool:
+        if self.valid_from is not None and day < self.valid_from:
+            return False
+        if self.valid_to is not None and day >= self.valid_to:
+            return False
+        return scope_contains(self.region, region)
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    minimum: Decimal | None = None
+    maximum: Decimal | None = None
+
+    def contains(self, value: Decimal) -> bool:
+        if self.minimum is not None and value < self.minimum:
+            return False
+        return self.maximum is None or value <= self.maximum
+
+
+@dataclass(frozen=True, slots=True)
+class Plausibility:
+    quantities: Mapping[str, Bounds] = field(default_factory=dict)
+    duration_s: Bounds = Bounds()
+    max_speed_kmh: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Methodology:
+    code: str
+    version: int
+    title: str
+    model: str
+    behaviours: tuple[str, ...]
+    group: str
+    factors: tuple[Factor, ...]
+    content_hash: str
+    parameters: Mapping[str, Decimal | str] = field(default_factory=dict)
+    region: str | None = None
+    effective_from: date = date(2000, 1, 1)
+    effective_to: date | None = None
+    plausibility: Plausibility = Plausibility()
+    daily_cap_grams: int | None = None
+    claim_window_days: int = 30
+    category: str = ""
+    standard: str = ""
+    description: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.code}@{self.version}"
+
+    def in_effect(self, day: date) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
+
+    def factor(self, role: str, day: date, region: str) -> Factor | None:
+        """The factor for `role` valid on `day` with the most specific region containing it."""
+        best: Factor | None = None
+        for candidate in self.factors:
+            if candidate.role != role or not candidate.applies(day, region):
+                continue
+            if best is None or scope_rank(candidate.region) > scope_rank(best.region):
+                best = candidate
+        return best
+
+    def roles(self) -> set[str]:
+        return {f.role for f in self.factors}
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A behaviour group: the unit of exclusivity (one trip is one trip) and of daily caps."""
+
+    code: str
+    title: str
+    exclusive: bool
+    overlap_tolerance_s: int = 0
+    daily_cap_grams: int | None = None
+
+
+class Catalogue:
+    """Every published methodology version and group, indexed for resolution."""
+
+    def __init__(self, methodologies: Iterable[Methodology], groups: Iterable[Group]) -> None:
+        self.methodologies: tuple[Methodology, ...] = tuple(
+            sorted(methodologies, key=lambda m: (m.code, m.version))
+        )
+        self.groups: Mapping[str, Group] = {g.code: g for g in groups}
+        by_behaviour: dict[str, list[Methodology]] = {}
+        for m in self.methodologies:
+            for behaviour in m.behaviours:
+                by_behaviour.setdefault(behaviour, []).append(m)
+        self._by_behaviour = by_behaviour
+        self._by_key = {m.key: m for m in self.methodologies}
+        #: Per group, the longest duration its methodologies allow: how far back a stored
+        #: claim can reach to overlap a new one.
+        reach: dict[str, int] = {}
+        for m in self.methodologies:
+            longest = m.plausibility.duration_s.maximum
+            seconds = int(longest) if longest is not None else 86_400
+            reach[m.group] = max(reach.get(m.group, 0), seconds)
+        self.max_duration_s: Mapping[str, int] = reach
+
+    def knows_behaviour(self, behaviour: str) -> bool:
+        return behaviour in self._by_behaviour
+
+    def behaviours(self) -> list[str]:
+        return sorted(self._by_behaviour)
+
+    def get(self, key: str) -> Methodology | None:
+        return self._by_key.get(key)
+
+    def versions(self, code: str) -> list[Methodology]:
+        return [m for m in self.methodologies if m.code == code]
+
+    def resolve(self, behaviour: str, day: date, region: str) -> Methodology | None:
+        best: Methodology | None = None
+        best_rank = (-1, date.min, "")
+        for m in self._by_behaviour.get(behaviour, ()):
+            if not m.in_effect(day) or not scope_contains(m.region, region):
+                continue
+            rank = (scope_rank(m.region), m.effective_from, m.code)
+            if rank > best_rank:
+                best, best_rank = m, rank
+        return best
+
+    def group_of(self, m: Methodology) -> Group:
+        return self.groups[m.group]
+
+
+def catalogue_problems(catalogue: Catalogue) -> list[str]:
+    """Catalogue-wide rules no single file can check: every version's group exists, and no two
+    codes claim the same behaviour for the same region scope over overlapping periods (which
+    would make resolution ambiguous). Versions of one code must not overlap in time either."""
+    problems = []
+    for m in catalogue.methodologies:
+        if m.group not in catalogue.groups:
+            problems.append(f"{m.key}: unknown behaviour group {m.group!r}")
+    ms = catalogue.methodologies
+    for i, a in enumerate(ms):
+        for b in ms[i + 1 :]:
+            if a.region != b.region or not set(a.behaviours) & set(b.behaviours):
+                continue
+            a_end, b_end = a.effective_to or date.max, b.effective_to or date.max
+            if a.effective_from < b_end and b.effective_from < a_end:
+                shared = ", ".join(sorted(set(a.behaviours) & set(b.behaviours)))
+                problems.append(
+                    f"{a.key} and {b.key} both cover {shared} in region {a.region or 'national'}"
+                    " over overlapping periods"
+                )
+    return problems

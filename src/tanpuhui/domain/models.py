@@ -1,0 +1,160 @@
+"""Calculation models: the code half of a methodology (the data half is the version file).
+
+Every model computes ER = BE − PE for one event in `Decimal`, rounds once with
+`quantity.to_grams`, and returns a `Quantification` whose trace lets anyone recompute it:
+the inputs, every factor used (id, value, unit) and the exact result.
+
+Models here: `distance`, `per_occurrence`, `per_quantity`, `steps`. Each declares the factor
+roles it reads and the quantity it multiplies, so a methodology file can be checked against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_FLOOR, Decimal
+
+from tanpuhui.domain.events import BehaviourEvent, Reason, Rejection
+from tanpuhui.domain.methodology import Factor, Methodology
+from tanpuhui.domain.quantity import (
+    DENOMINATOR_QUANTITY,
+    format_decimal,
+    grams_per_unit,
+    parse_unit,
+    to_grams,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FactorUse:
+    role: str
+    factor: Factor
+
+    def grams_per_unit(self) -> Decimal:
+        return grams_per_unit(self.factor.value, self.factor.unit)
+
+
+@dataclass(frozen=True, slots=True)
+class Quantification:
+    methodology: Methodology
+    exact_grams: Decimal
+    grams: int
+    inputs: Mapping[str, Decimal]
+    factors: tuple[FactorUse, ...]
+
+    def trace(self) -> dict[str, object]:
+        """The compact, recomputable trace stored with the reduction."""
+        return {
+            "methodology": self.methodology.key,
+            "content_hash": self.methodology.content_hash,
+            "model": self.methodology.model,
+            "inputs": {k: format_decimal(v) for k, v in sorted(self.inputs.items())},
+            "factors": {
+                use.role: {"id": use.factor.id, "value": format_decimal(use.factor.value)}
+                for use in self.factors
+            },
+            "exact_grams": format_decimal(self.exact_grams),
+            "grams": self.grams,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """What a model needs from a methodology version."""
+
+    name: str
+    formula: str
+    required_roles: tuple[frozenset[str], ...]  # one of these role sets must be present
+    quantity_optional: bool
+    compute: Callable[[Methodology, Mapping[str, FactorUse], Decimal], Decimal]
+
+    def quantity_key(self, m: Methodology) -> str:
+        """The event quantity this methodology multiplies, from its factor units."""
+        keys = {DENOMINATOR_QUANTITY[parse_unit(f.unit)[1]] for f in m.factors}
+        (key,) = keys  # validated on load: all factors of a version share one denominator
+        return key
+
+
+def _distance(m: Methodology, f: Mapping[str, FactorUse], d: Decimal) -> Decimal:
+    if "er" in f:
+        return d * f["er"].grams_per_unit()
+    return d * (f["baseline"].grams_per_unit() - f["project"].grams_per_unit())
+
+
+def _per_unit(m: Methodology, f: Mapping[str, FactorUse], q: Decimal) -> Decimal:
+    return q * f["er"].grams_per_unit()
+
+
+def _steps(m: Methodology, f: Mapping[str, FactorUse], steps: Decimal) -> Decimal:
+    block = Decimal(str(m.parameters.get("block_steps", 1)))
+    counted = (steps / block).to_integral_value(rounding=ROUND_FLOOR) * block
+    return counted * f["er"].grams_per_unit()
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "distance",
+            "ER = distance_km × (EF_baseline − EF_project), or distance_km × ER_per_km",
+            (frozenset({"er"}), frozenset({"baseline", "project"})),
+            False,
+            _distance,
+        ),
+        ModelSpec(
+            "per_occurrence",
+            "ER = count × ER_per_occurrence (count defaults to 1)",
+            (frozenset({"er"}),),
+            True,
+            _per_unit,
+        ),
+        ModelSpec(
+            "per_quantity",
+            "ER = quantity × EF (e.g. kWh × grid factor, kg × material factor)",
+            (frozenset({"er"}),),
+            False,
+            _per_unit,
+        ),
+        ModelSpec(
+            "steps",
+            "ER = floor(steps / block_steps) × block_steps × ER_per_step",
+            (frozenset({"er"}),),
+            False,
+            _steps,
+        ),
+    )
+}
+
+
+def quantify(m: Methodology, event: BehaviourEvent, day: date) -> Quantification | Rejection:
+    """Quantify one event with methodology version `m` (already resolved for it)."""
+    spec = MODELS[m.model]
+    key = spec.quantity_key(m)
+    # Other quantities may ride along (a per-trip variant gets the distance a per-km variant
+    # of the same behaviour needs): they are checked for plausibility, not multiplied.
+    amount = event.quantities.get(key)
+    if amount is None:
+        if not spec.quantity_optional:
+            return Rejection(
+                Reason.QUANTITY_MISMATCH, f"{m.key} needs quantity.{key}", f"quantity.{key}"
+            )
+        amount = Decimal(1)
+    uses: dict[str, FactorUse] = {}
+    for role in sorted(m.roles()):
+        factor = m.factor(role, day, event.region)
+        if factor is not None:
+            uses[role] = FactorUse(role, factor)
+    if not any(roles <= uses.keys() for roles in spec.required_roles):
+        return Rejection(
+            Reason.NO_FACTOR,
+            f"{m.key} has no factor valid on {day.isoformat()} in region {event.region}",
+        )
+    exact = spec.compute(m, uses, amount)
+    return Quantification(
+        methodology=m,
+        exact_grams=exact,
+        grams=to_grams(exact),
+        inputs={key: amount},
+        factors=tuple(uses[r] for r in sorted(uses)),
+    )

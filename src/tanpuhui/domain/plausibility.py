@@ -1,0 +1,58 @@
+"""Plausibility: reject claims that cannot be true before they are credited.
+
+Checks, in order: the interval is ordered; the behaviour did not end in the future (beyond a
+clock-skew allowance); it is not older than the methodology's claim window; quantities and
+duration lie within the methodology's bounds; the implied speed is possible for the mode.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from tanpuhui.domain.events import BehaviourEvent, Reason, Rejection
+from tanpuhui.domain.methodology import Methodology
+
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def check_plausibility(m: Methodology, event: BehaviourEvent, now: datetime) -> Rejection | None:
+    if event.ended_at < event.started_at:
+        return Rejection(Reason.ENDS_BEFORE_START, "ended_at is before started_at", "ended_at")
+    if event.ended_at > now + CLOCK_SKEW:
+        return Rejection(Reason.IN_FUTURE, "the behaviour ends in the future", "ended_at")
+    if event.started_at < now - timedelta(days=m.claim_window_days):
+        return Rejection(
+            Reason.OUTSIDE_CLAIM_WINDOW,
+            f"{m.key} accepts claims up to {m.claim_window_days} days old",
+            "started_at",
+        )
+    bounds = m.plausibility
+    for key, value in event.quantities.items():
+        limit = bounds.quantities.get(key)
+        if limit is not None and not limit.contains(value):
+            return Rejection(
+                Reason.OUT_OF_BOUNDS,
+                f"quantity.{key}={value} is outside [{limit.minimum}, {limit.maximum}] for {m.key}",
+                f"quantity.{key}",
+            )
+    duration = Decimal(int(event.duration_s))
+    if not bounds.duration_s.contains(duration):
+        return Rejection(
+            Reason.OUT_OF_BOUNDS,
+            f"duration {duration}s is outside [{bounds.duration_s.minimum}, "
+            f"{bounds.duration_s.maximum}] s for {m.key}",
+            "ended_at",
+        )
+    distance = event.quantities.get("distance_km")
+    if bounds.max_speed_kmh is not None and distance is not None and distance > 0:
+        if duration <= 0:
+            return Rejection(Reason.IMPLAUSIBLE_SPEED, "a distance covered in no time", "ended_at")
+        speed = distance * 3600 / Decimal(str(event.duration_s))
+        if speed > bounds.max_speed_kmh:
+            return Rejection(
+                Reason.IMPLAUSIBLE_SPEED,
+                f"{speed:.1f} km/h exceeds {bounds.max_speed_kmh} km/h for {m.key}",
+                "quantity.distance_km",
+            )
+    return None

@@ -1,0 +1,91 @@
+"""Numbers: the only module that turns methodology arithmetic into ledger amounts.
+
+Methodology arithmetic is `Decimal`; the ledger amount is an integer number of grams CO2e,
+rounded exactly once, conservatively (towards zero: a fraction of a gram is never credited).
+Units are named in the keys (`distance_km`, `kwh`) and in factor units (`g/pkm`, `kg/kWh`).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, Decimal, InvalidOperation, localcontext
+
+ROUNDING_MODE = "ROUND_DOWN (towards zero): fractions of a gram are never credited"
+
+#: Mass numerators a factor unit may use, in grams.
+MASS_IN_GRAMS: dict[str, Decimal] = {
+    "g": Decimal(1),
+    "kg": Decimal(1000),
+    "t": Decimal(1_000_000),
+}
+
+#: Denominators a factor unit may use, and the event quantity key each one multiplies.
+#: `occurrence` covers per-trip / per-order / per-meal factors: the quantity is a count.
+DENOMINATOR_QUANTITY: dict[str, str] = {
+    "km": "distance_km",
+    "pkm": "distance_km",
+    "step": "steps",
+    "kWh": "kwh",
+    "kg": "weight_kg",
+    "occurrence": "count",
+    "trip": "count",
+    "order": "count",
+    "meal": "count",
+    "item": "count",
+    "page": "count",
+}
+
+#: The quantity keys an event may carry.
+QUANTITY_KEYS: frozenset[str] = frozenset(DENOMINATOR_QUANTITY.values())
+
+
+def parse_unit(unit: str) -> tuple[Decimal, str]:
+    """`"kg/kWh"` → (grams per numerator unit, denominator). Raises ValueError if unknown."""
+    numerator, sep, denominator = unit.partition("/")
+    if not sep or numerator not in MASS_IN_GRAMS or denominator not in DENOMINATOR_QUANTITY:
+        raise ValueError(f"unknown factor unit {unit!r}")
+    return MASS_IN_GRAMS[numerator], denominator
+
+
+def grams_per_unit(value: Decimal, unit: str) -> Decimal:
+    """A factor's value expressed in grams per one unit of its denominator."""
+    scale, _ = parse_unit(unit)
+    return value * scale
+
+
+def to_grams(exact_grams: Decimal) -> int:
+    """Round an exact reduction to whole grams, once, towards zero; never negative."""
+    if exact_grams <= 0:
+        return 0
+    return int(exact_grams.to_integral_value(rounding=ROUND_DOWN))
+
+
+def parse_decimal(value: object) -> Decimal | None:
+    """A finite Decimal from a decimal string or a JSON number; None when it is not one.
+
+    Booleans, NaN, infinities, exponents beyond reason and empty strings are not numbers here.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        value = repr(value)
+    if not isinstance(value, str) or not value or len(value) > 40:
+        return None
+    try:
+        with localcontext() as ctx:
+            ctx.traps[InvalidOperation] = True
+            number = Decimal(value.strip())
+    except (InvalidOperation, ValueError):
+        return None
+    if not number.is_finite() or abs(number.adjusted()) > 15:
+        return None if number != 0 else Decimal(0)
+    return number
+
+
+def format_decimal(value: Decimal) -> str:
+    """A canonical decimal string (no exponent, no trailing zeros) for traces and hashes."""
+    if value == value.to_integral_value():
+        return str(value.quantize(Decimal(1)))
+    text = format(value.normalize(), "f")
+    return text

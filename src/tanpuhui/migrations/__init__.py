@@ -1,0 +1,1 @@
+"""Alembic migrations (append-only: a released migration is never edited)."""

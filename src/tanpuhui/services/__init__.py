@@ -1,0 +1,1 @@
+"""Services: one function per user intent; each owns its unit of work (one transaction)."""

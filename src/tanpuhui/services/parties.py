@@ -1,0 +1,141 @@
+"""Enterprises, persons and bindings.
+
+`bind_subject` links an enterprise's subject to a person and, in the same transaction, moves
+the subject's pending reductions to the person (re-checked against the person's own claims and
+caps, see domain.binding). Binding the same subject to the same person again is a no-op;
+to another person while bound is a conflict.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from tanpuhui.domain.binding import Move, plan_binding
+from tanpuhui.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from tanpuhui.domain.ledger import pending_account, person_account
+from tanpuhui.domain.parties import Binding, Enterprise, Person, Role
+from tanpuhui.services.context import Context
+
+
+def add_enterprise(ctx: Context, name: str, roles: set[Role]) -> Enterprise:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInputError("an enterprise needs a name of 1-200 characters")
+    if not roles:
+        raise InvalidInputError("an enterprise needs at least one role (scene, platform)")
+    enterprise = Enterprise(ctx.ids.new(), name, frozenset(roles), ctx.clock.now())
+    with ctx.uow() as uow:
+        if uow.enterprises.find_by_name(name) is not None:
+            raise ConflictError(f"an enterprise named {name!r} exists already")
+        uow.enterprises.add(enterprise)
+        uow.commit()
+    return enterprise
+
+
+def get_enterprise(ctx: Context, enterprise_id: uuid.UUID) -> Enterprise:
+    with ctx.uow(write=False) as uow:
+        enterprise = uow.enterprises.find(enterprise_id)
+    if enterprise is None:
+        raise NotFoundError(f"no enterprise {enterprise_id}")
+    return enterprise
+
+
+def resolve_enterprise(ctx: Context, ref: str) -> Enterprise:
+    """An enterprise by id or by exact name."""
+    with ctx.uow(write=False) as uow:
+        try:
+            found = uow.enterprises.find(uuid.UUID(ref))
+        except ValueError:
+            found = uow.enterprises.find_by_name(ref)
+    if found is None:
+        raise NotFoundError(f"no enterprise {ref!r}")
+    return found
+
+
+def list_enterprises(ctx: Context) -> list[Enterprise]:
+    with ctx.uow(write=False) as uow:
+        return uow.enterprises.list()
+
+
+def add_person(ctx: Context) -> Person:
+    person = Person(ctx.ids.new(), ctx.clock.now())
+    with ctx.uow() as uow:
+        uow.persons.add(person)
+        uow.commit()
+    return person
+
+
+@dataclass(frozen=True, slots=True)
+class BindingResult:
+    binding: Binding
+    created: bool
+    moves: list[Move]
+
+    @property
+    def moved_grams(self) -> int:
+        return sum(m.moved for m in self.moves)
+
+    @property
+    def reversed_grams(self) -> int:
+        return sum(m.reversed for m in self.moves)
+
+
+def bind_subject(
+    ctx: Context, enterprise_id: uuid.UUID, subject: str, person_id: uuid.UUID
+) -> BindingResult:
+    now = ctx.clock.now()
+    pending, person = pending_account(enterprise_id, subject), person_account(person_id)
+    with ctx.uow() as uow:
+        if uow.enterprises.find(enterprise_id) is None:
+            raise NotFoundError(f"no enterprise {enterprise_id}")
+        if uow.persons.find(person_id) is None:
+            raise NotFoundError(f"no person {person_id}")
+        uow.locks.acquire([pending])
+        uow.locks.acquire([person])
+        existing = uow.bindings.find_active(enterprise_id, subject)
+        if existing is not None:
+            if existing.person_id == person_id:
+                return BindingResult(existing, False, [])
+            raise ConflictError(f"subject {subject} is bound to another person already")
+        binding = Binding(ctx.ids.new(), enterprise_id, subject, person_id, now)
+        uow.bindings.add(binding)
+        moves: list[Move] = []
+        reductions = uow.intake.pending_reductions(pending)
+        if reductions:
+            catalogue = ctx.catalogues.current(uow).catalogue
+            reach = timedelta(seconds=max(catalogue.max_duration_s.values(), default=86_400))
+            window = (
+                min(r.started_at for r in reductions) - reach - timedelta(days=1),
+                max(r.ended_at for r in reductions) + reach + timedelta(days=1),
+            )
+            plan = plan_binding(
+                pending,
+                person,
+                reductions,
+                uow.intake.claims_of(person, window),
+                catalogue,
+                ctx.ids.new(),
+                now,
+            )
+            uow.intake.apply_moves(person, plan.moves, now)
+            if plan.entry is not None:
+                uow.ledger.record(plan.entry, lines_on_events=False)
+            uow.intake.add_region_totals(plan.region_deltas)
+            moves = plan.moves
+        uow.commit()
+    return BindingResult(binding, True, moves)
+
+
+def unbind_subject(ctx: Context, enterprise_id: uuid.UUID, subject: str) -> Binding:
+    """End a binding: new events of the subject go pending again; nothing credited moves."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        uow.locks.acquire([pending_account(enterprise_id, subject)])
+        existing = uow.bindings.find_active(enterprise_id, subject)
+        if existing is None:
+            raise NotFoundError(f"subject {subject} is not bound")
+        uow.bindings.end(existing.id, now)
+        uow.commit()
+    return Binding(existing.id, enterprise_id, subject, existing.person_id, existing.bound_at, now)

@@ -1,0 +1,188 @@
+"""The ports the services need: repositories inside a unit of work, a clock, an id source.
+
+Adapters implement them (adapters/db for storage); tests may use fakes. A repository method
+never commits: only the service that opened the unit of work does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from types import TracebackType
+from typing import Protocol, Self
+
+from tanpuhui.domain.binding import Move, PendingReduction
+from tanpuhui.domain.checks import Violation
+from tanpuhui.domain.claims import Claim
+from tanpuhui.domain.intake import BatchDecision, IntakeState
+from tanpuhui.domain.ledger import Entry
+from tanpuhui.domain.methodology import Catalogue, Group, Methodology
+from tanpuhui.domain.parties import Binding, Enterprise, Person
+
+
+class RaceLostError(Exception):
+    """A concurrent transaction won a uniqueness race; the service may retry the whole unit."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class IdSource(Protocol):
+    def new(self) -> uuid.UUID: ...
+
+
+class EnterpriseRepository(Protocol):
+    def add(self, enterprise: Enterprise) -> None: ...
+    def find(self, enterprise_id: uuid.UUID) -> Enterprise | None: ...
+    def find_by_name(self, name: str) -> Enterprise | None: ...
+    def list(self) -> list[Enterprise]: ...
+
+
+class PersonRepository(Protocol):
+    def add(self, person: Person) -> None: ...
+    def find(self, person_id: uuid.UUID) -> Person | None: ...
+
+
+class BindingRepository(Protocol):
+    def active_for(
+        self, enterprise_id: uuid.UUID, subjects: Sequence[str]
+    ) -> dict[str, uuid.UUID]: ...
+    def find_active(self, enterprise_id: uuid.UUID, subject: str) -> Binding | None: ...
+    def add(self, binding: Binding) -> None: ...
+    def end(self, binding_id: uuid.UUID, ended_at: datetime) -> None: ...
+    def subjects_of(self, person_id: uuid.UUID) -> list[Binding]: ...
+
+
+class LockRepository(Protocol):
+    def acquire(self, keys: Sequence[str]) -> None:
+        """Take transaction-scoped exclusive locks on `keys`, in sorted order."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCatalogue:
+    revision: int
+    catalogue: Catalogue
+    ids: Mapping[str, uuid.UUID]  # methodology key → stored version id
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedVersion:
+    id: uuid.UUID
+    methodology: Methodology
+    content: str
+    source_name: str
+    published_at: datetime
+
+
+class CatalogueRepository(Protocol):
+    def revision(self) -> int: ...
+    def load(self) -> StoredCatalogue: ...
+    def versions(self) -> list[PublishedVersion]: ...
+    def add_version(self, version: PublishedVersion) -> None: ...
+    def set_groups(self, groups: Sequence[Group], updated_at: datetime) -> None: ...
+    def bump_revision(self) -> None: ...
+
+
+class IntakeRepository(Protocol):
+    def load_state(
+        self,
+        enterprise_id: uuid.UUID,
+        event_ids: Sequence[str],
+        holders: Sequence[str],
+        window: tuple[datetime, datetime] | None,
+        fingerprints: Sequence[bytes],
+    ) -> IntakeState: ...
+
+    def save(
+        self,
+        batch_id: uuid.UUID,
+        enterprise_id: uuid.UUID,
+        received_at: datetime,
+        source: str,
+        decision: BatchDecision,
+        methodology_ids: Mapping[str, uuid.UUID],
+    ) -> None: ...
+
+    def pending_reductions(self, holder: str) -> list[PendingReduction]: ...
+    def claims_of(self, holder: str, window: tuple[datetime, datetime]) -> list[Claim]: ...
+    def apply_moves(self, holder: str, moves: Sequence[Move], resolved_at: datetime) -> None: ...
+    def add_region_totals(self, deltas: Mapping[tuple[str, str, date], int]) -> None: ...
+
+
+class LedgerRepository(Protocol):
+    def record(self, entry: Entry, *, lines_on_events: bool) -> None:
+        """Store `entry` (its holder lines already on event rows when `lines_on_events`),
+        apply its balance changes, and seal it into the hash chain."""
+
+    def balances_of(self, account: str) -> dict[str, int]: ...
+    def entries_of(self, account: str, limit: int) -> list[Entry]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReductionView:
+    """A credited (or pending) reduction as a ledger page or CLI shows it."""
+
+    id: uuid.UUID
+    enterprise: str
+    event_id: str
+    behaviour: str
+    region: str
+    started_at: datetime
+    ended_at: datetime
+    day: date
+    outcome: str
+    grams: int
+    live_grams: int
+    holder: str | None
+    state: str | None
+    resolution: str | None
+    trace: Mapping[str, object]
+
+
+class ReadQueries(Protocol):
+    def recent_reductions(self, holder: str, limit: int) -> list[ReductionView]: ...
+    def outcome_counts(self) -> dict[str, int]: ...
+
+
+class VerifyRepository(Protocol):
+    def violations(self, catalogue: Catalogue, tz: tzinfo) -> Iterator[Violation]: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction and the repositories bound to it (read-only members: covariant)."""
+
+    @property
+    def enterprises(self) -> EnterpriseRepository: ...
+    @property
+    def persons(self) -> PersonRepository: ...
+    @property
+    def bindings(self) -> BindingRepository: ...
+    @property
+    def locks(self) -> LockRepository: ...
+    @property
+    def catalogue(self) -> CatalogueRepository: ...
+    @property
+    def intake(self) -> IntakeRepository: ...
+    @property
+    def ledger(self) -> LedgerRepository: ...
+    @property
+    def verify(self) -> VerifyRepository: ...
+    @property
+    def queries(self) -> ReadQueries: ...
+
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, write: bool = True) -> UnitOfWork: ...

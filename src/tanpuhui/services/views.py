@@ -1,0 +1,150 @@
+"""Plain, JSON-ready renderings of service results: the one place a fact becomes data.
+
+The CLI's `--json`, the HTTP API and the pages all render outcomes, traces and ledgers through
+these functions, so the same fact reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tanpuhui.domain.checks import Violation
+from tanpuhui.domain.intake import Outcome, OutcomeKind
+from tanpuhui.domain.methodology import Methodology
+from tanpuhui.domain.models import MODELS
+from tanpuhui.domain.quantity import format_decimal
+from tanpuhui.services.ledger import LedgerView, TracedReduction
+
+
+def outcome_view(o: Outcome) -> dict[str, Any]:
+    view: dict[str, Any] = {"index": o.index, "event_id": o.event_id, "outcome": o.kind.value}
+    if o.kind in (OutcomeKind.CREDITED, OutcomeKind.CAPPED, OutcomeKind.PENDING_BINDING):
+        view["grams"] = o.grams
+        if o.grams_cut:
+            view["grams_cut"] = o.grams_cut
+        view["methodology"] = o.methodology
+        view["entry_id"] = str(o.entry_id) if o.entry_id else None
+        view["reduction_id"] = str(o.reduction_id) if o.reduction_id else None
+    elif o.kind == OutcomeKind.DUPLICATE:
+        view["duplicate_of"] = str(o.duplicate_of)
+        view["methodology"] = o.methodology
+    else:
+        view["reason"] = o.reason
+        view["message"] = o.message
+    return view
+
+
+def traced_view(t: TracedReduction) -> dict[str, Any]:
+    r = t.reduction
+    return {
+        "reduction_id": str(r.id),
+        "enterprise": r.enterprise,
+        "event_id": r.event_id,
+        "behaviour": r.behaviour,
+        "region": r.region,
+        "started_at": r.started_at.isoformat(),
+        "ended_at": r.ended_at.isoformat(),
+        "grams": r.grams,
+        "live_grams": r.live_grams,
+        "outcome": r.outcome,
+        "resolution": r.resolution,
+        "trace": {
+            "methodology": t.methodology,
+            "content_hash": r.trace.get("content_hash"),
+            "model": r.trace.get("model"),
+            "inputs": t.formula_inputs,
+            "factors": [
+                {
+                    "role": f.role,
+                    "id": f.id,
+                    "value": f.value,
+                    "unit": f.unit,
+                    "source": f.source,
+                    "confidence": f.confidence,
+                }
+                for f in t.factors
+            ],
+            "exact_grams": t.exact_grams,
+            "rounding": "down to whole grams",
+        },
+    }
+
+
+def ledger_view(v: LedgerView) -> dict[str, Any]:
+    return {
+        "account": v.account,
+        "total_grams": v.total_grams,
+        "balances": v.balances,
+        "reductions": [traced_view(t) for t in v.reductions],
+        "entries": [
+            {
+                "id": str(e.id),
+                "kind": e.kind,
+                "created_at": e.created_at.isoformat(),
+                "postings": [
+                    {"account": p.account, "asset": p.asset, "amount": p.amount}
+                    for p in e.postings
+                    if p.account == v.account
+                ],
+            }
+            for e in v.entries
+        ],
+    }
+
+
+def violation_view(v: Violation) -> dict[str, Any]:
+    return {"invariant": v.invariant, "code": v.code, "subject": v.subject, "message": v.message}
+
+
+def methodology_view(m: Methodology) -> dict[str, Any]:
+    return {
+        "code": m.code,
+        "version": m.version,
+        "key": m.key,
+        "title": m.title,
+        "category": m.category,
+        "standard": m.standard,
+        "description": m.description,
+        "model": m.model,
+        "formula": MODELS[m.model].formula,
+        "behaviours": list(m.behaviours),
+        "group": m.group,
+        "region": m.region,
+        "effective_from": m.effective_from.isoformat(),
+        "effective_to": m.effective_to.isoformat() if m.effective_to else None,
+        "claim_window_days": m.claim_window_days,
+        "daily_cap_grams": m.daily_cap_grams,
+        "content_hash": m.content_hash,
+        "parameters": {k: str(v) for k, v in m.parameters.items()},
+        "factors": [
+            {
+                "id": f.id,
+                "role": f.role,
+                "value": format_decimal(f.value),
+                "unit": f.unit,
+                "region": f.region,
+                "valid_from": f.valid_from.isoformat() if f.valid_from else None,
+                "valid_to": f.valid_to.isoformat() if f.valid_to else None,
+                "confidence": f.confidence.value,
+                "series": f.series or None,
+                "source": f.source,
+                "note": f.note or None,
+            }
+            for f in m.factors
+        ],
+        "plausibility": {
+            "max_speed_kmh": _num(m.plausibility.max_speed_kmh),
+            "duration_s": {
+                "min": _num(m.plausibility.duration_s.minimum),
+                "max": _num(m.plausibility.duration_s.maximum),
+            },
+            "quantities": {
+                k: {"min": _num(b.minimum), "max": _num(b.maximum)}
+                for k, b in m.plausibility.quantities.items()
+            },
+        },
+    }
+
+
+def _num(value: Any) -> str | None:
+    return None if value is None else format_decimal(value)
