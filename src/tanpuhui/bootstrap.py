@@ -5,6 +5,7 @@ Entrypoints (CLI, API) call `build` once and pass the resulting `App` around.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,18 @@ class App:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def tune_runtime() -> None:
+    """Process-wide tuning for batch work, called once by each entrypoint.
+
+    Intake builds and drops hundreds of thousands of small tuples per second; with CPython's
+    default thresholds the cyclic collector rescans them constantly (measured: a quarter of
+    the pipeline's time). They hold no cycles, so collect far less often, and freeze what
+    startup created (catalogue, regions) out of the collector's view.
+    """
+    gc.set_threshold(100_000, 50, 1000)
+    gc.freeze()
 
 
 def build(settings: Settings | None = None, *, clock: Clock | None = None) -> App:

@@ -14,14 +14,12 @@ import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
-import msgspec
-
+from tanpuhui.adapters.event_codec import EventDecoder
 from tanpuhui.domain.events import Reason, Rejection
 
-_decode = msgspec.json.Decoder().decode
-Item = tuple[int, object | Rejection]
+Item = tuple[int, object]
 
 
 def detect_format(path: Path) -> str:
@@ -33,19 +31,19 @@ def detect_format(path: Path) -> str:
     raise ValueError(f"cannot tell the format of {path.name}; use --format jsonl|csv")
 
 
-def read_events(path: Path, fmt: str) -> Iterator[Item]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        yield from (read_jsonl(fh) if fmt == "jsonl" else read_csv(fh))
+def read_events(path: Path, fmt: str, decoder: EventDecoder) -> Iterator[Item]:
+    if fmt == "jsonl":
+        with path.open("rb") as fh:
+            yield from read_jsonl(fh, decoder)
+    else:
+        with path.open(encoding="utf-8", newline="") as fh:
+            yield from read_csv(fh)
 
 
-def read_jsonl(fh: TextIO | io.StringIO) -> Iterator[Item]:
+def read_jsonl(fh: BinaryIO | io.BytesIO, decoder: EventDecoder) -> Iterator[Item]:
     for number, line in enumerate(fh, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, _decode(line)
-        except msgspec.DecodeError as exc:
-            yield number, Rejection(Reason.MALFORMED_JSON, f"not a JSON value: {exc}")
+        if line.strip():
+            yield number, decoder.line(line)
 
 
 def read_csv(fh: TextIO | io.StringIO) -> Iterator[Item]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -26,19 +27,39 @@ class FixedClock:
 
 
 class Uuid7Source:
-    """Time-ordered ids, monotonic within a process even inside one millisecond."""
+    """Time-ordered ids, monotonic within a process even inside one millisecond.
+
+    Layout after the 48-bit millisecond time: a 12-bit counter (random start each
+    millisecond, +1 per id within it) and 62 random bits from the OS, read in bulk.
+    """
+
+    _POOL = 8 * 4096
 
     def __init__(self) -> None:
         self._last_ms = 0
         self._counter = 0
+        self._pool = b""
+        self._at = 0
+        self._lock = threading.Lock()
 
     def new(self) -> uuid.UUID:
-        ms = time.time_ns() // 1_000_000
-        if ms <= self._last_ms:
-            ms = self._last_ms
-            self._counter += 1
-        else:
-            self._last_ms, self._counter = ms, int.from_bytes(os.urandom(2), "big") >> 4
-        # 12 bits of counter (monotonic) then 62 random bits
-        random_bits = ((self._counter & 0xFFF) << 62) | (int.from_bytes(os.urandom(8), "big") >> 2)
+        with self._lock:
+            ms = time.time_ns() // 1_000_000
+            if ms <= self._last_ms:
+                ms = self._last_ms
+                self._counter += 1
+                if self._counter > 0xFFF:  # 4096 ids in one millisecond: borrow the next one
+                    ms = self._last_ms = ms + 1
+                    self._counter = 0
+            else:
+                self._last_ms = ms
+                self._counter = self._random(2) >> 5
+            random_bits = (self._counter << 62) | (self._random(8) >> 2)
         return uuid7(ms, random_bits)
+
+    def _random(self, size: int) -> int:
+        if self._at + size > len(self._pool):
+            self._pool, self._at = os.urandom(self._POOL), 0
+        chunk = self._pool[self._at : self._at + size]
+        self._at += size
+        return int.from_bytes(chunk, "big")

@@ -18,9 +18,10 @@ import shutil
 import tempfile
 import time
 import zlib
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from collections.abc import Sequence
+from queue import Empty
 from typing import Annotated, Any
 
 import msgspec
@@ -33,11 +34,11 @@ from tanpuhui.adapters.db.bulk import insert_rows
 from tanpuhui.adapters.db.embedded import create_database, start_server
 from tanpuhui.adapters.db.engine import WRITE, create_engine
 from tanpuhui.adapters.db.migrate import upgrade
-from tanpuhui.adapters.event_files import read_jsonl
-from tanpuhui.bootstrap import build, upgrade_database
+from tanpuhui.adapters.event_codec import EventDecoder
+from tanpuhui.bootstrap import build, tune_runtime, upgrade_database
 from tanpuhui.cli.common import console, emit_json, handled
 from tanpuhui.config import Settings
-from tanpuhui.domain.errors import InvalidInputError
+from tanpuhui.domain.errors import InvalidInputError, TanpuhuiError
 from tanpuhui.domain.parties import Role
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import verify_ledger
@@ -85,10 +86,13 @@ def _shard(line: bytes, workers: int) -> int:
 def _worker(url: str, enterprise_id: str, path: str, batch_size: int, queue: Any) -> None:
     import uuid
 
+    tune_runtime()
     app = build(Settings(database_url=url))
-    with open(path, encoding="utf-8") as fh:  # noqa: PTH123
-        items = [item for _, item in read_jsonl(fh)]
+    decoder = EventDecoder(app.ctx.regions)
+    with open(path, "rb") as fh:  # noqa: PTH123
+        lines = fh.read().splitlines()
     started = time.perf_counter()
+    items = [decoder.line(line) for line in lines if line.strip()]
     counts: dict[str, int] = {}
     for start in range(0, len(items), batch_size):
         for o in submit_events(
@@ -123,7 +127,18 @@ def run_pipeline(
     wall = time.perf_counter()
     for p in procs:
         p.start()
-    results = [queue.get() for _ in procs]
+    results = []
+    while len(results) < len(procs):
+        try:
+            results.append(queue.get(timeout=1))
+        except Empty:
+            failed = [p for p in procs if p.exitcode not in (None, 0)]
+            if failed:
+                for p in procs:
+                    p.terminate()
+                raise TanpuhuiError(
+                    f"a pipeline worker failed (exit code {failed[0].exitcode})"
+                ) from None
     for p in procs:
         p.join()
     wall = time.perf_counter() - wall
@@ -134,8 +149,10 @@ def run_pipeline(
     return {"seconds": wall, "worker_seconds": [r[0] for r in results], "outcomes": counts}
 
 
-def run_raw(source_url: str, target_url: str, batch_size: int) -> dict[str, Any]:
-    """Bulk-insert the rows the pipeline wrote into a fresh database of the same schema."""
+def run_raw(source_url: str, target_url: str) -> dict[str, Any]:
+    """Bulk-insert the rows the pipeline wrote into a fresh database of the same schema, one
+    transaction per pipeline batch (its event rows, its entry and postings, its batch record;
+    the final balances and regional totals spread over the same transactions)."""
     source = create_engine(source_url)
     target = create_engine(target_url)
     upgrade(target)
@@ -149,27 +166,63 @@ def run_raw(source_url: str, target_url: str, batch_size: int) -> dict[str, Any]
             table = t.metadata.tables[name]
             insert_rows(conn, table, [c.name for c in table.columns], copied[name])
         conn.execute(t.chain_head.delete())
-    events_rows = len(copied["events"])
-    rows_total = sum(len(copied[n]) for n in ROW_TABLES)
+    chunks = _chunks_by_batch(copied)
+    le = t.ledger_entries
+    seal = (
+        le.update()
+        .where(le.c.id == sa.bindparam("eid"))
+        .values(seq=sa.bindparam("s"), prev_hash=sa.bindparam("p"), hash=sa.bindparam("h"))
+    )
     started = time.perf_counter()
-    chunks = {n: _split(copied[n], batch_size, events_rows) for n in ROW_TABLES}
-    for i in range(max(len(c) for c in chunks.values())):
+    for chunk in chunks:
         with target.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
-            for name in ROW_TABLES:
-                if i < len(chunks[name]):
-                    table = t.metadata.tables[name]
-                    insert_rows(conn, table, [c.name for c in table.columns], chunks[name][i])
+            # as the pipeline does: entries first, unsealed; then their lines; then the seal
+            entries = chunk["ledger_entries"]
+            insert_rows(
+                conn,
+                le,
+                ["id", "kind", "created_at", "memo"],
+                [(r.id, r.kind, r.created_at, r.memo) for r in entries],
+            )
+            for name in ROW_TABLES[1:]:
+                table = t.metadata.tables[name]
+                insert_rows(conn, table, [c.name for c in table.columns], chunk[name])
+            if entries:
+                conn.execute(
+                    seal,
+                    [{"eid": r.id, "s": r.seq, "p": r.prev_hash, "h": r.hash} for r in entries],
+                )
     seconds = time.perf_counter() - started
     source.dispose()
     target.dispose()
-    return {"seconds": seconds, "rows": rows_total, "events_rows": events_rows}
+    return {
+        "seconds": seconds,
+        "rows": sum(len(copied[n]) for n in ROW_TABLES),
+        "events_rows": len(copied["events"]),
+    }
 
 
-def _split(rows: Sequence[Any], batch_size: int, events_rows: int) -> list[list[Any]]:
-    """Split a table's rows into as many chunks as the events table has batches."""
-    parts = max(1, -(-events_rows // batch_size))
-    size = max(1, -(-len(rows) // parts))
-    return [list(rows[i : i + size]) for i in range(0, len(rows), size)]
+def _chunks_by_batch(copied: dict[str, Sequence[Any]]) -> list[dict[str, list[Any]]]:
+    batch_of_entry: dict[Any, Any] = {}
+    chunks: dict[Any, dict[str, list[Any]]] = {}
+    for row in copied["batches"]:
+        chunks[row.id] = {name: [] for name in ROW_TABLES}
+        chunks[row.id]["batches"].append(row)
+    for row in copied["events"]:
+        chunks[row.batch_id]["events"].append(row)
+        if row.entry_id is not None:
+            batch_of_entry[row.entry_id] = row.batch_id
+    for row in copied["ledger_entries"]:
+        chunks[batch_of_entry[row.id]]["ledger_entries"].append(row)
+    for row in copied["postings"]:
+        chunks[batch_of_entry[row.entry_id]]["postings"].append(row)
+    ordered = list(chunks.values())
+    for name in ("balances", "region_totals"):
+        rows = copied[name]
+        size = -(-len(rows) // len(ordered)) if ordered else 1
+        for i, chunk in enumerate(ordered):
+            chunk[name] = list(rows[i * size : (i + 1) * size])
+    return ordered
 
 
 @cli.command("ingest")
@@ -204,7 +257,7 @@ def bench_ingest(
         console.print(f"pipeline: {workers} process(es), batches of {batch_size:,} …")
         pipeline = run_pipeline(pipeline_url, lines, workers, batch_size, work)
         console.print("raw bulk insert of the same rows …")
-        raw = run_raw(pipeline_url, raw_url, batch_size)
+        raw = run_raw(pipeline_url, raw_url)
         violations = None
         if verify:
             console.print("ledger verify …")

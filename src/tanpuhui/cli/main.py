@@ -11,8 +11,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tanpuhui.adapters.event_codec import EventDecoder
 from tanpuhui.adapters.event_files import detect_format, read_events
-from tanpuhui.bootstrap import upgrade_database
+from tanpuhui.bootstrap import tune_runtime, upgrade_database
 from tanpuhui.cli import bench, methodology
 from tanpuhui.cli.common import app as open_app
 from tanpuhui.cli.common import console, emit_json, err_console, handled, state
@@ -220,7 +221,8 @@ def ingest(
             task = progress.add_task("ingest", total=total)
             items: list[object] = []
             lines: list[int] = []
-            for number, item in read_events(file, kind):
+            decoder = EventDecoder(app.ctx.regions)
+            for number, item in read_events(file, kind, decoder):
                 items.append(item)
                 lines.append(number)
                 if len(items) >= batch_size:
@@ -314,4 +316,5 @@ def ledger_verify(as_json: JsonOption = False) -> None:
 
 
 def main() -> None:
+    tune_runtime()
     cli()

@@ -25,8 +25,8 @@ from decimal import Decimal
 
 from tanpuhui.domain.claims import Claim, overlap_seconds
 from tanpuhui.domain.ledger import GENESIS_HASH, Posting, account_kind, chain_hash, is_holder
-from tanpuhui.domain.methodology import Group, Methodology
-from tanpuhui.domain.models import MODELS, FactorUse
+from tanpuhui.domain.methodology import FactorUse, Group, Methodology, factor_use
+from tanpuhui.domain.models import MODELS
 from tanpuhui.domain.quantity import format_decimal, to_grams
 
 
@@ -186,7 +186,7 @@ def check_trace(
                 6, "trace_mismatch", subject, f"factor for {role} not in {methodology.key}"
             )
             return
-        uses[role] = FactorUse(role, factor)
+        uses[role] = factor_use(role, factor)
     inputs = trace.get("inputs")
     if not isinstance(inputs, Mapping) or len(inputs) != 1:
         yield Violation(6, "untraceable_credit", subject, "trace inputs missing")

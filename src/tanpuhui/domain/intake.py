@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from enum import StrEnum
+from typing import NamedTuple
 
 from tanpuhui.domain.claims import Claim, ClaimBook
 from tanpuhui.domain.events import (
@@ -61,11 +62,14 @@ class OutcomeKind(StrEnum):
     CONFLICT = "conflict"  # answered, never stored: the stored outcome stands
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What happened to one event; `index` is its position in the batch."""
+# The per-event records below are NamedTuples rather than frozen dataclasses: they are built
+# once per event on the hot path, where a tuple is several times cheaper; immutable all the same.
 
-    index: int
+
+class Outcome(NamedTuple):
+    """What happened to one event at `position` in its batch."""
+
+    position: int
     event_id: str | None
     kind: OutcomeKind
     grams: int = 0
@@ -79,11 +83,10 @@ class Outcome:
     replayed: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     """An event that passed validation and was quantified."""
 
-    index: int
+    position: int
     event: BehaviourEvent
     quantification: Quantification
     group: Group
@@ -92,11 +95,10 @@ class Candidate:
     fingerprint: bytes | None
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
+class Refused(NamedTuple):
     """An event rejected before any state was needed."""
 
-    index: int
+    position: int
     event_id: str | None
     rejection: Rejection
     payload_hash: bytes
@@ -106,8 +108,7 @@ class Refused:
 Prepared = Candidate | Refused
 
 
-@dataclass(frozen=True, slots=True)
-class StoredOutcome:
+class StoredOutcome(NamedTuple):
     """An outcome already recorded for an event id of this enterprise."""
 
     payload_hash: bytes
@@ -122,8 +123,7 @@ class IntakeState:
     evidence: Mapping[bytes, uuid.UUID] = field(default_factory=dict)  # fingerprint → claim
 
 
-@dataclass(frozen=True, slots=True)
-class EventRecord:
+class EventRecord(NamedTuple):
     """One stored event with its outcome; when it credits grams it is also a reduction."""
 
     id: uuid.UUID
@@ -164,16 +164,34 @@ class PreparedBatch:
     def fingerprints(self) -> list[bytes]:
         return sorted({c.fingerprint for c in self.candidates() if c.fingerprint is not None})
 
-    def claim_window(self, catalogue: Catalogue) -> tuple[datetime, datetime] | None:
-        """The time range of stored claims that can overlap or share a day with this batch."""
-        cands = self.candidates()
-        if not cands:
-            return None
-        longest = max(catalogue.max_duration_s.get(c.group.code, 86_400) for c in cands)
-        reach = timedelta(seconds=longest) + timedelta(days=1)
-        start = min(c.event.started_at for c in cands) - reach
-        end = max(c.event.ended_at for c in cands) + reach
-        return start, end
+    def claim_scopes(self, catalogue: Catalogue, tz: tzinfo) -> list[ClaimScope]:
+        """Per behaviour group in this batch, which stored claims can matter: those on the
+        same local days (caps) and those that start late enough to overlap (exclusivity)."""
+        by_group: dict[str, list[Candidate]] = defaultdict(list)
+        for c in self.candidates():
+            by_group[c.group.code].append(c)
+        scopes = []
+        for code, cands in sorted(by_group.items()):
+            reach = timedelta(seconds=catalogue.max_duration_s.get(code, 86_400))
+            days = sorted({c.day for c in cands})
+            scopes.append(
+                ClaimScope(
+                    code,
+                    days,
+                    min(c.event.started_at for c in cands) - reach,
+                    max(c.event.ended_at for c in cands),
+                )
+            )
+        return scopes
+
+
+class ClaimScope(NamedTuple):
+    """Stored claims of one group that a batch needs: on `days`, or starting in [since, until)."""
+
+    group: str
+    days: list[date]
+    since: datetime
+    until: datetime
 
 
 def local_day(moment: datetime, tz: tzinfo) -> date:
@@ -190,7 +208,7 @@ def evidence_fingerprint(enterprise_id: uuid.UUID, event: BehaviourEvent) -> byt
 
 def prepare_batch(
     enterprise_id: uuid.UUID,
-    raws: Sequence[object | Rejection],
+    raws: Sequence[object],
     catalogue: Catalogue,
     regions: RegionCatalogue,
     now: datetime,
@@ -199,15 +217,16 @@ def prepare_batch(
     """Phase 1: everything that needs no stored state. A `Rejection` in `raws` stands for an
     item that could not even be decoded (e.g. malformed JSON on a file line)."""
     items: list[Prepared] = []
+    assets: dict[tuple[str, str, int, int], str] = {}
     for index, raw in enumerate(raws):
         if isinstance(raw, Rejection):
             items.append(Refused(index, None, raw, b"", None))
             continue
-        parsed = parse_event(raw, regions)
+        parsed = raw if isinstance(raw, BehaviourEvent) else parse_event(raw, regions)
         if isinstance(parsed, Rejection):
             items.append(Refused(index, event_id_of(raw), parsed, raw_payload_hash(raw), raw))
             continue
-        items.append(_prepare_event(enterprise_id, index, parsed, raw, catalogue, now, tz))
+        items.append(_prepare_event(enterprise_id, index, parsed, raw, catalogue, now, tz, assets))
     return PreparedBatch(enterprise_id, items)
 
 
@@ -219,6 +238,7 @@ def _prepare_event(
     catalogue: Catalogue,
     now: datetime,
     tz: tzinfo,
+    assets: dict[tuple[str, str, int, int], str],
 ) -> Prepared:
     def refuse(rejection: Rejection) -> Refused:
         return Refused(index, event.event_id, rejection, event.payload_hash, raw)
@@ -231,7 +251,7 @@ def _prepare_event(
                 "behaviour",
             )
         )
-    day = local_day(event.started_at, tz)
+    day = event.started_at.astimezone(tz).date()
     methodology = catalogue.resolve(event.behaviour, day, event.region)
     if methodology is None:
         return refuse(
@@ -243,18 +263,23 @@ def _prepare_event(
     implausible = check_plausibility(methodology, event, now)
     if implausible is not None:
         return refuse(implausible)
-    quantified = quantify(methodology, event, day)
+    quantified = quantify(methodology, event, day, catalogue)
     if isinstance(quantified, Rejection):
         return refuse(quantified)
-    group = catalogue.group_of(methodology)
+    group = catalogue.groups[methodology.group]
+    province = event.region[:2]
+    asset_key = (group.code, province, day.year, day.month)
+    asset = assets.get(asset_key)
+    if asset is None:
+        asset = assets[asset_key] = co2e_asset(group.code, province_of(event.region), day)
     return Candidate(
-        index=index,
-        event=event,
-        quantification=quantified,
-        group=group,
-        day=day,
-        asset=co2e_asset(group.code, province_of(event.region), day),
-        fingerprint=evidence_fingerprint(enterprise_id, event),
+        index,
+        event,
+        quantified,
+        group,
+        day,
+        asset,
+        None if event.evidence is None else evidence_fingerprint(enterprise_id, event),
     )
 
 
@@ -279,6 +304,7 @@ def decide_batch(
     seen: dict[str, StoredOutcome] = {}
     credits: list[tuple[Posting, str]] = []
     region_deltas: dict[tuple[str, str, date], int] = defaultdict(int)
+    holders: dict[str, str] = {}
 
     for item in batch.items:
         event_id = item.event.event_id if isinstance(item, Candidate) else item.event_id
@@ -287,15 +313,15 @@ def decide_batch(
             prior = seen.get(event_id) or state.existing.get(event_id)
             if prior is not None:
                 if prior.payload_hash == payload_hash:
-                    outcomes.append(_again(prior.outcome, item.index))
+                    outcomes.append(_again(prior.outcome, item.position))
                     continue
                 if prior.outcome.kind != OutcomeKind.REJECTED or event_id in seen:
-                    outcomes.append(_conflict(item.index, event_id))
+                    outcomes.append(_conflict(item.position, event_id))
                     continue
                 replaced.append(event_id)  # a corrected resubmission of a rejected event
         if isinstance(item, Refused):
             outcome = Outcome(
-                item.index,
+                item.position,
                 event_id,
                 OutcomeKind.REJECTED,
                 reason=item.rejection.reason.value,
@@ -312,7 +338,11 @@ def decide_batch(
         c = item
         assert event_id is not None
         record_id = new_id()
-        holder = holder_of(enterprise_id, c.event.subject, state.bindings)
+        holder = holders.get(c.event.subject)
+        if holder is None:
+            holder = holders[c.event.subject] = holder_of(
+                enterprise_id, c.event.subject, state.bindings
+            )
         m = c.quantification.methodology
         original = claims.evidence.get(c.fingerprint) if c.fingerprint else None
         if original is None:
@@ -321,7 +351,11 @@ def decide_batch(
             original = overlapping.id if overlapping else None
         if original is not None:
             outcome = Outcome(
-                c.index, event_id, OutcomeKind.DUPLICATE, duplicate_of=original, methodology=m.key
+                c.position,
+                event_id,
+                OutcomeKind.DUPLICATE,
+                duplicate_of=original,
+                methodology=m.key,
             )
         else:
             grams = c.quantification.grams
@@ -337,7 +371,7 @@ def decide_batch(
             else:
                 kind = OutcomeKind.CAPPED if cut else OutcomeKind.CREDITED
             outcome = Outcome(
-                c.index,
+                c.position,
                 event_id,
                 kind,
                 grams=credited,
@@ -389,26 +423,13 @@ def decide_batch(
     )
 
 
-def _again(stored: Outcome, index: int) -> Outcome:
-    return Outcome(
-        index,
-        stored.event_id,
-        stored.kind,
-        grams=stored.grams,
-        grams_cut=stored.grams_cut,
-        duplicate_of=stored.duplicate_of,
-        reason=stored.reason,
-        message=stored.message,
-        methodology=stored.methodology,
-        entry_id=stored.entry_id,
-        reduction_id=stored.reduction_id,
-        replayed=True,
-    )
+def _again(stored: Outcome, position: int) -> Outcome:
+    return stored._replace(position=position, replayed=True)
 
 
-def _conflict(index: int, event_id: str) -> Outcome:
+def _conflict(position: int, event_id: str) -> Outcome:
     return Outcome(
-        index,
+        position,
         event_id,
         OutcomeKind.CONFLICT,
         reason="conflict",

@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import NamedTuple
 
 from tanpuhui.domain.errors import UnbalancedEntryError
 
@@ -64,8 +65,7 @@ def points_asset(programme: str) -> str:
     return f"points:{programme}"
 
 
-@dataclass(frozen=True, slots=True)
-class Posting:
+class Posting(NamedTuple):
     account: str
     asset: str
     amount: int

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
+from tanpuhui.domain.quantity import DENOMINATOR_QUANTITY, grams_per_unit, parse_unit
 from tanpuhui.domain.regions import scope_contains, scope_rank
 
 
@@ -90,10 +92,10 @@ class Methodology:
     category: str = ""
     standard: str = ""
     description: str = ""
+    key: str = field(init=False, compare=False)  # code@version, computed once
 
-    @property
-    def key(self) -> str:
-        return f"{self.code}@{self.version}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.code}@{self.version}")
 
     def in_effect(self, day: date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
@@ -110,6 +112,24 @@ class Methodology:
 
     def roles(self) -> set[str]:
         return {f.role for f in self.factors}
+
+    def quantity_key(self) -> str:
+        """The event quantity this version multiplies, from its factor units (validated on
+        load: all its factors share one denominator)."""
+        (key,) = {DENOMINATOR_QUANTITY[parse_unit(f.unit)[1]] for f in self.factors}
+        return key
+
+
+class FactorUse(NamedTuple):
+    """A factor as used for one role of one quantification, with its value in grams per unit."""
+
+    role: str
+    factor: Factor
+    per_unit: Decimal  # grams per one unit of the quantity
+
+
+def factor_use(role: str, factor: Factor) -> FactorUse:
+    return FactorUse(role, factor, grams_per_unit(factor.value, factor.unit))
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +165,10 @@ class Catalogue:
             seconds = int(longest) if longest is not None else 86_400
             reach[m.group] = max(reach.get(m.group, 0), seconds)
         self.max_duration_s: Mapping[str, int] = reach
+        # Memos of pure lookups (the catalogue never changes once built).
+        self._resolved: dict[tuple[str, date, str], Methodology | None] = {}
+        self._uses: dict[tuple[str, date, str], dict[str, FactorUse]] = {}
+        self._quantity_keys: dict[str, str] = {}
 
     def knows_behaviour(self, behaviour: str) -> bool:
         return behaviour in self._by_behaviour
@@ -159,6 +183,35 @@ class Catalogue:
         return [m for m in self.methodologies if m.code == code]
 
     def resolve(self, behaviour: str, day: date, region: str) -> Methodology | None:
+        key = (behaviour, day, region)
+        try:
+            return self._resolved[key]
+        except KeyError:
+            found = self._resolved[key] = self._resolve(behaviour, day, region)
+            return found
+
+    def factor_uses(self, m: Methodology, day: date, region: str) -> dict[str, FactorUse]:
+        """Every role's factor valid for `day` and `region` (roles with none are absent)."""
+        key = (m.key, day, region)
+        try:
+            return self._uses[key]
+        except KeyError:
+            uses = {}
+            for role in sorted(m.roles()):
+                factor = m.factor(role, day, region)
+                if factor is not None:
+                    uses[role] = factor_use(role, factor)
+            self._uses[key] = uses
+            return uses
+
+    def quantity_key(self, m: Methodology) -> str:
+        try:
+            return self._quantity_keys[m.key]
+        except KeyError:
+            key = self._quantity_keys[m.key] = m.quantity_key()
+            return key
+
+    def _resolve(self, behaviour: str, day: date, region: str) -> Methodology | None:
         best: Methodology | None = None
         best_rank = (-1, date.min, "")
         for m in self._by_behaviour.get(behaviour, ()):

@@ -14,42 +14,31 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
+from typing import NamedTuple
 
 from tanpuhui.domain.events import BehaviourEvent, Reason, Rejection
-from tanpuhui.domain.methodology import Factor, Methodology
-from tanpuhui.domain.quantity import (
-    DENOMINATOR_QUANTITY,
-    format_decimal,
-    grams_per_unit,
-    parse_unit,
-    to_grams,
-)
+from tanpuhui.domain.methodology import Catalogue, FactorUse, Methodology
+from tanpuhui.domain.quantity import format_decimal, to_grams
+
+ONE = Decimal(1)
 
 
-@dataclass(frozen=True, slots=True)
-class FactorUse:
-    role: str
-    factor: Factor
-
-    def grams_per_unit(self) -> Decimal:
-        return grams_per_unit(self.factor.value, self.factor.unit)
-
-
-@dataclass(frozen=True, slots=True)
-class Quantification:
+class Quantification(NamedTuple):
     methodology: Methodology
     exact_grams: Decimal
     grams: int
-    inputs: Mapping[str, Decimal]
+    quantity: str  # the quantity key multiplied
+    amount: Decimal  # its value
     factors: tuple[FactorUse, ...]
 
     def trace(self) -> dict[str, object]:
-        """The compact, recomputable trace stored with the reduction."""
+        """The recomputable trace stored with the reduction."""
+        m = self.methodology
         return {
-            "methodology": self.methodology.key,
-            "content_hash": self.methodology.content_hash,
-            "model": self.methodology.model,
-            "inputs": {k: format_decimal(v) for k, v in sorted(self.inputs.items())},
+            "methodology": m.key,
+            "content_hash": m.content_hash,
+            "model": m.model,
+            "inputs": {self.quantity: format_decimal(self.amount)},
             "factors": {
                 use.role: {"id": use.factor.id, "value": format_decimal(use.factor.value)}
                 for use in self.factors
@@ -69,27 +58,21 @@ class ModelSpec:
     quantity_optional: bool
     compute: Callable[[Methodology, Mapping[str, FactorUse], Decimal], Decimal]
 
-    def quantity_key(self, m: Methodology) -> str:
-        """The event quantity this methodology multiplies, from its factor units."""
-        keys = {DENOMINATOR_QUANTITY[parse_unit(f.unit)[1]] for f in m.factors}
-        (key,) = keys  # validated on load: all factors of a version share one denominator
-        return key
-
 
 def _distance(m: Methodology, f: Mapping[str, FactorUse], d: Decimal) -> Decimal:
     if "er" in f:
-        return d * f["er"].grams_per_unit()
-    return d * (f["baseline"].grams_per_unit() - f["project"].grams_per_unit())
+        return d * f["er"].per_unit
+    return d * (f["baseline"].per_unit - f["project"].per_unit)
 
 
 def _per_unit(m: Methodology, f: Mapping[str, FactorUse], q: Decimal) -> Decimal:
-    return q * f["er"].grams_per_unit()
+    return q * f["er"].per_unit
 
 
 def _steps(m: Methodology, f: Mapping[str, FactorUse], steps: Decimal) -> Decimal:
     block = Decimal(str(m.parameters.get("block_steps", 1)))
     counted = (steps / block).to_integral_value(rounding=ROUND_FLOOR) * block
-    return counted * f["er"].grams_per_unit()
+    return counted * f["er"].per_unit
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -127,10 +110,12 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-def quantify(m: Methodology, event: BehaviourEvent, day: date) -> Quantification | Rejection:
+def quantify(
+    m: Methodology, event: BehaviourEvent, day: date, catalogue: Catalogue
+) -> Quantification | Rejection:
     """Quantify one event with methodology version `m` (already resolved for it)."""
     spec = MODELS[m.model]
-    key = spec.quantity_key(m)
+    key = catalogue.quantity_key(m)
     # Other quantities may ride along (a per-trip variant gets the distance a per-km variant
     # of the same behaviour needs): they are checked for plausibility, not multiplied.
     amount = event.quantities.get(key)
@@ -139,22 +124,12 @@ def quantify(m: Methodology, event: BehaviourEvent, day: date) -> Quantification
             return Rejection(
                 Reason.QUANTITY_MISMATCH, f"{m.key} needs quantity.{key}", f"quantity.{key}"
             )
-        amount = Decimal(1)
-    uses: dict[str, FactorUse] = {}
-    for role in sorted(m.roles()):
-        factor = m.factor(role, day, event.region)
-        if factor is not None:
-            uses[role] = FactorUse(role, factor)
+        amount = ONE
+    uses = catalogue.factor_uses(m, day, event.region)
     if not any(roles <= uses.keys() for roles in spec.required_roles):
         return Rejection(
             Reason.NO_FACTOR,
             f"{m.key} has no factor valid on {day.isoformat()} in region {event.region}",
         )
     exact = spec.compute(m, uses, amount)
-    return Quantification(
-        methodology=m,
-        exact_grams=exact,
-        grams=to_grams(exact),
-        inputs={key: amount},
-        factors=tuple(uses[r] for r in sorted(uses)),
-    )
+    return Quantification(m, exact, to_grams(exact), key, amount, tuple(uses.values()))

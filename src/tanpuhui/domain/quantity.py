@@ -7,7 +7,7 @@ Units are named in the keys (`distance_km`, `kwh`) and in factor units (`g/pkm`,
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
 ROUNDING_MODE = "ROUND_DOWN (towards zero): fractions of a gram are never credited"
 
@@ -73,19 +73,26 @@ def parse_decimal(value: object) -> Decimal | None:
     if not isinstance(value, str) or not value or len(value) > 40:
         return None
     try:
-        with localcontext() as ctx:
-            ctx.traps[InvalidOperation] = True
-            number = Decimal(value.strip())
-    except (InvalidOperation, ValueError):
+        number = Decimal(value)
+    except InvalidOperation:
         return None
-    if not number.is_finite() or abs(number.adjusted()) > 15:
-        return None if number != 0 else Decimal(0)
+    if not number.is_finite():
+        return None
+    if not number:
+        return _ZERO  # no negative zero
+    if abs(number.adjusted()) > 15:
+        return None
     return number
+
+
+_ZERO = Decimal(0)
 
 
 def format_decimal(value: Decimal) -> str:
     """A canonical decimal string (no exponent, no trailing zeros) for traces and hashes."""
+    text = str(value)
+    if "E" not in text and not ("." in text and text[-1] == "0"):
+        return text  # already canonical: the common case
     if value == value.to_integral_value():
         return str(value.quantize(Decimal(1)))
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Sequence
 
 from tanpuhui.domain.errors import ConflictError, InvalidInputError, NotFoundError
-from tanpuhui.domain.events import Rejection
 from tanpuhui.domain.intake import Outcome, decide_batch, holder_of, prepare_batch
 from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.services.context import Context
@@ -26,11 +25,14 @@ ATTEMPTS = 5
 def submit_events(
     ctx: Context,
     enterprise_id: uuid.UUID,
-    raws: Sequence[object | Rejection],
+    raws: Sequence[object],
     *,
     source: str = "api",
 ) -> list[Outcome]:
-    """Settle a batch; returns one outcome per item, in order. Never raises for a bad event."""
+    """Settle a batch; returns one outcome per item, in order. Never raises for a bad event.
+
+    Items are decoded JSON values, already-validated `BehaviourEvent`s (the adapters' fast
+    decoding path) or `Rejection`s for items that could not be decoded at all."""
     if len(raws) > MAX_BATCH:
         raise InvalidInputError(
             f"a batch holds at most {MAX_BATCH} events, not {len(raws)}",
@@ -60,11 +62,13 @@ def submit_events(
                     enterprise_id,
                     prepared.event_ids(),
                     sorted({holder_of(enterprise_id, s, bindings) for s in subjects}),
-                    prepared.claim_window(catalogue),
+                    prepared.claim_scopes(catalogue, ctx.tz),
                     prepared.fingerprints(),
                 )
                 state.bindings = bindings
                 decision = decide_batch(prepared, state, ctx.ids.new, now)
+                if decision.entry is not None:
+                    uow.ledger.open(decision.entry)
                 uow.intake.save(ctx.ids.new(), enterprise_id, now, source, decision, stored.ids)
                 if decision.entry is not None:
                     uow.ledger.record(decision.entry, lines_on_events=True)

@@ -12,9 +12,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from tanpuhui.domain.binding import Move, plan_binding
+from tanpuhui.domain.binding import Move, PendingReduction, plan_binding
 from tanpuhui.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from tanpuhui.domain.intake import ClaimScope
 from tanpuhui.domain.ledger import pending_account, person_account
+from tanpuhui.domain.methodology import Catalogue
 from tanpuhui.domain.parties import Binding, Enterprise, Person, Role
 from tanpuhui.services.context import Context
 
@@ -105,27 +107,40 @@ def bind_subject(
         reductions = uow.intake.pending_reductions(pending)
         if reductions:
             catalogue = ctx.catalogues.current(uow).catalogue
-            reach = timedelta(seconds=max(catalogue.max_duration_s.values(), default=86_400))
-            window = (
-                min(r.started_at for r in reductions) - reach - timedelta(days=1),
-                max(r.ended_at for r in reductions) + reach + timedelta(days=1),
-            )
             plan = plan_binding(
                 pending,
                 person,
                 reductions,
-                uow.intake.claims_of(person, window),
+                uow.intake.claims_of(person, binding_scopes(reductions, catalogue)),
                 catalogue,
                 ctx.ids.new(),
                 now,
             )
             uow.intake.apply_moves(person, plan.moves, now)
             if plan.entry is not None:
+                uow.ledger.open(plan.entry)
                 uow.ledger.record(plan.entry, lines_on_events=False)
             uow.intake.add_region_totals(plan.region_deltas)
             moves = plan.moves
         uow.commit()
     return BindingResult(binding, True, moves)
+
+
+def binding_scopes(reductions: list[PendingReduction], catalogue: Catalogue) -> list[ClaimScope]:
+    """The person's claims that the moving reductions must be checked against."""
+    scopes = []
+    for group in sorted({r.group for r in reductions}):
+        mine = [r for r in reductions if r.group == group]
+        reach = timedelta(seconds=catalogue.max_duration_s.get(group, 86_400))
+        scopes.append(
+            ClaimScope(
+                group,
+                sorted({r.day for r in mine}),
+                min(r.started_at for r in mine) - reach,
+                max(r.ended_at for r in mine),
+            )
+        )
+    return scopes
 
 
 def unbind_subject(ctx: Context, enterprise_id: uuid.UUID, subject: str) -> Binding:

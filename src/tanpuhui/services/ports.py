@@ -16,7 +16,7 @@ from typing import Protocol, Self
 from tanpuhui.domain.binding import Move, PendingReduction
 from tanpuhui.domain.checks import Violation
 from tanpuhui.domain.claims import Claim
-from tanpuhui.domain.intake import BatchDecision, IntakeState
+from tanpuhui.domain.intake import BatchDecision, ClaimScope, IntakeState
 from tanpuhui.domain.ledger import Entry
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology
 from tanpuhui.domain.parties import Binding, Enterprise, Person
@@ -92,7 +92,7 @@ class IntakeRepository(Protocol):
         enterprise_id: uuid.UUID,
         event_ids: Sequence[str],
         holders: Sequence[str],
-        window: tuple[datetime, datetime] | None,
+        scopes: Sequence[ClaimScope],
         fingerprints: Sequence[bytes],
     ) -> IntakeState: ...
 
@@ -107,15 +107,18 @@ class IntakeRepository(Protocol):
     ) -> None: ...
 
     def pending_reductions(self, holder: str) -> list[PendingReduction]: ...
-    def claims_of(self, holder: str, window: tuple[datetime, datetime]) -> list[Claim]: ...
+    def claims_of(self, holder: str, scopes: Sequence[ClaimScope]) -> list[Claim]: ...
     def apply_moves(self, holder: str, moves: Sequence[Move], resolved_at: datetime) -> None: ...
     def add_region_totals(self, deltas: Mapping[tuple[str, str, date], int]) -> None: ...
 
 
 class LedgerRepository(Protocol):
+    def open(self, entry: Entry) -> None:
+        """Write the entry row, unsealed: its lines may be written after this."""
+
     def record(self, entry: Entry, *, lines_on_events: bool) -> None:
-        """Store `entry` (its holder lines already on event rows when `lines_on_events`),
-        apply its balance changes, and seal it into the hash chain."""
+        """Store the opened `entry`'s postings (its holder lines already on event rows when
+        `lines_on_events`), apply its balance changes, and seal it into the hash chain."""
 
     def balances_of(self, account: str) -> dict[str, int]: ...
     def entries_of(self, account: str, limit: int) -> list[Entry]: ...

@@ -17,7 +17,7 @@ from tanpuhui.services.ledger import LedgerView, TracedReduction
 
 
 def outcome_view(o: Outcome) -> dict[str, Any]:
-    view: dict[str, Any] = {"index": o.index, "event_id": o.event_id, "outcome": o.kind.value}
+    view: dict[str, Any] = {"index": o.position, "event_id": o.event_id, "outcome": o.kind.value}
     if o.kind in (OutcomeKind.CREDITED, OutcomeKind.CAPPED, OutcomeKind.PENDING_BINDING):
         view["grams"] = o.grams
         if o.grams_cut:

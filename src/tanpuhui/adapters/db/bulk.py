@@ -1,14 +1,16 @@
 """Set-based writes and reads: one statement per batch, whatever the engine.
 
-PostgreSQL: rows go in with binary COPY; lists of keys are passed as one array parameter
-(`= ANY(:keys)`), not as thousands of bind parameters. SQLite: one `executemany` of a prepared
-INSERT inside the caller's transaction. Values pass through the columns' own SQLAlchemy type
-processing, so a row written here reads back exactly as one written through Core.
+PostgreSQL: rows go in with binary COPY (psycopg adapts UUIDs, aware datetimes and dates
+natively); lists of keys are passed as one array parameter (`= ANY(:keys)`), not as thousands of
+bind parameters. SQLite: one `executemany` of a prepared INSERT inside the caller's
+transaction, with values converted to SQLAlchemy's SQLite storage formats (a test checks that
+rows written here read back through Core exactly).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,16 +37,50 @@ def _pg_type(column: sa.Column[Any]) -> str:
     raise TypeError(f"no COPY type for {column}")
 
 
+def _sqlite_uuid(value: Any) -> str:
+    return value.hex  # type: ignore[no-any-return]
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    # SQLAlchemy's SQLite DATETIME storage format, in UTC (see types.UTCDateTime)
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_date(value: date) -> str:
+    return value.isoformat()
+
+
+_SQLITE_CONVERTERS: list[tuple[type[Any], Callable[[Any], Any] | None]] = [
+    (UTCDateTime, _sqlite_datetime),
+    (sa.Uuid, _sqlite_uuid),
+    (sa.Date, _sqlite_date),
+    (sa.Boolean, int),
+    (sa.BigInteger, None),
+    (sa.Integer, None),
+    (sa.LargeBinary, None),
+    (sa.Text, None),
+]
+
+
+def _sqlite_converter(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
+    for python_type, convert in _SQLITE_CONVERTERS:
+        if isinstance(column.type, python_type):
+            return convert
+    raise TypeError(f"no SQLite conversion for {column}")
+
+
 def insert_rows(
     conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
-    """Insert `rows` (tuples in `columns` order) into `table` in one bulk operation."""
+    """Insert `rows` (tuples in `columns` order) into `table` in one bulk operation.
+
+    Values are Python values as the table's types take them (aware datetimes, UUIDs, dates);
+    they are stored exactly as SQLAlchemy would store them.
+    """
     if not rows:
         return
     cols = [table.c[name] for name in columns]
-    dialect = conn.dialect
-    processors: list[Callable[[Any], Any] | None] = [c.type.bind_processor(dialect) for c in cols]
-    if dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql":
         names = ", ".join(f'"{c.name}"' for c in cols)
         raw = conn.connection.driver_connection
         assert raw is not None
@@ -53,27 +89,24 @@ def insert_rows(
             cursor.copy(f"COPY {table.name} ({names}) FROM STDIN (FORMAT BINARY)") as copy,
         ):
             copy.set_types([_pg_type(c) for c in cols])
-            if any(processors):
-                for row in rows:
-                    copy.write_row(_process(row, processors))
-            else:
-                for row in rows:
-                    copy.write_row(row)
+            for row in rows:
+                copy.write_row(row)
         return
+    convert = [(i, f) for i, c in enumerate(cols) if (f := _sqlite_converter(c)) is not None]
+
+    def stored(row: Sequence[Any]) -> tuple[Any, ...]:
+        values = list(row)
+        for i, f in convert:
+            value = values[i]
+            if value is not None:
+                values[i] = f(value)
+        return tuple(values)
+
     sql = (
         f"INSERT INTO {table.name} ({', '.join(c.name for c in cols)}) "
         f"VALUES ({', '.join('?' for _ in cols)})"
     )
-    conn.exec_driver_sql(sql, [_process(row, processors) for row in rows])
-
-
-def _process(
-    row: Sequence[Any], processors: Sequence[Callable[[Any], Any] | None]
-) -> tuple[Any, ...]:
-    return tuple(
-        value if p is None or value is None else p(value)
-        for value, p in zip(row, processors, strict=True)
-    )
+    conn.exec_driver_sql(sql, [stored(row) for row in rows])
 
 
 def any_of(
@@ -90,3 +123,18 @@ def any_of(
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def fetch_tuples(conn: sa.Connection, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:
+    """Run a SELECT and return plain tuples. On PostgreSQL it goes straight to the driver
+    (psycopg builds UUIDs, UTC datetimes and dates itself; SQLAlchemy's per-row machinery
+    would cost more than the query); on SQLite through Core, whose types parse the text."""
+    if conn.dialect.name != "postgresql":
+        return [tuple(row) for row in conn.execute(statement)]
+    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor:
+        cursor.execute(compiled.string, compiled.params, prepare=False)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows

@@ -33,7 +33,8 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine
         echo=echo,
         pool_size=pool_size,
         pool_pre_ping=True,
-        connect_args={"prepare_threshold": None},
+        # UTC sessions: timestamps come back already in UTC (no per-row conversion).
+        connect_args={"prepare_threshold": None, "options": "-c timezone=UTC"},
     )
 
 

@@ -12,18 +12,20 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
-from tanpuhui.adapters.db.bulk import any_of, insert_rows
+from tanpuhui.adapters.db.bulk import any_of, fetch_tuples, insert_rows
 from tanpuhui.domain.binding import Move, PendingReduction
 from tanpuhui.domain.claims import Claim
 from tanpuhui.domain.intake import (
     BatchDecision,
+    ClaimScope,
     EventRecord,
     IntakeState,
     Outcome,
@@ -31,6 +33,7 @@ from tanpuhui.domain.intake import (
     StoredOutcome,
 )
 from tanpuhui.domain.ledger import is_holder
+from tanpuhui.domain.models import Quantification
 from tanpuhui.domain.quantity import format_decimal
 
 EVENT_COLUMNS = (
@@ -70,6 +73,33 @@ EVENT_COLUMNS = (
 RAW_LIMIT = 8192
 _encode = msgspec.json.Encoder().encode
 e = t.events.c
+_TRACE_HEADS: dict[tuple[str, str, tuple[str, ...]], str] = {}
+
+
+def trace_json(q: Quantification) -> str:
+    """`json(q.trace())`, fast: the part fixed by methodology and factors is cached."""
+    m = q.methodology
+    key = (m.key, q.quantity, tuple(u.factor.id for u in q.factors))
+    head = _TRACE_HEADS.get(key)
+    if head is None:
+        static = {
+            k: v
+            for k, v in q.trace().items()
+            if k in ("methodology", "content_hash", "model", "factors")
+        }
+        head = _encode(static).decode()[:-1] + f',"inputs":{{"{q.quantity}":"'
+        _TRACE_HEADS[key] = head
+    return (
+        f'{head}{format_decimal(q.amount)}"}},"exact_grams":"{format_decimal(q.exact_grams)}",'
+        f'"grams":{q.grams}}}'
+    )
+
+
+def quantities_json(quantities: Mapping[str, Decimal]) -> str:
+    if len(quantities) == 1:
+        ((k, v),) = quantities.items()
+        return f'{{"{k}":"{format_decimal(v)}"}}'
+    return _encode({k: format_decimal(v) for k, v in sorted(quantities.items())}).decode()
 
 
 def event_row(
@@ -81,46 +111,43 @@ def event_row(
 ) -> tuple[Any, ...]:
     """The stored row of one event, in EVENT_COLUMNS order."""
     o, ev, c = r.outcome, r.event, r.candidate
+    kind = _KIND_TEXT[o.kind]
+    methodology_id = methodology_ids[o.methodology] if o.methodology else None
+    if ev is None or c is None:  # failed validation or quantification: keep what was sent
+        raw = None
+        if r.raw is not None:
+            raw = json.dumps(r.raw, ensure_ascii=False, default=str)[:RAW_LIMIT]
+        if ev is None:
+            return (
+                r.id, enterprise_id, r.event_id, batch_id, received_at, r.payload_hash,
+                None, None, None, None, None, None, None, None, raw, kind, o.reason, o.message,
+                0, 0, None, methodology_id, None, None, None, None, None, None, None, None, 0,
+                None,
+            )  # fmt: skip
+        evidence = ev.evidence
+        return (
+            r.id, enterprise_id, r.event_id, batch_id, received_at, r.payload_hash, ev.subject,
+            ev.behaviour, ev.started_at, ev.ended_at, ev.region, quantities_json(ev.quantities),
+            evidence.ref if evidence else None, evidence.issuer if evidence else None, raw, kind,
+            o.reason, o.message, 0, 0, None, methodology_id, None, None, None, None, None, None,
+            None, None, 0, None,
+        )  # fmt: skip
+    evidence = ev.evidence
     credited = o.grams > 0
-    raw = None
-    if ev is None and r.raw is not None:
-        raw = json.dumps(r.raw, ensure_ascii=False, default=str)[:RAW_LIMIT]
     return (
-        r.id,
-        enterprise_id,
-        r.event_id,
-        batch_id,
-        received_at,
-        r.payload_hash,
-        ev.subject if ev else None,
-        ev.behaviour if ev else None,
-        ev.started_at if ev else None,
-        ev.ended_at if ev else None,
-        ev.region if ev else None,
-        _encode({k: format_decimal(v) for k, v in ev.quantities.items()}).decode() if ev else None,
-        ev.evidence.ref if ev and ev.evidence else None,
-        ev.evidence.issuer if ev and ev.evidence else None,
-        raw,
-        o.kind.value,
-        o.reason,
-        o.message,
-        o.grams,
-        o.grams_cut,
-        o.duplicate_of,
-        methodology_ids[o.methodology] if o.methodology else None,
-        _encode(c.quantification.trace()).decode()
-        if c and o.kind != OutcomeKind.DUPLICATE
-        else None,
-        c.group.code if c else None,
-        c.day if c else None,
-        c.asset if credited and c else None,
-        r.holder if credited else None,
-        o.entry_id,
-        r.holder if credited else None,
-        "active" if credited else None,
-        o.grams,
-        c.fingerprint if credited and c else None,
-    )
+        r.id, enterprise_id, r.event_id, batch_id, received_at, r.payload_hash, ev.subject,
+        ev.behaviour, ev.started_at, ev.ended_at, ev.region, quantities_json(ev.quantities),
+        evidence.ref if evidence else None, evidence.issuer if evidence else None, None, kind,
+        o.reason, o.message, o.grams, o.grams_cut, o.duplicate_of, methodology_id,
+        None if o.kind is OutcomeKind.DUPLICATE else trace_json(c.quantification),
+        c.group.code, c.day,
+        c.asset if credited else None, r.holder if credited else None, o.entry_id,
+        r.holder if credited else None, "active" if credited else None, o.grams,
+        c.fingerprint if credited else None,
+    )  # fmt: skip
+
+
+_KIND_TEXT = {kind: kind.value for kind in OutcomeKind}
 
 
 class SqlIntake:
@@ -134,14 +161,14 @@ class SqlIntake:
         enterprise_id: uuid.UUID,
         event_ids: Sequence[str],
         holders: Sequence[str],
-        window: tuple[datetime, datetime] | None,
+        scopes: Sequence[ClaimScope],
         fingerprints: Sequence[bytes],
     ) -> IntakeState:
         state = IntakeState()
         if event_ids:
             state.existing = self._stored_outcomes(enterprise_id, event_ids)
-        if holders and window:
-            state.claims = self._claims(holders, window)
+        if holders and scopes:
+            state.claims = self._claims(holders, scopes)
         if fingerprints:
             rows = self.conn.execute(
                 sa.select(e.evidence_fp, e.id).where(
@@ -176,7 +203,7 @@ class SqlIntake:
         stored = {}
         for r in self.conn.execute(query):
             outcome = Outcome(
-                index=-1,
+                position=-1,
                 event_id=r.event_id,
                 kind=OutcomeKind(r.outcome),
                 grams=r.grams,
@@ -192,34 +219,41 @@ class SqlIntake:
         return stored
 
     def _claims(
-        self, holders: Sequence[str], window: tuple[datetime, datetime]
+        self, holders: Sequence[str], scopes: Sequence[ClaimScope]
     ) -> dict[str, list[Claim]]:
+        """Active claims of `holders` within the scopes, one query (index: holder, started)."""
+        conditions = [
+            sa.and_(
+                e.group_code == scope.group,
+                sa.or_(
+                    any_of(self.conn, e.day, scope.days),
+                    sa.and_(e.started_at >= scope.since, e.started_at < scope.until),
+                ),
+            )
+            for scope in scopes
+        ]
+        since = min(*(s.since for s in scopes), *(self._day_start(s.days[0]) for s in scopes))
         query = sa.select(
-            e.holder,
-            e.id,
-            e.group_code,
-            e.behaviour,
-            e.started_at,
-            e.ended_at,
-            e.day,
+            e.holder, e.id, e.group_code, e.behaviour, e.started_at, e.ended_at, e.day,
             e.live_grams,
         ).where(
             e.state == "active",
             any_of(self.conn, e.holder, holders),
-            e.started_at >= window[0],
-            e.started_at < window[1],
-        )
+            e.started_at >= since,
+            sa.or_(*conditions),
+        )  # fmt: skip
         claims: dict[str, list[Claim]] = defaultdict(list)
-        for r in self.conn.execute(query):
-            claims[r.holder].append(
-                Claim(
-                    r.id, r.group_code, r.behaviour, r.started_at, r.ended_at, r.day, r.live_grams
-                )
-            )
+        for r in fetch_tuples(self.conn, query):
+            claims[r[0]].append(Claim(*r[1:]))
         return claims
 
-    def claims_of(self, holder: str, window: tuple[datetime, datetime]) -> list[Claim]:
-        return self._claims([holder], window).get(holder, [])
+    @staticmethod
+    def _day_start(day: date) -> datetime:
+        # a day starts no earlier than 14 hours before UTC midnight, whatever the time zone
+        return datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=14)
+
+    def claims_of(self, holder: str, scopes: Sequence[ClaimScope]) -> list[Claim]:
+        return self._claims([holder], scopes).get(holder, []) if scopes else []
 
     def pending_reductions(self, holder: str) -> list[PendingReduction]:
         m = t.methodology_versions.c
@@ -286,7 +320,7 @@ class SqlIntake:
         for o in decision.outcomes:
             counts[o.kind.value + ("_replayed" if o.replayed else "")] += 1
             if o.event_id is None:
-                unkeyed.append({"index": o.index, "reason": o.reason, "message": o.message})
+                unkeyed.append({"index": o.position, "reason": o.reason, "message": o.message})
         self.conn.execute(
             t.batches.insert().values(
                 id=batch_id,

@@ -1,8 +1,10 @@
 """Storage of the ledger: postings, balances and the hash chain.
 
-`record` writes an entry's postings and holder balance changes, then enters the short critical
-section every ledger transaction ends with: lock the chain head, update the shared (issuance)
-balances, write the entry row sealed with its sequence number and chain hash, move the head.
+`open` writes an entry row, unsealed, before its lines (the database lets lines join only an
+unsealed entry). `record` writes the entry's postings and holder balance changes, then enters
+the short critical section every ledger transaction ends with: lock the chain head, update the
+shared (issuance) balances, seal the entry with its sequence number and chain hash, move the
+head.
 Concurrent transactions therefore commit their entries in chain order, and hot shared rows are
 locked only for the last moments of a transaction. Callers update other hot aggregates
 (region totals) after `record`, while the chain lock is held.
@@ -26,6 +28,13 @@ POSTING_COLUMNS = ("entry_id", "line", "account", "asset", "amount", "reduction_
 class SqlLedger:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
+
+    def open(self, entry: Entry) -> None:
+        self.conn.execute(
+            t.ledger_entries.insert().values(
+                id=entry.id, kind=entry.kind, created_at=entry.created_at, memo=entry.memo
+            )
+        )
 
     def record(self, entry: Entry, *, lines_on_events: bool) -> None:
         """Store `entry`. With `lines_on_events`, its holder lines that carry a reduction id are
@@ -55,15 +64,9 @@ class SqlLedger:
         seq = head.seq + 1
         digest = chain_hash(head.hash, entry.id, seq, entry.kind, entry.created_at, entry.postings)
         self.conn.execute(
-            t.ledger_entries.insert().values(
-                id=entry.id,
-                kind=entry.kind,
-                created_at=entry.created_at,
-                memo=entry.memo,
-                seq=seq,
-                prev_hash=head.hash,
-                hash=digest,
-            )
+            t.ledger_entries.update()
+            .where(t.ledger_entries.c.id == entry.id)
+            .values(seq=seq, prev_hash=head.hash, hash=digest)
         )
         self.conn.execute(
             t.chain_head.update().where(t.chain_head.c.id == 1).values(seq=seq, hash=digest)

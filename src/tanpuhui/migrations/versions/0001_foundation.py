@@ -114,9 +114,9 @@ def upgrade() -> None:
         sa.Column("kind", sa.Text, nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("memo", sa.Text, nullable=False),
-        sa.Column("seq", sa.BigInteger, nullable=False),
-        sa.Column("prev_hash", sa.LargeBinary(32), nullable=False),
-        sa.Column("hash", sa.LargeBinary(32), nullable=False),
+        sa.Column("seq", sa.BigInteger, nullable=True),
+        sa.Column("prev_hash", sa.LargeBinary(32), nullable=True),
+        sa.Column("hash", sa.LargeBinary(32), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_entries")),
         sa.UniqueConstraint("seq", name=op.f("uq_ledger_entries_seq")),
     )
@@ -158,21 +158,6 @@ def upgrade() -> None:
         sa.Column("resolved_at", UTCDateTime),
         sa.Column("evidence_fp", sa.LargeBinary(16)),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
-        sa.ForeignKeyConstraint(
-            ["enterprise_id"], ["enterprises.id"], name=op.f("fk_events_enterprise_id_enterprises")
-        ),
-        sa.ForeignKeyConstraint(
-            ["methodology_id"],
-            ["methodology_versions.id"],
-            name=op.f("fk_events_methodology_id_methodology_versions"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["entry_id"],
-            ["ledger_entries.id"],
-            name=op.f("fk_events_entry_id_ledger_entries"),
-            deferrable=True,
-            initially="DEFERRED",
-        ),
         sa.UniqueConstraint(
             "enterprise_id", "event_id", name=op.f("uq_events_enterprise_id_event_id")
         ),
@@ -219,11 +204,7 @@ def upgrade() -> None:
         sa.Column("reduction_id", sa.Uuid, nullable=True),
         sa.PrimaryKeyConstraint("entry_id", "line", name=op.f("pk_postings")),
         sa.ForeignKeyConstraint(
-            ["entry_id"],
-            ["ledger_entries.id"],
-            name=op.f("fk_postings_entry_id_ledger_entries"),
-            deferrable=True,
-            initially="DEFERRED",
+            ["entry_id"], ["ledger_entries.id"], name=op.f("fk_postings_entry_id_ledger_entries")
         ),
         sa.CheckConstraint("amount <> 0", name=op.f("ck_postings_amount_not_zero")),
     )
@@ -306,22 +287,42 @@ _EVENT_FROZEN = (
     "entry_id",
     "evidence_fp",
 )
+_SEALING = "OLD.hash IS NULL AND NEW.hash IS NOT NULL AND NEW.seq IS NOT NULL AND NEW.prev_hash IS NOT NULL"
+_SAME_HEAD = " AND ".join(
+    f"NEW.{c} IS {{same}} OLD.{c}" for c in ("id", "kind", "created_at", "memo")
+)
 
 SQLITE_TRIGGERS = [
     """CREATE TRIGGER trg_postings_immutable_u BEFORE UPDATE ON postings
        BEGIN SELECT RAISE(ABORT, 'ledger postings are immutable'); END""",
     """CREATE TRIGGER trg_postings_immutable_d BEFORE DELETE ON postings
        BEGIN SELECT RAISE(ABORT, 'ledger postings are immutable'); END""",
-    """CREATE TRIGGER trg_entries_immutable_u BEFORE UPDATE ON ledger_entries
-       BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
+    """CREATE TRIGGER trg_postings_open_entry BEFORE INSERT ON postings
+       WHEN (SELECT hash FROM ledger_entries WHERE id = NEW.entry_id) IS NOT NULL
+       BEGIN SELECT RAISE(ABORT, 'lines may only join an unsealed entry'); END""",
     """CREATE TRIGGER trg_entries_immutable_d BEFORE DELETE ON ledger_entries
        BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
+    f"""CREATE TRIGGER trg_entries_seal_once BEFORE UPDATE ON ledger_entries
+       WHEN NOT ({_SEALING} AND {_SAME_HEAD.format(same="")})
+       BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable once sealed'); END""",
     f"""CREATE TRIGGER trg_events_history_u BEFORE UPDATE ON events
        WHEN {" OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in _EVENT_FROZEN)}
        BEGIN SELECT RAISE(ABORT, 'an event''s history is immutable'); END""",
     """CREATE TRIGGER trg_events_history_d BEFORE DELETE ON events
        WHEN OLD.outcome <> 'rejected'
        BEGIN SELECT RAISE(ABORT, 'only rejected events may be replaced'); END""",
+    # References of an event row (per row: SQLite checks them as cheaply as a foreign key).
+    """CREATE TRIGGER trg_events_references BEFORE INSERT ON events
+       WHEN NOT EXISTS (SELECT 1 FROM enterprises WHERE id = NEW.enterprise_id)
+         OR (NEW.methodology_id IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM methodology_versions WHERE id = NEW.methodology_id))
+         OR (NEW.entry_id IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM ledger_entries WHERE id = NEW.entry_id AND hash IS NULL))
+       BEGIN SELECT RAISE(ABORT, 'event references an unknown enterprise or methodology, or a sealed or unknown entry'); END""",
+    """CREATE TRIGGER trg_enterprises_kept BEFORE DELETE ON enterprises
+       BEGIN SELECT RAISE(ABORT, 'enterprises are never deleted'); END""",
+    """CREATE TRIGGER trg_methodology_versions_kept BEFORE DELETE ON methodology_versions
+       BEGIN SELECT RAISE(ABORT, 'published methodology versions are never deleted'); END""",
 ]
 
 POSTGRES_TRIGGERS = [
@@ -330,47 +331,75 @@ POSTGRES_TRIGGERS = [
        END $$""",
     """CREATE TRIGGER trg_postings_immutable BEFORE UPDATE OR DELETE ON postings
        FOR EACH ROW EXECUTE FUNCTION tanpuhui_refuse('ledger postings are immutable')""",
-    """CREATE TRIGGER trg_entries_immutable BEFORE UPDATE OR DELETE ON ledger_entries
+    """CREATE TRIGGER trg_entries_immutable_d BEFORE DELETE ON ledger_entries
        FOR EACH ROW EXECUTE FUNCTION tanpuhui_refuse('ledger entries are immutable')""",
+    f"""CREATE TRIGGER trg_entries_seal_once BEFORE UPDATE ON ledger_entries
+       FOR EACH ROW WHEN (NOT ({_SEALING} AND {_SAME_HEAD.format(same="NOT DISTINCT FROM")}))
+       EXECUTE FUNCTION tanpuhui_refuse('ledger entries are immutable once sealed')""",
     f"""CREATE TRIGGER trg_events_history_u BEFORE UPDATE ON events
        FOR EACH ROW WHEN ({" OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in _EVENT_FROZEN)})
        EXECUTE FUNCTION tanpuhui_refuse('an event''s history is immutable')""",
     """CREATE TRIGGER trg_events_history_d BEFORE DELETE ON events
        FOR EACH ROW WHEN (OLD.outcome <> 'rejected')
        EXECUTE FUNCTION tanpuhui_refuse('only rejected events may be replaced')""",
-    # Every entry balances per asset, checked at commit. Its lines are the postings plus the
-    # issuance lines on event rows. Each deferred row event names its entry; the first to fire
-    # checks the whole entry and the rest of that entry's rows skip (a transaction-local note),
-    # so a 10,000-line entry is summed once, not 10,000 times.
+    """CREATE TRIGGER trg_enterprises_kept BEFORE DELETE ON enterprises
+       FOR EACH ROW EXECUTE FUNCTION tanpuhui_refuse('enterprises are never deleted')""",
+    """CREATE TRIGGER trg_methodology_versions_kept BEFORE DELETE ON methodology_versions
+       FOR EACH ROW EXECUTE FUNCTION tanpuhui_refuse('published methodology versions are never deleted')""",
+    # References of new event rows and postings, checked once per statement over all its rows
+    # (a per-row foreign key check would cost more than the rest of a bulk insert).
+    """CREATE FUNCTION tanpuhui_check_lines() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN
+         IF TG_TABLE_NAME = 'events' THEN
+           IF EXISTS (SELECT 1 FROM new_rows n WHERE NOT EXISTS
+                        (SELECT 1 FROM enterprises e WHERE e.id = n.enterprise_id))
+              OR EXISTS (SELECT 1 FROM new_rows n WHERE n.methodology_id IS NOT NULL
+                           AND NOT EXISTS (SELECT 1 FROM methodology_versions m
+                                           WHERE m.id = n.methodology_id)) THEN
+             RAISE EXCEPTION 'event rows reference an unknown enterprise or methodology'
+               USING ERRCODE = 'foreign_key_violation';
+           END IF;
+         END IF;
+         IF EXISTS (SELECT 1 FROM (SELECT DISTINCT entry_id FROM new_rows
+                                   WHERE entry_id IS NOT NULL) n
+                    WHERE NOT EXISTS (SELECT 1 FROM ledger_entries le
+                                      WHERE le.id = n.entry_id AND le.hash IS NULL)) THEN
+           RAISE EXCEPTION 'ledger lines may only join an unsealed entry of their own transaction'
+             USING ERRCODE = 'foreign_key_violation';
+         END IF;
+         RETURN NULL;
+       END $$""",
+    """CREATE TRIGGER trg_events_lines AFTER INSERT ON events
+       REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+       EXECUTE FUNCTION tanpuhui_check_lines()""",
+    """CREATE TRIGGER trg_postings_lines AFTER INSERT ON postings
+       REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+       EXECUTE FUNCTION tanpuhui_check_lines()""",
+    # At commit every entry written in the transaction must be sealed and balance per asset.
+    # Its lines are its postings plus the issuance lines on event rows; lines can only have
+    # joined it in this transaction (above), so checking the entry at commit covers them all.
     """CREATE FUNCTION tanpuhui_entry_balances() RETURNS trigger LANGUAGE plpgsql AS $$
        DECLARE
-         entry uuid;
+         sealed bytea;
          bad record;
        BEGIN
-         IF TG_TABLE_NAME = 'ledger_entries' THEN entry := NEW.id; ELSE entry := NEW.entry_id; END IF;
-         IF current_setting('tanpuhui.balanced_entry', true) = entry::text THEN RETURN NULL; END IF;
+         SELECT hash INTO sealed FROM ledger_entries WHERE id = NEW.id;
+         IF sealed IS NULL THEN
+           RAISE EXCEPTION 'ledger entry % was not sealed into the hash chain', NEW.id
+             USING ERRCODE = 'check_violation';
+         END IF;
          SELECT asset, sum(amount) AS off INTO bad FROM (
-             SELECT asset, amount FROM postings WHERE entry_id = entry
+             SELECT asset, amount FROM postings WHERE entry_id = NEW.id
              UNION ALL
-             SELECT asset, grams FROM events WHERE entry_id = entry
+             SELECT asset, grams FROM events WHERE entry_id = NEW.id
            ) lines
            GROUP BY asset HAVING sum(amount) <> 0 LIMIT 1;
          IF FOUND THEN
            RAISE EXCEPTION 'ledger entry % does not balance: asset % is off by %',
-             entry, bad.asset, bad.off USING ERRCODE = 'check_violation';
+             NEW.id, bad.asset, bad.off USING ERRCODE = 'check_violation';
          END IF;
-         IF NOT EXISTS (SELECT 1 FROM postings WHERE entry_id = entry)
-            AND NOT EXISTS (SELECT 1 FROM events WHERE entry_id = entry) THEN
-           RAISE EXCEPTION 'ledger entry % has no lines', entry USING ERRCODE = 'check_violation';
-         END IF;
-         PERFORM set_config('tanpuhui.balanced_entry', entry::text, true);
          RETURN NULL;
        END $$""",
     """CREATE CONSTRAINT TRIGGER trg_entries_balance AFTER INSERT ON ledger_entries
        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION tanpuhui_entry_balances()""",
-    """CREATE CONSTRAINT TRIGGER trg_postings_balance AFTER INSERT ON postings
-       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION tanpuhui_entry_balances()""",
-    """CREATE CONSTRAINT TRIGGER trg_events_balance AFTER INSERT ON events
-       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.entry_id IS NOT NULL)
-       EXECUTE FUNCTION tanpuhui_entry_balances()""",
 ]
