@@ -127,7 +127,7 @@ def run_pipeline(
     wall = time.perf_counter()
     for p in procs:
         p.start()
-    results = []
+    results: list[tuple[float, dict[str, int]]] = []
     while len(results) < len(procs):
         try:
             results.append(queue.get(timeout=1))
