@@ -17,7 +17,7 @@ from tanpuhui.bootstrap import tune_runtime, upgrade_database
 from tanpuhui.cli import bench, methodology
 from tanpuhui.cli.common import app as open_app
 from tanpuhui.cli.common import console, emit_json, err_console, handled, state
-from tanpuhui.domain.errors import InvalidInputError
+from tanpuhui.domain.errors import ConflictError, InvalidInputError
 from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.parties import Role
 from tanpuhui.services import views
@@ -85,11 +85,19 @@ def db_upgrade(
 def enterprise_add(
     name: str,
     role: Annotated[list[Role], typer.Option("--role", help="scene and/or platform")],
+    exist_ok: Annotated[
+        bool, typer.Option("--exist-ok", help="Print the id of an existing one by that name.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Onboard an enterprise; prints its id."""
     with open_app() as app:
-        enterprise = add_enterprise(app.ctx, name, set(role))
+        try:
+            enterprise = add_enterprise(app.ctx, name, set(role))
+        except ConflictError:
+            if not exist_ok:
+                raise
+            enterprise = resolve_enterprise(app.ctx, name)
     if as_json:
         emit_json({"id": str(enterprise.id), "name": enterprise.name})
     else:
@@ -251,6 +259,32 @@ def ingest(
 
 def _bad_line(line: int, o: Outcome) -> dict[str, object]:
     return {"line": line, "event_id": o.event_id, "reason": o.reason, "message": o.message}
+
+
+@cli.command("sample")
+@handled
+def sample(
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="JSON Lines file to write.")],
+    persons: Annotated[int, typer.Option(min=1, max=1_000_000)] = 200,
+    days: Annotated[int, typer.Option(min=0, max=30, help="Local days before today.")] = 3,
+    seed: Annotated[int, typer.Option()] = 11,
+) -> None:
+    """Write a file of realistic synthetic events ending now (rides, transit, steps, meals),
+    with a few malformed lines, for trying `tanpuhui ingest`."""
+    from datetime import UTC, datetime
+
+    import msgspec
+
+    from tanpuhui.adapters import synthetic
+
+    people = synthetic.persons(persons, seed)
+    n = 0
+    with file.open("wb") as fh:
+        for n, ev in enumerate(synthetic.generate(people, days, datetime.now(UTC), seed=seed), 1):
+            fh.write(msgspec.json.encode(ev) + b"\n")
+            if n % 97 == 0:
+                fh.write(b'{"event_id": "oops-' + str(n).encode() + b'", "subject": \n')
+    console.print(f"wrote {n} events for {persons} persons over {days + 1} days to {file}")
 
 
 @ledger_cli.command("show")

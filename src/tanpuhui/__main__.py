@@ -1,0 +1,5 @@
+"""`python -m tanpuhui` = the `tanpuhui` command."""
+
+from tanpuhui.cli.main import main
+
+main()

@@ -1,0 +1,81 @@
+"""Tampering with the stored ledger is detected by `tanpuhui ledger verify`, which names it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tanpuhui.adapters.db.engine import create_engine
+from tests.builders import event
+from tests.e2e.conftest import Run
+
+
+def _ledger_with_rides(tanpuhui: Run, tmp_path: Path) -> None:
+    enterprise = tanpuhui(
+        "enterprise", "add", "Bikes", "--role", "scene", check=True
+    ).stdout.strip()
+    lines = [json.dumps(event(subject=f"u-{i}", event_id=f"ride-{i}")) for i in range(20)]
+    (tmp_path / "rides.jsonl").write_text("\n".join(lines) + "\n")
+    tanpuhui("ingest", "rides.jsonl", "--enterprise", enterprise, check=True)
+    assert tanpuhui("ledger", "verify").returncode == 0
+
+
+def _tamper(database_url: str, statement: str) -> None:
+    """What a privileged attacker can do: switch the immutability triggers off and edit."""
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET session_replication_role = replica")  # triggers off
+        else:
+            for (name,) in conn.exec_driver_sql(
+                "select name from sqlite_master where type = 'trigger'"
+            ).all():
+                conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+        conn.execute(sa.text(statement))
+    engine.dispose()
+
+
+@pytest.mark.usefixtures("engine_name")
+def test_a_changed_credit_breaks_the_chain_and_is_named(
+    tanpuhui: Run, database_url: str, tmp_path: Path
+) -> None:
+    _ledger_with_rides(tanpuhui, tmp_path)
+    _tamper(
+        database_url,
+        "update events set grams = grams + 1000, live_grams = live_grams + 1000"
+        " where event_id = 'ride-7'",
+    )
+    done = tanpuhui("ledger", "verify", "--json")
+    assert done.returncode == 1
+    report = json.loads(done.stdout)
+    codes = {v["code"] for v in report["violations"]}
+    assert {"chain_broken", "entry_unbalanced", "balance_mismatch"} <= codes
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        entry_id, reduction_id = conn.execute(
+            sa.text("select entry_id, id from events where event_id = 'ride-7'")
+        ).one()
+    engine.dispose()
+    named = {v["subject"] for v in report["violations"]}
+    assert str(uuid.UUID(str(entry_id))) in named
+    assert str(uuid.UUID(str(reduction_id))) in named  # its trace no longer gives 1,319 g
+
+
+@pytest.mark.usefixtures("engine_name")
+def test_a_changed_posting_or_balance_is_named(
+    tanpuhui: Run, database_url: str, tmp_path: Path
+) -> None:
+    _ledger_with_rides(tanpuhui, tmp_path)
+    _tamper(
+        database_url,
+        "update balances set amount = amount + 5 where account like 'pending:%'"
+        " and amount = (select max(amount) from balances)",
+    )
+    done = tanpuhui("ledger", "verify")
+    assert done.returncode == 1
+    assert "balance_mismatch" in done.stderr
+    assert "pending:" in done.stderr
