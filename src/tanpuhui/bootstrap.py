@@ -16,13 +16,14 @@ from tanpuhui.adapters.catalogue_files import (
     load_regions,
     read_catalogue_dir,
 )
+from tanpuhui.adapters.crypto import Ed25519Verifier, SystemSecrets
 from tanpuhui.adapters.db.engine import create_engine
-from tanpuhui.adapters.db.migrate import upgrade
+from tanpuhui.adapters.db.migrate import current_revision, head_revision, upgrade
 from tanpuhui.adapters.db.unit_of_work import SqlUnitOfWork
 from tanpuhui.adapters.system import SystemClock, Uuid7Source
 from tanpuhui.config import Settings
 from tanpuhui.services.catalogue import PublishReport, VersionFile, publish_catalogue
-from tanpuhui.services.context import Context
+from tanpuhui.services.context import Context, Limits
 from tanpuhui.services.ports import Clock
 
 
@@ -61,8 +62,25 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Ap
         ids=Uuid7Source(),
         regions=load_regions(),
         tz=settings.tz(),
+        wall_clock=SystemClock(),
+        verifier=Ed25519Verifier(),
+        secrets=SystemSecrets(),
+        limits=Limits(
+            rate_per_s=settings.rate_limit_per_s,
+            burst=settings.rate_limit_burst,
+            max_body_bytes=settings.max_body_bytes,
+            max_batch=settings.max_batch,
+        ),
     )
     return App(settings, engine, ctx)
+
+
+def database_ready(app: App) -> bool:
+    """The database answers and its schema is at the newest migration."""
+    try:
+        return current_revision(app.engine) == head_revision(app.engine)
+    except Exception:
+        return False
 
 
 def upgrade_database(app: App, catalogue_dir: Path | None = None) -> PublishReport:

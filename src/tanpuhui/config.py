@@ -10,7 +10,7 @@ from datetime import timedelta, timezone, tzinfo
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tanpuhui.domain.errors import ConfigurationError
@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     timezone: str = "+08:00"
     #: Connections kept per process (PostgreSQL).
     pool_size: int = 5
+    #: API limits: sustained requests per second per credential, and the burst allowed.
+    rate_limit_per_s: float = Field(default=20.0, gt=0)
+    rate_limit_burst: float = Field(default=40.0, ge=1)
+    #: Largest request body accepted (bytes) and largest batch (events).
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_batch: int = Field(default=10_000, ge=1, le=10_000)
 
     @field_validator("timezone")
     @classmethod

@@ -36,8 +36,19 @@ class _Event(msgspec.Struct, forbid_unknown_fields=True):
 
 Decoded = BehaviourEvent | Rejection | object  # an event, an undecodable item, or a raw value
 
+
+class _Batch(msgspec.Struct):
+    events: list[_Event]
+
+
+class _AnyBatch(msgspec.Struct):
+    events: list[Any]
+
+
 _one = msgspec.json.Decoder(_Event)
 _many = msgspec.json.Decoder(list[_Event])
+_batch = msgspec.json.Decoder(_Batch)
+_any_batch = msgspec.json.Decoder(_AnyBatch)
 _any = msgspec.json.Decoder()
 
 
@@ -78,6 +89,29 @@ class EventDecoder:
                 return self._mixed(body)
             events.append(event)
         return events
+
+    def batch(self, body: bytes) -> list[Decoded] | None:
+        """An API batch `{"events": [...]}`; None when the body is not such an object."""
+        try:
+            typed = _batch.decode(body)
+        except msgspec.ValidationError:
+            typed = None
+        except msgspec.DecodeError:
+            return None
+        if typed is not None:
+            events: list[Decoded] = []
+            for e in typed.events:
+                event = self._event(e)
+                if event is None:
+                    break
+                events.append(event)
+            else:
+                return events
+        try:
+            loose = _any_batch.decode(body)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        return [self.item(item) for item in loose.events]
 
     def _mixed(self, body: bytes) -> list[Decoded] | None:
         """Some items are off: decode generically and take the fast path item by item."""

@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from tanpuhui.domain.ids import uuid7
 
@@ -63,3 +64,15 @@ class Uuid7Source:
         chunk = self._pool[self._at : self._at + size]
         self._at += size
         return int.from_bytes(chunk, "big")
+
+
+class SharedClock:
+    """Business time shared with other processes through a `multiprocessing.Value('d')`:
+    Unix seconds, or 0 for real time. The demo moves it forward as it simulates the days."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def now(self) -> datetime:
+        seconds = float(self.value.value)
+        return datetime.fromtimestamp(seconds, UTC) if seconds else datetime.now(UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -14,7 +15,7 @@ from rich.table import Table
 from tanpuhui.adapters.event_codec import EventDecoder
 from tanpuhui.adapters.event_files import detect_format, read_events
 from tanpuhui.bootstrap import tune_runtime, upgrade_database
-from tanpuhui.cli import bench, methodology
+from tanpuhui.cli import access, bench, methodology
 from tanpuhui.cli.common import app as open_app
 from tanpuhui.cli.common import console, emit_json, err_console, handled, state
 from tanpuhui.domain.errors import ConflictError, InvalidInputError
@@ -45,6 +46,7 @@ cli.add_typer(enterprise_cli, name="enterprise")
 cli.add_typer(person_cli, name="person")
 cli.add_typer(ledger_cli, name="ledger")
 cli.add_typer(methodology.cli, name="methodology")
+enterprise_cli.add_typer(access.credential_cli, name="credential")
 cli.add_typer(bench.cli, name="bench")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
@@ -134,6 +136,54 @@ def person_add(as_json: JsonOption = False) -> None:
         emit_json({"id": str(person.id)})
     else:
         console.print(str(person.id), highlight=False)
+
+
+@person_cli.command("token")
+@handled
+def person_token(person: str, as_json: JsonOption = False) -> None:
+    """Issue a bearer token for the person's own API calls (shown once)."""
+    access.person_token(person, as_json)
+
+
+@person_cli.command("binding-code")
+@handled
+def person_binding_code(person: str, as_json: JsonOption = False) -> None:
+    """A one-time code the person gives a scene enterprise (also POST /v1/me/binding-codes)."""
+    access.person_binding_code(person, as_json)
+
+
+@cli.command("serve")
+@handled
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Processes (PostgreSQL).")] = 1,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
+    import uvicorn
+
+    from tanpuhui.cli.common import settings
+
+    config = settings()
+    config.check_production()
+    if workers > 1 and config.database_url.startswith("sqlite"):
+        raise InvalidInputError("several workers need PostgreSQL; SQLite has one writer")
+    if workers > 1:
+        os.environ["TANPUHUI_DATABASE_URL"] = config.database_url  # for the worker processes
+        uvicorn.run(
+            "tanpuhui.api.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            factory=True,
+        )
+        return
+    from tanpuhui.api.app import create_app
+    from tanpuhui.bootstrap import build
+
+    tune_runtime()
+    uvicorn.run(create_app(build(config)), host=host, port=port, log_level="warning")
 
 
 @cli.command("bind")

@@ -1,18 +1,27 @@
 """The one exception tree of tanpuhui, with stable machine-readable codes.
 
-    TanpuhuiError                       code            meaning
-    ├── InvalidInputError               invalid_input   a request or file the caller must fix
-    │   └── MethodologyFileError        invalid_methodology  a methodology file fails validation
-    ├── NotFoundError                   not_found       a named thing does not exist
-    ├── ConflictError                   conflict        the request contradicts stored state
-    │   └── ImmutableVersionError       immutable_version  a published version would change
-    ├── LedgerError                     ledger_error    a movement would break a ledger invariant
+    TanpuhuiError                       code (default)   HTTP  meaning
+    ├── InvalidInputError               invalid_input    422   a request or file to fix
+    │   ├── MethodologyFileError        invalid_methodology    a methodology file fails checks
+    │   └── PayloadTooLargeError        body_too_large   413   a body or batch over the limit
+    ├── AuthenticationError             unauthorized     401   who is calling is not proven:
+    │                                   missing_signature, unknown_credential,
+    │                                   revoked_credential, stale_timestamp, replayed_nonce,
+    │                                   bad_signature, invalid_token
+    ├── ForbiddenError                  forbidden        403   proven, but not allowed
+    ├── NotFoundError                   not_found        404   a named thing does not exist
+    ├── ConflictError                   conflict         409   contradicts stored state
+    │   └── ImmutableVersionError       immutable_version      a published version would change
+    ├── RateLimitedError                rate_limited     429   slow down (`retry_after_s`)
+    ├── LedgerError                     ledger_error     409   a movement would break the ledger
     │   ├── UnbalancedEntryError        unbalanced_entry
     │   └── InsufficientBalanceError    insufficient_balance
-    └── ConfigurationError              configuration   settings refuse to start
+    └── ConfigurationError              configuration          settings refuse to start
 
-Entrypoints translate these (and only these) into HTTP problems, CLI messages and exit codes;
-anything else escaping a service is a bug and is reported without internals.
+An error may carry a more specific stable `code` than its class default (401s say which check
+failed). Entrypoints translate these (and only these) into HTTP problems (api/errors.py), CLI
+messages and exit codes; anything else escaping a service is a bug and is reported without
+internals.
 
 Rejections of single behaviour events are *data*, not exceptions: see `events.Reason`.
 """
@@ -20,18 +29,22 @@ Rejections of single behaviour events are *data*, not exceptions: see `events.Re
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 
 class TanpuhuiError(Exception):
     """Base of every error tanpuhui raises on purpose."""
 
-    code: ClassVar[str] = "error"
+    code: str = "error"
 
-    def __init__(self, message: str, *, details: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str, *, details: Mapping[str, Any] | None = None, code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details: Mapping[str, Any] = dict(details or {})
+        if code is not None:
+            self.code = code
 
 
 class InvalidInputError(TanpuhuiError):
@@ -46,6 +59,26 @@ class MethodologyFileError(InvalidInputError):
     def __init__(self, message: str, problems: list[str]) -> None:
         super().__init__(message, details={"problems": problems})
         self.problems = problems
+
+
+class PayloadTooLargeError(InvalidInputError):
+    code = "body_too_large"
+
+
+class AuthenticationError(TanpuhuiError):
+    code = "unauthorized"
+
+
+class ForbiddenError(TanpuhuiError):
+    code = "forbidden"
+
+
+class RateLimitedError(TanpuhuiError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message, details={"retry_after_s": retry_after_s})
+        self.retry_after_s = retry_after_s
 
 
 class NotFoundError(TanpuhuiError):

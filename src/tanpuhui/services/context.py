@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 
 from tanpuhui.domain.regions import RegionCatalogue
-from tanpuhui.services.ports import Clock, IdSource, StoredCatalogue, UnitOfWork, UnitOfWorkFactory
+from tanpuhui.services.ports import (
+    Clock,
+    IdSource,
+    SecretSource,
+    SignatureVerifier,
+    StoredCatalogue,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 
 class CatalogueCache:
@@ -27,10 +35,28 @@ class CatalogueCache:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Operational limits of the API (settings)."""
+
+    rate_per_s: float = 20.0  # sustained requests per second per credential
+    burst: float = 40.0  # bucket size
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_batch: int = 10_000
+    binding_code_minutes: int = 15
+
+
+@dataclass(frozen=True)
 class Context:
+    """`clock` is business time (when behaviours happen, claim windows, entries); `wall_clock`
+    is real time (request signatures, nonces, rate limits). They differ only in simulations."""
+
     uow: UnitOfWorkFactory
     clock: Clock
     ids: IdSource
     regions: RegionCatalogue
     tz: tzinfo
+    wall_clock: Clock
+    verifier: SignatureVerifier
+    secrets: SecretSource
+    limits: Limits = field(default_factory=Limits)
     catalogues: CatalogueCache = field(default_factory=CatalogueCache)

@@ -12,7 +12,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from tanpuhui.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from tanpuhui.domain.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
 from tanpuhui.domain.intake import Outcome, decide_batch, holder_of, prepare_batch
 from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.services.context import Context
@@ -33,10 +38,12 @@ def submit_events(
 
     Items are decoded JSON values, already-validated `BehaviourEvent`s (the adapters' fast
     decoding path) or `Rejection`s for items that could not be decoded at all."""
-    if len(raws) > MAX_BATCH:
-        raise InvalidInputError(
-            f"a batch holds at most {MAX_BATCH} events, not {len(raws)}",
-            details={"limit": MAX_BATCH},
+    limit = min(MAX_BATCH, ctx.limits.max_batch)
+    if len(raws) > limit:
+        raise PayloadTooLargeError(
+            f"a batch holds at most {limit} events, not {len(raws)}",
+            details={"limit": limit},
+            code="batch_too_large",
         )
     with ctx.uow(write=False) as uow:
         enterprise = uow.enterprises.find(enterprise_id)
@@ -69,10 +76,12 @@ def submit_events(
                 decision = decide_batch(prepared, state, ctx.ids.new, now)
                 if decision.entry is not None:
                     uow.ledger.open(decision.entry)
-                uow.intake.save(ctx.ids.new(), enterprise_id, now, source, decision, stored.ids)
+                batch_id = ctx.ids.new()
+                uow.intake.save(batch_id, enterprise_id, now, source, decision, stored.ids)
                 if decision.entry is not None:
                     uow.ledger.record(decision.entry, lines_on_events=True)
                 uow.intake.add_region_totals(decision.region_deltas)
+                uow.intake.close_batch(batch_id)
                 uow.commit()
                 return decision.outcomes
         except RaceLostError:

@@ -19,6 +19,7 @@ from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.domain.methodology import Catalogue
 from tanpuhui.domain.parties import Binding, Enterprise, Person, Role
 from tanpuhui.services.context import Context
+from tanpuhui.services.ports import UnitOfWork
 
 
 def add_enterprise(ctx: Context, name: str, roles: set[Role]) -> Enterprise:
@@ -87,42 +88,50 @@ class BindingResult:
 def bind_subject(
     ctx: Context, enterprise_id: uuid.UUID, subject: str, person_id: uuid.UUID
 ) -> BindingResult:
+    with ctx.uow() as uow:
+        result = bind_in(uow, ctx, enterprise_id, subject, person_id)
+        uow.commit()
+    return result
+
+
+def bind_in(
+    uow: UnitOfWork, ctx: Context, enterprise_id: uuid.UUID, subject: str, person_id: uuid.UUID
+) -> BindingResult:
+    """Bind inside the caller's unit of work (which commits)."""
     now = ctx.clock.now()
     pending, person = pending_account(enterprise_id, subject), person_account(person_id)
-    with ctx.uow() as uow:
-        if uow.enterprises.find(enterprise_id) is None:
-            raise NotFoundError(f"no enterprise {enterprise_id}")
-        if uow.persons.find(person_id) is None:
-            raise NotFoundError(f"no person {person_id}")
-        uow.locks.acquire([pending])
-        uow.locks.acquire([person])
-        existing = uow.bindings.find_active(enterprise_id, subject)
-        if existing is not None:
-            if existing.person_id == person_id:
-                return BindingResult(existing, False, [])
-            raise ConflictError(f"subject {subject} is bound to another person already")
-        binding = Binding(ctx.ids.new(), enterprise_id, subject, person_id, now)
-        uow.bindings.add(binding)
-        moves: list[Move] = []
-        reductions = uow.intake.pending_reductions(pending)
-        if reductions:
-            catalogue = ctx.catalogues.current(uow).catalogue
-            plan = plan_binding(
-                pending,
-                person,
-                reductions,
-                uow.intake.claims_of(person, binding_scopes(reductions, catalogue)),
-                catalogue,
-                ctx.ids.new(),
-                now,
-            )
-            uow.intake.apply_moves(person, plan.moves, now)
-            if plan.entry is not None:
-                uow.ledger.open(plan.entry)
-                uow.ledger.record(plan.entry, lines_on_events=False)
-            uow.intake.add_region_totals(plan.region_deltas)
-            moves = plan.moves
-        uow.commit()
+    if uow.enterprises.find(enterprise_id) is None:
+        raise NotFoundError(f"no enterprise {enterprise_id}")
+    if uow.persons.find(person_id) is None:
+        raise NotFoundError(f"no person {person_id}")
+    uow.locks.acquire([pending])
+    uow.locks.acquire([person])
+    existing = uow.bindings.find_active(enterprise_id, subject)
+    if existing is not None:
+        if existing.person_id == person_id:
+            return BindingResult(existing, False, [])
+        raise ConflictError(f"subject {subject} is bound to another person already")
+    binding = Binding(ctx.ids.new(), enterprise_id, subject, person_id, now)
+    uow.bindings.add(binding)
+    moves: list[Move] = []
+    reductions = uow.intake.pending_reductions(pending)
+    if reductions:
+        catalogue = ctx.catalogues.current(uow).catalogue
+        plan = plan_binding(
+            pending,
+            person,
+            reductions,
+            uow.intake.claims_of(person, binding_scopes(reductions, catalogue)),
+            catalogue,
+            ctx.ids.new(),
+            now,
+        )
+        uow.intake.apply_moves(person, plan.moves, now)
+        if plan.entry is not None:
+            uow.ledger.open(plan.entry)
+            uow.ledger.record(plan.entry, lines_on_events=False)
+        uow.intake.add_region_totals(plan.region_deltas)
+        moves = plan.moves
     return BindingResult(binding, True, moves)
 
 

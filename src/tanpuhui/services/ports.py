@@ -16,10 +16,10 @@ from typing import Protocol, Self
 from tanpuhui.domain.binding import Move, PendingReduction
 from tanpuhui.domain.checks import Violation
 from tanpuhui.domain.claims import Claim
-from tanpuhui.domain.intake import BatchDecision, ClaimScope, IntakeState
+from tanpuhui.domain.intake import BatchDecision, ClaimScope, IntakeState, Outcome
 from tanpuhui.domain.ledger import Entry
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology
-from tanpuhui.domain.parties import Binding, Enterprise, Person
+from tanpuhui.domain.parties import Binding, Credential, Enterprise, Person
 
 
 class RaceLostError(Exception):
@@ -32,6 +32,47 @@ class Clock(Protocol):
 
 class IdSource(Protocol):
     def new(self) -> uuid.UUID: ...
+
+
+class SignatureVerifier(Protocol):
+    def verify(self, public_key: bytes, signature: str, message: bytes) -> bool: ...
+
+
+class SecretSource(Protocol):
+    """Unguessable tokens and codes, and the one-way hash they are stored under."""
+
+    def new_token(self) -> str: ...
+    def random_code(self, alphabet: str, length: int) -> str: ...
+    def digest(self, secret: str) -> bytes: ...
+
+
+class AccessRepository(Protocol):
+    def add_credential(self, credential: Credential) -> None: ...
+    def find_credential(self, credential_id: uuid.UUID) -> Credential | None: ...
+    def find_credential_by_key(self, public_key: bytes) -> Credential | None: ...
+    def credentials_of(self, enterprise_id: uuid.UUID) -> list[Credential]: ...
+    def set_credential_end(
+        self,
+        credential_id: uuid.UUID,
+        *,
+        expires_at: datetime | None = None,
+        revoked_at: datetime | None = None,
+    ) -> None: ...
+    def remember_nonce(self, credential_id: uuid.UUID, nonce: str, seen_at: datetime) -> bool: ...
+    def forget_nonces(self, before: datetime) -> int: ...
+    def take_token(
+        self, credential_id: uuid.UUID, now: datetime, rate_per_s: float, burst: float
+    ) -> float: ...
+    def add_person_token(
+        self, digest: bytes, person_id: uuid.UUID, created_at: datetime
+    ) -> None: ...
+    def person_of_token(self, digest: bytes) -> uuid.UUID | None: ...
+    def add_binding_code(
+        self, digest: bytes, person_id: uuid.UUID, created_at: datetime, expires_at: datetime
+    ) -> None: ...
+    def redeem_binding_code(
+        self, digest: bytes, enterprise_id: uuid.UUID, now: datetime
+    ) -> uuid.UUID | None: ...
 
 
 class EnterpriseRepository(Protocol):
@@ -106,6 +147,7 @@ class IntakeRepository(Protocol):
         methodology_ids: Mapping[str, uuid.UUID],
     ) -> None: ...
 
+    def close_batch(self, batch_id: uuid.UUID) -> int: ...
     def pending_reductions(self, holder: str) -> list[PendingReduction]: ...
     def claims_of(self, holder: str, scopes: Sequence[ClaimScope]) -> list[Claim]: ...
     def apply_moves(self, holder: str, moves: Sequence[Move], resolved_at: datetime) -> None: ...
@@ -145,9 +187,39 @@ class ReductionView:
     trace: Mapping[str, object]
 
 
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """One stored event and its outcome, as its enterprise may see it."""
+
+    id: uuid.UUID
+    event_id: str
+    batch_seq: int | None
+    received_at: datetime
+    outcome: Outcome
+    subject: str | None
+    behaviour: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    region: str | None
+    quantities: Mapping[str, str] | None
+    evidence_ref: str | None
+    evidence_issuer: str | None
+    raw: object | None
+    trace: Mapping[str, object] | None
+    account_kind: str | None  # person | pending: where its grams are now
+    state: str | None
+    live_grams: int
+    resolution: str | None
+    resolution_ref: uuid.UUID | None
+
+
 class ReadQueries(Protocol):
     def recent_reductions(self, holder: str, limit: int) -> list[ReductionView]: ...
     def outcome_counts(self) -> dict[str, int]: ...
+    def event_of(self, enterprise_id: uuid.UUID, event_id: str) -> EventView | None: ...
+    def feed(
+        self, enterprise_id: uuid.UUID, after: tuple[int, uuid.UUID] | None, limit: int
+    ) -> list[EventView]: ...
 
 
 class VerifyRepository(Protocol):
@@ -175,6 +247,8 @@ class UnitOfWork(Protocol):
     def verify(self) -> VerifyRepository: ...
     @property
     def queries(self) -> ReadQueries: ...
+    @property
+    def access(self) -> AccessRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -6,14 +6,16 @@ these functions, so the same fact reads the same everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from tanpuhui.domain.checks import Violation
 from tanpuhui.domain.intake import Outcome, OutcomeKind
-from tanpuhui.domain.methodology import Methodology
+from tanpuhui.domain.methodology import Catalogue, Methodology
 from tanpuhui.domain.models import MODELS
 from tanpuhui.domain.quantity import format_decimal
 from tanpuhui.services.ledger import LedgerView, TracedReduction
+from tanpuhui.services.ports import EventView
 
 
 def outcome_view(o: Outcome) -> dict[str, Any]:
@@ -67,6 +69,76 @@ def traced_view(t: TracedReduction) -> dict[str, Any]:
             "exact_grams": t.exact_grams,
             "rounding": "down to whole grams",
         },
+    }
+
+
+def readable_trace(trace: Mapping[str, object], catalogue: Catalogue) -> dict[str, Any]:
+    """A stored trace with every factor's unit, source and confidence from its version."""
+    key = str(trace.get("methodology", ""))
+    m = catalogue.get(key)
+    by_id = {f.id: f for f in m.factors} if m else {}
+    factors = []
+    traced = trace.get("factors")
+    if isinstance(traced, Mapping):
+        for role, used in sorted(traced.items()):
+            fid = str(used.get("id")) if isinstance(used, Mapping) else ""
+            f = by_id.get(fid)
+            factors.append(
+                {
+                    "role": role,
+                    "id": fid,
+                    "value": str(used.get("value")) if isinstance(used, Mapping) else "",
+                    "unit": f.unit if f else "?",
+                    "source": f.source if f else "(methodology version not found)",
+                    "confidence": f.confidence.value if f else "?",
+                }
+            )
+    inputs = trace.get("inputs")
+    grams = trace.get("grams")
+    return {
+        "methodology": key,
+        "content_hash": trace.get("content_hash"),
+        "model": trace.get("model"),
+        "inputs": dict(inputs) if isinstance(inputs, Mapping) else {},
+        "factors": factors,
+        "exact_grams": str(trace.get("exact_grams", "")),
+        "grams": grams if isinstance(grams, int) else None,
+        "rounding": "down to whole grams",
+    }
+
+
+def event_detail(ev: EventView, catalogue: Catalogue) -> dict[str, Any]:
+    """One event as its enterprise reads it back (API `GET /v1/events/{id}` and the feed)."""
+    event = None
+    if ev.behaviour is not None and ev.started_at and ev.ended_at:
+        event = {
+            "subject": ev.subject,
+            "behaviour": ev.behaviour,
+            "started_at": ev.started_at.isoformat(),
+            "ended_at": ev.ended_at.isoformat(),
+            "quantity": dict(ev.quantities or {}),
+            "region": ev.region,
+            "evidence": (
+                {"ref": ev.evidence_ref, "issuer": ev.evidence_issuer} if ev.evidence_ref else None
+            ),
+        }
+    now = None
+    if ev.outcome.grams > 0:
+        now = {
+            "account": ev.account_kind,
+            "state": ev.state,
+            "grams": ev.live_grams,
+            "resolution": ev.resolution,
+            "resolution_ref": str(ev.resolution_ref) if ev.resolution_ref else None,
+        }
+    return {
+        "event_id": ev.event_id,
+        "received_at": ev.received_at.isoformat(),
+        "outcome": outcome_view(ev.outcome),
+        "event": event,
+        "received": ev.raw,
+        "trace": readable_trace(ev.trace, catalogue) if ev.trace else None,
+        "now": now,
     }
 
 

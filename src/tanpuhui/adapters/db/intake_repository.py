@@ -333,6 +333,17 @@ class SqlIntake:
             )
         )
 
+    def close_batch(self, batch_id: uuid.UUID) -> int:
+        """Number the batch in commit order: the chain head row is locked from here (or from
+        the ledger's seal) until commit, so numbers follow commits. Call last."""
+        h = t.chain_head.c
+        seq = self.conn.execute(
+            t.chain_head.update().where(h.id == 1).values(batch_seq=h.batch_seq + 1)
+            .returning(h.batch_seq)
+        ).scalar_one()  # fmt: skip
+        self.conn.execute(t.batches.update().where(t.batches.c.id == batch_id).values(seq=seq))
+        return int(seq)
+
     def apply_moves(
         self, person_account: str, moves: Sequence[Move], resolved_at: datetime
     ) -> None:

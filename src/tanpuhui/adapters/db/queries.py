@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from typing import Any
+
 import msgspec
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
-from tanpuhui.services.ports import ReductionView
+from tanpuhui.domain.intake import Outcome, OutcomeKind
+from tanpuhui.services.ports import EventView, ReductionView
 
 _decode = msgspec.json.Decoder().decode
 
@@ -67,3 +72,72 @@ class SqlQueries:
             sa.select(e.outcome, sa.func.count()).group_by(e.outcome).order_by(e.outcome)
         )
         return {r[0]: int(r[1]) for r in rows}
+
+    def event_of(self, enterprise_id: uuid.UUID, event_id: str) -> EventView | None:
+        row = self.conn.execute(
+            _event_query().where(e.enterprise_id == enterprise_id, e.event_id == event_id)
+        ).first()
+        return _event_view(row) if row else None
+
+    def feed(
+        self, enterprise_id: uuid.UUID, after: tuple[int, uuid.UUID] | None, limit: int
+    ) -> list[EventView]:
+        b = t.batches.c
+        query = _event_query().where(b.enterprise_id == enterprise_id, b.seq.is_not(None))
+        if after is not None:
+            seq, last = after
+            query = query.where(sa.or_(b.seq > seq, sa.and_(b.seq == seq, e.id > last)))
+        rows = self.conn.execute(query.order_by(b.seq, e.id).limit(limit))
+        return [_event_view(r) for r in rows]
+
+
+e = t.events.c
+
+
+def _event_query() -> sa.Select[Any]:
+    m, b = t.methodology_versions.c, t.batches.c
+    return sa.select(
+        t.events, m.code.label("m_code"), m.version.label("m_version"), b.seq.label("batch_seq")
+    ).select_from(
+        t.events.join(t.batches, b.id == e.batch_id).outerjoin(
+            t.methodology_versions, m.id == e.methodology_id
+        )
+    )
+
+
+def _event_view(r: sa.Row[Any]) -> EventView:
+    outcome = Outcome(
+        position=-1,
+        event_id=r.event_id,
+        kind=OutcomeKind(r.outcome),
+        grams=r.grams,
+        grams_cut=r.grams_cut,
+        duplicate_of=r.duplicate_of,
+        reason=r.reason,
+        message=r.message,
+        methodology=f"{r.m_code}@{r.m_version}" if r.m_code else None,
+        entry_id=r.entry_id,
+        reduction_id=r.id if r.grams > 0 else None,
+    )
+    return EventView(
+        id=r.id,
+        event_id=r.event_id,
+        batch_seq=r.batch_seq,
+        received_at=r.received_at,
+        outcome=outcome,
+        subject=r.subject,
+        behaviour=r.behaviour,
+        started_at=r.started_at,
+        ended_at=r.ended_at,
+        region=r.region,
+        quantities=json.loads(r.quantities) if r.quantities else None,
+        evidence_ref=r.evidence_ref,
+        evidence_issuer=r.evidence_issuer,
+        raw=json.loads(r.raw) if r.raw else None,
+        trace=_decode(r.trace) if r.trace else None,
+        account_kind=r.holder.partition(":")[0] if r.holder else None,
+        state=r.state,
+        live_grams=r.live_grams,
+        resolution=r.resolution,
+        resolution_ref=r.resolution_ref,
+    )

@@ -118,6 +118,10 @@ batches = sa.Table(
     sa.Column("event_count", sa.Integer, nullable=False),
     sa.Column("counts", sa.Text, nullable=False),  # JSON: outcomes by kind
     sa.Column("unkeyed", sa.Text, nullable=True),  # JSON: rejections of items with no event id
+    # Commit order: numbered under the chain lock at the very end of the batch's transaction,
+    # so a reader following `seq` never skips a batch that commits late (ids alone could).
+    sa.Column("seq", sa.BigInteger, nullable=True, unique=True),
+    sa.Index("ix_batches_enterprise_seq", "enterprise_id", "seq"),
 )
 
 ledger_entries = sa.Table(
@@ -203,6 +207,7 @@ events = sa.Table(
         postgresql_where=sa.text("state = 'active'"),
     ),
     sa.Index("ix_events_entry_id", "entry_id"),
+    sa.Index("ix_events_batch", "batch_id", "id"),  # a batch's outcomes, in order (the feed)
 )
 
 postings = sa.Table(
@@ -233,6 +238,7 @@ chain_head = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("batch_seq", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 region_totals = sa.Table(
@@ -242,4 +248,54 @@ region_totals = sa.Table(
     sa.Column("group_code", sa.Text, primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("grams", sa.BigInteger, nullable=False),
+)
+
+credentials = sa.Table(
+    "credentials",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("enterprise_id", sa.Uuid, sa.ForeignKey("enterprises.id"), nullable=False),
+    sa.Column("public_key", sa.LargeBinary(32), nullable=False, unique=True),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Index("ix_credentials_enterprise_id", "enterprise_id"),
+)
+
+request_nonces = sa.Table(
+    "request_nonces",
+    metadata,
+    sa.Column("credential_id", sa.Uuid, primary_key=True),
+    sa.Column("nonce", sa.Text, primary_key=True),
+    sa.Column("seen_at", UTCDateTime, nullable=False),
+    sa.Index("ix_request_nonces_seen_at", "seen_at"),
+)
+
+rate_buckets = sa.Table(
+    "rate_buckets",
+    metadata,
+    sa.Column("credential_id", sa.Uuid, primary_key=True),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+person_tokens = sa.Table(
+    "person_tokens",
+    metadata,
+    sa.Column("token_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("person_id", sa.Uuid, sa.ForeignKey("persons.id"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+binding_codes = sa.Table(
+    "binding_codes",
+    metadata,
+    sa.Column("code_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("person_id", sa.Uuid, sa.ForeignKey("persons.id"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime, nullable=True),
+    sa.Column("used_by", sa.Uuid, nullable=True),  # the enterprise that redeemed it
 )

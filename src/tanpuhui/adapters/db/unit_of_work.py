@@ -14,6 +14,7 @@ from typing import Self
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tanpuhui.adapters.db.access_repository import SqlAccess
 from tanpuhui.adapters.db.engine import WRITE
 from tanpuhui.adapters.db.intake_repository import SqlIntake
 from tanpuhui.adapters.db.ledger_repository import SqlLedger
@@ -52,6 +53,7 @@ class SqlUnitOfWork:
         self.ledger = SqlLedger(conn)
         self.verify = SqlVerify(conn)
         self.queries = SqlQueries(conn)
+        self.access = SqlAccess(conn)
         return self
 
     def __exit__(

@@ -1,0 +1,239 @@
+"""API access: enterprise credentials, admitting a signed request, persons' tokens and
+binding codes.
+
+Admitting a request (`admit_request`) checks, in order: the signature headers are present and
+well-formed; the timestamp is within ±5 minutes of real time; the credential exists and is
+valid (not revoked, not past its rotation grace period); the Ed25519 signature verifies over
+the canonical request (domain.signing); only then — so nobody without the key can spend them —
+the nonce is recorded once (a replay within the window is refused) and a token is taken from
+the credential's rate bucket. Every refusal has its own stable code.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tanpuhui.domain.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    RateLimitedError,
+)
+from tanpuhui.domain.parties import (
+    CODE_ALPHABET,
+    Credential,
+    Enterprise,
+    Person,
+    format_binding_code,
+    normalise_binding_code,
+)
+from tanpuhui.domain.signing import MAX_SKEW_S, NONCE, canonical_request, timestamp_fresh
+from tanpuhui.services.context import Context
+from tanpuhui.services.parties import BindingResult, bind_in
+
+_SIGNATURE = re.compile(r"[A-Za-z0-9+/]{86}==")
+
+
+# --- credentials ----------------------------------------------------------------------------
+
+
+def register_credential(
+    ctx: Context, enterprise_id: uuid.UUID, public_key: bytes, label: str = ""
+) -> Credential:
+    """Register an enterprise's Ed25519 public key as a new credential."""
+    now = ctx.wall_clock.now()
+    credential = Credential(ctx.ids.new(), enterprise_id, public_key, label or "default", now)
+    with ctx.uow() as uow:
+        if uow.enterprises.find(enterprise_id) is None:
+            raise NotFoundError(f"no enterprise {enterprise_id}")
+        if uow.access.find_credential_by_key(public_key) is not None:
+            raise ConflictError("that public key is registered already")
+        uow.access.add_credential(credential)
+        uow.commit()
+    return credential
+
+
+def list_credentials(ctx: Context, enterprise_id: uuid.UUID) -> list[Credential]:
+    with ctx.uow(write=False) as uow:
+        if uow.enterprises.find(enterprise_id) is None:
+            raise NotFoundError(f"no enterprise {enterprise_id}")
+        return uow.access.credentials_of(enterprise_id)
+
+
+def rotate_credential(
+    ctx: Context, credential_id: uuid.UUID, new_public_key: bytes, grace: timedelta
+) -> tuple[Credential, Credential]:
+    """Issue a successor credential; the old one stays valid for `grace`, then expires."""
+    now = ctx.wall_clock.now()
+    with ctx.uow() as uow:
+        old = uow.access.find_credential(credential_id)
+        if old is None:
+            raise NotFoundError(f"no credential {credential_id}")
+        if not old.valid(now):
+            raise ConflictError(f"credential {credential_id} is {old.status(now)}")
+        if uow.access.find_credential_by_key(new_public_key) is not None:
+            raise ConflictError("that public key is registered already")
+        new = Credential(ctx.ids.new(), old.enterprise_id, new_public_key, old.label, now)
+        uow.access.add_credential(new)
+        ends = now + grace
+        if old.expires_at is None or old.expires_at > ends:
+            uow.access.set_credential_end(old.id, expires_at=ends)
+        uow.commit()
+    return Credential(
+        old.id, old.enterprise_id, old.public_key, old.label, old.created_at, ends, old.revoked_at
+    ), new
+
+
+def revoke_credential(ctx: Context, credential_id: uuid.UUID) -> Credential:
+    now = ctx.wall_clock.now()
+    with ctx.uow() as uow:
+        old = uow.access.find_credential(credential_id)
+        if old is None:
+            raise NotFoundError(f"no credential {credential_id}")
+        if old.revoked_at is None:
+            uow.access.set_credential_end(old.id, revoked_at=now)
+        uow.commit()
+    return Credential(
+        old.id, old.enterprise_id, old.public_key, old.label, old.created_at, old.expires_at,
+        old.revoked_at or now,
+    )  # fmt: skip
+
+
+# --- admitting a signed request -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    method: str
+    path_and_query: str
+    body: bytes
+    credential: str | None
+    timestamp: str | None
+    nonce: str | None
+    signature: str | None
+
+
+def admit_request(ctx: Context, request: SignedRequest) -> Enterprise:
+    """The enterprise a signed request comes from, or an `AuthenticationError` /
+    `RateLimitedError` saying exactly why not."""
+    if not (request.credential and request.timestamp and request.nonce and request.signature):
+        raise AuthenticationError(
+            "sign the request: X-Tanpuhui-Credential, -Timestamp, -Nonce and -Signature headers",
+            code="missing_signature",
+        )
+    try:
+        credential_id = uuid.UUID(request.credential)
+        timestamp = int(request.timestamp)
+    except ValueError:
+        raise AuthenticationError(
+            "malformed credential id or timestamp", code="missing_signature"
+        ) from None
+    if not NONCE.fullmatch(request.nonce) or not _SIGNATURE.fullmatch(request.signature):
+        raise AuthenticationError(
+            "the nonce must be 16-64 of [A-Za-z0-9_-]; the signature 64 bytes in base64",
+            code="missing_signature",
+        )
+    now = ctx.wall_clock.now()
+    if not timestamp_fresh(timestamp, now.timestamp()):
+        raise AuthenticationError(
+            f"the timestamp is more than {MAX_SKEW_S} s from the server's time "
+            f"({int(now.timestamp())})",
+            code="stale_timestamp",
+        )
+    with ctx.uow(write=False) as uow:
+        credential = uow.access.find_credential(credential_id)
+        enterprise = uow.enterprises.find(credential.enterprise_id) if credential else None
+    if credential is None or enterprise is None:
+        raise AuthenticationError("unknown credential", code="unknown_credential")
+    if not credential.valid(now):
+        raise AuthenticationError(
+            f"credential is {credential.status(now)}", code="revoked_credential"
+        )
+    message = canonical_request(
+        request.method, request.path_and_query, timestamp, request.nonce, request.body
+    )
+    if not ctx.verifier.verify(credential.public_key, request.signature, message):
+        raise AuthenticationError(
+            "the signature does not verify for this request and credential", code="bad_signature"
+        )
+    limits = ctx.limits
+    with ctx.uow() as uow:
+        if not uow.access.remember_nonce(credential.id, request.nonce, now):
+            raise AuthenticationError("this nonce was used already", code="replayed_nonce")
+        wait = uow.access.take_token(credential.id, now, limits.rate_per_s, limits.burst)
+        if now.second % 30 == 0 and now.microsecond < 50_000:  # now and then, forget old nonces
+            uow.access.forget_nonces(now - timedelta(seconds=2 * MAX_SKEW_S))
+        uow.commit()
+    if wait > 0:
+        raise RateLimitedError(
+            f"rate limit of {limits.rate_per_s:g} requests/s exceeded", retry_after_s=wait
+        )
+    return enterprise
+
+
+# --- persons: tokens and binding codes ------------------------------------------------------
+
+
+def issue_person_token(ctx: Context, person_id: uuid.UUID) -> str:
+    """A bearer token for the person's own API calls (shown once; only its hash is kept)."""
+    token = ctx.secrets.new_token()
+    with ctx.uow() as uow:
+        if uow.persons.find(person_id) is None:
+            raise NotFoundError(f"no person {person_id}")
+        uow.access.add_person_token(ctx.secrets.digest(token), person_id, ctx.wall_clock.now())
+        uow.commit()
+    return token
+
+
+def authenticate_person(ctx: Context, token: str | None) -> Person:
+    if not token:
+        raise AuthenticationError("send Authorization: Bearer <token>", code="invalid_token")
+    with ctx.uow(write=False) as uow:
+        person_id = uow.access.person_of_token(ctx.secrets.digest(token))
+        person = uow.persons.find(person_id) if person_id else None
+    if person is None:
+        raise AuthenticationError("unknown or revoked token", code="invalid_token")
+    return person
+
+
+@dataclass(frozen=True, slots=True)
+class BindingCode:
+    code: str  # as shown: ABCD-2345
+    expires_at: datetime
+
+
+def create_binding_code(ctx: Context, person_id: uuid.UUID) -> BindingCode:
+    """A one-time code the person gives a scene enterprise to bind their account there."""
+    now = ctx.wall_clock.now()
+    expires = now + timedelta(minutes=ctx.limits.binding_code_minutes)
+    with ctx.uow() as uow:
+        if uow.persons.find(person_id) is None:
+            raise NotFoundError(f"no person {person_id}")
+        code = ctx.secrets.random_code(CODE_ALPHABET, 8)
+        uow.access.add_binding_code(ctx.secrets.digest(code), person_id, now, expires)
+        uow.commit()
+    return BindingCode(format_binding_code(code), expires)
+
+
+def bind_with_code(
+    ctx: Context, enterprise_id: uuid.UUID, subject: str, code: str
+) -> BindingResult:
+    """Bind `subject` to the person who holds `code`, moving its pending reductions over —
+    one transaction. Unknown, used and expired codes are refused alike."""
+    clean = normalise_binding_code(code)
+    if len(clean) != 8 or any(ch not in CODE_ALPHABET for ch in clean):
+        raise InvalidInputError("not a binding code", code="invalid_binding_code")
+    now = ctx.wall_clock.now()
+    with ctx.uow() as uow:
+        person_id = uow.access.redeem_binding_code(ctx.secrets.digest(clean), enterprise_id, now)
+        if person_id is None:
+            raise InvalidInputError(
+                "unknown, used or expired binding code", code="invalid_binding_code"
+            )
+        result = bind_in(uow, ctx, enterprise_id, subject, person_id)
+        uow.commit()
+    return result
