@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError
 
 from tanpuhui.adapters.catalogue_files import (
     bundled_catalogue_dir,
@@ -22,6 +23,7 @@ from tanpuhui.adapters.db.migrate import current_revision, head_revision, upgrad
 from tanpuhui.adapters.db.unit_of_work import SqlUnitOfWork
 from tanpuhui.adapters.system import SystemClock, Uuid7Source
 from tanpuhui.config import Settings
+from tanpuhui.domain.errors import ConfigurationError
 from tanpuhui.services.catalogue import PublishReport, VersionFile, publish_catalogue
 from tanpuhui.services.context import Context, Limits
 from tanpuhui.services.ports import Clock
@@ -51,7 +53,13 @@ def tune_runtime() -> None:
 
 def build(settings: Settings | None = None, *, clock: Clock | None = None) -> App:
     settings = settings or Settings()
-    engine = create_engine(settings.database_url, pool_size=settings.pool_size)
+    try:
+        engine = create_engine(settings.database_url, pool_size=settings.pool_size)
+    except (ArgumentError, ImportError) as exc:
+        raise ConfigurationError(
+            f"unusable TANPUHUI_DATABASE_URL {settings.database_url!r}: use sqlite:///path.db "
+            f"or postgresql://… ({exc.__class__.__name__})"
+        ) from None
 
     def uow(*, write: bool = True) -> SqlUnitOfWork:
         return SqlUnitOfWork(engine, write=write)
@@ -70,6 +78,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Ap
             burst=settings.rate_limit_burst,
             max_body_bytes=settings.max_body_bytes,
             max_batch=settings.max_batch,
+            max_subjects_per_transaction=settings.max_subjects_per_transaction,
         ),
     )
     return App(settings, engine, ctx)

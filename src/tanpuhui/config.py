@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     #: Largest request body accepted (bytes) and largest batch (events).
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_batch: int = Field(default=10_000, ge=1, le=10_000)
+    #: Distinct subjects settled per transaction (PostgreSQL takes one or two advisory locks
+    #: each: keep 2 × this × concurrent writers below max_locks_per_transaction × connections).
+    max_subjects_per_transaction: int = Field(default=4000, ge=10, le=100_000)
 
     @field_validator("timezone")
     @classmethod

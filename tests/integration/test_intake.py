@@ -222,3 +222,31 @@ def test_bad_events_are_rejected_with_reasons_and_the_rest_is_processed(app: App
     assert rows(app, "select count(*) from events where outcome = 'rejected'")[0][0] == 8
     assert rows(app, "select sum(grams) from events")[0][0] == 319
     assert verify_ledger(app.ctx) == []
+
+
+def test_a_batch_with_more_subjects_than_one_transaction_locks_is_settled_in_parts(
+    database_url: str, clock: object
+) -> None:
+    from tanpuhui.bootstrap import build
+    from tanpuhui.config import Settings
+
+    app = build(Settings(database_url=database_url, max_subjects_per_transaction=10), clock=clock)
+    try:
+        bikes, maps = scene(app, "Bikes"), scene(app, "Maps")
+        person = add_person(app.ctx)
+        bind_subject(app.ctx, bikes.id, "b-0", person.id)
+        start = NOW - timedelta(hours=5)
+        batch = [event(subject=f"b-{i}", event_id=f"ride-{i}", start=start) for i in range(30)]
+        batch.append(event(subject="b-0", event_id="ride-0", start=start))  # replay, last part
+        outcomes = submit_events(app.ctx, bikes.id, batch)
+        assert len(outcomes) == 31
+        assert [o.position for o in outcomes] == list(range(31))
+        assert outcomes[0].kind == OutcomeKind.CREDITED
+        assert outcomes[-1]._replace(position=0, replayed=False) == outcomes[0]
+        assert rows(app, "select count(distinct batch_id) from events")[0][0] == 3
+        bind_subject(app.ctx, maps.id, "m-0", person.id)
+        (nav,) = submit_events(app.ctx, maps.id, [event(subject="m-0", start=start)])
+        assert nav.kind == OutcomeKind.DUPLICATE
+        assert verify_ledger(app.ctx) == []
+    finally:
+        app.close()

@@ -10,6 +10,7 @@ contract, and a test checks they agree on every input.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -45,11 +46,13 @@ class _AnyBatch(msgspec.Struct):
     events: list[Any]
 
 
-_one = msgspec.json.Decoder(_Event)
-_many = msgspec.json.Decoder(list[_Event])
-_batch = msgspec.json.Decoder(_Batch)
-_any_batch = msgspec.json.Decoder(_AnyBatch)
-_any = msgspec.json.Decoder()
+# JSON numbers with a fraction or exponent decode to exact Decimals, never to floats (so
+# 3.42 stays 3.42, and 1e400 is a value to reject rather than an error).
+_one = msgspec.json.Decoder(_Event, float_hook=Decimal)
+_many = msgspec.json.Decoder(list[_Event], float_hook=Decimal)
+_batch = msgspec.json.Decoder(_Batch, float_hook=Decimal)
+_any_batch = msgspec.json.Decoder(_AnyBatch, float_hook=Decimal)
+_any = msgspec.json.Decoder(float_hook=Decimal)
 
 
 class EventDecoder:
@@ -68,11 +71,15 @@ class EventDecoder:
         """One JSON Lines line: an event, or the raw value, or a malformed-JSON rejection."""
         try:
             event = self._event(_one.decode(data))
-        except msgspec.ValidationError:
+        except msgspec.DecodeError:  # (ValidationError is a DecodeError)
             event = None
+        if event is not None:
+            return event
+        try:
+            value: object = _any.decode(data)
         except msgspec.DecodeError as exc:
             return Rejection(Reason.MALFORMED_JSON, f"not a JSON value: {exc}")
-        return event if event is not None else _any.decode(data)
+        return value
 
     def array(self, body: bytes) -> list[Decoded] | None:
         """A JSON array of events (one API batch); None when the body is not a JSON array."""

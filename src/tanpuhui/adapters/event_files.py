@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from tanpuhui.adapters.event_codec import EventDecoder
-from tanpuhui.domain.events import Reason, Rejection
+from tanpuhui.domain.events import FIELDS, Reason, Rejection
 
 Item = tuple[int, object]
 
@@ -36,7 +36,7 @@ def read_events(path: Path, fmt: str, decoder: EventDecoder) -> Iterator[Item]:
         with path.open("rb") as fh:
             yield from read_jsonl(fh, decoder)
     else:
-        with path.open(encoding="utf-8", newline="") as fh:
+        with path.open(encoding="utf-8-sig", newline="") as fh:  # tolerate Excel's BOM
             yield from read_csv(fh)
 
 
@@ -69,10 +69,12 @@ def read_csv(fh: TextIO | io.StringIO) -> Iterator[Item]:
 
 
 def unflatten(cells: Any) -> dict[str, Any]:
-    """`{"quantity.distance_km": "3.4"}` → `{"quantity": {"distance_km": "3.4"}}`."""
+    """`{"quantity.distance_km": "3.4"}` → `{"quantity": {"distance_km": "3.4"}}`. An empty
+    cell is an absent field — except in a column the format does not know, which is kept so
+    the row is rejected for it (a misspelt column never passes silently)."""
     event: dict[str, Any] = {}
     for name, value in cells:
-        if value == "":
+        if value == "" and (name in FIELDS or name.split(".", 1)[0] in ("quantity", "evidence")):
             continue
         head, dot, tail = name.partition(".")
         if dot:

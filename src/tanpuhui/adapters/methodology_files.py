@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -47,6 +48,17 @@ Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.]{0,79}$")]
 BehaviourCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 RegionCode = Annotated[str, StringConstraints(pattern=r"^[1-9]\d{5}$")]
 CATEGORIES = ("衣", "食", "住", "行", "用", "办公", "数字金融")
+
+
+def _whole_number_as_text(value: object) -> object:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+#: Parameters are kept as the text written (so the stored content hashes alike when rebuilt);
+#: a bare whole number is read as its digits. Each model checks its own parameters.
+ParameterText = Annotated[
+    str, BeforeValidator(_whole_number_as_text), StringConstraints(max_length=200)
+]
 
 
 class _Strict(BaseModel):
@@ -106,7 +118,7 @@ class MethodologySpec(_Strict):
     effective_to: date | None = None
     claim_window_days: int = Field(default=30, ge=1, le=366)
     daily_cap_grams: int | None = Field(default=None, gt=0)
-    parameters: dict[str, Decimal | str] = {}
+    parameters: dict[str, ParameterText] = {}
     factors: list[FactorSpec] = Field(min_length=1)
     plausibility: PlausibilitySpec = PlausibilitySpec()
 
@@ -287,6 +299,10 @@ def _semantic_problems(
         for i, f in enumerate(spec.factors):
             if f.role not in known:
                 report(("factors", i, "role"), f"model {spec.model} does not use role {f.role!r}")
+    if spec.model == "steps":
+        block = spec.parameters.get("block_steps", "1")
+        if not block.isdigit() or not 1 <= int(block) <= 100_000:
+            report(("parameters", "block_steps"), "must be a whole number of steps, 1-100000")
     denominators = {parse_unit(f.unit)[1] for f in spec.factors}
     quantities = {DENOMINATOR_QUANTITY[d] for d in denominators}
     if len(quantities) > 1:

@@ -1,6 +1,7 @@
 """Synthetic but realistic behaviour events, for the sample file, the demo and benchmarks.
 
-Persons live in cities whose methodologies the catalogue ships; each simulated day they ride
+Persons live in five cities whose methodologies the catalogue ships, and use the transit their
+city has a published factor for; each simulated day they ride
 shared bikes (≈2 km, ≈12 min — Meituan's average ride), buses and metros, walk, finish their
 plates, skip disposable cutlery, now and then recycle clothes. Deterministic for a given seed.
 Optional imperfections: the same trip reported again by a map app (cross-source duplicate),
@@ -17,14 +18,26 @@ from typing import Any
 
 CST = timezone(timedelta(hours=8))
 
-#: (city, county codes, share of persons)
-CITIES: list[tuple[str, list[str], float]] = [
-    ("Shenzhen", ["440303", "440304", "440305", "440306", "440307"], 0.30),
-    ("Wuhan", ["420102", "420103", "420106", "420111"], 0.25),
-    ("Beijing", ["110101", "110102", "110105", "110108"], 0.25),
-    ("Luzhou", ["510502", "510503", "510504"], 0.10),
-    ("Chengdu", ["510104", "510105", "510107"], 0.10),
-]
+
+@dataclass(frozen=True)
+class City:
+    name: str
+    counties: tuple[str, ...]
+    share: float  # of the simulated population
+    transit: frozenset[str]  # transit behaviours the catalogue has a methodology for here
+
+
+CITIES = (
+    City("Shenzhen 深圳", ("440303", "440304", "440305", "440306", "440307"), 0.25,
+         frozenset({"bus_ride", "metro_ride"})),
+    City("Wuhan 武汉", ("420102", "420103", "420106", "420111"), 0.20,
+         frozenset({"bus_ride", "metro_ride"})),
+    City("Beijing 北京", ("110101", "110102", "110105", "110108"), 0.25,
+         frozenset({"bus_ride", "metro_ride"})),
+    City("Guangzhou 广州", ("440103", "440104", "440105", "440106"), 0.20,
+         frozenset({"metro_ride"})),
+    City("Luzhou 泸州", ("510502", "510503", "510504"), 0.10, frozenset({"bus_ride"})),
+)  # fmt: skip
 
 # behaviour, daily probability, (mean km or quantity), (mean minutes)
 TRIPS = [
@@ -38,15 +51,16 @@ TRIPS = [
 class Person:
     subject: str
     region: str
+    transit: frozenset[str]
 
 
-def persons(count: int, seed: int = 7) -> list[Person]:
+def persons(count: int, seed: int = 7, prefix: str = "u") -> list[Person]:
     rng = random.Random(seed)
-    weights = [share for _, _, share in CITIES]
+    weights = [c.share for c in CITIES]
     people = []
     for i in range(count):
-        _, counties, _ = rng.choices(CITIES, weights)[0]
-        people.append(Person(f"u{i:07d}", rng.choice(counties)))
+        city = rng.choices(CITIES, weights)[0]
+        people.append(Person(f"{prefix}{i:07d}", rng.choice(city.counties), city.transit))
     return people
 
 
@@ -61,7 +75,9 @@ def day_events(
     clock = day_start + timedelta(hours=7, minutes=rng.randint(0, 90))
     n = 0
     for behaviour, probability, mean_km, mean_min in TRIPS:
-        if rng.random() >= probability:
+        if rng.random() >= probability or (
+            behaviour != "bike_share_ride" and behaviour not in person.transit
+        ):
             continue
         km = max(0.6, rng.gauss(mean_km, mean_km / 3))
         minutes = max(3.0, km / mean_km * mean_min * rng.uniform(0.8, 1.25))

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tanpuhui.domain.errors import (
     AuthenticationError,
+    ConfigurationError,
     ConflictError,
     ForbiddenError,
     InvalidInputError,
@@ -28,6 +29,7 @@ from tanpuhui.domain.errors import (
     PayloadTooLargeError,
     RateLimitedError,
     TanpuhuiError,
+    UnavailableError,
 )
 
 log = logging.getLogger("tanpuhui.api")
@@ -42,6 +44,8 @@ STATUS: list[tuple[type[TanpuhuiError], int]] = [
     (ConflictError, 409),
     (LedgerError, 409),
     (RateLimitedError, 429),
+    (UnavailableError, 503),
+    (ConfigurationError, 503),
 ]
 TITLES = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",

@@ -36,7 +36,7 @@ from tanpuhui.adapters.db.engine import WRITE, create_engine
 from tanpuhui.adapters.db.migrate import upgrade
 from tanpuhui.adapters.event_codec import EventDecoder
 from tanpuhui.bootstrap import build, tune_runtime, upgrade_database
-from tanpuhui.cli.common import console, emit_json, handled
+from tanpuhui.cli.common import console, emit_json, err_console, handled
 from tanpuhui.config import Settings
 from tanpuhui.domain.errors import InvalidInputError, TanpuhuiError
 from tanpuhui.domain.parties import Role
@@ -54,24 +54,27 @@ def make_events(count: int, now: datetime, seed: int = 5) -> list[bytes]:
     """`count` JSON lines: realistic behaviours plus 2% map-app echoes of trips, 1% replays,
     0.5% evidence collisions and 0.3% malformed lines."""
     rng = random.Random(seed)
-    people = synthetic.persons(max(1, count // 10), seed)
-    days = 3
     lines: list[bytes] = []
     encode = msgspec.json.encode
-    for event in synthetic.generate(people, days, now - timedelta(hours=1), seed=seed):
-        lines.append(encode(event))
-        roll = rng.random()
-        if roll < 0.02 and event["behaviour"].endswith("_ride"):
-            lines.append(encode(synthetic.map_app_echo(event, rng)))
-        elif roll < 0.03 and lines:
-            lines.append(lines[rng.randrange(len(lines))])
-        elif roll < 0.035 and "evidence" in event:
-            twin = dict(event, event_id="twin-" + event["event_id"])
-            lines.append(encode(twin))
-        elif roll < 0.038:
-            lines.append(b'{"event_id": "broken-' + str(len(lines)).encode() + b'", "subject": ')
-        if len(lines) >= count:
-            break
+    cohort = 0
+    while len(lines) < count:  # cohorts of people until there are enough events
+        people = synthetic.persons(max(1, count // 8), seed + cohort, prefix=f"c{cohort}-")
+        for event in synthetic.generate(people, 3, now - timedelta(hours=1), seed=seed + cohort,
+                                        prefix=f"c{cohort}"):  # fmt: skip
+            lines.append(encode(event))
+            roll = rng.random()
+            if roll < 0.02 and event["behaviour"].endswith("_ride"):
+                lines.append(encode(synthetic.map_app_echo(event, rng)))
+            elif roll < 0.03 and lines:
+                lines.append(lines[rng.randrange(len(lines))])
+            elif roll < 0.035 and "evidence" in event:
+                twin = dict(event, event_id="twin-" + event["event_id"])
+                lines.append(encode(twin))
+            elif roll < 0.038:
+                lines.append(b'{"event_id": "broken-' + str(len(lines)).encode() + b'", "subj')
+            if len(lines) >= count:
+                break
+        cohort += 1
     return lines[:count]
 
 
@@ -243,7 +246,8 @@ def bench_ingest(
     work.mkdir(parents=True, exist_ok=True)
     server = None
     try:
-        console.print(f"generating {events:,} events …")
+        say = err_console.print
+        say(f"generating {events:,} events …")
         lines = make_events(events, datetime.now(UTC))
         if engine == "sqlite":
             pipeline_url = f"sqlite:///{work / 'pipeline.db'}"
@@ -254,13 +258,13 @@ def bench_ingest(
             server, server_url = start_server(work / "pg")
             pipeline_url = create_database(server_url, "bench_pipeline")
             raw_url = create_database(server_url, "bench_raw")
-        console.print(f"pipeline: {workers} process(es), batches of {batch_size:,} …")
+        say(f"pipeline: {workers} process(es), batches of {batch_size:,} …")
         pipeline = run_pipeline(pipeline_url, lines, workers, batch_size, work)
-        console.print("raw bulk insert of the same rows …")
+        say("raw bulk insert of the same rows …")
         raw = run_raw(pipeline_url, raw_url)
         violations = None
         if verify:
-            console.print("ledger verify …")
+            say("ledger verify …")
             app = build(Settings(database_url=pipeline_url))
             violations = len(verify_ledger(app.ctx))
             app.close()

@@ -14,6 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from tanpuhui.bootstrap import App, build
 from tanpuhui.config import Settings
@@ -23,6 +24,7 @@ from tanpuhui.domain.errors import (
     InvalidInputError,
     NotFoundError,
     TanpuhuiError,
+    UnavailableError,
 )
 
 console = Console()
@@ -33,6 +35,7 @@ EXIT_CODES: list[tuple[type[TanpuhuiError], int]] = [
     (NotFoundError, 3),
     (ConflictError, 4),
     (ConfigurationError, 5),
+    (UnavailableError, 5),
     (TanpuhuiError, 1),
 ]
 
@@ -71,7 +74,9 @@ def emit_json(data: Any) -> None:
 
 
 def fail(error: TanpuhuiError) -> None:
-    err_console.print(f"[bold red]error[{error.code}][/]: {error.message}", highlight=False)
+    err_console.print(
+        Text.assemble(("error", "bold red"), f"[{error.code}]: {error.message}"), highlight=False
+    )
     for problem in error.details.get("problems", []):
         err_console.print(f"  {problem}", highlight=False, markup=False)
     code = next(c for kind, c in EXIT_CODES if isinstance(error, kind))

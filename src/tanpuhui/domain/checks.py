@@ -47,6 +47,7 @@ class SealedEntry:
     prev_hash: bytes | None
     hash: bytes | None
     postings: tuple[Posting, ...]
+    memo: str = ""
 
 
 def check_chain(entries: Iterable[SealedEntry]) -> Iterator[Violation]:
@@ -62,7 +63,7 @@ def check_chain(entries: Iterable[SealedEntry]) -> Iterator[Violation]:
             )
         if e.prev_hash != previous:
             yield Violation(9, "chain_broken", str(e.id), "previous hash does not match")
-        recomputed = chain_hash(previous, e.id, e.seq, e.kind, e.created_at, e.postings)
+        recomputed = chain_hash(previous, e.id, e.seq, e.kind, e.created_at, e.postings, e.memo)
         if recomputed != e.hash:
             yield Violation(
                 9,
@@ -192,7 +193,11 @@ def check_trace(
         yield Violation(6, "untraceable_credit", subject, "trace inputs missing")
         return
     (amount_text,) = inputs.values()
-    exact = MODELS[methodology.model].compute(methodology, uses, Decimal(str(amount_text)))
+    try:
+        exact = MODELS[methodology.model].compute(methodology, uses, Decimal(str(amount_text)))
+    except (KeyError, ArithmeticError, ValueError) as exc:
+        yield Violation(6, "trace_mismatch", subject, f"trace cannot be recomputed: {exc!r}")
+        return
     grams = to_grams(exact)
     if format_decimal(exact) != trace.get("exact_grams") or grams != trace.get("grams"):
         yield Violation(6, "trace_mismatch", subject, f"recomputes to {format_decimal(exact)} g")

@@ -16,7 +16,10 @@
     ├── LedgerError                     ledger_error     409   a movement would break the ledger
     │   ├── UnbalancedEntryError        unbalanced_entry
     │   └── InsufficientBalanceError    insufficient_balance
-    └── ConfigurationError              configuration          settings refuse to start
+    ├── UnavailableError                unavailable      503   a dependency (the database) is
+    │                                   database_unavailable   down or unreachable
+    └── ConfigurationError              configuration          settings refuse to start, or
+                                        not_migrated           the database needs upgrading
 
 An error may carry a more specific stable `code` than its class default (401s say which check
 failed). Entrypoints translate these (and only these) into HTTP problems (api/errors.py), CLI
@@ -103,6 +106,10 @@ class UnbalancedEntryError(LedgerError):
 
 class InsufficientBalanceError(LedgerError):
     code = "insufficient_balance"
+
+
+class UnavailableError(TanpuhuiError):
+    code = "unavailable"
 
 
 class ConfigurationError(TanpuhuiError):

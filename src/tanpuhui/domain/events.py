@@ -44,7 +44,7 @@ class Reason(StrEnum):
     OUTSIDE_CLAIM_WINDOW = "outside_claim_window"
     OUT_OF_BOUNDS = "out_of_bounds"
     IMPLAUSIBLE_SPEED = "implausible_speed"
-    DUPLICATE_IN_BATCH = "duplicate_in_batch"
+    ZERO_REDUCTION = "zero_reduction"
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,13 +195,19 @@ def build_event(
         return quantities
     evidence = None
     if evidence_ref is not None:
-        if not 1 <= len(evidence_ref) <= 256:
+        if not 1 <= len(evidence_ref) <= 256 or not _text_ok(evidence_ref):
             return Rejection(
-                Reason.INVALID_VALUE, "evidence.ref must be 1-256 characters", "evidence"
+                Reason.INVALID_VALUE,
+                "evidence.ref must be 1-256 printable characters",
+                "evidence",
             )
-        if evidence_issuer is not None and not 1 <= len(evidence_issuer) <= 128:
+        if evidence_issuer is not None and (
+            not 1 <= len(evidence_issuer) <= 128 or not _text_ok(evidence_issuer)
+        ):
             return Rejection(
-                Reason.INVALID_VALUE, "evidence.issuer must be 1-128 characters", "evidence"
+                Reason.INVALID_VALUE,
+                "evidence.issuer must be 1-128 printable characters",
+                "evidence",
             )
         evidence = Evidence(evidence_ref, evidence_issuer)
     return BehaviourEvent(
@@ -215,6 +221,11 @@ def build_event(
         evidence,
         _payload_hash(subject, behaviour, started, ended, quantities, region, evidence),
     )
+
+
+def _text_ok(text: str) -> bool:
+    """Printable and valid Unicode: no control characters, no lone surrogates."""
+    return text.isprintable() and not any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
 def _parse_timestamp(value: str, name: str) -> datetime | Rejection:
@@ -287,7 +298,8 @@ def _instant(moment: datetime) -> int:
 
 def raw_payload_hash(raw: object) -> bytes:
     """A digest of a raw event that failed validation (so a replay of it is recognised)."""
-    return hashlib.blake2b(repr(_canonical(raw)).encode(), digest_size=16).digest()
+    text = repr(_canonical(raw))
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _canonical(value: object) -> object:

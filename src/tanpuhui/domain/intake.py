@@ -266,6 +266,14 @@ def _prepare_event(
     quantified = quantify(methodology, event, day, catalogue)
     if isinstance(quantified, Rejection):
         return refuse(quantified)
+    if quantified.grams == 0:
+        return refuse(
+            Rejection(
+                Reason.ZERO_REDUCTION,
+                f"{methodology.key} quantifies this to {quantified.exact_grams} g, less than "
+                "one whole gram",
+            )
+        )
     group = catalogue.groups[methodology.group]
     province = event.region[:2]
     asset_key = (group.code, province, day.year, day.month)

@@ -132,11 +132,12 @@ def chain_hash(
     kind: str,
     created_at: datetime,
     postings: Iterable[Posting],
+    memo: str = "",
 ) -> bytes:
     """The hash of a committed entry, chained on the previous entry's hash."""
     digest = hashlib.sha256(previous)
     stamp = created_at.astimezone(UTC).isoformat(timespec="microseconds")
-    digest.update(f"{entry_id}|{sequence}|{kind}|{stamp}\n".encode())
+    digest.update(f"{entry_id}|{sequence}|{kind}|{stamp}|{len(memo)}:{memo}\n".encode())
     for line in sorted(p.canonical() for p in postings):
         digest.update(line.encode())
         digest.update(b"\n")

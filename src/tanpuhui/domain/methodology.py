@@ -82,7 +82,7 @@ class Methodology:
     group: str
     factors: tuple[Factor, ...]
     content_hash: str
-    parameters: Mapping[str, Decimal | str] = field(default_factory=dict)
+    parameters: Mapping[str, str] = field(default_factory=dict)
     region: str | None = None
     effective_from: date = date(2000, 1, 1)
     effective_to: date | None = None

@@ -70,7 +70,7 @@ def _per_unit(m: Methodology, f: Mapping[str, FactorUse], q: Decimal) -> Decimal
 
 
 def _steps(m: Methodology, f: Mapping[str, FactorUse], steps: Decimal) -> Decimal:
-    block = Decimal(str(m.parameters.get("block_steps", 1)))
+    block = Decimal(m.parameters.get("block_steps", "1"))
     counted = (steps / block).to_integral_value(rounding=ROUND_FLOOR) * block
     return counted * f["er"].per_unit
 

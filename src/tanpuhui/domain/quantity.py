@@ -7,6 +7,7 @@ Units are named in the keys (`distance_km`, `kwh`) and in factor units (`g/pkm`,
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
 ROUNDING_MODE = "ROUND_DOWN (towards zero): fractions of a gram are never credited"
@@ -59,28 +60,37 @@ def to_grams(exact_grams: Decimal) -> int:
     return int(exact_grams.to_integral_value(rounding=ROUND_DOWN))
 
 
+_NUMBER = re.compile(r"[-+]?[0-9]{1,20}(\.[0-9]{1,20})?([eE][-+]?[0-9]{1,3})?")
+MAX_DIGITS = 20
+
+
 def parse_decimal(value: object) -> Decimal | None:
     """A finite Decimal from a decimal string or a JSON number; None when it is not one.
 
-    Booleans, NaN, infinities, exponents beyond reason and empty strings are not numbers here.
+    Only plain ASCII decimal notation counts (no spaces, underscores or other scripts' digits);
+    booleans, NaN, infinities and more than 20 significant digits or 15 orders of magnitude
+    are not quantities.
     """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        value = repr(value)
-    if not isinstance(value, str) or not value or len(value) > 40:
-        return None
-    try:
         number = Decimal(value)
-    except InvalidOperation:
+    elif isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, float):
+        number = Decimal(repr(value))
+    elif isinstance(value, str) and _NUMBER.fullmatch(value):
+        try:
+            number = Decimal(value)
+        except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
+            return None
+    else:
         return None
     if not number.is_finite():
         return None
     if not number:
         return _ZERO  # no negative zero
-    if abs(number.adjusted()) > 15:
+    if abs(number.adjusted()) > 15 or len(number.normalize().as_tuple().digits) > MAX_DIGITS:
         return None
     return number
 
@@ -91,8 +101,8 @@ _ZERO = Decimal(0)
 def format_decimal(value: Decimal) -> str:
     """A canonical decimal string (no exponent, no trailing zeros) for traces and hashes."""
     text = str(value)
-    if "E" not in text and not ("." in text and text[-1] == "0"):
+    if "E" not in text and not ("." in text and text[-1] == "0") and text != "-0":
         return text  # already canonical: the common case
-    if value == value.to_integral_value():
-        return str(value.quantize(Decimal(1)))
+    if not value:
+        return "0"
     return format(value.normalize(), "f")

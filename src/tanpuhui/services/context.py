@@ -43,6 +43,9 @@ class Limits:
     max_body_bytes: int = 16 * 1024 * 1024
     max_batch: int = 10_000
     binding_code_minutes: int = 15
+    #: At most this many distinct subjects settle in one transaction (each takes a lock or two;
+    #: a batch with more is settled in several transactions — safe, as intake is idempotent).
+    max_subjects_per_transaction: int = 4000
 
 
 @dataclass(frozen=True)

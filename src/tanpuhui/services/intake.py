@@ -1,16 +1,21 @@
 """Intake: `submit_events` — one batch of behaviour events from one scene enterprise.
 
-The batch is prepared (validated, quantified) outside any transaction, then settled in one
+The batch is prepared (validated, quantified) outside any transaction, then settled in a
 transaction that locks its holders, reads the state it needs (one query each), decides every
-event, and writes the outcome rows, the issuance entry and the aggregates in bulk. If a
-concurrent transaction wins a uniqueness race, the whole unit is retried: the second attempt
-sees the winner's rows, so nothing is credited twice.
+event, and writes the outcome rows, the issuance entry and the aggregates in bulk. A batch with
+more distinct subjects than one transaction should lock is settled in consecutive parts —
+safe, because intake is idempotent per event id: a retried batch replays what committed. If a
+concurrent transaction wins a uniqueness race, the part is retried: the second attempt sees
+the winner's rows, so nothing is credited twice.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
 
 from tanpuhui.domain.errors import (
     ConflictError,
@@ -18,10 +23,17 @@ from tanpuhui.domain.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
-from tanpuhui.domain.intake import Outcome, decide_batch, holder_of, prepare_batch
+from tanpuhui.domain.intake import (
+    Candidate,
+    Outcome,
+    PreparedBatch,
+    decide_batch,
+    holder_of,
+    prepare_batch,
+)
 from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.services.context import Context
-from tanpuhui.services.ports import RaceLostError
+from tanpuhui.services.ports import LockTableFullError, RaceLostError, StoredCatalogue
 
 MAX_BATCH = 10_000
 ATTEMPTS = 5
@@ -55,8 +67,34 @@ def submit_events(
     if not raws:
         return []
     now = ctx.clock.now()
+    prepared = prepare_batch(enterprise_id, raws, stored.catalogue, ctx.regions, now, ctx.tz)
+    outcomes: list[Outcome] = []
+    for part in _parts(prepared, ctx.limits.max_subjects_per_transaction):
+        outcomes += _settle(ctx, stored, part, now, source)
+    return outcomes
+
+
+def _parts(prepared: PreparedBatch, max_subjects: int) -> list[PreparedBatch]:
+    """Consecutive slices of the batch with at most `max_subjects` distinct subjects each."""
+    parts: list[PreparedBatch] = []
+    start, subjects = 0, set[str]()
+    for i, item in enumerate(prepared.items):
+        if isinstance(item, Candidate) and item.event.subject not in subjects:
+            if len(subjects) == max_subjects:
+                parts.append(PreparedBatch(prepared.enterprise_id, prepared.items[start:i]))
+                start, subjects = i, set()
+            subjects.add(item.event.subject)
+    parts.append(PreparedBatch(prepared.enterprise_id, prepared.items[start:]))
+    return parts
+
+
+def _settle(
+    ctx: Context, stored: StoredCatalogue, prepared: PreparedBatch, now: datetime, source: str
+) -> list[Outcome]:
+    """Settle one part of a batch in one transaction, retrying lost races; halves itself if
+    the database's lock table is full."""
     catalogue = stored.catalogue
-    prepared = prepare_batch(enterprise_id, raws, catalogue, ctx.regions, now, ctx.tz)
+    enterprise_id = prepared.enterprise_id
     subjects = prepared.subjects()
     for attempt in range(ATTEMPTS):
         try:
@@ -84,9 +122,18 @@ def submit_events(
                 uow.intake.close_batch(batch_id)
                 uow.commit()
                 return decision.outcomes
+        except LockTableFullError:
+            if len(subjects) <= 50:
+                raise ConflictError("the database is too busy to lock; retry later") from None
+            half = len(prepared.items) // 2
+            return [
+                *_settle(ctx, stored, replace(prepared, items=prepared.items[:half]), now, source),
+                *_settle(ctx, stored, replace(prepared, items=prepared.items[half:]), now, source),
+            ]
         except RaceLostError:
             if attempt == ATTEMPTS - 1:
                 raise ConflictError(
                     "the batch kept colliding with concurrent writers; retry it"
                 ) from None
+            time.sleep(0.01 * 2**attempt)
     raise AssertionError("unreachable")

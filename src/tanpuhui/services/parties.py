@@ -70,6 +70,18 @@ def add_person(ctx: Context) -> Person:
     return person
 
 
+def add_persons(ctx: Context, count: int) -> list[Person]:
+    """Create `count` persons in one transaction (onboarding in bulk)."""
+    if not 1 <= count <= 1_000_000:
+        raise InvalidInputError("add 1 to 1,000,000 persons at a time")
+    now = ctx.clock.now()
+    persons = [Person(ctx.ids.new(), now) for _ in range(count)]
+    with ctx.uow() as uow:
+        uow.persons.add_many(persons)
+        uow.commit()
+    return persons
+
+
 @dataclass(frozen=True, slots=True)
 class BindingResult:
     binding: Binding
@@ -92,6 +104,53 @@ def bind_subject(
         result = bind_in(uow, ctx, enterprise_id, subject, person_id)
         uow.commit()
     return result
+
+
+def bind_subjects(
+    ctx: Context, items: list[tuple[uuid.UUID, str, uuid.UUID]]
+) -> list[BindingResult]:
+    """Bind many (enterprise, subject, person) at once — onboarding an enterprise's existing
+    users — in one transaction. Subjects with nothing pending are bound in bulk; any with
+    pending reductions (or bound already) take the one-by-one path, which moves them."""
+    if not items:
+        return []
+    if len({(e, s) for e, s, _ in items}) != len(items):
+        raise InvalidInputError("a subject appears twice in one bulk binding")
+    results: list[BindingResult] = []
+    step = ctx.limits.max_subjects_per_transaction
+    for at in range(0, len(items), step):
+        results += _bind_part(ctx, items[at : at + step])
+    return results
+
+
+def _bind_part(ctx: Context, items: list[tuple[uuid.UUID, str, uuid.UUID]]) -> list[BindingResult]:
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        known_enterprises = {e.id for e in uow.enterprises.list()}
+        missing = {e for e, _, _ in items} - known_enterprises
+        if missing:
+            raise NotFoundError(f"no enterprise {sorted(missing)[0]}")
+        subjects_by_enterprise: dict[uuid.UUID, list[str]] = {}
+        for e, s, _ in items:
+            subjects_by_enterprise.setdefault(e, []).append(s)
+        uow.locks.acquire([pending_account(e, s) for e, s, _ in items])
+        bound = {
+            (e, s)
+            for e, subjects in subjects_by_enterprise.items()
+            for s in uow.bindings.active_for(e, subjects)
+        }
+        waiting = uow.intake.holders_with_claims([pending_account(e, s) for e, s, _ in items])
+        simple, careful = [], []
+        for e, s, p in items:
+            if (e, s) in bound or pending_account(e, s) in waiting:
+                careful.append((e, s, p))
+            else:
+                simple.append(Binding(ctx.ids.new(), e, s, p, now))
+        uow.bindings.add_many(simple)
+        results = [BindingResult(b, True, []) for b in simple]
+        results += [bind_in(uow, ctx, e, s, p) for e, s, p in careful]
+        uow.commit()
+    return results
 
 
 def bind_in(

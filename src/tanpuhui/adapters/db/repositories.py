@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
-from tanpuhui.adapters.db.bulk import any_of
+from tanpuhui.adapters.db.bulk import any_of, insert_rows
 from tanpuhui.adapters.methodology_files import methodology_from_content
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology
 from tanpuhui.domain.parties import Binding, Enterprise, Person, Role
@@ -65,6 +65,11 @@ class SqlPersons:
     def add(self, person: Person) -> None:
         self.conn.execute(t.persons.insert().values(id=person.id, created_at=person.created_at))
 
+    def add_many(self, persons: Sequence[Person]) -> None:
+        insert_rows(
+            self.conn, t.persons, ("id", "created_at"), [(p.id, p.created_at) for p in persons]
+        )
+
     def find(self, person_id: uuid.UUID) -> Person | None:
         row = self.conn.execute(sa.select(t.persons).where(t.persons.c.id == person_id)).first()
         return Person(row.id, row.created_at) if row else None
@@ -106,6 +111,17 @@ class SqlBindings:
                 bound_at=binding.bound_at,
                 ended_at=binding.ended_at,
             )
+        )
+
+    def add_many(self, bindings: Sequence[Binding]) -> None:
+        insert_rows(
+            self.conn,
+            t.bindings,
+            ("id", "enterprise_id", "subject", "person_id", "bound_at", "ended_at"),
+            [
+                (b.id, b.enterprise_id, b.subject, b.person_id, b.bound_at, b.ended_at)
+                for b in bindings
+            ],
         )
 
     def end(self, binding_id: uuid.UUID, ended_at: datetime) -> None:

@@ -27,8 +27,12 @@ from tanpuhui.adapters.db.repositories import (
     SqlPersons,
 )
 from tanpuhui.adapters.db.verify_repository import SqlVerify
-from tanpuhui.domain.errors import InsufficientBalanceError
-from tanpuhui.services.ports import RaceLostError
+from tanpuhui.domain.errors import (
+    ConfigurationError,
+    InsufficientBalanceError,
+    UnavailableError,
+)
+from tanpuhui.services.ports import LockTableFullError, RaceLostError
 
 RACE_SQLSTATES = {"23505", "40P01", "40001"}  # unique violation, deadlock, serialization
 
@@ -39,7 +43,13 @@ class SqlUnitOfWork:
         self.write = write
 
     def __enter__(self) -> Self:
-        conn = self.engine.connect()
+        try:
+            conn = self.engine.connect()
+        except sa.exc.DBAPIError as exc:
+            raise UnavailableError(
+                f"cannot reach the database: {str(exc.orig).splitlines()[0]}",
+                code="database_unavailable",
+            ) from None
         if self.write:
             conn = conn.execution_options(**{WRITE: True})
         self.conn = conn
@@ -88,9 +98,22 @@ class SqlUnitOfWork:
 def translate(exc: sa.exc.DBAPIError) -> Exception | None:
     """The project error a driver error stands for, or None when it is a bug."""
     text = str(exc.orig)
+    if "no such table" in text or getattr(exc.orig, "sqlstate", None) == "42P01":
+        return ConfigurationError(
+            "the database has not been migrated: run `tanpuhui db upgrade`", code="not_migrated"
+        )
+    if isinstance(exc, sa.exc.OperationalError) and (
+        getattr(exc.orig, "sqlstate", None) in (None, "08000", "08001", "08006", "57P01", "57P03")
+        and ("connect" in text or "unable to open" in text or "terminat" in text)
+    ):
+        return UnavailableError(
+            f"cannot reach the database: {text.splitlines()[0]}", code="database_unavailable"
+        )
     if "holder_not_negative" in text:
         return InsufficientBalanceError("a holder balance would go negative")
     sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate == "53200":  # out of shared memory: the lock table is full
+        return LockTableFullError(text.splitlines()[0])
     if sqlstate in RACE_SQLSTATES:
         return RaceLostError(text.splitlines()[0])
     if isinstance(exc, sa.exc.IntegrityError) and "UNIQUE constraint failed" in text:

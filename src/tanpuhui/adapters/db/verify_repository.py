@@ -88,7 +88,9 @@ class SqlVerify:
                 for posting in postings:
                     computed[(posting.account, posting.asset)] += posting.amount
                 unbalanced.extend(check_entry_balanced(h.id, postings))
-                yield SealedEntry(h.id, h.seq, h.kind, h.created_at, h.prev_hash, h.hash, postings)
+                yield SealedEntry(
+                    h.id, h.seq, h.kind, h.created_at, h.prev_hash, h.hash, postings, h.memo
+                )
             last_seq = heads[-1].seq
 
     def _reduction_lines(self) -> Iterator[Violation]:

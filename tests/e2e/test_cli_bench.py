@@ -1,0 +1,79 @@
+"""`tanpuhui bench ingest` end to end, small and on SQLite only: it makes its own databases."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.cli_support import assert_no_traceback, run_cli
+
+pytestmark = pytest.mark.slow
+
+EVENTS = 2000
+
+
+@pytest.fixture(scope="module")
+def bench_json(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    done = run_cli(
+        "bench", "ingest", "--events", str(EVENTS), "--json", cwd=tmp_path_factory.mktemp("bench")
+    )
+    assert done.returncode == 0, done.stderr
+    assert_no_traceback(done)
+    return done
+
+
+def _json_object(stdout: str) -> dict[str, Any]:
+    """The JSON document in stdout, after any progress lines."""
+    data: dict[str, Any] = json.loads(stdout[stdout.index("{") :])
+    return data
+
+
+def test_bench_ingest_prints_both_rates_and_their_ratio(tmp_path: Path) -> None:
+    done = run_cli("bench", "ingest", "--events", str(EVENTS), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert_no_traceback(done)
+    out = done.stdout
+    assert f"sqlite, {EVENTS:,} events, 1 worker(s):" in out
+    assert re.search(r"pipeline\s+[\d,]+ events/s \(\d+\.\d s\)", out), out
+    assert re.search(r"raw bulk insert\s+[\d,]+ event rows/s \(\d+\.\d s, [\d,]+ rows", out), out
+    assert re.search(r"ratio\s+\d+% of the raw ceiling", out), out
+    assert re.search(r"ledger verify\s+0 violation\(s\)", out), out
+    assert list(tmp_path.iterdir()) == []  # its databases are temporary
+
+
+def test_bench_ingest_json_has_rates_ratio_and_a_clean_ledger(
+    bench_json: subprocess.CompletedProcess[str],
+) -> None:
+    data = _json_object(bench_json.stdout)
+    assert data["engine"] == "sqlite"
+    assert data["events"] == EVENTS
+    assert data["pipeline"]["events_per_s"] > 0
+    assert data["raw_bulk_insert"]["events_per_s"] > 0
+    assert data["raw_bulk_insert"]["events_rows"] > 0
+    assert data["ratio"] > 0
+    assert data["ratio"] == pytest.approx(
+        data["pipeline"]["events_per_s"] / data["raw_bulk_insert"]["events_per_s"], rel=0.05
+    )
+    assert data["verify_violations"] == 0
+    assert {"pending_binding", "rejected", "duplicate"} <= set(data["pipeline"]["outcomes"])
+
+
+def test_bench_ingest_json_output_is_only_json(
+    bench_json: subprocess.CompletedProcess[str],
+) -> None:
+    """`--json` is for machines: stdout must parse as one JSON document (progress elsewhere)."""
+    json.loads(bench_json.stdout)
+
+
+def test_bench_ingest_runs_as_many_events_as_asked(
+    bench_json: subprocess.CompletedProcess[str],
+) -> None:
+    """The pipeline rate is `events / seconds`: every one of the `--events` must have gone
+    through the pipeline and got an outcome."""
+    data = _json_object(bench_json.stdout)
+    assert sum(data["pipeline"]["outcomes"].values()) == data["events"], data["pipeline"]

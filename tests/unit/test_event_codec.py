@@ -1,0 +1,369 @@
+"""The fast msgspec decoding path agrees with the domain's reference parser on every input.
+
+The contract: for any JSON text, `EventDecoder.line` returns either a `BehaviourEvent` equal to
+`parse_event(json.loads(text))`, or the generically decoded value (equal to `json.loads(text)`)
+for the reference parser to reject with its precise reason; malformed JSON is a
+`malformed_json` rejection. `.array` does the same item by item for a JSON array.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tanpuhui.adapters.event_codec import EventDecoder, decode_lines
+from tanpuhui.domain.events import FIELDS, BehaviourEvent, Reason, Rejection, parse_event
+from tanpuhui.domain.regions import RegionCatalogue
+from tests.builders import event
+from tests.conftest import CST, NOW
+
+HYPOTHESIS = settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+
+# --- strategies: valid events from the builder, then mutated ------------------------------
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+timestamps = st.sampled_from(
+    [
+        "2026-11-17T13:18:00+08:00",
+        "2026-11-17T05:18:00Z",
+        "2026-11-17T05:18:00.123456+00:00",
+        "2026-11-17 13:18:00+08:00",
+        "20261117T131800+0800",
+        "2026-11-17T13:18:00",  # naive
+        "2026-11-17",  # a date
+        "2026-11-17T13:18:00+15:00",  # impossible offset
+        "2026-11-17T13:18:00+14:00",
+        "2026-02-30T00:00:00+08:00",  # no such day
+        "yesterday",
+        "",
+    ]
+)
+regions_codes = st.sampled_from(
+    ["420106", "420100", "510502", "110101", "440305", "999999", "42010", "042010", "", "Wuhan"]
+)
+behaviours = st.sampled_from(
+    ["bike_share_ride", "walking_steps", "metro_ride", "Bike", "bike-ride", "", "x" * 70]
+)
+ids_text = st.sampled_from(["e-1", "", "e 1", "e" * 128, "e" * 129, "张三", "u\t1"]) | st.text(
+    max_size=6
+)
+quantity_keys = st.sampled_from(["distance_km", "steps", "kwh", "weight_kg", "count", "speed"])
+quantity_values = (
+    st.sampled_from(
+        ["3.42", "0", "-0", "-1", "1e3", "1e16", "NaN", "Infinity", "", "abc", "1000000001"]
+    )
+    | st.decimals(allow_nan=False, allow_infinity=False, places=4).map(str)
+    | st.integers(min_value=-(10**12), max_value=10**12)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.booleans()
+    | st.none()
+)
+quantities = st.dictionaries(quantity_keys, quantity_values, max_size=3)
+evidences = (
+    st.none()
+    | st.just({"ref": "order-1"})
+    | st.builds(lambda ref, issuer: {"ref": ref, "issuer": issuer}, st.text(max_size=9), st.text())
+)
+junk_evidences = st.fixed_dictionaries(
+    {"ref": st.text(max_size=10) | st.integers()},
+    optional={"issuer": st.none() | st.text(max_size=5) | st.integers(), "url": st.text()},
+)
+
+
+valid_events = st.builds(
+    event,
+    subject=st.sampled_from(["u-1", "u-2", "~!x"]),
+    region=st.sampled_from(["420106", "510502", "440305", "110000"]),
+    quantity=st.sampled_from(
+        [{"distance_km": "3.42"}, {"distance_km": 3.42}, {"steps": 10_000, "count": 1}, {}]
+    ),
+    evidence=st.sampled_from([None, {"ref": "order-1"}, {"ref": "tap-2", "issuer": "metro"}]),
+)
+
+
+@st.composite
+def raw_events(draw: st.DrawFn) -> Any:
+    """A builder event, sometimes valid, usually mutated in a few ways."""
+    raw: dict[str, Any] = event(
+        event_id=draw(st.sampled_from(["e-1", "ride-42"])),
+        subject=draw(st.sampled_from(["u-1", "subject-7"])),
+        region=draw(st.sampled_from(["420106", "510502", "440305"])),
+        quantity=draw(st.sampled_from([{"distance_km": "3.42"}, {"steps": 10_000}]) | quantities),
+        evidence=draw(evidences | junk_evidences),
+    )
+    mutations = draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    "remove",
+                    "add",
+                    "retype",
+                    "timestamp",
+                    "region",
+                    "behaviour",
+                    "ids",
+                    "nested",
+                    "null",
+                ]
+            ),
+            max_size=2,
+        )
+    )
+    for mutation in mutations:
+        if mutation == "remove" and raw:
+            raw.pop(draw(st.sampled_from(sorted(raw))))
+        elif mutation == "add":
+            raw[draw(st.text(max_size=8).filter(lambda k: k not in FIELDS))] = draw(json_values)
+        elif mutation == "retype":
+            raw[draw(st.sampled_from(sorted(FIELDS)))] = draw(json_values)
+        elif mutation == "timestamp":
+            raw[draw(st.sampled_from(["started_at", "ended_at"]))] = draw(timestamps)
+        elif mutation == "region":
+            raw["region"] = draw(regions_codes)
+        elif mutation == "behaviour":
+            raw["behaviour"] = draw(behaviours)
+        elif mutation == "ids":
+            raw[draw(st.sampled_from(["event_id", "subject"]))] = draw(ids_text)
+        elif mutation == "nested":
+            raw[draw(st.sampled_from(["quantity", "evidence"]))] = draw(
+                st.dictionaries(st.text(max_size=8), json_values, max_size=3) | json_values
+            )
+        elif mutation == "null":
+            raw[draw(st.sampled_from(sorted(FIELDS)))] = None
+    if draw(st.integers(min_value=1, max_value=20)) == 7:
+        return draw(json_values)  # now and then not an event at all
+    return raw
+
+
+def assert_agrees(got: object, text: bytes, regions: RegionCatalogue) -> None:
+    """`got` is the reference parser's event, or the generic value it will parse itself.
+    (JSON numbers with a fraction are read as exact Decimals on both sides.)"""
+    reference_input = json.loads(text, parse_float=Decimal)
+    expected = parse_event(reference_input, regions)
+    if isinstance(got, BehaviourEvent):
+        assert isinstance(expected, BehaviourEvent), f"fast path accepted what {expected} rejects"
+        assert got == expected
+        assert got.payload_hash == expected.payload_hash
+        assert got.started_at.utcoffset() == expected.started_at.utcoffset()
+        assert got.ended_at.utcoffset() == expected.ended_at.utcoffset()
+    else:
+        assert not isinstance(got, Rejection), f"valid JSON was rejected: {got}"
+        assert got == reference_input
+        # Falling back is for the reference parser to name a reason, not to lose good events.
+        assert isinstance(expected, Rejection), "the fast path fell back on a valid event"
+
+
+@HYPOTHESIS
+@given(raw=raw_events())
+def test_line_decodes_like_the_reference_parser(raw: Any, regions: RegionCatalogue) -> None:
+    text = json.dumps(raw).encode()
+
+    assert_agrees(EventDecoder(regions).line(text), text, regions)
+
+
+@HYPOTHESIS
+@given(raw=raw_events())
+def test_line_accepts_str_and_compact_or_pretty_json_alike(
+    raw: Any, regions: RegionCatalogue
+) -> None:
+    decoder = EventDecoder(regions)
+    compact = json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
+    pretty = json.dumps(raw, indent=2)
+
+    assert_agrees(decoder.line(compact), compact.encode(), regions)
+    assert_agrees(decoder.line(pretty.encode()), pretty.encode(), regions)
+
+
+@HYPOTHESIS
+@given(raws=st.lists(raw_events(), max_size=6))
+def test_array_decodes_every_item_like_the_reference_parser(
+    raws: list[Any], regions: RegionCatalogue
+) -> None:
+    body = json.dumps(raws).encode()
+
+    decoded = EventDecoder(regions).array(body)
+
+    assert decoded is not None
+    assert len(decoded) == len(raws)
+    for item, raw in zip(decoded, raws, strict=True):
+        assert_agrees(item, json.dumps(raw).encode(), regions)
+
+
+@HYPOTHESIS
+@given(raws=st.lists(valid_events, min_size=1, max_size=5))
+def test_an_array_of_valid_events_takes_the_fast_path_whole(
+    raws: list[Any], regions: RegionCatalogue
+) -> None:
+    decoded = EventDecoder(regions).array(json.dumps(raws).encode())
+
+    assert decoded is not None
+    assert all(isinstance(item, BehaviourEvent) for item in decoded)
+    assert decoded == [parse_event(raw, regions) for raw in raws]
+
+
+def test_one_bad_item_does_not_send_its_neighbours_to_the_slow_path(
+    regions: RegionCatalogue,
+) -> None:
+    good, bad = event(event_id="good"), event(event_id="bad", region="999999")
+
+    decoded = EventDecoder(regions).array(json.dumps([good, bad, good]).encode())
+
+    assert decoded is not None
+    first, second, third = decoded
+    assert isinstance(first, BehaviourEvent) and isinstance(third, BehaviourEvent)
+    assert second == bad
+    assert parse_event(second, regions) == Rejection(
+        Reason.INVALID_REGION, "'999999' is not a GB/T 2260 region code", "region"
+    )
+
+
+@pytest.mark.parametrize("body", [b'{"event_id": "e-1"}', b"42", b'"events"', b"null"])
+def test_array_is_none_for_json_that_is_not_an_array(body: bytes, regions: RegionCatalogue) -> None:
+    assert EventDecoder(regions).array(body) is None
+
+
+@pytest.mark.parametrize("body", [b"[", b'[{"event_id": "e-1"', b"[1,]", b"", b"[NaN]"])
+def test_array_is_none_for_malformed_json(body: bytes, regions: RegionCatalogue) -> None:
+    assert EventDecoder(regions).array(body) is None
+
+
+def test_an_empty_array_is_an_empty_batch(regions: RegionCatalogue) -> None:
+    assert EventDecoder(regions).array(b"[]") == []
+
+
+def test_duplicate_keys_take_the_last_value_as_json_loads_does(regions: RegionCatalogue) -> None:
+    text = json.dumps(event(subject="u-1"))[:-1] + ', "subject": "u-2"}'
+
+    got = EventDecoder(regions).line(text.encode())
+
+    assert isinstance(got, BehaviourEvent)
+    assert got == parse_event(json.loads(text, parse_float=Decimal), regions)
+    assert got.subject == "u-2"
+
+
+def test_decode_lines_keeps_one_item_per_line(regions: RegionCatalogue) -> None:
+    lines = [json.dumps(event()).encode(), b"{", json.dumps([1]).encode()]
+
+    first, second, third = decode_lines(EventDecoder(regions), lines)
+
+    assert isinstance(first, BehaviourEvent)
+    assert isinstance(second, Rejection) and second.reason == Reason.MALFORMED_JSON
+    assert third == [1]
+
+
+# --- malformed JSON -------------------------------------------------------------------------
+
+MALFORMED = [
+    b"",
+    b" ",
+    b"{",
+    b'{"event_id": "e-1"',
+    b'{"event_id": "e-1",',
+    b'{"event_id": "e-1", "subject": "u-1"',
+    b"not json",
+    b'"unterminated',
+    b"{'event_id': 'e-1'}",
+    b"NaN",
+    b"Infinity",
+    b"\xff\xfe",
+    b'{"quantity": {"distance_km": NaN}}',
+    b'"\\ud800"',  # json.loads accepts a lone surrogate escape; it is not valid Unicode
+]
+
+#: Malformed lines where the typed decoder first meets a wrong type, then the generic decode of
+#: the same bytes raises instead of returning the malformed_json rejection.
+MALFORMED_AFTER_A_TYPE_ERROR = [
+    b'{"event_id": 5, ',
+    b'{"colour": "green",',
+    b"[1, 2",
+    b"[1,]",
+    b'{"a": 1,}',
+    b'{"event_id": "e-1"} trailing',
+    b"42 43",
+]
+
+
+@pytest.mark.parametrize("line", MALFORMED)
+def test_malformed_json_is_a_malformed_json_rejection(
+    line: bytes, regions: RegionCatalogue
+) -> None:
+    got = EventDecoder(regions).line(line)
+
+    assert isinstance(got, Rejection)
+    assert got.reason == Reason.MALFORMED_JSON
+    assert got.message.startswith("not a JSON value")
+
+
+@pytest.mark.parametrize("line", MALFORMED_AFTER_A_TYPE_ERROR)
+def test_malformed_json_after_a_wrong_type_is_a_malformed_json_rejection(
+    line: bytes, regions: RegionCatalogue
+) -> None:
+    got = EventDecoder(regions).line(line)
+
+    assert isinstance(got, Rejection)
+    assert got.reason == Reason.MALFORMED_JSON
+
+
+@settings(deadline=None, max_examples=100)
+@given(raw=raw_events(), cut=st.integers(min_value=0))
+def test_a_truncated_line_is_malformed_or_decodes_like_the_reference(
+    raw: Any, cut: int, regions: RegionCatalogue
+) -> None:
+    text = json.dumps(raw).encode()
+    truncated = text[: cut % len(text)]
+
+    got = EventDecoder(regions).line(truncated)
+    try:
+        json.loads(truncated)
+    except ValueError:
+        assert isinstance(got, Rejection) and got.reason == Reason.MALFORMED_JSON
+    else:
+        assert_agrees(got, truncated, regions)
+
+
+def test_a_quantity_beyond_float_range_is_rejected_not_raised(regions: RegionCatalogue) -> None:
+    text = json.dumps(event(quantity={"distance_km": "X"})).replace('"X"', "1e400")
+
+    got = EventDecoder(regions).line(text.encode())
+
+    assert isinstance(got, Rejection) or parse_event(got, regions).reason in (
+        Reason.INVALID_QUANTITY,
+        Reason.MALFORMED_JSON,
+    )
+
+
+def test_a_number_beyond_float_range_does_not_lose_the_batch(regions: RegionCatalogue) -> None:
+    good = json.dumps(event(event_id="good"))
+    bad = json.dumps(event(event_id="bad", quantity={"distance_km": "X"})).replace('"X"', "1e400")
+
+    decoded = EventDecoder(regions).array(f"[{good}, {bad}]".encode())
+
+    assert decoded is not None and len(decoded) == 2
+
+
+def test_the_builders_default_event_takes_the_fast_path(regions: RegionCatalogue) -> None:
+    raw = event(start=NOW.astimezone(CST))
+
+    got = EventDecoder(regions).line(json.dumps(raw).encode())
+
+    assert isinstance(got, BehaviourEvent)
+    assert got == parse_event(raw, regions)
