@@ -315,7 +315,11 @@ def run_demo(
 ) -> tuple[DemoResult, multiprocessing.process.BaseProcess | None, Any]:  # fmt: skip
     """Run the demo; returns the result, and the still-running server when `serve`."""
     started = time.perf_counter()
-    say = progress or (lambda _text: None)
+    report = progress or (lambda _text: None)
+
+    def say(text: str) -> None:
+        report(f"[{time.perf_counter() - started:5.1f} s] {text}")
+
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{db}"
@@ -356,6 +360,7 @@ def run_demo(
     )
 
     base = f"http://127.0.0.1:{port}"
+    say("starting the API server …")
     server = mp.Process(target=_serve, args=(url, port, clock), daemon=True)
     server.start()
     stats = Stats()
@@ -370,6 +375,7 @@ def run_demo(
             if p.binds == "late":
                 late[p.late_day].append(p)
         tokens = {p.index: issue_person_token(app.ctx, p.id) for ps in late.values() for p in ps}
+        people_app = httpx.Client(base_url=base, timeout=30)  # the platform's own mobile app
         with ThreadPoolExecutor(3) as pool:
             for day in range(days):
                 start = first + timedelta(days=day)
@@ -383,11 +389,13 @@ def run_demo(
                 for f in futures:
                     f.result()
                 if late.get(day):
-                    futures = [pool.submit(_bind_late, base, api, p, tokens[p.index], stats)
-                               for p in late[day]]  # fmt: skip
+                    futures = [
+                        pool.submit(_bind_late, people_app, api, p, tokens[p.index], stats)
+                        for p in late[day]
+                    ]
                     for f in futures:
                         f.result()
-                if day % 5 == 4:
+                if day % 5 == 4 or day == 0:
                     say(f"day {day + 1}/{days}: {stats.posted:,} events posted")
             clock.value = (first + timedelta(days=days, hours=2)).timestamp()
             power = _monthly_power(people, first, days, rng)
@@ -395,6 +403,7 @@ def run_demo(
                 _post(api["power"], "power", batch, stats, lost=False)
         for client in api.values():
             client.close()
+        people_app.close()
         clock.value = 0.0  # from now on the server runs on real time
         say("verifying the ledger …")
         violations = len(verify_ledger(app.ctx))
@@ -426,12 +435,15 @@ class _SimClock:
         return datetime.fromtimestamp(seconds, UTC) if seconds else datetime.now(UTC)
 
 
-def _bind_late(base: str, api: dict[str, Client], p: Person, token: str, stats: Stats) -> None:
-    """A person who installs the platform mid-month binds three of their apps."""
-    for key in ("bikes", "transit", "steps"):
-        code = httpx.post(
-            f"{base}/v1/me/binding-codes", headers={"Authorization": f"Bearer {token}"}, timeout=30
-        ).json()["code"]
+def _bind_late(
+    app_http: httpx.Client, api: dict[str, Client], p: Person, token: str, stats: Stats
+) -> None:
+    """A person who installs the platform mid-month binds four of their apps. The map app
+    navigated some rides the bike app reported: moved second, those copies are reversed."""
+    for key in ("bikes", "maps", "transit", "steps"):
+        answer = app_http.post("/v1/me/binding-codes", headers={"Authorization": f"Bearer {token}"})
+        answer.raise_for_status()
+        code = answer.json()["code"]
         bound = api[key].bind(p.subject(key), code)
         with stats.lock:
             stats.bindings.append(bound)

@@ -8,6 +8,7 @@ holder balance going negative becomes `InsufficientBalanceError`.
 
 from __future__ import annotations
 
+import threading
 from types import TracebackType
 from typing import Self
 
@@ -37,12 +38,36 @@ from tanpuhui.services.ports import LockTableFullError, RaceLostError
 RACE_SQLSTATES = {"23505", "40P01", "40001"}  # unique violation, deadlock, serialization
 
 
+_SQLITE_WRITERS: dict[int, threading.Lock] = {}
+_REGISTRY = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.Lock | None:
+    """SQLite has one writer at a time. Threads of one process queue for it here; left to
+    SQLite's busy handler they would sleep in growing steps (up to 100 ms) instead."""
+    if engine.dialect.name != "sqlite":
+        return None
+    with _REGISTRY:
+        return _SQLITE_WRITERS.setdefault(id(engine), threading.Lock())
+
+
 class SqlUnitOfWork:
     def __init__(self, engine: Engine, *, write: bool = True) -> None:
         self.engine = engine
         self.write = write
+        self._queue = _writer_lock(engine) if write else None
 
     def __enter__(self) -> Self:
+        if self._queue is not None:
+            self._queue.acquire()
+        try:
+            return self._begin()
+        except BaseException:
+            if self._queue is not None:
+                self._queue.release()
+            raise
+
+    def _begin(self) -> Self:
         try:
             conn = self.engine.connect()
         except sa.exc.DBAPIError as exc:
@@ -77,6 +102,8 @@ class SqlUnitOfWork:
                 self._tx.rollback()
         finally:
             self.conn.close()
+            if self._queue is not None:
+                self._queue.release()
         if isinstance(exc, sa.exc.DBAPIError):
             translated = translate(exc)
             if translated is not None:
