@@ -72,12 +72,13 @@ class SqlAccess:
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-        done = self.conn.execute(
+        inserted = self.conn.execute(
             insert(n)
             .values(credential_id=credential_id, nonce=nonce, seen_at=seen_at)
             .on_conflict_do_nothing()
-        )
-        return done.rowcount == 1
+            .returning(n.c.nonce)  # (rowcount is not reliable for this on every driver)
+        ).first()
+        return inserted is not None
 
     def forget_nonces(self, before: datetime) -> int:
         n = t.request_nonces
