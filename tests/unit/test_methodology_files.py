@@ -90,7 +90,7 @@ BROKEN: list[tuple[str, str, str]] = [
           - {id: f, role: er, value: "46.7", unit: g/pkm, confidence: text, source: "src"}
         """,
         f"{NAME}:5: model: unknown model 'teleport' "
-        "(known: distance, per_occurrence, per_quantity, steps)",
+        "(known: baseline_vs_actual, distance, mode_mix, per_occurrence, per_quantity, steps)",
     ),
     (
         "missing factor roles for the model",
@@ -546,7 +546,7 @@ def test_every_problem_of_a_file_is_reported_at_once(regions: RegionCatalogue) -
 
     assert problems_of(text, regions) == [
         f"{NAME}:5: model: unknown model 'teleport' "
-        "(known: distance, per_occurrence, per_quantity, steps)",
+        "(known: baseline_vs_actual, distance, mode_mix, per_occurrence, per_quantity, steps)",
         f"{NAME}:8: region: unknown region code 999999",
         f"{NAME}:10: effective_to: must be after effective_from",
         f"{NAME}:7: group: unknown behaviour group 'teleportation'",

@@ -214,4 +214,4 @@ def test_unknown_units_are_refused(unit: str) -> None:
 
 
 def test_events_may_carry_the_quantities_the_units_multiply() -> None:
-    assert {"distance_km", "steps", "kwh", "weight_kg", "count"} == QUANTITY_KEYS
+    assert {"distance_km", "steps", "kwh", "weight_kg", "count", "baseline_kwh"} == QUANTITY_KEYS

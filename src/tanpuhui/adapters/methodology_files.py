@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -33,12 +33,15 @@ from pydantic import (
 
 from tanpuhui.domain.errors import MethodologyFileError
 from tanpuhui.domain.methodology import (
+    ZERO_EMISSION_MODES,
+    Band,
     Bounds,
     Confidence,
     Factor,
     Group,
     Methodology,
     Plausibility,
+    Substitution,
 )
 from tanpuhui.domain.models import MODELS
 from tanpuhui.domain.quantity import DENOMINATOR_QUANTITY, QUANTITY_KEYS, parse_unit
@@ -81,7 +84,8 @@ class FactorSpec(_Strict):
     @field_validator("unit")
     @classmethod
     def _unit_known(cls, unit: str) -> str:
-        parse_unit(unit)
+        if unit not in QUANTITY_FACTOR_UNITS:
+            parse_unit(unit)
         return unit
 
     @field_validator("value", mode="before")
@@ -103,6 +107,22 @@ class PlausibilitySpec(_Strict):
     quantities: dict[str, BoundsSpec] = {}
 
 
+#: Units of factors that are not emission factors, and the roles that may use them.
+QUANTITY_FACTOR_UNITS = {"kWh/person-day": {"city_baseline"}}
+
+
+class BandSpec(_Strict):
+    up_to_km: Decimal | None = Field(default=None, gt=0)
+    shares: dict[BehaviourCode, Annotated[Decimal, Field(ge=0, le=1)]] = Field(min_length=1)
+
+
+class SubstitutionSpec(_Strict):
+    method: Literal["均值法", "替代法"]
+    source: Annotated[str, StringConstraints(min_length=3)]
+    confidence: Confidence
+    bands: list[BandSpec] = Field(min_length=1)
+
+
 class MethodologySpec(_Strict):
     code: Code
     version: int = Field(ge=1)
@@ -121,6 +141,7 @@ class MethodologySpec(_Strict):
     parameters: dict[str, ParameterText] = {}
     factors: list[FactorSpec] = Field(min_length=1)
     plausibility: PlausibilitySpec = PlausibilitySpec()
+    substitution: SubstitutionSpec | None = None
 
 
 class GroupSpec(_Strict):
@@ -266,6 +287,16 @@ def load_spec(spec: MethodologySpec) -> LoadedMethodology:
         ),
         daily_cap_grams=spec.daily_cap_grams,
         claim_window_days=spec.claim_window_days,
+        substitution=(
+            Substitution(
+                spec.substitution.method,
+                tuple(Band(b.up_to_km, dict(b.shares)) for b in spec.substitution.bands),
+                spec.substitution.source,
+                spec.substitution.confidence,
+            )
+            if spec.substitution is not None
+            else None
+        ),
         category=spec.category,
         standard=spec.standard,
         description=spec.description,
@@ -295,16 +326,25 @@ def _semantic_problems(
             report(("factors",), f"model {spec.model} needs factor roles {needed}")
         if spec.model == "distance" and "er" in roles and roles & {"baseline", "project"}:
             report(("factors",), "give either er or baseline+project, not both")
-        known = set().union(*model.required_roles)
+        known = set().union(*model.required_roles) | model.optional_roles
+        if spec.substitution is not None:
+            known |= {f"mode_{m}" for b in spec.substitution.bands for m in b.shares}
         for i, f in enumerate(spec.factors):
             if f.role not in known:
                 report(("factors", i, "role"), f"model {spec.model} does not use role {f.role!r}")
+            if f.unit in QUANTITY_FACTOR_UNITS and f.role not in QUANTITY_FACTOR_UNITS[f.unit]:
+                report(("factors", i, "unit"), f"unit {f.unit} is not for role {f.role}")
+        problems += _substitution_problems(spec, roles, report)
     if spec.model == "steps":
         block = spec.parameters.get("block_steps", "1")
         if not block.isdigit() or not 1 <= int(block) <= 100_000:
             report(("parameters", "block_steps"), "must be a whole number of steps, 1-100000")
-    denominators = {parse_unit(f.unit)[1] for f in spec.factors}
+    denominators = {
+        parse_unit(f.unit)[1] for f in spec.factors if f.unit not in QUANTITY_FACTOR_UNITS
+    }
     quantities = {DENOMINATOR_QUANTITY[d] for d in denominators}
+    if not quantities:
+        report(("factors",), "at least one emission factor (mass per unit) is needed")
     if len(quantities) > 1:
         report(("factors",), f"factor units multiply different quantities: {sorted(quantities)}")
     for key in spec.plausibility.quantities:
@@ -340,6 +380,41 @@ def _semantic_problems(
     if groups is not None and spec.group not in set(groups):
         report(("group",), f"unknown behaviour group {spec.group!r}")
     return problems
+
+
+def _substitution_problems(
+    spec: MethodologySpec, roles: set[str], report: Callable[[tuple[str | int, ...], str], None]
+) -> list[str]:
+    """Shares sum to one per band, bands ascend and end open, every emitting mode has a factor."""
+    sub = spec.substitution
+    if spec.model != "mode_mix":
+        if sub is not None:
+            report(("substitution",), f"model {spec.model} does not use a substitution table")
+        return []
+    if sub is None:
+        report(("substitution",), "model mode_mix needs a substitution table")
+        return []
+    previous = Decimal(0)
+    for i, band in enumerate(sub.bands):
+        total = sum(band.shares.values(), Decimal(0))
+        if abs(total - 1) > Decimal("0.0001"):
+            report(("substitution", "bands", i, "shares"), f"shares sum to {total}, not 1")
+        last = i == len(sub.bands) - 1
+        if band.up_to_km is None and not last:
+            report(("substitution", "bands", i), "only the last band may be open-ended")
+        if last and band.up_to_km is not None:
+            report(("substitution", "bands", i), "the last band must be open-ended (no up_to_km)")
+        if band.up_to_km is not None:
+            if band.up_to_km <= previous:
+                report(("substitution", "bands", i, "up_to_km"), "bands must ascend")
+            previous = band.up_to_km
+        for mode in band.shares:
+            if mode not in ZERO_EMISSION_MODES and f"mode_{mode}" not in roles:
+                report(
+                    ("substitution", "bands", i, "shares", mode),
+                    f"mode {mode} needs a factor with role mode_{mode}",
+                )
+    return []
 
 
 def _periods_overlap(a: FactorSpec, b: FactorSpec) -> bool:

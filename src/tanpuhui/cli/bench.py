@@ -342,7 +342,7 @@ def _drive(
                 started = time.perf_counter()
                 try:
                     client.submit_raw(bodies[index])
-                except Exception as exc:  # noqa: BLE001 - reported to the parent
+                except Exception as exc:
                     with lock:
                         errors.append(repr(exc))
                     return

@@ -26,7 +26,7 @@ from decimal import Decimal
 from tanpuhui.domain.claims import Claim, overlap_seconds
 from tanpuhui.domain.ledger import GENESIS_HASH, Posting, account_kind, chain_hash, is_holder
 from tanpuhui.domain.methodology import FactorUse, Group, Methodology, factor_use
-from tanpuhui.domain.models import MODELS
+from tanpuhui.domain.models import recompute
 from tanpuhui.domain.quantity import format_decimal, to_grams
 
 
@@ -189,13 +189,13 @@ def check_trace(
             return
         uses[role] = factor_use(role, factor)
     inputs = trace.get("inputs")
-    if not isinstance(inputs, Mapping) or len(inputs) != 1:
+    if not isinstance(inputs, Mapping) or not inputs:
         yield Violation(6, "untraceable_credit", subject, "trace inputs missing")
         return
-    (amount_text,) = inputs.values()
     try:
-        exact = MODELS[methodology.model].compute(methodology, uses, Decimal(str(amount_text)))
-    except (KeyError, ArithmeticError, ValueError) as exc:
+        values = {str(k): Decimal(str(v)) for k, v in inputs.items()}
+        exact = recompute(methodology, uses, values)
+    except (KeyError, ArithmeticError, ValueError, AssertionError) as exc:
         yield Violation(6, "trace_mismatch", subject, f"trace cannot be recomputed: {exc!r}")
         return
     grams = to_grams(exact)

@@ -50,6 +50,7 @@ from tanpuhui.domain.ledger import (
 from tanpuhui.domain.methodology import Catalogue, Group
 from tanpuhui.domain.models import Quantification, quantify
 from tanpuhui.domain.plausibility import check_plausibility
+from tanpuhui.domain.quantity import format_decimal
 from tanpuhui.domain.regions import RegionCatalogue, province_of
 
 
@@ -270,8 +271,8 @@ def _prepare_event(
         return refuse(
             Rejection(
                 Reason.ZERO_REDUCTION,
-                f"{methodology.key} quantifies this to {quantified.exact_grams} g, less than "
-                "one whole gram",
+                f"{methodology.key} quantifies this to {format_decimal(quantified.exact_grams)} g,"
+                " less than one whole gram",
             )
         )
     group = catalogue.groups[methodology.group]

@@ -89,6 +89,7 @@ class Methodology:
     plausibility: Plausibility = Plausibility()
     daily_cap_grams: int | None = None
     claim_window_days: int = 30
+    substitution: Substitution | None = None
     category: str = ""
     standard: str = ""
     description: str = ""
@@ -114,22 +115,73 @@ class Methodology:
         return {f.role for f in self.factors}
 
     def quantity_key(self) -> str:
-        """The event quantity this version multiplies, from its factor units (validated on
-        load: all its factors share one denominator)."""
-        (key,) = {DENOMINATOR_QUANTITY[parse_unit(f.unit)[1]] for f in self.factors}
+        """The event quantity this version multiplies, from its emission factors' units
+        (validated on load: they all share one denominator)."""
+        (key,) = {
+            DENOMINATOR_QUANTITY[parse_unit(f.unit)[1]] for f in self.factors if is_emission(f)
+        }
         return key
 
 
+def is_emission(factor: Factor) -> bool:
+    """An emission factor (mass CO2e per unit), as opposed to a quantity factor such as a
+    baseline consumption in kWh per person-day."""
+    try:
+        parse_unit(factor.unit)
+    except ValueError:
+        return False
+    return True
+
+
 class FactorUse(NamedTuple):
-    """A factor as used for one role of one quantification, with its value in grams per unit."""
+    """A factor as used for one role of one quantification: `per_unit` is grams per unit for
+    an emission factor, the factor's own value for a quantity factor."""
 
     role: str
     factor: Factor
-    per_unit: Decimal  # grams per one unit of the quantity
+    per_unit: Decimal
 
 
 def factor_use(role: str, factor: Factor) -> FactorUse:
-    return FactorUse(role, factor, grams_per_unit(factor.value, factor.unit))
+    if is_emission(factor):
+        return FactorUse(role, factor, grams_per_unit(factor.value, factor.unit))
+    return FactorUse(role, factor, factor.value)
+
+
+#: Modes a substitution table may name without an emission factor: they emit nothing.
+ZERO_EMISSION_MODES = frozenset({"walking", "cycling"})
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """Substitution shares for trips up to `up_to_km` (None: every longer trip)."""
+
+    up_to_km: Decimal | None
+    shares: Mapping[str, Decimal]  # mode → share of the trips it would have been
+
+
+@dataclass(frozen=True, slots=True)
+class Substitution:
+    """What a low-carbon trip replaces: shares of substituted modes by trip distance.
+
+    均值法 (city-average method): the shares are the city's motorised modal split; 替代法
+    (substitution method): survey answers to "how would you have made this trip?". Either way
+    BE per km = Σ share × EF(mode); zero-emission modes (walking) count as EF 0.
+    """
+
+    method: str
+    bands: tuple[Band, ...]
+    source: str
+    confidence: Confidence
+
+    def band_for(self, distance_km: Decimal) -> Band:
+        for band in self.bands:
+            if band.up_to_km is None or distance_km <= band.up_to_km:
+                return band
+        return self.bands[-1]
+
+    def modes(self) -> set[str]:
+        return {mode for band in self.bands for mode in band.shares}
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,10 +2,19 @@
 
 Every model computes ER = BE − PE for one event in `Decimal`, rounds once with
 `quantity.to_grams`, and returns a `Quantification` whose trace lets anyone recompute it:
-the inputs, every factor used (id, value, unit) and the exact result.
+the named inputs, every factor used (id, value, unit) and the exact result.
 
-Models here: `distance`, `per_occurrence`, `per_quantity`, `steps`. Each declares the factor
-roles it reads and the quantity it multiplies, so a methodology file can be checked against it.
+    distance            ER = d × (EF_baseline − EF_project), or d × ER_per_km
+    per_occurrence      ER = count × ER_per_occurrence
+    per_quantity        ER = quantity × EF (kWh × grid factor, kg × material factor)
+    steps               ER = whole blocks of steps × ER_per_step
+    mode_mix            ER = d × (Σ share_k(d) × EF_k − EF_project)   均值法 / 替代法, shares
+                        by distance band, zero-emission modes (walking) at EF 0
+    baseline_vs_actual  ER = saved kWh × grid factor, where saved = city baseline − actual
+                        while under the city's per-capita baseline, else own average − actual
+
+Each model declares the factor roles it reads and collects the inputs it needs from the
+event, so a methodology file can be checked against it and a trace recomputed from its data.
 """
 
 from __future__ import annotations
@@ -17,18 +26,21 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import NamedTuple
 
 from tanpuhui.domain.events import BehaviourEvent, Reason, Rejection
-from tanpuhui.domain.methodology import Catalogue, FactorUse, Methodology
+from tanpuhui.domain.methodology import ZERO_EMISSION_MODES, Catalogue, FactorUse, Methodology
 from tanpuhui.domain.quantity import format_decimal, to_grams
 
 ONE = Decimal(1)
+ZERO = Decimal(0)
+SECONDS_PER_DAY = Decimal(86_400)
+
+Inputs = Mapping[str, Decimal]
 
 
 class Quantification(NamedTuple):
     methodology: Methodology
     exact_grams: Decimal
     grams: int
-    quantity: str  # the quantity key multiplied
-    amount: Decimal  # its value
+    inputs: tuple[tuple[str, Decimal], ...]  # named inputs, in a fixed order
     factors: tuple[FactorUse, ...]
 
     def trace(self) -> dict[str, object]:
@@ -38,7 +50,7 @@ class Quantification(NamedTuple):
             "methodology": m.key,
             "content_hash": m.content_hash,
             "model": m.model,
-            "inputs": {self.quantity: format_decimal(self.amount)},
+            "inputs": {name: format_decimal(value) for name, value in self.inputs},
             "factors": {
                 use.role: {"id": use.factor.id, "value": format_decimal(use.factor.value)}
                 for use in self.factors
@@ -48,31 +60,103 @@ class Quantification(NamedTuple):
         }
 
 
+Collect = Callable[[Methodology, BehaviourEvent, str], "dict[str, Decimal] | Rejection"]
+Compute = Callable[[Methodology, Mapping[str, FactorUse], Inputs], Decimal]
+
+
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
-    """What a model needs from a methodology version."""
+    """What a model needs from a methodology version and from an event."""
 
     name: str
     formula: str
     required_roles: tuple[frozenset[str], ...]  # one of these role sets must be present
-    quantity_optional: bool
-    compute: Callable[[Methodology, Mapping[str, FactorUse], Decimal], Decimal]
+    optional_roles: frozenset[str]
+    collect: Collect  # the named inputs, from the event (key: the multiplied quantity)
+    compute: Compute
+
+    def known_roles(self, m: Methodology) -> set[str]:
+        roles = set().union(*self.required_roles) | self.optional_roles
+        if self.name == "mode_mix" and m.substitution is not None:
+            roles |= {f"mode_{mode}" for mode in m.substitution.modes()}
+        return roles
 
 
-def _distance(m: Methodology, f: Mapping[str, FactorUse], d: Decimal) -> Decimal:
+def _needs(key: str, *, optional: bool = False) -> Collect:
+    def collect(m: Methodology, event: BehaviourEvent, _key: str) -> dict[str, Decimal] | Rejection:
+        amount = event.quantities.get(key)
+        if amount is None:
+            if not optional:
+                return Rejection(
+                    Reason.QUANTITY_MISMATCH, f"{m.key} needs quantity.{key}", f"quantity.{key}"
+                )
+            amount = ONE
+        return {key: amount}
+
+    return collect
+
+
+def _multiplied(m: Methodology, event: BehaviourEvent, key: str) -> dict[str, Decimal] | Rejection:
+    return _needs(key)(m, event, key)
+
+
+def _counted(m: Methodology, event: BehaviourEvent, key: str) -> dict[str, Decimal] | Rejection:
+    return _needs(key, optional=True)(m, event, key)
+
+
+def _distance(m: Methodology, f: Mapping[str, FactorUse], i: Inputs) -> Decimal:
+    d = i["distance_km"]
     if "er" in f:
         return d * f["er"].per_unit
     return d * (f["baseline"].per_unit - f["project"].per_unit)
 
 
-def _per_unit(m: Methodology, f: Mapping[str, FactorUse], q: Decimal) -> Decimal:
-    return q * f["er"].per_unit
+def _per_unit(m: Methodology, f: Mapping[str, FactorUse], i: Inputs) -> Decimal:
+    ((_, amount),) = i.items()
+    return amount * f["er"].per_unit
 
 
-def _steps(m: Methodology, f: Mapping[str, FactorUse], steps: Decimal) -> Decimal:
+def _steps(m: Methodology, f: Mapping[str, FactorUse], i: Inputs) -> Decimal:
     block = Decimal(m.parameters.get("block_steps", "1"))
-    counted = (steps / block).to_integral_value(rounding=ROUND_FLOOR) * block
+    counted = (i["steps"] / block).to_integral_value(rounding=ROUND_FLOOR) * block
     return counted * f["er"].per_unit
+
+
+def _mode_mix(m: Methodology, f: Mapping[str, FactorUse], i: Inputs) -> Decimal:
+    d = i["distance_km"]
+    assert m.substitution is not None
+    band = m.substitution.band_for(d)
+    baseline = sum(
+        (share * (ZERO if mode in ZERO_EMISSION_MODES else f[f"mode_{mode}"].per_unit)
+         for mode, share in sorted(band.shares.items())),
+        ZERO,
+    )  # fmt: skip
+    project = f["project"].per_unit if "project" in f else ZERO
+    return d * (baseline - project)
+
+
+def _household(m: Methodology, event: BehaviourEvent, key: str) -> dict[str, Decimal] | Rejection:
+    missing = [k for k in ("kwh", "baseline_kwh") if k not in event.quantities]
+    if missing:
+        return Rejection(
+            Reason.QUANTITY_MISMATCH,
+            f"{m.key} needs quantity.kwh (used) and quantity.baseline_kwh (the household's own "
+            "moving average over the same period)",
+            f"quantity.{missing[0]}",
+        )
+    return {
+        "kwh": event.quantities["kwh"],
+        "baseline_kwh": event.quantities["baseline_kwh"],
+        "persons": event.quantities.get("count", ONE),
+        "days": Decimal(int(event.duration_s)) / SECONDS_PER_DAY,
+    }
+
+
+def _baseline_vs_actual(m: Methodology, f: Mapping[str, FactorUse], i: Inputs) -> Decimal:
+    city = f["city_baseline"].per_unit * i["persons"] * i["days"]  # kWh the city average allows
+    used = i["kwh"]
+    saved = city - used if used <= city else max(ZERO, i["baseline_kwh"] - used)
+    return saved * f["er"].per_unit
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -82,29 +166,52 @@ MODELS: dict[str, ModelSpec] = {
             "distance",
             "ER = distance_km × (EF_baseline − EF_project), or distance_km × ER_per_km",
             (frozenset({"er"}), frozenset({"baseline", "project"})),
-            False,
+            frozenset(),
+            _multiplied,
             _distance,
         ),
         ModelSpec(
             "per_occurrence",
             "ER = count × ER_per_occurrence (count defaults to 1)",
             (frozenset({"er"}),),
-            True,
+            frozenset(),
+            _counted,
             _per_unit,
         ),
         ModelSpec(
             "per_quantity",
             "ER = quantity × EF (e.g. kWh × grid factor, kg × material factor)",
             (frozenset({"er"}),),
-            False,
+            frozenset(),
+            _multiplied,
             _per_unit,
         ),
         ModelSpec(
             "steps",
             "ER = floor(steps / block_steps) × block_steps × ER_per_step",
             (frozenset({"er"}),),
-            False,
+            frozenset(),
+            _multiplied,
             _steps,
+        ),
+        ModelSpec(
+            "mode_mix",
+            "ER = distance_km × (Σ share_k(distance) × EF_k − EF_project); modes that emit "
+            "nothing (walking) count as EF 0",
+            (frozenset(),),
+            frozenset({"project"}),
+            _multiplied,
+            _mode_mix,
+        ),
+        ModelSpec(
+            "baseline_vs_actual",
+            "ER = saved_kWh × EF_grid; saved = city_baseline × persons × days − kWh while under "
+            "the city baseline, else max(0, baseline_kWh − kWh) against the household's own "
+            "moving average",
+            (frozenset({"er", "city_baseline"}),),
+            frozenset(),
+            _household,
+            _baseline_vs_actual,
         ),
     )
 }
@@ -115,21 +222,38 @@ def quantify(
 ) -> Quantification | Rejection:
     """Quantify one event with methodology version `m` (already resolved for it)."""
     spec = MODELS[m.model]
-    key = catalogue.quantity_key(m)
     # Other quantities may ride along (a per-trip variant gets the distance a per-km variant
     # of the same behaviour needs): they are checked for plausibility, not multiplied.
-    amount = event.quantities.get(key)
-    if amount is None:
-        if not spec.quantity_optional:
-            return Rejection(
-                Reason.QUANTITY_MISMATCH, f"{m.key} needs quantity.{key}", f"quantity.{key}"
-            )
-        amount = ONE
+    inputs = spec.collect(m, event, catalogue.quantity_key(m))
+    if isinstance(inputs, Rejection):
+        return inputs
     uses = catalogue.factor_uses(m, day, event.region)
-    if not any(roles <= uses.keys() for roles in spec.required_roles):
+    missing = _missing_roles(spec, m, uses, inputs)
+    if missing:
         return Rejection(
             Reason.NO_FACTOR,
-            f"{m.key} has no factor valid on {day.isoformat()} in region {event.region}",
+            f"{m.key} has no {missing} factor valid on {day.isoformat()} in region {event.region}",
         )
-    exact = spec.compute(m, uses, amount)
-    return Quantification(m, exact, to_grams(exact), key, amount, tuple(uses.values()))
+    exact = spec.compute(m, uses, inputs)
+    return Quantification(m, exact, to_grams(exact), tuple(inputs.items()), tuple(uses.values()))
+
+
+def _missing_roles(
+    spec: ModelSpec, m: Methodology, uses: Mapping[str, FactorUse], inputs: Inputs
+) -> str:
+    if not any(roles <= uses.keys() for roles in spec.required_roles):
+        return " or ".join("+".join(sorted(r)) for r in spec.required_roles)
+    if spec.name == "mode_mix" and m.substitution is not None:
+        band = m.substitution.band_for(inputs["distance_km"])
+        absent = sorted(
+            f"mode_{mode}"
+            for mode in band.shares
+            if mode not in ZERO_EMISSION_MODES and f"mode_{mode}" not in uses
+        )
+        return ", ".join(absent)
+    return ""
+
+
+def recompute(m: Methodology, uses: Mapping[str, FactorUse], inputs: Inputs) -> Decimal:
+    """The exact result of `m` for recorded inputs and factors (for verifying traces)."""
+    return MODELS[m.model].compute(m, uses, inputs)

@@ -35,8 +35,9 @@ DENOMINATOR_QUANTITY: dict[str, str] = {
     "page": "count",
 }
 
-#: The quantity keys an event may carry.
-QUANTITY_KEYS: frozenset[str] = frozenset(DENOMINATOR_QUANTITY.values())
+#: The quantity keys an event may carry: what factors multiply, and `baseline_kwh` (a
+#: household's own expected consumption over the period, for baseline-vs-actual methods).
+QUANTITY_KEYS: frozenset[str] = frozenset(DENOMINATOR_QUANTITY.values()) | {"baseline_kwh"}
 
 
 def parse_unit(unit: str) -> tuple[Decimal, str]:

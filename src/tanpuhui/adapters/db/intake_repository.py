@@ -73,13 +73,14 @@ EVENT_COLUMNS = (
 RAW_LIMIT = 8192
 _encode = msgspec.json.Encoder().encode
 e = t.events.c
-_TRACE_HEADS: dict[tuple[str, str, tuple[str, ...]], str] = {}
+_TRACE_HEADS: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
 
 
 def trace_json(q: Quantification) -> str:
     """`json(q.trace())`, fast: the part fixed by methodology and factors is cached."""
     m = q.methodology
-    key = (m.key, q.quantity, tuple(u.factor.id for u in q.factors))
+    names = tuple(name for name, _ in q.inputs)
+    key = (m.key, names, tuple(u.factor.id for u in q.factors))
     head = _TRACE_HEADS.get(key)
     if head is None:
         static = {
@@ -87,12 +88,10 @@ def trace_json(q: Quantification) -> str:
             for k, v in q.trace().items()
             if k in ("methodology", "content_hash", "model", "factors")
         }
-        head = _encode(static).decode()[:-1] + f',"inputs":{{"{q.quantity}":"'
+        head = _encode(static).decode()[:-1] + ',"inputs":{'
         _TRACE_HEADS[key] = head
-    return (
-        f'{head}{format_decimal(q.amount)}"}},"exact_grams":"{format_decimal(q.exact_grams)}",'
-        f'"grams":{q.grams}}}'
-    )
+    inputs = ",".join(f'"{name}":"{format_decimal(value)}"' for name, value in q.inputs)
+    return f'{head}{inputs}}},"exact_grams":"{format_decimal(q.exact_grams)}","grams":{q.grams}}}'
 
 
 def quantities_json(quantities: Mapping[str, Decimal]) -> str:
