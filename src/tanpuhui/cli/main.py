@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -270,6 +271,65 @@ def _demo_summary(result: Any, as_json: bool) -> None:
         err_console.print(f"ledger verify: {result.violations} violation(s)")
         raise typer.Exit(1)
     console.print("ledger verify: every invariant holds, the hash chain is intact")
+
+
+@cli.command("requantify")
+@handled
+def requantify_command(
+    methodology: Annotated[str, typer.Option("--methodology", help="The methodology code.")],
+    from_version: Annotated[int, typer.Option("--from", min=1)],
+    to_version: Annotated[int, typer.Option("--to", min=1)],
+    since: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Behaviours from this day.")
+    ] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Write the corrections.")] = False,
+    top: Annotated[int, typer.Option(min=0, help="How many persons to list.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-quantify reductions of one version with another: a dry run by default; --apply
+    writes correcting entries (never edits), once, respecting grams already sold."""
+    from tanpuhui.services.requantify import requantify
+
+    with open_app() as app:
+        report = requantify(
+            app.ctx, methodology, from_version, to_version,
+            since=since.date() if since else None, apply=apply,
+        )  # fmt: skip
+    ranked = sorted(report.per_holder.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
+    data = {
+        "methodology": report.methodology,
+        "from": report.from_key,
+        "to": report.to_key,
+        "applied": report.applied,
+        "since": report.since.isoformat() if report.since else None,
+        "reductions": report.reductions,
+        "changed": report.changed,
+        "capped": report.capped,
+        "grams_before": report.grams_before,
+        "grams_after": report.grams_after,
+        "difference": report.difference,
+        "shortfall": report.shortfall,
+        "not_applicable": dict(report.not_applicable),
+        "per_holder": dict(ranked),
+    }
+    if as_json:
+        emit_json(data)
+        return
+    verb = "corrected" if report.applied else "would correct (dry run; --apply to write)"
+    console.print(
+        f"{report.from_key} → {report.to_key}: {report.reductions:,} reductions, "
+        f"{report.changed:,} {verb}; {report.grams_before:,} g → {report.grams_after:,} g "
+        f"({report.difference:+,} g); {report.capped} held to daily caps; shortfall "
+        f"{report.shortfall:,} g",
+        highlight=False,
+    )
+    if report.not_applicable:
+        console.print(f"not covered by {report.to_key}: {dict(report.not_applicable)}")
+    if ranked and top:
+        table = Table("account", "difference (g)")
+        for account, delta in ranked[:top]:
+            table.add_row(account, f"{delta:+,}")
+        console.print(table)
 
 
 @cli.command("bind")

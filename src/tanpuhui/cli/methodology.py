@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from tanpuhui.adapters.methodology_files import LoadedMethodology, parse_methodology
 from tanpuhui.cli.common import app as open_app
-from tanpuhui.cli.common import console, emit_json, handled
+from tanpuhui.cli.common import console, emit_json, err_console, handled
+from tanpuhui.domain.errors import InvalidInputError, MethodologyFileError
+from tanpuhui.domain.methodology import Methodology, diff_methodologies
 from tanpuhui.services import views
-from tanpuhui.services.catalogue import current_catalogue, get_methodology
+from tanpuhui.services.catalogue import (
+    VersionFile,
+    catalogue_conflicts,
+    current_catalogue,
+    get_methodology,
+    publish_version,
+    retire_version,
+)
 
 cli = typer.Typer(help="Methodologies: versioned, published, immutable.", no_args_is_help=True)
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
@@ -79,3 +91,121 @@ def show(
                 f["source"],
             )
         console.print(table)
+
+
+def _load_file(app: Any, path: Path) -> LoadedMethodology:
+    groups = list(current_catalogue(app.ctx).catalogue.groups)
+    return parse_methodology(path.read_text(encoding="utf-8"), path.name, app.ctx.regions, groups)
+
+
+@cli.command("validate")
+@handled
+def validate(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)],
+    effective: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="As if published then.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check version files: schema, units, factor ranges, regions, overlapping validity —
+    each problem with its line — and against the published catalogue."""
+    results: list[dict[str, Any]] = []
+    failed = False
+    with open_app() as app:
+        for path in files:
+            try:
+                loaded = _load_file(app, path)
+                problems = catalogue_conflicts(
+                    app.ctx, loaded.methodology, effective.date() if effective else None
+                )
+                key = loaded.methodology.key
+            except MethodologyFileError as exc:
+                problems, key = exc.problems, None
+            failed = failed or bool(problems)
+            results.append({"file": str(path), "methodology": key, "problems": problems})
+    if as_json:
+        emit_json(results)
+    else:
+        for r in results:
+            if r["problems"]:
+                err_console.print(f"{r['file']}: {len(r['problems'])} problem(s)", highlight=False)
+                for problem in r["problems"]:
+                    err_console.print(f"  {problem}", highlight=False, markup=False)
+            else:
+                console.print(f"{r['file']}: {r['methodology']} is valid", highlight=False)
+    if failed:
+        raise typer.Exit(2)
+
+
+@cli.command("publish")
+@handled
+def publish(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    effective: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Effective from (default: the file's date)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Publish a version. Published versions are immutable; an earlier open version of the
+    same code is closed on the new one's effective date."""
+    with open_app() as app:
+        loaded = _load_file(app, file)
+        result = publish_version(
+            app.ctx,
+            VersionFile(file.name, loaded.methodology, loaded.content),
+            effective.date() if effective else None,
+        )
+    data = {
+        "methodology": result.key,
+        "published": result.created,
+        "effective_from": result.effective_from.isoformat(),
+        "content_hash": loaded.methodology.content_hash,
+        "closed": [{"methodology": k, "effective_to": d.isoformat()} for k, d in result.closed],
+    }
+    if as_json:
+        emit_json(data)
+        return
+    if not result.created:
+        console.print(f"{result.key} is published already with this content; nothing changed")
+        return
+    console.print(f"published {result.key} effective {result.effective_from}", highlight=False)
+    for key, ends in result.closed:
+        console.print(f"  {key} now applies until {ends}", highlight=False)
+
+
+@cli.command("retire")
+@handled
+def retire(
+    ref: Annotated[str, typer.Argument(help="CODE@VERSION")],
+    from_: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"])],
+) -> None:
+    """Stop a version applying to behaviours from a date (what it credited stays)."""
+    with open_app() as app:
+        m = retire_version(app.ctx, ref, from_.date())
+    console.print(f"{m.key} applies to behaviours before {m.effective_to}", highlight=False)
+
+
+@cli.command("diff")
+@handled
+def diff(
+    a: Annotated[str, typer.Argument(help="CODE@VERSION or a version file")],
+    b: Annotated[str, typer.Argument(help="CODE@VERSION or a version file")],
+) -> None:
+    """What changed between two versions."""
+    with open_app() as app:
+        left, right = _resolve(app, a), _resolve(app, b)
+    changes = diff_methodologies(left, right)
+    if not changes:
+        console.print(f"{left.key} and {right.key} are the same")
+    for line in changes:
+        console.print(line, highlight=False, markup=False)
+
+
+def _resolve(app: Any, ref: str) -> Methodology:
+    path = Path(ref)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        return _load_file(app, path).methodology
+    if "@" not in ref:
+        raise InvalidInputError(f"{ref!r} is neither a version file nor CODE@VERSION")
+    return get_methodology(app.ctx, ref)[0]

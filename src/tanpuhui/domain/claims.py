@@ -75,6 +75,11 @@ class ClaimBook:
             rooms.append(behaviour_cap - self.behaviour_day[(holder, behaviour, day)])
         return max(0, min(rooms)) if rooms else None
 
+    def adjust(self, holder: str, group: str, behaviour: str, day: date, grams: int) -> None:
+        """Account for a claim's grams changing by `grams` (a re-quantification)."""
+        self.group_day[(holder, group, day)] += grams
+        self.behaviour_day[(holder, behaviour, day)] += grams
+
     def add(self, holder: str, claim: Claim, fingerprint: bytes | None = None) -> None:
         self.by_holder.setdefault(holder, []).append(claim)
         self.group_day[(holder, claim.group, claim.day)] += claim.grams

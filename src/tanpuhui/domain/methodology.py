@@ -299,3 +299,39 @@ def catalogue_problems(catalogue: Catalogue) -> list[str]:
                     " over overlapping periods"
                 )
     return problems
+
+
+def diff_methodologies(a: Methodology, b: Methodology) -> list[str]:
+    """What changed from version `a` to `b`, one line per difference, for an operator."""
+    changes: list[str] = []
+    for name in (
+        "code", "version", "title", "model", "group", "region", "effective_from",
+        "effective_to", "claim_window_days", "daily_cap_grams", "category", "standard",
+        "description", "content_hash",
+    ):  # fmt: skip
+        old, new = getattr(a, name), getattr(b, name)
+        if old != new:
+            changes.append(f"{name}: {old} → {new}")
+    if a.behaviours != b.behaviours:
+        changes.append(f"behaviours: {', '.join(a.behaviours)} → {', '.join(b.behaviours)}")
+    for key in sorted(set(a.parameters) | set(b.parameters)):
+        if a.parameters.get(key) != b.parameters.get(key):
+            changes.append(f"parameter {key}: {a.parameters.get(key)} → {b.parameters.get(key)}")
+    old_f, new_f = {f.id: f for f in a.factors}, {f.id: f for f in b.factors}
+    for fid in sorted(set(old_f) | set(new_f)):
+        f, g = old_f.get(fid), new_f.get(fid)
+        if f is None and g is not None:
+            changes.append(f"factor {fid} added: {g.role} = {g.value} {g.unit} [{g.confidence}]")
+        elif g is None and f is not None:
+            changes.append(f"factor {fid} removed (was {f.role} = {f.value} {f.unit})")
+        elif f is not None and g is not None and f != g:
+            for field_name in ("role", "value", "unit", "region", "valid_from", "valid_to",
+                               "confidence", "series", "source", "note"):  # fmt: skip
+                x, y = getattr(f, field_name), getattr(g, field_name)
+                if x != y:
+                    changes.append(f"factor {fid} {field_name}: {x} → {y}")
+    if a.plausibility != b.plausibility:
+        changes.append(f"plausibility: {a.plausibility} → {b.plausibility}")
+    if a.substitution != b.substitution:
+        changes.append(f"substitution: {a.substitution} → {b.substitution}")
+    return changes

@@ -7,9 +7,15 @@ content hash is a no-op; with different content it is refused (a fix is a new ve
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 
-from tanpuhui.domain.errors import ImmutableVersionError, MethodologyFileError, NotFoundError
+from tanpuhui.domain.errors import (
+    ImmutableVersionError,
+    InvalidInputError,
+    MethodologyFileError,
+    NotFoundError,
+)
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology, catalogue_problems
 from tanpuhui.services.context import Context
 from tanpuhui.services.ports import PublishedVersion, StoredCatalogue
@@ -79,3 +85,112 @@ def get_methodology(ctx: Context, ref: str) -> list[Methodology]:
     if not found:
         raise NotFoundError(f"no published methodology {ref}")
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    key: str
+    created: bool  # False: the same content was published already
+    effective_from: date
+    closed: list[tuple[str, date]]  # earlier versions of the code now ending on that date
+
+
+def _versions_with(
+    published: Sequence[PublishedVersion], m: Methodology, effective: date | None
+) -> tuple[Methodology, list[tuple[PublishedVersion, date]]]:
+    """`m` as it would be published, and the open earlier versions of its code it closes."""
+    if effective is not None:
+        m = replace(m, effective_from=effective)
+    closing = [
+        (v, m.effective_from)
+        for v in published
+        if v.methodology.code == m.code
+        and v.methodology.version < m.version
+        and v.methodology.effective_from < m.effective_from
+        and (v.methodology.effective_to is None or v.methodology.effective_to > m.effective_from)
+    ]
+    return m, closing
+
+
+def catalogue_conflicts(ctx: Context, m: Methodology, effective: date | None = None) -> list[str]:
+    """What publishing `m` would break, against the published catalogue (none: it may go)."""
+    with ctx.uow(write=False) as uow:
+        published = uow.catalogue.versions()
+        groups = list(ctx.catalogues.current(uow).catalogue.groups.values())
+    return _conflicts(published, groups, m, effective)
+
+
+def _conflicts(
+    published: Sequence[PublishedVersion], groups: Sequence[Group], m: Methodology,
+    effective: date | None,
+) -> list[str]:  # fmt: skip
+    existing = next((v for v in published if v.methodology.key == m.key), None)
+    if existing is not None:
+        if existing.methodology.content_hash != m.content_hash:
+            return [f"{m.key} is published already with other content: publish a new version"]
+        return []
+    m, closing = _versions_with(published, m, effective)
+    closed = {v.methodology.key: date_ for v, date_ in closing}
+    others = [
+        replace(v.methodology, effective_to=closed[v.methodology.key])
+        if v.methodology.key in closed
+        else v.methodology
+        for v in published
+    ]
+    problems = [p for p in catalogue_problems(Catalogue([*others, m], groups)) if m.key in p]
+    later = [v.methodology.key for v in published
+             if v.methodology.code == m.code and v.methodology.version > m.version]  # fmt: skip
+    if later:
+        problems.append(f"{m.key} is older than the published {', '.join(later)}")
+    return problems
+
+
+def publish_version(ctx: Context, vf: VersionFile, effective: date | None = None) -> PublishResult:
+    """Publish one version, effective from `effective` (else the file's date). An earlier
+    version of the same code still open then is closed on that date. Immutable: publishing
+    the same content again changes nothing; other content under the same version is refused."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        published = uow.catalogue.versions()
+        groups = list(ctx.catalogues.current(uow).catalogue.groups.values())
+        existing = next((v for v in published if v.methodology.key == vf.methodology.key), None)
+        if (
+            existing is not None
+            and existing.methodology.content_hash == vf.methodology.content_hash
+        ):
+            return PublishResult(existing.methodology.key, False,
+                                 existing.methodology.effective_from, [])  # fmt: skip
+        problems = _conflicts(published, groups, vf.methodology, effective)
+        if problems:
+            if existing is not None:
+                raise ImmutableVersionError(problems[0], details={"problems": problems})
+            raise MethodologyFileError(f"{vf.methodology.key} cannot be published", problems)
+        m, closing = _versions_with(published, vf.methodology, effective)
+        for v, ends in closing:
+            uow.catalogue.set_effective(v.id, v.methodology.effective_from, ends)
+        version_id = ctx.ids.new()
+        uow.catalogue.add_version(PublishedVersion(version_id, vf.methodology, vf.content,
+                                                   vf.source_name, now))  # fmt: skip
+        if m.effective_from != vf.methodology.effective_from:
+            uow.catalogue.set_effective(version_id, m.effective_from, m.effective_to)
+        uow.catalogue.bump_revision()
+        uow.commit()
+    return PublishResult(m.key, True, m.effective_from,
+                         [(v.methodology.key, ends) for v, ends in closing])  # fmt: skip
+
+
+def retire_version(ctx: Context, key: str, from_date: date) -> Methodology:
+    """The version stops applying to behaviours from `from_date` (what it credited stays)."""
+    with ctx.uow() as uow:
+        version = next((v for v in uow.catalogue.versions() if v.methodology.key == key), None)
+        if version is None:
+            raise NotFoundError(f"no published methodology {key}")
+        m = version.methodology
+        if from_date <= m.effective_from:
+            raise InvalidInputError(
+                f"{key} takes effect on {m.effective_from}; retire it from a later date"
+            )
+        uow.catalogue.set_effective(version.id, m.effective_from, from_date)
+        uow.catalogue.bump_revision()
+        uow.commit()
+    return replace(m, effective_to=from_date)

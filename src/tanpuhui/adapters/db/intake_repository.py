@@ -252,6 +252,11 @@ class SqlIntake:
         # a day starts no earlier than 14 hours before UTC midnight, whatever the time zone
         return datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=14)
 
+    def claims_for(
+        self, holders: Sequence[str], scopes: Sequence[ClaimScope]
+    ) -> dict[str, list[Claim]]:
+        return self._claims(holders, scopes) if holders and scopes else {}
+
     def claims_of(self, holder: str, scopes: Sequence[ClaimScope]) -> list[Claim]:
         return self._claims([holder], scopes).get(holder, []) if scopes else []
 

@@ -38,9 +38,9 @@ class SqlQueries:
                 e.holder,
                 e.state,
                 e.resolution,
-                e.trace,
+                _current_trace(),
             )
-            .select_from(t.events.join(t.enterprises, ent.id == e.enterprise_id))
+            .select_from(_with_correction(t.events.join(t.enterprises, ent.id == e.enterprise_id)))
             .where(e.state == "active", e.holder == holder)
             .order_by(e.started_at.desc())
             .limit(limit)
@@ -94,13 +94,32 @@ class SqlQueries:
 e = t.events.c
 
 
+def _with_correction(joined: Any) -> Any:
+    """…and the correction that set the version a reduction is quantified with now."""
+    c = t.corrections.c
+    return joined.outerjoin(
+        t.corrections,
+        sa.and_(c.reduction_id == e.id, c.to_methodology_id == e.current_methodology_id),
+    )
+
+
+def _current_trace() -> sa.ColumnElement[Any]:
+    return sa.func.coalesce(t.corrections.c.trace, e.trace).label("trace")
+
+
 def _event_query() -> sa.Select[Any]:
     m, b = t.methodology_versions.c, t.batches.c
     return sa.select(
-        t.events, m.code.label("m_code"), m.version.label("m_version"), b.seq.label("batch_seq")
+        *(col for col in t.events.columns if col.name != "trace"),
+        _current_trace(),
+        m.code.label("m_code"),
+        m.version.label("m_version"),
+        b.seq.label("batch_seq"),
     ).select_from(
-        t.events.join(t.batches, b.id == e.batch_id).outerjoin(
-            t.methodology_versions, m.id == e.methodology_id
+        _with_correction(
+            t.events.join(t.batches, b.id == e.batch_id).outerjoin(
+                t.methodology_versions, m.id == e.methodology_id
+            )
         )
     )
 

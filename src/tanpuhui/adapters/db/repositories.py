@@ -231,6 +231,16 @@ class SqlCatalogue:
             )
         )
 
+    def set_effective(
+        self, version_id: uuid.UUID, effective_from: date, effective_to: date | None
+    ) -> None:
+        m = t.methodology_versions
+        self.conn.execute(
+            m.update()
+            .where(m.c.id == version_id)
+            .values(effective_from=effective_from, effective_to=effective_to)
+        )
+
     def set_groups(self, groups: Sequence[Group], updated_at: datetime) -> None:
         existing = {r.code for r in self.conn.execute(sa.select(t.behaviour_groups.c.code))}
         for g in groups:

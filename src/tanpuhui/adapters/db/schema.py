@@ -180,6 +180,8 @@ events = sa.Table(
     sa.Column("resolution", sa.Text),  # for pending ones, what binding did: moved|capped|duplicate
     sa.Column("resolution_ref", sa.Uuid),  # … and the claim it duplicated
     sa.Column("resolved_at", UTCDateTime),
+    # the version its grams are quantified with now (NULL: the original, methodology_id)
+    sa.Column("current_methodology_id", sa.Uuid),
     sa.Column("evidence_fp", sa.LargeBinary(16)),
     sa.UniqueConstraint("enterprise_id", "event_id"),
     sa.CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome_known"),
@@ -298,4 +300,24 @@ binding_codes = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("used_at", UTCDateTime, nullable=True),
     sa.Column("used_by", sa.Uuid, nullable=True),  # the enterprise that redeemed it
+)
+
+corrections = sa.Table(
+    "corrections",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("reduction_id", sa.Uuid, nullable=False),
+    sa.Column("from_methodology_id", sa.Uuid, nullable=False),
+    sa.Column("to_methodology_id", sa.Uuid, nullable=False),
+    sa.Column("before_grams", sa.BigInteger, nullable=False),
+    sa.Column("after_grams", sa.BigInteger, nullable=False),
+    sa.Column("shortfall_grams", sa.BigInteger, nullable=False),
+    sa.Column("trace", sa.Text, nullable=False),  # JSON calculation trace with the new version
+    sa.Column("entry_id", sa.Uuid, sa.ForeignKey("ledger_entries.id"), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    # re-quantifying one reduction to one version happens once: the idempotency key
+    sa.UniqueConstraint("reduction_id", "to_methodology_id"),
+    sa.CheckConstraint(
+        "after_grams >= 0 AND before_grams >= 0 AND shortfall_grams >= 0", name="grams_valid"
+    ),
 )

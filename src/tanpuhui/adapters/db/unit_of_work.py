@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tanpuhui.adapters.db.access_repository import SqlAccess
+from tanpuhui.adapters.db.corrections_repository import SqlCorrections
 from tanpuhui.adapters.db.engine import WRITE
 from tanpuhui.adapters.db.intake_repository import SqlIntake
 from tanpuhui.adapters.db.ledger_repository import SqlLedger
@@ -89,6 +90,7 @@ class SqlUnitOfWork:
         self.verify = SqlVerify(conn)
         self.queries = SqlQueries(conn)
         self.access = SqlAccess(conn)
+        self.corrections = SqlCorrections(conn)
         return self
 
     def __exit__(

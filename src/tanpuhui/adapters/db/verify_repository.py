@@ -168,6 +168,13 @@ class SqlVerify:
         for r in rows:
             trace = _decode(r.trace) if r.trace else None
             yield from check_trace(r.id, by_id.get(r.methodology_id), trace, r.grams)
+        c = t.corrections.c
+        for r in self.conn.execution_options(yield_per=5000).execute(
+            sa.select(c.reduction_id, c.to_methodology_id, c.trace, c.after_grams)
+        ):
+            yield from check_trace(
+                r.reduction_id, by_id.get(r.to_methodology_id), _decode(r.trace), r.after_grams
+            )
 
     def _region_totals(self, computed: dict[tuple[str, str], int]) -> Iterator[Violation]:
         e = t.events.c

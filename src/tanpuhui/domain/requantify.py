@@ -1,0 +1,133 @@
+"""Re-quantification: when a methodology is fixed (a new version), what its reductions should
+have been, and the correcting ledger entry — never an edit.
+
+For each reduction currently quantified with the old version, the event is quantified again
+with the new one (same inputs, day and region); the result is held to the person's daily caps
+as they stand (the other claims of that day included). The difference is posted:
+
+    more grams   issuance:{code} → holder
+    fewer grams  holder → issuance:{code}, as far as the holder still has them; what the
+                 holder no longer has (sold, retired) is a shortfall taken from
+                 buffer:{code} — never from whoever bought or retired it
+
+Every reduction handled gets a correction record naming both versions, so running the same
+re-quantification again finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import NamedTuple
+
+from tanpuhui.domain.claims import ClaimBook
+from tanpuhui.domain.events import BehaviourEvent, Rejection
+from tanpuhui.domain.ledger import Entry, Posting, issuance_account
+from tanpuhui.domain.methodology import Catalogue, Methodology
+from tanpuhui.domain.models import Quantification, quantify
+
+
+def buffer_account(methodology_code: str) -> str:
+    return f"buffer:{methodology_code}"
+
+
+class StoredReduction(NamedTuple):
+    """A credited reduction as stored, with the event it was quantified from."""
+
+    id: uuid.UUID
+    event: BehaviourEvent
+    holder: str
+    asset: str
+    group: str
+    day: date
+    live_grams: int
+
+
+class Correction(NamedTuple):
+    reduction_id: uuid.UUID
+    holder: str
+    asset: str
+    region: str
+    group: str
+    day: date
+    before: int  # grams it backs now
+    after: int  # grams it backs once corrected
+    taken_back: int  # of a decrease, what the holder gave back
+    shortfall: int  # of a decrease, what the holder no longer had
+    quantification: Quantification
+    capped: bool
+
+    @property
+    def delta(self) -> int:
+        return self.after - self.before
+
+
+@dataclass(frozen=True, slots=True)
+class RequantifyPlan:
+    corrections: list[Correction]
+    not_applicable: list[tuple[uuid.UUID, Rejection]]  # the new version does not cover it
+    entry: Entry | None
+    region_deltas: dict[tuple[str, str, date], int]
+
+
+def plan_requantify(
+    reductions: Sequence[StoredReduction],
+    new: Methodology,
+    catalogue: Catalogue,
+    claims: ClaimBook,
+    balances: Mapping[tuple[str, str], int],
+    entry_id: uuid.UUID,
+    now: datetime,
+) -> RequantifyPlan:
+    """Corrections for `reductions` (quantified with an older version of `new.code`)."""
+    corrections: list[Correction] = []
+    skipped: list[tuple[uuid.UUID, Rejection]] = []
+    available = dict(balances)
+    postings: list[Posting] = []
+    regions: dict[tuple[str, str, date], int] = defaultdict(int)
+    group = catalogue.groups[new.group]
+    for r in sorted(reductions, key=lambda r: (r.event.started_at, r.id)):
+        q = quantify(new, r.event, r.day, catalogue)
+        if isinstance(q, Rejection):
+            skipped.append((r.id, q))
+            continue
+        target = q.grams
+        room = claims.room(r.holder, group, r.event.behaviour, r.day, new.daily_cap_grams)
+        capped = room is not None and target > r.live_grams + room
+        if capped and room is not None:
+            target = r.live_grams + room
+        delta = target - r.live_grams
+        taken = shortfall = 0
+        if delta > 0:
+            postings += [
+                Posting(r.holder, r.asset, delta, r.id),
+                Posting(issuance_account(new.code), r.asset, -delta, r.id),
+            ]
+        elif delta < 0:
+            have = max(0, available.get((r.holder, r.asset), 0))
+            taken = min(-delta, have)
+            shortfall = -delta - taken
+            available[(r.holder, r.asset)] = have - taken
+            postings.append(Posting(issuance_account(new.code), r.asset, -delta, r.id))
+            if taken:
+                postings.append(Posting(r.holder, r.asset, -taken, r.id))
+            if shortfall:
+                postings.append(Posting(buffer_account(new.code), r.asset, -shortfall, r.id))
+        if delta:
+            claims.adjust(r.holder, group.code, r.event.behaviour, r.day, delta)
+            regions[(r.event.region, group.code, r.day)] += delta
+        corrections.append(
+            Correction(
+                r.id, r.holder, r.asset, r.event.region, group.code, r.day, r.live_grams,
+                target, taken, shortfall, q, capped,
+            )
+        )  # fmt: skip
+    entry = (
+        Entry(entry_id, "correction", now, tuple(postings), memo=f"requantify {new.key}")
+        if postings
+        else None
+    )
+    return RequantifyPlan(corrections, skipped, entry, {k: v for k, v in regions.items() if v})
