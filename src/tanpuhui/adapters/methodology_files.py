@@ -437,7 +437,7 @@ def parse_groups(text: str, name: str) -> list[Group]:
             [f"{name}:{_line(lines, ('groups',))}: duplicate group code(s) {duplicates}"],
         )
     return [
-        Group(g.code, g.title, g.exclusive, g.overlap_tolerance_s, g.daily_cap_grams)
+        Group(g.code, g.title, g.exclusive, g.overlap_tolerance_s, g.daily_cap_grams, g.cap_source)
         for g in spec.groups
     ]
 

@@ -16,7 +16,7 @@ from rich.table import Table
 from tanpuhui.adapters.event_codec import EventDecoder
 from tanpuhui.adapters.event_files import detect_format, read_events
 from tanpuhui.bootstrap import tune_runtime, upgrade_database
-from tanpuhui.cli import access, bench, methodology
+from tanpuhui.cli import access, bench, docs, methodology
 from tanpuhui.cli.common import app as open_app
 from tanpuhui.cli.common import console, emit_json, err_console, handled, state
 from tanpuhui.domain.errors import ConflictError, InvalidInputError
@@ -49,6 +49,7 @@ cli.add_typer(ledger_cli, name="ledger")
 cli.add_typer(methodology.cli, name="methodology")
 enterprise_cli.add_typer(access.credential_cli, name="credential")
 cli.add_typer(bench.cli, name="bench")
+cli.add_typer(docs.cli, name="docs")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 

@@ -193,6 +193,7 @@ class Group:
     exclusive: bool
     overlap_tolerance_s: int = 0
     daily_cap_grams: int | None = None
+    cap_source: str = ""  # where the cap comes from (caps are policy, not published factors)
 
 
 class Catalogue:

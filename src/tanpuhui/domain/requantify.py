@@ -3,7 +3,7 @@ have been, and the correcting ledger entry — never an edit.
 
 For each reduction currently quantified with the old version, the event is quantified again
 with the new one (same inputs, day and region); the result is held to the person's daily caps
-as they stand (the other claims of that day included). The difference is posted:
+as they are re-run for the day in time order with the new values. The difference is posted:
 
     more grams   issuance:{code} → holder
     fewer grams  holder → issuance:{code}, as far as the holder still has them; what the
@@ -82,23 +82,31 @@ def plan_requantify(
     entry_id: uuid.UUID,
     now: datetime,
 ) -> RequantifyPlan:
-    """Corrections for `reductions` (quantified with an older version of `new.code`)."""
+    """Corrections for `reductions` (quantified with an older version of `new.code`).
+    `claims` holds the day's usage of the reductions' holders as it stands (these included)."""
     corrections: list[Correction] = []
     skipped: list[tuple[uuid.UUID, Rejection]] = []
     available = dict(balances)
     postings: list[Posting] = []
     regions: dict[tuple[str, str, date], int] = defaultdict(int)
     group = catalogue.groups[new.group]
-    for r in sorted(reductions, key=lambda r: (r.event.started_at, r.id)):
+    ordered = sorted(reductions, key=lambda r: (r.event.started_at, r.id))
+    # Caps are re-run for the day in time order with the new values: first take every
+    # reduction being recomputed out of its day's usage, then add each back, capped.
+    for r in ordered:
+        claims.adjust(r.holder, group.code, r.event.behaviour, r.day, -r.live_grams)
+    for r in ordered:
         q = quantify(new, r.event, r.day, catalogue)
         if isinstance(q, Rejection):
             skipped.append((r.id, q))
+            claims.adjust(r.holder, group.code, r.event.behaviour, r.day, r.live_grams)
             continue
         target = q.grams
         room = claims.room(r.holder, group, r.event.behaviour, r.day, new.daily_cap_grams)
-        capped = room is not None and target > r.live_grams + room
+        capped = room is not None and target > room
         if capped and room is not None:
-            target = r.live_grams + room
+            target = room
+        claims.adjust(r.holder, group.code, r.event.behaviour, r.day, target)
         delta = target - r.live_grams
         taken = shortfall = 0
         if delta > 0:
@@ -117,7 +125,6 @@ def plan_requantify(
             if shortfall:
                 postings.append(Posting(buffer_account(new.code), r.asset, -shortfall, r.id))
         if delta:
-            claims.adjust(r.holder, group.code, r.event.behaviour, r.day, delta)
             regions[(r.event.region, group.code, r.day)] += delta
         corrections.append(
             Correction(

@@ -90,9 +90,16 @@ class SqlCorrections:
                 .values(
                     current_methodology_id=sa.bindparam("version"),
                     live_grams=sa.bindparam("after"),
+                    state=sa.bindparam("now_state"),
                 ),
                 [
-                    {"rid": c.reduction_id, "version": to_id, "after": c.after}
+                    # a reduction corrected to nothing no longer backs grams or claims its time
+                    {
+                        "rid": c.reduction_id,
+                        "version": to_id,
+                        "after": c.after,
+                        "now_state": "active" if c.after > 0 else "reversed",
+                    }
                     for c in plan.corrections
                 ],
             )

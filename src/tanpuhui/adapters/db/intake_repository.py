@@ -73,14 +73,15 @@ EVENT_COLUMNS = (
 RAW_LIMIT = 8192
 _encode = msgspec.json.Encoder().encode
 e = t.events.c
-_TRACE_HEADS: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
+_TRACE_HEADS: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}  # by content
 
 
 def trace_json(q: Quantification) -> str:
     """`json(q.trace())`, fast: the part fixed by methodology and factors is cached."""
     m = q.methodology
     names = tuple(name for name, _ in q.inputs)
-    key = (m.key, names, tuple(u.factor.id for u in q.factors))
+    # keyed by content hash, not code@version: one process may serve several databases
+    key = (m.content_hash, names, tuple(u.factor.id for u in q.factors))
     head = _TRACE_HEADS.get(key)
     if head is None:
         static = {

@@ -96,8 +96,9 @@ class SqlVerify:
     def _reduction_lines(self) -> Iterator[Violation]:
         """Each reduction backs exactly the grams its holder lines add up to (3)."""
         e, p = t.events.c, t.postings.c
+        # what backs a reduction: its holders' lines, and any shortfall its buffer covers
         holder_kinds = sa.or_(
-            *(p.account.like(f"{k}:%") for k in ("person", "pending", "enterprise"))
+            *(p.account.like(f"{k}:%") for k in ("person", "pending", "enterprise", "buffer"))
         )
         moved = (
             sa.select(p.reduction_id, sa.func.sum(p.amount).label("total"))

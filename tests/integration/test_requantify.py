@@ -1,0 +1,182 @@
+"""Re-quantification on a real database: corrections, never edits; once; caps and sold grams
+respected; every ledger invariant holds afterwards (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tanpuhui.adapters.catalogue_files import bundled_catalogue_dir
+from tanpuhui.adapters.methodology_files import parse_methodology
+from tanpuhui.bootstrap import App
+from tanpuhui.domain.errors import ImmutableVersionError
+from tanpuhui.domain.ledger import Entry, Posting, enterprise_account, person_account
+from tanpuhui.domain.parties import Role
+from tanpuhui.services.catalogue import VersionFile, publish_version, retire_version
+from tanpuhui.services.intake import submit_events
+from tanpuhui.services.ledger import show_ledger, verify_ledger
+from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
+from tanpuhui.services.requantify import requantify
+from tests.builders import event
+from tests.conftest import NOW
+from tests.db_fixtures import rows
+
+CODE = "cycling.shared_bike.wuhan"
+V2 = (bundled_catalogue_dir() / f"{CODE}@2.yaml").read_text(encoding="utf-8")
+
+
+def version_3(app: App, value: str = "80.1", cap: int | None = None) -> VersionFile:
+    """A corrected Wuhan cycling factor, as an operator would publish it."""
+    text = V2.replace("version: 2", "version: 3").replace('value: "93.3"', f'value: "{value}"')
+    text = text.replace("id: wuhan_bike_2025", "id: wuhan_bike_2025_fixed")
+    if cap is not None:
+        text = text.replace("group: mobility", f"group: mobility\ndaily_cap_grams: {cap}")
+    loaded = parse_methodology(text, f"{CODE}@3.yaml", app.ctx.regions)
+    return VersionFile(f"{CODE}@3.yaml", loaded.methodology, loaded.content)
+
+
+def rides(app: App, person_subjects: int = 3, per_subject: int = 4) -> object:
+    """Rides of 3.42 km in Wuhan, all on NOW's local day (07:30, 08:30, … +08:00)."""
+    bikes = add_enterprise(app.ctx, "Bikes", {Role.SCENE})
+    batch = [
+        event(subject=f"u-{s}", event_id=f"r-{s}-{i}", start=NOW - timedelta(hours=8 - i))
+        for s in range(person_subjects)
+        for i in range(per_subject)
+    ]
+    submit_events(app.ctx, bikes.id, batch)
+    return bikes
+
+
+def test_requantify_corrects_by_entries_once_and_the_ledger_stays_true(app: App) -> None:
+    bikes = rides(app)
+    person = add_person(app.ctx)
+    bind_subject(app.ctx, bikes.id, "u-0", person.id)  # some person-held, some pending
+    publish_version(app.ctx, version_3(app), NOW.date() + timedelta(days=1))
+    dry = requantify(app.ctx, CODE, 2, 3)
+    assert (dry.reductions, dry.changed, dry.applied) == (12, 12, False)
+    # 3.42 km: 319 g at 93.3 g/km → 273 g at 80.1 g/km (273.942, rounded down)
+    assert (dry.grams_before, dry.grams_after) == (12 * 319, 12 * 273)
+    assert rows(app, "select count(*) from corrections")[0][0] == 0  # a dry run writes nothing
+
+    done = requantify(app.ctx, CODE, 2, 3, apply=True)
+    assert (done.grams_before, done.grams_after, done.difference) == (
+        dry.grams_before, dry.grams_after, dry.difference,
+    )  # fmt: skip
+    assert show_ledger(app.ctx, person_account(person.id)).total_grams == 4 * 273
+    assert rows(app, "select sum(grams) from events")[0][0] == 12 * 319  # history unchanged
+    assert verify_ledger(app.ctx) == []
+
+    again = requantify(app.ctx, CODE, 2, 3, apply=True)
+    assert (again.reductions, again.changed) == (0, 0)
+    assert rows(app, "select count(*) from corrections")[0][0] == 12
+    assert verify_ledger(app.ctx) == []
+
+
+def test_requantify_up_is_held_to_the_daily_cap(app: App) -> None:
+    bikes = rides(app, person_subjects=1, per_subject=4)
+    publish_version(app.ctx, version_3(app, value="200", cap=1500), NOW.date() + timedelta(days=1))
+    done = requantify(app.ctx, CODE, 2, 3, apply=True)
+    # 4 rides × 684 g would be 2,736 g; the new version's own cap allows 1,500 g a day
+    assert done.grams_after == 1500
+    assert done.capped >= 1
+    assert show_ledger(app.ctx, f"pending:{bikes.id}:u-0").total_grams == 1500
+    assert verify_ledger(app.ctx) == []
+
+
+def test_a_decrease_never_takes_grams_the_holder_no_longer_has(app: App) -> None:
+    bikes = rides(app, person_subjects=1, per_subject=2)
+    person = add_person(app.ctx)
+    bind_subject(app.ctx, bikes.id, "u-0", person.id)
+    buyer = add_enterprise(app.ctx, "Coffee", {Role.PLATFORM})
+    # the person sold 600 of their 638 g (a sale, as the market will post it)
+    asset = rows(app, "select asset from events limit 1")[0][0]
+    sale = Entry(app.ctx.ids.new(), "sale", NOW, (
+        Posting(person_account(person.id), asset, -600),
+        Posting(enterprise_account(buyer.id), asset, 600),
+    ))  # fmt: skip
+    with app.ctx.uow() as uow:
+        uow.ledger.open(sale)
+        uow.ledger.record(sale, lines_on_events=False)
+        uow.commit()
+    publish_version(app.ctx, version_3(app, value="10"), NOW.date() + timedelta(days=1))
+    done = requantify(app.ctx, CODE, 2, 3, apply=True)
+    # 2 × 319 g → 2 × 34 g: 570 g to take back, the person has 38 g
+    assert (done.grams_before, done.grams_after, done.shortfall) == (638, 68, 570 - 38)
+    assert show_ledger(app.ctx, person_account(person.id)).total_grams == 0
+    assert show_ledger(app.ctx, enterprise_account(buyer.id)).total_grams == 600
+    assert rows(app, "select sum(amount) from balances where account like 'buffer:%'")[0][0] == -532
+    assert verify_ledger(app.ctx) == []
+
+
+def test_published_versions_are_immutable(app: App) -> None:
+    v3 = version_3(app)
+    assert publish_version(app.ctx, v3, NOW.date()).created
+    assert not publish_version(app.ctx, v3, NOW.date()).created  # same content: no change
+    with pytest.raises(ImmutableVersionError):
+        publish_version(app.ctx, version_3(app, value="81"), NOW.date())
+
+
+def test_publishing_closes_the_open_version_and_retiring_ends_one(app: App) -> None:
+    result = publish_version(app.ctx, version_3(app), NOW.date())
+    assert result.closed == [(f"{CODE}@2", NOW.date())]
+    retired = retire_version(app.ctx, f"{CODE}@3", NOW.date() + timedelta(days=30))
+    assert retired.effective_to == NOW.date() + timedelta(days=30)
+
+
+def test_events_resolve_to_the_version_in_effect_on_their_day(app: App) -> None:
+    bikes = add_enterprise(app.ctx, "Bikes", {Role.SCENE})
+    publish_version(app.ctx, version_3(app), (NOW - timedelta(hours=30)).date())
+    old, new = submit_events(app.ctx, bikes.id, [
+        event(event_id="before", start=NOW - timedelta(days=3)),
+        event(event_id="after", start=NOW - timedelta(hours=3)),
+    ])  # fmt: skip
+    assert (old.methodology, old.grams) == (f"{CODE}@2", 319)
+    assert (new.methodology, new.grams) == (f"{CODE}@3", 273)
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    value=st.decimals(min_value=1, max_value=500, places=1),
+    count=st.integers(min_value=1, max_value=6),
+    cap=st.one_of(st.none(), st.integers(min_value=100, max_value=3000)),
+    bind=st.booleans(),
+)
+def test_requantify_properties(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    value: object,
+    count: int,
+    cap: int | None,
+    bind: bool,
+) -> None:
+    from tanpuhui.adapters.system import FixedClock
+    from tanpuhui.bootstrap import build
+    from tanpuhui.config import Settings
+    from tests.db_fixtures import fresh_database_url
+
+    url = fresh_database_url(request, "sqlite", tmp_path_factory.mktemp("rq"))
+    app = build(Settings(database_url=url), clock=FixedClock(NOW))
+    try:
+        bikes = rides(app, person_subjects=2, per_subject=count)
+        if bind:
+            bind_subject(app.ctx, bikes.id, "u-0", add_person(app.ctx).id)
+        publish_version(app.ctx, version_3(app, str(value), cap), NOW.date() + timedelta(days=1))
+        first = requantify(app.ctx, CODE, 2, 3, apply=True)
+        assert first.reductions == 2 * count
+        assert first.grams_after >= 0
+        if cap is not None:  # one day, per holder: never over the new version's cap
+            for (total,) in rows(
+                app, "select sum(live_grams) from events where state = 'active' group by holder"
+            ):
+                assert total <= cap
+        assert verify_ledger(app.ctx) == []
+        second = requantify(app.ctx, CODE, 2, 3, apply=True)
+        assert (second.reductions, second.changed) == (0, 0)
+        assert verify_ledger(app.ctx) == []
+    finally:
+        app.close()
