@@ -609,7 +609,7 @@ def test_every_bundled_file_loads_and_the_catalogue_is_consistent(
     assert [name for name, _ in files.methodologies] == version_files
     for name, loaded in files.methodologies:
         assert name == f"{loaded.methodology.key}.yaml"
-    catalogue = Catalogue([lm.methodology for _, lm in files.methodologies], files.groups)
+    catalogue = files.catalogue()
     assert catalogue_problems(catalogue) == []
 
 

@@ -147,6 +147,16 @@ GOLDEN: list[Golden] = [
     Golden("household_electricity.saved@1", "household_electricity_saved", HEBEI, D2022,
            {"kwh": "0.7"}, "grid_hebei_2022", "507.64000", 507,
            "0.7 kWh × 725.2 g/kWh = 507.64 → 507"),
+    # version 2 (from 2025): the regional grid factors (facts: Electricity 2023 regions, TEXT)
+    Golden("household_electricity.saved@2", "household_electricity_saved", BEIJING, D2025,
+           {"kwh": "100"}, "grid_north_11_2023", "63610.0000", 63610,
+           "100 kWh × 华北 2023 0.6361 kg/kWh (北京 is in the 华北 grid)"),
+    Golden("household_electricity.saved@2", "household_electricity_saved", CHENGDU, D2025,
+           {"kwh": "100"}, "grid_southwest_51_2023", "24720.0000", 24720,
+           "100 kWh × 西南 2023 0.2472 kg/kWh (四川 is in the 西南 grid)"),
+    Golden("household_electricity.saved@2", "household_electricity_saved", GUANGZHOU, D2025,
+           {"kwh": "12.5"}, "grid_south_44_2023", "5052.50000", 5052,
+           "12.5 kWh × 南方 2023 0.4042 kg/kWh = 5,052.5 → 5,052"),
     *[
         Golden("household_electricity.saved@1", "household_electricity_saved", region, D2022,
                {"kwh": "100"}, factor_id, exact, grams, f"100 kWh × {name} 2022 provincial factor")

@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 
 from tanpuhui.adapters.methodology_files import LoadedMethodology, parse_groups, parse_methodology
-from tanpuhui.domain.methodology import Group
+from tanpuhui.domain.methodology import Catalogue, Group, superseded
 from tanpuhui.domain.regions import Region, RegionCatalogue
 
 GROUPS_FILE = "groups.yaml"
@@ -37,6 +37,10 @@ def bundled_catalogue_dir() -> Path:
 class CatalogueFiles:
     groups: list[Group]
     methodologies: list[tuple[str, LoadedMethodology]]  # (file name, loaded)
+
+    def catalogue(self) -> Catalogue:
+        """The catalogue these files make, a later version of a code superseding an earlier."""
+        return Catalogue(superseded(lm.methodology for _, lm in self.methodologies), self.groups)
 
 
 def read_catalogue_dir(directory: Path, regions: RegionCatalogue) -> CatalogueFiles:

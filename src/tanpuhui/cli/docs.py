@@ -51,7 +51,7 @@ def methodologies(
     """Write (or --check) docs/methodologies.md from the methodology files."""
     regions = load_regions()
     files = read_catalogue_dir(catalogue_dir or bundled_catalogue_dir(), regions)
-    catalogue = Catalogue([lm.methodology for _, lm in files.methodologies], files.groups)
+    catalogue = files.catalogue()
     text = render(catalogue, regions)
     if check:
         current = out.read_text(encoding="utf-8") if out.exists() else ""

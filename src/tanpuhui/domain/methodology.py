@@ -13,7 +13,7 @@ effective date. A `Factor` is likewise chosen by role, date and most specific re
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -336,3 +336,23 @@ def diff_methodologies(a: Methodology, b: Methodology) -> list[str]:
     if a.substitution != b.substitution:
         changes.append(f"substitution: {a.substitution} → {b.substitution}")
     return changes
+
+
+def superseded(methodologies: Iterable[Methodology]) -> list[Methodology]:
+    """Versions as they apply once later versions exist: an open-ended version of a code ends
+    where the next version of the same code begins (a fix applies from its effective date)."""
+    by_code: dict[str, list[Methodology]] = {}
+    for m in methodologies:
+        by_code.setdefault(m.code, []).append(m)
+    result = []
+    for versions in by_code.values():
+        versions.sort(key=lambda m: m.version)
+        for m, later in zip(versions, [*versions[1:], None], strict=True):
+            if (
+                later is not None
+                and m.effective_to is None
+                and later.effective_from > m.effective_from
+            ):
+                m = replace(m, effective_to=later.effective_from)
+            result.append(m)
+    return result

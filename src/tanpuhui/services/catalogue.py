@@ -16,7 +16,13 @@ from tanpuhui.domain.errors import (
     MethodologyFileError,
     NotFoundError,
 )
-from tanpuhui.domain.methodology import Catalogue, Group, Methodology, catalogue_problems
+from tanpuhui.domain.methodology import (
+    Catalogue,
+    Group,
+    Methodology,
+    catalogue_problems,
+    superseded,
+)
 from tanpuhui.services.context import Context
 from tanpuhui.services.ports import PublishedVersion, StoredCatalogue
 
@@ -58,14 +64,19 @@ def publish_catalogue(
                 PublishedVersion(ctx.ids.new(), m, vf.content, vf.source_name, now)
             )
             added.append(m.key)
-        merged = Catalogue(
+        everything = superseded(
             [v.methodology for v in stored.values()]
-            + [vf.methodology for vf in versions if vf.methodology.key in added],
-            groups,
+            + [vf.methodology for vf in versions if vf.methodology.key in added]
         )
-        problems = catalogue_problems(merged)
+        problems = catalogue_problems(Catalogue(everything, groups))
         if problems:
             raise MethodologyFileError("the catalogue would be inconsistent", problems)
+        filed = {k: v.methodology.effective_to for k, v in stored.items()}
+        filed |= {vf.methodology.key: vf.methodology.effective_to for vf in versions}
+        ids = {v.methodology.key: v.id for v in uow.catalogue.versions()}
+        for m in everything:  # a later version closes the earlier open one of its code
+            if filed[m.key] != m.effective_to:
+                uow.catalogue.set_effective(ids[m.key], m.effective_from, m.effective_to)
         uow.catalogue.set_groups(groups, now)
         uow.catalogue.bump_revision()
         uow.commit()
