@@ -119,7 +119,7 @@ class Client:
         return self._call("POST", "/v1/events", body)
 
     def get_event(self, event_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/v1/events/{quote(event_id, safe='')}")
+        return self._call("GET", f"/v1/events/{_segment(event_id)}")
 
     def iter_outcomes(self, after: str | None = None, limit: int = 500) -> Iterator[dict[str, Any]]:
         """Every outcome after `after` (a cursor), page by page, until the feed is exhausted."""
@@ -136,7 +136,7 @@ class Client:
         return self._call("POST", "/v1/bindings", body)
 
     def unbind(self, subject: str) -> dict[str, Any]:
-        return self._call("DELETE", f"/v1/bindings/{quote(subject, safe='')}")
+        return self._call("DELETE", f"/v1/bindings/{_segment(subject)}")
 
     # --- signing and retries -------------------------------------------------------------------
 
@@ -181,6 +181,12 @@ class Client:
         if retry_after and retry_after.isdigit():
             delay = max(delay, float(retry_after))
         time.sleep(min(delay, 30.0))
+
+
+def _segment(value: str) -> str:
+    """A path segment with every reserved character percent-encoded — dots too, so an id
+    "." or ".." is not read as a dot segment and removed on the way."""
+    return quote(value, safe="").replace(".", "%2E")
 
 
 def _error(response: httpx.Response) -> ClientError:

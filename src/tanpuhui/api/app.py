@@ -41,6 +41,18 @@ def create_app(app: App) -> FastAPI:
                 doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(doc.pop("$defs", {}))
                 components[model.__name__] = doc
+            # FastAPI documents its own 422 body; ours is a problem like every other error
+            problem_ref = {"$ref": "#/components/schemas/Problem"}
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    responses = operation.get("responses", {})
+                    if "422" in responses:
+                        responses["422"] = {
+                            "description": "the request is invalid",
+                            "content": {"application/problem+json": {"schema": problem_ref}},
+                        }
+            components.pop("HTTPValidationError", None)
+            components.pop("ValidationError", None)
             schema["components"]["securitySchemes"] = {
                 "Tanpuhui-Ed25519": {
                     "type": "apiKey", "in": "header", "name": "X-Tanpuhui-Signature",

@@ -45,7 +45,7 @@ def json_response(data: Any, status: int = 200) -> Response:
     "batch returns the same outcomes and credits nothing new; a known event id with a "
     "different payload gets a per-event `conflict`.",
     response_model=schemas.BatchResult,
-    responses=problems(401, 413, 415, 422, 429),
+    responses=problems(401, 413, 422, 429),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -57,7 +57,7 @@ def json_response(data: Any, status: int = 200) -> Response:
 )
 async def post_events(request: Request, enterprise: Signed) -> Response:
     ctx = context(request)
-    kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if kind not in ("application/json", ""):
         raise InvalidInputError("send the batch as application/json", code="unsupported_media_type")
     items = request.app.state.decoder.batch(request.state.body)

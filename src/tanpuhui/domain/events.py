@@ -99,6 +99,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+def valid_id(text: str) -> bool:
+    """An event id or subject: 1-128 printable ASCII characters, no spaces."""
+    return bool(_ID.fullmatch(text))
+
+
 def event_id_of(raw: object) -> str | None:
     """The event id of a raw event when it has a well-formed one (to key its outcome)."""
     if isinstance(raw, Mapping):

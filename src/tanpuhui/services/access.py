@@ -223,17 +223,25 @@ def bind_with_code(
     ctx: Context, enterprise_id: uuid.UUID, subject: str, code: str
 ) -> BindingResult:
     """Bind `subject` to the person who holds `code`, moving its pending reductions over —
-    one transaction. Unknown, used and expired codes are refused alike."""
+    one transaction. Unknown, used and expired codes are refused alike; the same request
+    again (a retry whose answer was lost) answers the binding it made, `created` False."""
     clean = normalise_binding_code(code)
     if len(clean) != 8 or any(ch not in CODE_ALPHABET for ch in clean):
         raise InvalidInputError("not a binding code", code="invalid_binding_code")
     now = ctx.wall_clock.now()
     with ctx.uow() as uow:
-        person_id = uow.access.redeem_binding_code(ctx.secrets.digest(clean), enterprise_id, now)
-        if person_id is None:
+        redeemed = uow.access.redeem_binding_code(ctx.secrets.digest(clean), enterprise_id, now)
+        if redeemed is None:
             raise InvalidInputError(
                 "unknown, used or expired binding code", code="invalid_binding_code"
             )
+        person_id, first_use = redeemed
+        if not first_use:  # this enterprise redeemed it before: a retry after a lost answer
+            existing = uow.bindings.find_active(enterprise_id, subject)
+            if existing is None or existing.person_id != person_id:
+                raise InvalidInputError(
+                    "unknown, used or expired binding code", code="invalid_binding_code"
+                )
         result = bind_in(uow, ctx, enterprise_id, subject, person_id)
         uow.commit()
     return result

@@ -40,9 +40,10 @@ def decode_cursor(cursor: str) -> tuple[int, uuid.UUID]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
     except (binascii.Error, ValueError):
         raise InvalidInputError("malformed cursor", code="invalid_cursor") from None
-    if len(raw) != 24:
+    seq = int.from_bytes(raw[:8], "big")
+    if len(raw) != 24 or seq >= 2**63:  # sequence numbers are signed 64-bit in storage
         raise InvalidInputError("malformed cursor", code="invalid_cursor")
-    return int.from_bytes(raw[:8], "big"), uuid.UUID(bytes=raw[8:])
+    return seq, uuid.UUID(bytes=raw[8:])
 
 
 def outcome_feed(

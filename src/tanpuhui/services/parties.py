@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from tanpuhui.domain.binding import Move, PendingReduction, plan_binding
 from tanpuhui.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from tanpuhui.domain.events import valid_id
 from tanpuhui.domain.intake import ClaimScope
 from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.domain.methodology import Catalogue
@@ -157,6 +158,10 @@ def bind_in(
     uow: UnitOfWork, ctx: Context, enterprise_id: uuid.UUID, subject: str, person_id: uuid.UUID
 ) -> BindingResult:
     """Bind inside the caller's unit of work (which commits)."""
+    if not valid_id(subject):
+        raise InvalidInputError(
+            "a subject is 1-128 printable ASCII characters without spaces", code="invalid_request"
+        )
     now = ctx.clock.now()
     pending, person = pending_account(enterprise_id, subject), person_account(person_id)
     if uow.enterprises.find(enterprise_id) is None:

@@ -140,20 +140,26 @@ class SqlAccess:
 
     def redeem_binding_code(
         self, digest: bytes, enterprise_id: uuid.UUID, now: datetime
-    ) -> uuid.UUID | None:
-        """Use a code once: the person it was issued to, or None if unknown, used or expired."""
+    ) -> tuple[uuid.UUID, bool] | None:
+        """Use a code once: (the person it was issued to, True), or — when this enterprise
+        redeemed it already (a retried request) — (that person, False); None if unknown,
+        expired, or used by someone else."""
         c = t.binding_codes.c
         row = self.conn.execute(
-            sa.select(c.person_id, c.expires_at, c.used_at).where(c.code_hash == digest)
+            sa.select(c.person_id, c.expires_at, c.used_at, c.used_by).where(c.code_hash == digest)
             .with_for_update()
         ).first()  # fmt: skip
-        if row is None or row.used_at is not None or row.expires_at <= now:
+        if row is None:
+            return None
+        if row.used_at is not None:
+            return (row.person_id, False) if row.used_by == enterprise_id else None
+        if row.expires_at <= now:
             return None
         self.conn.execute(
             t.binding_codes.update().where(c.code_hash == digest)
             .values(used_at=now, used_by=enterprise_id)
         )  # fmt: skip
-        return row.person_id  # type: ignore[no-any-return]
+        return row.person_id, True
 
 
 def _credential(row: sa.Row[Any]) -> Credential:
