@@ -323,6 +323,8 @@ def decide_batch(
             if prior is not None:
                 if prior.payload_hash == payload_hash:
                     outcomes.append(_again(prior.outcome, item.position))
+                    # answered in this batch now: a later item cannot "correct" the id
+                    seen[event_id] = prior
                     continue
                 if prior.outcome.kind != OutcomeKind.REJECTED or event_id in seen:
                     outcomes.append(_conflict(item.position, event_id))

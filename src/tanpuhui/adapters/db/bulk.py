@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
@@ -84,13 +85,18 @@ def insert_rows(
         names = ", ".join(f'"{c.name}"' for c in cols)
         raw = conn.connection.driver_connection
         assert raw is not None
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(f"COPY {table.name} ({names}) FROM STDIN (FORMAT BINARY)") as copy,
-        ):
-            copy.set_types([_pg_type(c) for c in cols])
-            for row in rows:
-                copy.write_row(row)
+        statement = f"COPY {table.name} ({names}) FROM STDIN (FORMAT BINARY)"
+        try:
+            with raw.cursor() as cursor, cursor.copy(statement) as copy:
+                copy.set_types([_pg_type(c) for c in cols])
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.Error as exc:
+            # COPY goes around SQLAlchemy: give its errors SQLAlchemy's shape, so a lost
+            # uniqueness race is recognised (and retried) like any other
+            raise sa.exc.DBAPIError.instance(
+                statement, None, exc, psycopg.Error, dialect=conn.dialect
+            ) from exc
         return
     convert = [(i, f) for i, c in enumerate(cols) if (f := _sqlite_converter(c)) is not None]
 
