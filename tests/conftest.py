@@ -33,4 +33,4 @@ def regions() -> RegionCatalogue:
 @pytest.fixture(scope="session")
 def catalogue(regions: RegionCatalogue) -> Catalogue:
     files = read_catalogue_dir(bundled_catalogue_dir(), regions)
-    return Catalogue([lm.methodology for _, lm in files.methodologies], files.groups)
+    return files.catalogue()
