@@ -151,6 +151,23 @@ def event_row(
 _KIND_TEXT = {kind: kind.value for kind in OutcomeKind}
 
 
+def stored_outcome(r: Any) -> Outcome:
+    """The outcome a stored event row records (its methodology as `m_code`, `m_version`)."""
+    return Outcome(
+        position=-1,
+        event_id=r.event_id,
+        kind=OutcomeKind(r.outcome),
+        grams=r.grams,
+        grams_cut=r.grams_cut,
+        duplicate_of=r.duplicate_of,
+        reason=r.reason,
+        message=r.message,
+        methodology=f"{r.m_code}@{r.m_version}" if r.m_code else None,
+        entry_id=r.entry_id,
+        reduction_id=r.id if r.grams > 0 else None,
+    )
+
+
 class SqlIntake:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
@@ -195,29 +212,16 @@ class SqlIntake:
                 e.grams_cut,
                 e.duplicate_of,
                 e.entry_id,
-                m.code,
-                m.version,
+                m.code.label("m_code"),
+                m.version.label("m_version"),
             )
             .select_from(t.events.outerjoin(t.methodology_versions, m.id == e.methodology_id))
             .where(e.enterprise_id == enterprise_id, any_of(self.conn, e.event_id, event_ids))
         )
-        stored = {}
-        for r in self.conn.execute(query):
-            outcome = Outcome(
-                position=-1,
-                event_id=r.event_id,
-                kind=OutcomeKind(r.outcome),
-                grams=r.grams,
-                grams_cut=r.grams_cut,
-                duplicate_of=r.duplicate_of,
-                reason=r.reason,
-                message=r.message,
-                methodology=f"{r.code}@{r.version}" if r.code else None,
-                entry_id=r.entry_id,
-                reduction_id=r.id if r.grams > 0 else None,
-            )
-            stored[r.event_id] = StoredOutcome(r.payload_hash, outcome)
-        return stored
+        return {
+            r.event_id: StoredOutcome(r.payload_hash, stored_outcome(r))
+            for r in self.conn.execute(query)
+        }
 
     def _claims(
         self, holders: Sequence[str], scopes: Sequence[ClaimScope]

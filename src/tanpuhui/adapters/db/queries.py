@@ -10,7 +10,7 @@ import msgspec
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
-from tanpuhui.domain.intake import Outcome, OutcomeKind
+from tanpuhui.adapters.db.intake_repository import stored_outcome
 from tanpuhui.services.ports import EventView, ReductionView
 
 _decode = msgspec.json.Decoder().decode
@@ -125,19 +125,7 @@ def _event_query() -> sa.Select[Any]:
 
 
 def _event_view(r: sa.Row[Any]) -> EventView:
-    outcome = Outcome(
-        position=-1,
-        event_id=r.event_id,
-        kind=OutcomeKind(r.outcome),
-        grams=r.grams,
-        grams_cut=r.grams_cut,
-        duplicate_of=r.duplicate_of,
-        reason=r.reason,
-        message=r.message,
-        methodology=f"{r.m_code}@{r.m_version}" if r.m_code else None,
-        entry_id=r.entry_id,
-        reduction_id=r.id if r.grams > 0 else None,
-    )
+    outcome = stored_outcome(r)
     return EventView(
         id=r.id,
         event_id=r.event_id,
