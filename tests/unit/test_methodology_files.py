@@ -769,3 +769,15 @@ def test_a_group_tolerance_above_an_hour_is_refused() -> None:
         f"{GROUPS_FILE}:5: groups[0].overlap_tolerance_s: Input should be less than or equal "
         "to 3600"
     ]
+
+
+def test_a_factor_beyond_any_plausible_size_is_a_unit_slip(regions: RegionCatalogue) -> None:
+    slipped = VALID.replace("unit: g/pkm", "unit: t/pkm")
+
+    with pytest.raises(MethodologyFileError) as caught:
+        parse_methodology(slipped, NAME, regions, GROUPS)
+
+    assert any(
+        "46.7 t/pkm is 46,700,000 g per unit" in p and "check the unit" in p
+        for p in caught.value.problems
+    )

@@ -44,7 +44,12 @@ from tanpuhui.domain.methodology import (
     Substitution,
 )
 from tanpuhui.domain.models import MODELS
-from tanpuhui.domain.quantity import DENOMINATOR_QUANTITY, QUANTITY_KEYS, parse_unit
+from tanpuhui.domain.quantity import (
+    DENOMINATOR_QUANTITY,
+    QUANTITY_KEYS,
+    grams_per_unit,
+    parse_unit,
+)
 from tanpuhui.domain.regions import RegionCatalogue
 
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.]{0,79}$")]
@@ -106,6 +111,10 @@ class PlausibilitySpec(_Strict):
     duration_s: BoundsSpec = BoundsSpec()
     quantities: dict[str, BoundsSpec] = {}
 
+
+#: The largest emission factor a behaviour plausibly has per unit (100 kg): anything above is
+#: a unit slip (t for kg, kg for g) rather than a fact.
+MAX_GRAMS_PER_UNIT = 100_000
 
 #: Units of factors that are not emission factors, and the roles that may use them.
 QUANTITY_FACTOR_UNITS = {"kWh/person-day": {"city_baseline"}}
@@ -356,6 +365,14 @@ def _semantic_problems(
         report(("effective_to",), "must be after effective_from")
     seen_ids: set[str] = set()
     for i, f in enumerate(spec.factors):
+        if f.unit not in QUANTITY_FACTOR_UNITS:
+            per_unit = grams_per_unit(f.value, f.unit)
+            if per_unit > MAX_GRAMS_PER_UNIT:
+                report(
+                    ("factors", i, "value"),
+                    f"{f.value} {f.unit} is {per_unit:,.0f} g per unit, beyond any behaviour here "
+                    f"({MAX_GRAMS_PER_UNIT:,} g): check the unit",
+                )
         if f.id in seen_ids:
             report(("factors", i, "id"), f"duplicate factor id {f.id}")
         seen_ids.add(f.id)
