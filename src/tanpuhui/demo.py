@@ -39,6 +39,7 @@ import msgspec
 
 from tanpuhui.adapters.crypto import generate_key, private_pem, public_raw
 from tanpuhui.adapters.synthetic import CITIES, City
+from tanpuhui.adapters.system import SharedClock
 from tanpuhui.bootstrap import App, build, tune_runtime, upgrade_database
 from tanpuhui.client import Client
 from tanpuhui.config import Settings
@@ -272,7 +273,6 @@ def _post(client: Client, key: str, batch: list[dict[str, Any]], stats: Stats, l
 def _serve(url: str, port: int, clock: Any) -> None:
     import uvicorn
 
-    from tanpuhui.adapters.system import SharedClock
     from tanpuhui.api.app import create_app
 
     tune_runtime()
@@ -330,7 +330,7 @@ def run_demo(
     )
     mp = multiprocessing.get_context("spawn")
     clock = mp.Value("d", first.timestamp())
-    app = build(Settings(database_url=url), clock=_SimClock(clock))
+    app = build(Settings(database_url=url), clock=SharedClock(clock))
     upgrade_database(app)
 
     say("onboarding enterprises and people …")
@@ -422,17 +422,6 @@ def run_demo(
         server.join(10)
         return result, None, clock
     return result, server, clock
-
-
-class _SimClock:
-    """The demo's business clock in this process (setup and bindings before the month)."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def now(self) -> datetime:
-        seconds = float(self.value.value)
-        return datetime.fromtimestamp(seconds, UTC) if seconds else datetime.now(UTC)
 
 
 def _bind_late(

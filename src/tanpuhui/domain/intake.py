@@ -195,10 +195,6 @@ class ClaimScope(NamedTuple):
     until: datetime
 
 
-def local_day(moment: datetime, tz: tzinfo) -> date:
-    return moment.astimezone(tz).date()
-
-
 def evidence_fingerprint(enterprise_id: uuid.UUID, event: BehaviourEvent) -> bytes | None:
     if event.evidence is None:
         return None

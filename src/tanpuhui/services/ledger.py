@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tanpuhui.domain.checks import Violation
@@ -78,32 +79,35 @@ def show_ledger(ctx: Context, account: str, *, limit: int = 20) -> LedgerView:
     )
 
 
-def trace_of(r: ReductionView, catalogue: Catalogue) -> TracedReduction:
-    """A stored trace made readable: every factor with its unit, source and confidence."""
-    key = str(r.trace.get("methodology", ""))
-    m = catalogue.get(key)
-    factors = []
-    traced = r.trace.get("factors")
-    if isinstance(traced, dict):
-        by_id = {f.id: f for f in m.factors} if m else {}
-        for role, used in sorted(traced.items()):
-            f = by_id.get(used.get("id"))
-            factors.append(
-                FactorView(
-                    role,
-                    str(used.get("id")),
-                    str(used.get("value")),
-                    f.unit if f else "?",
-                    f.source if f else "(methodology version not found)",
-                    f.confidence.value if f else "?",
-                )
+def readable_factors(trace: Mapping[str, object], catalogue: Catalogue) -> list[FactorView]:
+    """A stored trace's factors made readable: unit, source and confidence from its version."""
+    m = catalogue.get(str(trace.get("methodology", "")))
+    by_id = {f.id: f for f in m.factors} if m else {}
+    traced = trace.get("factors")
+    views = []
+    for role, used in sorted(traced.items()) if isinstance(traced, Mapping) else ():
+        fid = str(used.get("id")) if isinstance(used, Mapping) else ""
+        f = by_id.get(fid)
+        views.append(
+            FactorView(
+                role,
+                fid,
+                str(used.get("value")) if isinstance(used, Mapping) else "",
+                f.unit if f else "?",
+                f.source if f else "(methodology version not found)",
+                f.confidence.value if f else "?",
             )
+        )
+    return views
+
+
+def trace_of(r: ReductionView, catalogue: Catalogue) -> TracedReduction:
     inputs = r.trace.get("inputs")
     return TracedReduction(
         reduction=r,
-        methodology=key,
-        formula_inputs=dict(inputs) if isinstance(inputs, dict) else {},
-        factors=factors,
+        methodology=str(r.trace.get("methodology", "")),
+        formula_inputs=dict(inputs) if isinstance(inputs, Mapping) else {},
+        factors=readable_factors(r.trace, catalogue),
         exact_grams=str(r.trace.get("exact_grams", "")),
     )
 

@@ -14,7 +14,7 @@ from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.methodology import Catalogue, Methodology
 from tanpuhui.domain.models import MODELS
 from tanpuhui.domain.quantity import format_decimal
-from tanpuhui.services.ledger import LedgerView, TracedReduction
+from tanpuhui.services.ledger import FactorView, LedgerView, TracedReduction, readable_factors
 from tanpuhui.services.ports import EventView
 
 
@@ -55,52 +55,34 @@ def traced_view(t: TracedReduction) -> dict[str, Any]:
             "content_hash": r.trace.get("content_hash"),
             "model": r.trace.get("model"),
             "inputs": t.formula_inputs,
-            "factors": [
-                {
-                    "role": f.role,
-                    "id": f.id,
-                    "value": f.value,
-                    "unit": f.unit,
-                    "source": f.source,
-                    "confidence": f.confidence,
-                }
-                for f in t.factors
-            ],
+            "factors": [factor_view(f) for f in t.factors],
             "exact_grams": t.exact_grams,
             "rounding": "down to whole grams",
         },
     }
 
 
+def factor_view(f: FactorView) -> dict[str, str]:
+    return {
+        "role": f.role,
+        "id": f.id,
+        "value": f.value,
+        "unit": f.unit,
+        "source": f.source,
+        "confidence": f.confidence,
+    }
+
+
 def readable_trace(trace: Mapping[str, object], catalogue: Catalogue) -> dict[str, Any]:
     """A stored trace with every factor's unit, source and confidence from its version."""
-    key = str(trace.get("methodology", ""))
-    m = catalogue.get(key)
-    by_id = {f.id: f for f in m.factors} if m else {}
-    factors = []
-    traced = trace.get("factors")
-    if isinstance(traced, Mapping):
-        for role, used in sorted(traced.items()):
-            fid = str(used.get("id")) if isinstance(used, Mapping) else ""
-            f = by_id.get(fid)
-            factors.append(
-                {
-                    "role": role,
-                    "id": fid,
-                    "value": str(used.get("value")) if isinstance(used, Mapping) else "",
-                    "unit": f.unit if f else "?",
-                    "source": f.source if f else "(methodology version not found)",
-                    "confidence": f.confidence.value if f else "?",
-                }
-            )
     inputs = trace.get("inputs")
     grams = trace.get("grams")
     return {
-        "methodology": key,
+        "methodology": str(trace.get("methodology", "")),
         "content_hash": trace.get("content_hash"),
         "model": trace.get("model"),
         "inputs": dict(inputs) if isinstance(inputs, Mapping) else {},
-        "factors": factors,
+        "factors": [factor_view(f) for f in readable_factors(trace, catalogue)],
         "exact_grams": str(trace.get("exact_grams", "")),
         "grams": grams if isinstance(grams, int) else None,
         "rounding": "down to whole grams",

@@ -32,7 +32,6 @@ from tanpuhui.domain.intake import (
     OutcomeKind,
     StoredOutcome,
 )
-from tanpuhui.domain.ledger import is_holder
 from tanpuhui.domain.models import Quantification
 from tanpuhui.domain.quantity import format_decimal
 
@@ -420,7 +419,3 @@ class SqlIntake:
                 "DO UPDATE SET grams = grams + excluded.grams",
                 [(r, g, d.isoformat(), a) for (r, g, d), a in items],
             )
-
-
-def holder_deltas(deltas: Mapping[tuple[str, str], int]) -> dict[tuple[str, str], int]:
-    return {k: v for k, v in deltas.items() if is_holder(k[0])}
