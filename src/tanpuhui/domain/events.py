@@ -54,8 +54,7 @@ class Rejection:
     field: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
+class Evidence(NamedTuple):
     """A reference to the real-world proof (order, invoice, card tap) of a behaviour.
 
     `issuer` names who issued `ref` (defaults to the reporting enterprise), so that two parties
@@ -93,6 +92,7 @@ EVIDENCE_FIELDS = frozenset({"ref", "issuer"})
 _ID = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _REGION = re.compile(r"[1-9]\d{5}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_QUANTITY = Decimal("1e9")
 _MAX_OFFSET = timedelta(hours=14)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -230,7 +230,7 @@ def build_event(
 
 def _text_ok(text: str) -> bool:
     """Printable and valid Unicode: no control characters, no lone surrogates."""
-    return text.isprintable() and not any("\ud800" <= ch <= "\udfff" for ch in text)
+    return text.isprintable() and (text.isascii() or _SURROGATE.search(text) is None)
 
 
 def _parse_timestamp(value: str, name: str) -> datetime | Rejection:
@@ -288,9 +288,14 @@ def _payload_hash(
     evidence: Evidence | None,
 ) -> bytes:
     """A digest of the event's meaning: equal for the same event however it was spelled."""
+    if len(quantities) == 1:  # the common case, spelled as the general one below
+        ((key, value),) = quantities.items()
+        amounts = f"{key}={value.normalize()}"
+    else:
+        amounts = ",".join(f"{k}={v.normalize()}" for k, v in sorted(quantities.items()))
     text = (
         f"{subject}\x1e{behaviour}\x1e{_instant(started)}\x1e{_instant(ended)}\x1e"
-        f"{','.join(f'{k}={v.normalize()}' for k, v in sorted(quantities.items()))}\x1e{region}"
+        f"{amounts}\x1e{region}"
         f"\x1e{'' if evidence is None else f'{evidence.issuer or chr(0)}{chr(31)}{evidence.ref}'}"
     )
     return hashlib.blake2b(text.encode(), digest_size=16).digest()

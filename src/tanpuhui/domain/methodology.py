@@ -195,6 +195,10 @@ class Group:
     daily_cap_grams: int | None = None
     cap_source: str = ""  # where the cap comes from (caps are policy, not published factors)
 
+    def __post_init__(self) -> None:
+        if self.overlap_tolerance_s < 0:
+            raise ValueError(f"group {self.code}: overlap tolerance must not be negative")
+
 
 class Catalogue:
     """Every published methodology version and group, indexed for resolution."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from tanpuhui.domain.events import BehaviourEvent, Reason, Rejection
 from tanpuhui.domain.methodology import Methodology
@@ -16,12 +17,20 @@ from tanpuhui.domain.methodology import Methodology
 CLOCK_SKEW = timedelta(minutes=5)
 
 
+@lru_cache(maxsize=1024)
+def _window(now: datetime, claim_window_days: int) -> tuple[datetime, datetime]:
+    """The earliest start and latest end a claim may have at `now` (one batch shares `now`)."""
+    return now - timedelta(days=claim_window_days), now + CLOCK_SKEW
+
+
 def check_plausibility(m: Methodology, event: BehaviourEvent, now: datetime) -> Rejection | None:
-    if event.ended_at < event.started_at:
+    started_at, ended_at = event.started_at, event.ended_at
+    if ended_at < started_at:
         return Rejection(Reason.ENDS_BEFORE_START, "ended_at is before started_at", "ended_at")
-    if event.ended_at > now + CLOCK_SKEW:
+    earliest, latest = _window(now, m.claim_window_days)
+    if ended_at > latest:
         return Rejection(Reason.IN_FUTURE, "the behaviour ends in the future", "ended_at")
-    if event.started_at < now - timedelta(days=m.claim_window_days):
+    if started_at < earliest:
         return Rejection(
             Reason.OUTSIDE_CLAIM_WINDOW,
             f"{m.key} accepts claims up to {m.claim_window_days} days old",
@@ -36,7 +45,8 @@ def check_plausibility(m: Methodology, event: BehaviourEvent, now: datetime) -> 
                 f"quantity.{key}={value} is outside [{limit.minimum}, {limit.maximum}] for {m.key}",
                 f"quantity.{key}",
             )
-    duration = Decimal(int(event.duration_s))
+    seconds = (ended_at - started_at).total_seconds()
+    duration = Decimal(int(seconds))
     if not bounds.duration_s.contains(duration):
         return Rejection(
             Reason.OUT_OF_BOUNDS,
@@ -48,7 +58,7 @@ def check_plausibility(m: Methodology, event: BehaviourEvent, now: datetime) -> 
     if bounds.max_speed_kmh is not None and distance is not None and distance > 0:
         if duration <= 0:
             return Rejection(Reason.IMPLAUSIBLE_SPEED, "a distance covered in no time", "ended_at")
-        speed = distance * 3600 / Decimal(str(event.duration_s))
+        speed = distance * 3600 / Decimal(str(seconds))
         if speed > bounds.max_speed_kmh:
             return Rejection(
                 Reason.IMPLAUSIBLE_SPEED,
