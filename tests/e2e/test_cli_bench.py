@@ -42,6 +42,8 @@ def test_bench_ingest_prints_both_rates_and_their_ratio(tmp_path: Path) -> None:
     assert re.search(r"pipeline\s+[\d,]+ events/s \(\d+\.\d s\)", out), out
     assert re.search(r"raw bulk insert\s+[\d,]+ event rows/s \(\d+\.\d s, [\d,]+ rows", out), out
     assert re.search(r"ratio\s+\d+% of the raw ceiling", out), out
+    assert re.search(r"CPU per event\s+pipeline \d+\.\d µs \(database in-process\)", out), out
+    assert re.search(r"CPU ceiling\s+\d+ CPUs at \d+\.\d µs per event: [\d,]+ events/s", out)
     assert re.search(r"ledger verify\s+0 violation\(s\)", out), out
     assert list(tmp_path.iterdir()) == []  # its databases are temporary
 
@@ -77,3 +79,35 @@ def test_bench_ingest_runs_as_many_events_as_asked(
     through the pipeline and got an outcome."""
     data = _json_object(bench_json.stdout)
     assert sum(data["pipeline"]["outcomes"].values()) == data["events"], data["pipeline"]
+
+
+def test_bench_ingest_json_has_the_cpu_budget_of_the_run(
+    bench_json: subprocess.CompletedProcess[str],
+) -> None:
+    cpu = _json_object(bench_json.stdout)["cpu"]
+    pipeline = cpu["pipeline_us_per_event"]
+    assert pipeline["python"] > 0
+    assert pipeline["database_server"] is None  # SQLite works inside the Python process
+    assert pipeline["total"] == pipeline["python"]
+    assert cpu["raw_insert_us_per_event_row"]["total"] > 0
+    assert cpu["pipeline_ceiling_events_per_s"] == round(cpu["cpus"] * 1e6 / pipeline["total"])
+
+
+@pytest.mark.postgres
+def test_bench_ingest_on_postgres_splits_cpu_between_workers_and_the_server(
+    tmp_path: Path,
+) -> None:
+    done = run_cli(
+        "bench", "ingest", "--events", str(EVENTS), "--engine", "postgres", "--workers", "2",
+        "--json", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert_no_traceback(done)
+    data = _json_object(done.stdout)
+    assert data["verify_violations"] == 0
+    assert sum(data["pipeline"]["outcomes"].values()) == EVENTS
+    pipeline = data["cpu"]["pipeline_us_per_event"]
+    assert pipeline["python"] > 0 and pipeline["database_server"] > 0
+    assert pipeline["total"] == pytest.approx(pipeline["python"] + pipeline["database_server"])
+    raw = data["cpu"]["raw_insert_us_per_event_row"]
+    assert raw["database_server"] > 0

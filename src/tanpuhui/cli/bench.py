@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from queue import Empty
@@ -34,7 +34,7 @@ import typer
 from tanpuhui.adapters import synthetic
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import insert_rows
-from tanpuhui.adapters.db.embedded import create_database, start_server
+from tanpuhui.adapters.db.embedded import create_database, server_cpu_seconds, start_server
 from tanpuhui.adapters.db.engine import WRITE, create_engine
 from tanpuhui.adapters.db.migrate import upgrade
 from tanpuhui.adapters.event_codec import EventDecoder
@@ -97,7 +97,7 @@ def _worker(url: str, enterprise_id: str, path: str, batch_size: int, queue: Any
     decoder = EventDecoder(app.ctx.regions)
     with open(path, "rb") as fh:  # noqa: PTH123
         lines = fh.read().splitlines()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     items = [decoder.line(line) for line in lines if line.strip()]
     counts: dict[str, int] = {}
     for start in range(0, len(items), batch_size):
@@ -105,12 +105,24 @@ def _worker(url: str, enterprise_id: str, path: str, batch_size: int, queue: Any
             app.ctx, uuid.UUID(enterprise_id), items[start : start + batch_size], source="bench"
         ):
             counts[o.kind.value] = counts.get(o.kind.value, 0) + 1
-    queue.put((time.perf_counter() - started, counts))
+    queue.put((time.perf_counter() - started, counts, time.process_time() - cpu))
     app.close()
 
 
+CpuProbe = Callable[[], float | None]
+
+
+def _no_probe() -> float | None:
+    return None
+
+
 def run_pipeline(
-    url: str, lines: list[bytes], workers: int, batch_size: int, work: Path
+    url: str,
+    lines: list[bytes],
+    workers: int,
+    batch_size: int,
+    work: Path,
+    server_cpu: CpuProbe = _no_probe,
 ) -> dict[str, Any]:
     app = build(Settings(database_url=url))
     upgrade_database(app)
@@ -130,10 +142,10 @@ def run_pipeline(
         mp.Process(target=_worker, args=(url, str(enterprise.id), p, batch_size, queue))
         for p in paths
     ]
-    wall = time.perf_counter()
+    wall, server_before = time.perf_counter(), server_cpu()
     for p in procs:
         p.start()
-    results: list[tuple[float, dict[str, int]]] = []
+    results: list[tuple[float, dict[str, int], float]] = []
     while len(results) < len(procs):
         try:
             results.append(queue.get(timeout=1))
@@ -147,15 +159,25 @@ def run_pipeline(
                 ) from None
     for p in procs:
         p.join()
-    wall = time.perf_counter() - wall
+    wall, server_after = time.perf_counter() - wall, server_cpu()
     counts: dict[str, int] = {}
-    for _, c in results:
+    for _, c, _ in results:
         for k, v in c.items():
             counts[k] = counts.get(k, 0) + v
-    return {"seconds": wall, "worker_seconds": [r[0] for r in results], "outcomes": counts}
+    return {
+        "seconds": wall,
+        "worker_seconds": [r[0] for r in results],
+        "worker_cpu_seconds": sum(r[2] for r in results),
+        "server_cpu_seconds": _difference(server_before, server_after),
+        "outcomes": counts,
+    }
 
 
-def run_raw(source_url: str, target_url: str) -> dict[str, Any]:
+def _difference(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
+
+
+def run_raw(source_url: str, target_url: str, server_cpu: CpuProbe = _no_probe) -> dict[str, Any]:
     """Bulk-insert the rows the pipeline wrote into a fresh database of the same schema, one
     transaction per pipeline batch (its event rows, its entry and postings, its batch record;
     the final balances and regional totals spread over the same transactions)."""
@@ -179,7 +201,7 @@ def run_raw(source_url: str, target_url: str) -> dict[str, Any]:
         .where(le.c.id == sa.bindparam("eid"))
         .values(seq=sa.bindparam("s"), prev_hash=sa.bindparam("p"), hash=sa.bindparam("h"))
     )
-    started = time.perf_counter()
+    started, cpu, server_before = time.perf_counter(), time.process_time(), server_cpu()
     for chunk in chunks:
         with target.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
             # as the pipeline does: entries first, unsealed; then their lines; then the seal
@@ -198,11 +220,14 @@ def run_raw(source_url: str, target_url: str) -> dict[str, Any]:
                     seal,
                     [{"eid": r.id, "s": r.seq, "p": r.prev_hash, "h": r.hash} for r in entries],
                 )
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    server_seconds = _difference(server_before, server_cpu())
     source.dispose()
     target.dispose()
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu,
+        "server_cpu_seconds": server_seconds,
         "rows": sum(len(copied[n]) for n in ROW_TABLES),
         "events_rows": len(copied["events"]),
     }
@@ -248,6 +273,7 @@ def bench_ingest(
     work = keep or Path(tempfile.mkdtemp(prefix="tanpuhui-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     server = None
+    probe: CpuProbe = _no_probe
     try:
         say = err_console.print
         say(f"generating {events:,} events …")
@@ -261,10 +287,14 @@ def bench_ingest(
             server, server_url = start_server(work / "pg")
             pipeline_url = create_database(server_url, "bench_pipeline")
             raw_url = create_database(server_url, "bench_raw")
+
+            def probe() -> float | None:
+                return server_cpu_seconds(work / "pg" / "pgdata")
+
         say(f"pipeline: {workers} process(es), batches of {batch_size:,} …")
-        pipeline = run_pipeline(pipeline_url, lines, workers, batch_size, work)
+        pipeline = run_pipeline(pipeline_url, lines, workers, batch_size, work, probe)
         say("raw bulk insert of the same rows …")
-        raw = run_raw(pipeline_url, raw_url)
+        raw = run_raw(pipeline_url, raw_url, probe)
         violations = None
         if verify:
             say("ledger verify …")
@@ -295,6 +325,7 @@ def bench_ingest(
                 "events_per_s": round(raw_rate),
             },
             "ratio": round(pipeline_rate / raw_rate, 3),
+            "cpu": cpu_budget(events, raw["events_rows"], pipeline, raw, os.cpu_count() or 1),
             "verify_violations": violations,
         }
     finally:
@@ -312,8 +343,58 @@ def bench_ingest(
         f"  raw bulk insert  {result['raw_bulk_insert']['events_per_s']:>9,} event rows/s "
         f"({raw['seconds']:.1f} s, {raw['rows']:,} rows in {len(ROW_TABLES)} tables)\n"
         f"  ratio            {result['ratio']:.0%} of the raw ceiling\n"
+        f"{_cpu_lines(result['cpu'])}"
         f"  outcomes         {pipeline['outcomes']}\n"
         f"  ledger verify    {violations if violations is not None else 'skipped'} violation(s)"
+    )
+
+
+def cpu_budget(
+    events: int, event_rows: int, pipeline: dict[str, Any], raw: dict[str, Any], cpus: int
+) -> dict[str, Any]:
+    """CPU time per event, split between the Python processes and the database server (whose
+    share is only separable for PostgreSQL: SQLite runs inside the Python process), and the
+    rate the machine's CPUs allow at that cost: the hardware ceiling of this pipeline."""
+
+    def per(seconds: float | None, count: int) -> float | None:
+        return None if seconds is None else round(seconds / count * 1e6, 1)
+
+    python_us = per(pipeline["worker_cpu_seconds"], events)
+    server_us = per(pipeline["server_cpu_seconds"], events)
+    total_us = (python_us or 0) + (server_us or 0)
+    raw_python_us = per(raw["cpu_seconds"], event_rows)
+    raw_server_us = per(raw["server_cpu_seconds"], event_rows)
+    return {
+        "cpus": cpus,
+        "pipeline_us_per_event": {
+            "python": python_us,
+            "database_server": server_us,
+            "total": round(total_us, 1),
+        },
+        "raw_insert_us_per_event_row": {
+            "python": raw_python_us,
+            "database_server": raw_server_us,
+            "total": round((raw_python_us or 0) + (raw_server_us or 0), 1),
+        },
+        "pipeline_ceiling_events_per_s": round(cpus * 1e6 / total_us) if total_us else None,
+    }
+
+
+def _cpu_lines(cpu: dict[str, Any]) -> str:
+    p, r = cpu["pipeline_us_per_event"], cpu["raw_insert_us_per_event_row"]
+
+    def split(part: dict[str, Any]) -> str:
+        if part["database_server"] is None:
+            return f"{part['total']:.1f} µs (database in-process)"
+        return (
+            f"{part['total']:.1f} µs ({part['python']:.1f} Python + "
+            f"{part['database_server']:.1f} database server)"
+        )
+
+    return (
+        f"  CPU per event    pipeline {split(p)}; raw insert {split(r)}\n"
+        f"  CPU ceiling      {cpu['cpus']} CPUs at {p['total']:.1f} µs per event: "
+        f"{cpu['pipeline_ceiling_events_per_s'] or 0:,} events/s\n"
     )
 
 

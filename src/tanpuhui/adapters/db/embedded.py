@@ -56,3 +56,29 @@ def create_database(server_url: str, name: str) -> str:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     engine.dispose()
     return sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def server_cpu_seconds(pgdata: Path) -> float | None:
+    """CPU seconds (user + system) the server in `pgdata` has used so far: the postmaster's,
+    its exited backends' (which it has reaped) and its live backends'. None when /proc cannot
+    tell (not Linux). Benchmarks take the difference around a phase."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            # fields[0] is the state (field 3 of proc(5)); ppid, utime, stime, cutime, cstime
+            ppid, utime, stime = int(fields[1]), int(fields[11]), int(fields[12])
+            if int(entry.name) == pid:
+                total += utime + stime + int(fields[13]) + int(fields[14])
+            elif ppid == pid:
+                total += utime + stime
+        return total / ticks
+    except (OSError, ValueError, IndexError):
+        return None
