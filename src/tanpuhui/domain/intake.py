@@ -143,8 +143,12 @@ class BatchDecision:
     records: list[EventRecord]  # new rows
     replaced: list[str]  # event ids whose stored rejection the new record replaces
     entry: Entry | None
-    balance_deltas: dict[tuple[str, str], int]
     region_deltas: dict[tuple[str, str, date], int]  # (region, group, day) → grams
+
+    @property
+    def balance_deltas(self) -> dict[tuple[str, str], int]:
+        """What the issuance entry changes, by (account, asset)."""
+        return balance_deltas(self.entry) if self.entry else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,7 +429,6 @@ def decide_batch(
         records=records,
         replaced=replaced,
         entry=entry,
-        balance_deltas=balance_deltas(entry) if entry else {},
         region_deltas=dict(region_deltas),
     )
 
