@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
 
 import pytest
@@ -308,3 +309,24 @@ def test_uuid7_source_borrows_the_next_millisecond_after_4096_ids_in_one(
     assert all(a < b for a, b in pairwise(ids))
     assert uuid7_time_ms(ids[0]) == 7
     assert uuid7_time_ms(ids[-1]) > 7
+
+
+def test_chain_hash_bytes_are_pinned() -> None:
+    """Stored chains were hashed with exactly these bytes: a faster implementation must not
+    change one of them (or every existing ledger would fail verification)."""
+
+    previous = bytes(range(32))
+    entry_id = uuid.UUID("0192f0c8-0000-7000-8000-000000000001")
+    reduction = uuid.UUID("0192f0c8-0000-7000-8000-0000000000aa")
+    created = datetime(2026, 11, 17, 15, 30, tzinfo=CST)
+    postings = [
+        Posting("person:p-1", "co2e:mobility:440000:2026-11", 319, reduction),
+        Posting("issuance:cycling", "co2e:mobility:440000:2026-11", -319),
+    ]
+    expected = hashlib.sha256(
+        previous
+        + f"{entry_id}|7|issuance|2026-11-17T07:30:00.000000+00:00|4:memo\n".encode()
+        + b"issuance:cycling|co2e:mobility:440000:2026-11|-319|\n"
+        + f"person:p-1|co2e:mobility:440000:2026-11|319|{reduction}\n".encode()
+    ).digest()
+    assert chain_hash(previous, entry_id, 7, "issuance", created, postings, "memo") == expected

@@ -138,7 +138,7 @@ def chain_hash(
     digest = hashlib.sha256(previous)
     stamp = created_at.astimezone(UTC).isoformat(timespec="microseconds")
     digest.update(f"{entry_id}|{sequence}|{kind}|{stamp}|{len(memo)}:{memo}\n".encode())
-    for line in sorted(p.canonical() for p in postings):
-        digest.update(line.encode())
-        digest.update(b"\n")
+    lines = sorted(p.canonical() for p in postings)
+    if lines:  # each line and its newline, hashed in one piece (the same bytes)
+        digest.update(("\n".join(lines) + "\n").encode())
     return digest.digest()
