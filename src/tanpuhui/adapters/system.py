@@ -44,19 +44,25 @@ class Uuid7Source:
         self._lock = threading.Lock()
 
     def new(self) -> uuid.UUID:
+        return self.many(1)[0]
+
+    def many(self, count: int) -> list[uuid.UUID]:
+        """`count` consecutive ids (one clock reading, one lock) — a batch needs one per event."""
+        made: list[uuid.UUID] = []
         with self._lock:
-            ms = time.time_ns() // 1_000_000
-            if ms <= self._last_ms:
-                ms = self._last_ms
-                self._counter += 1
-                if self._counter > 0xFFF:  # 4096 ids in one millisecond: borrow the next one
-                    ms = self._last_ms = ms + 1
-                    self._counter = 0
-            else:
-                self._last_ms = ms
-                self._counter = self._random(2) >> 5
-            random_bits = (self._counter << 62) | (self._random(8) >> 2)
-        return uuid7(ms, random_bits)
+            now_ms = time.time_ns() // 1_000_000
+            for _ in range(count):
+                if now_ms <= self._last_ms:
+                    ms = self._last_ms
+                    self._counter += 1
+                    if self._counter > 0xFFF:
+                        ms = self._last_ms = ms + 1
+                        self._counter = 0
+                else:
+                    ms = self._last_ms = now_ms
+                    self._counter = self._random(2) >> 5
+                made.append(uuid7(ms, (self._counter << 62) | (self._random(8) >> 2)))
+        return made
 
     def _random(self, size: int) -> int:
         if self._at + size > len(self._pool):

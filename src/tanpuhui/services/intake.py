@@ -111,7 +111,9 @@ def _settle(
                     prepared.fingerprints(),
                 )
                 state.bindings = bindings
-                decision = decide_batch(prepared, state, ctx.ids.new, now)
+                # ids for the entry and every record, made at once
+                ids = iter(ctx.ids.many(len(prepared.items) + 1))
+                decision = decide_batch(prepared, state, ids.__next__, now)
                 if decision.entry is not None:
                     uow.ledger.open(decision.entry)
                 batch_id = ctx.ids.new()

@@ -38,6 +38,10 @@ class Clock(Protocol):
 class IdSource(Protocol):
     def new(self) -> uuid.UUID: ...
 
+    def many(self, count: int) -> list[uuid.UUID]:
+        """`count` new ids at once, in order (a batch needs one per event)."""
+        ...
+
 
 class SignatureVerifier(Protocol):
     def verify(self, public_key: bytes, signature: str, message: bytes) -> bool: ...
