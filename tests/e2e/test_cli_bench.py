@@ -88,6 +88,7 @@ def test_bench_ingest_json_has_the_cpu_budget_of_the_run(
     pipeline = cpu["pipeline_us_per_event"]
     assert pipeline["python"] > 0
     assert pipeline["database_server"] is None  # SQLite works inside the Python process
+    assert cpu["cpus"] == 1  # … and has one writer at a time, so one CPU is what it can use
     assert pipeline["total"] == pipeline["python"]
     assert cpu["raw_insert_us_per_event_row"]["total"] > 0
     assert cpu["pipeline_ceiling_events_per_s"] == round(cpu["cpus"] * 1e6 / pipeline["total"])
