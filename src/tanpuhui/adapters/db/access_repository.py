@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.domain.parties import Credential
@@ -68,17 +69,19 @@ class SqlAccess:
     def remember_nonce(self, credential_id: uuid.UUID, nonce: str, seen_at: datetime) -> bool:
         """Record a nonce; False when this credential used it already (a replay)."""
         n = t.request_nonces
-        if self.conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
         inserted = self.conn.execute(
-            insert(n)
+            self._insert(n)
             .values(credential_id=credential_id, nonce=nonce, seen_at=seen_at)
             .on_conflict_do_nothing()
             .returning(n.c.nonce)  # (rowcount is not reliable for this on every driver)
         ).first()
         return inserted is not None
+
+    def _insert(self, table: sa.Table) -> Any:
+        """An INSERT with the dialect's ON CONFLICT clauses."""
+        if self.conn.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
 
     def forget_nonces(self, before: datetime) -> int:
         n = t.request_nonces
@@ -90,15 +93,22 @@ class SqlAccess:
         """Take one request token from the credential's bucket. Returns 0 when taken, else the
         seconds until one is available (nothing is taken then)."""
         b = t.rate_buckets
-        row = self.conn.execute(
-            sa.select(b.c.tokens, b.c.updated_at).where(b.c.credential_id == credential_id)
+        current = (
+            sa.select(b.c.tokens, b.c.updated_at)
+            .where(b.c.credential_id == credential_id)
             .with_for_update()
-        ).first()  # fmt: skip
+        )
+        row = self.conn.execute(current).first()
         if row is None:
+            # The credential's first request: a full bucket. Concurrent first requests (other
+            # workers) may create it at the same moment; whichever loses waits for the winner
+            # and then takes its token from the bucket the winner made.
             self.conn.execute(
-                b.insert().values(credential_id=credential_id, tokens=burst - 1, updated_at=now)
+                self._insert(b)
+                .values(credential_id=credential_id, tokens=burst, updated_at=now)
+                .on_conflict_do_nothing()
             )
-            return 0.0
+            row = self.conn.execute(current).one()
         elapsed = max(0.0, (now - row.updated_at).total_seconds())
         tokens: float = min(burst, float(row.tokens) + elapsed * rate_per_s)
         if tokens < 1:
