@@ -89,6 +89,8 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, RateLimitedError):
             headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
             extra["retry_after_s"] = round(exc.retry_after_s, 3)
+        if isinstance(exc, UnavailableError):  # transient: the same request may succeed soon
+            headers["Retry-After"] = "1"
         if isinstance(exc, AuthenticationError):
             scheme = "Bearer" if exc.code == "invalid_token" else "Tanpuhui-Ed25519"
             headers["WWW-Authenticate"] = scheme

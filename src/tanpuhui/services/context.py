@@ -4,19 +4,36 @@ and the cached methodology catalogue."""
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from typing import TypeVar
 
 from tanpuhui.domain.regions import RegionCatalogue
 from tanpuhui.services.ports import (
     Clock,
     IdSource,
+    RaceLostError,
     SecretSource,
     SignatureVerifier,
     StoredCatalogue,
     UnitOfWork,
     UnitOfWorkFactory,
 )
+
+T = TypeVar("T")
+
+
+def retry_races(action: Callable[[], T], attempts: int = 3) -> T:
+    """Run a unit of work again when a concurrent one won a uniqueness race: the next attempt
+    sees the winner's rows and gives the precise answer (e.g. "exists already")."""
+    for attempt in range(attempts - 1):
+        try:
+            return action()
+        except RaceLostError:
+            time.sleep(0.01 * 2**attempt)
+    return action()
 
 
 class CatalogueCache:

@@ -19,7 +19,7 @@ from tanpuhui.domain.intake import ClaimScope
 from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.domain.methodology import Catalogue
 from tanpuhui.domain.parties import Binding, Enterprise, Person, Role
-from tanpuhui.services.context import Context
+from tanpuhui.services.context import Context, retry_races
 from tanpuhui.services.ports import UnitOfWork
 
 
@@ -30,12 +30,16 @@ def add_enterprise(ctx: Context, name: str, roles: set[Role]) -> Enterprise:
     if not roles:
         raise InvalidInputError("an enterprise needs at least one role (scene, platform)")
     enterprise = Enterprise(ctx.ids.new(), name, frozenset(roles), ctx.clock.now())
-    with ctx.uow() as uow:
-        if uow.enterprises.find_by_name(name) is not None:
-            raise ConflictError(f"an enterprise named {name!r} exists already")
-        uow.enterprises.add(enterprise)
-        uow.commit()
-    return enterprise
+
+    def add() -> Enterprise:
+        with ctx.uow() as uow:
+            if uow.enterprises.find_by_name(name) is not None:
+                raise ConflictError(f"an enterprise named {name!r} exists already")
+            uow.enterprises.add(enterprise)
+            uow.commit()
+        return enterprise
+
+    return retry_races(add)
 
 
 def get_enterprise(ctx: Context, enterprise_id: uuid.UUID) -> Enterprise:

@@ -16,6 +16,7 @@ from typing import Protocol, Self
 from tanpuhui.domain.binding import Move, PendingReduction
 from tanpuhui.domain.checks import Violation
 from tanpuhui.domain.claims import Claim
+from tanpuhui.domain.errors import UnavailableError
 from tanpuhui.domain.intake import BatchDecision, ClaimScope, IntakeState, Outcome
 from tanpuhui.domain.ledger import Entry
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology
@@ -23,12 +24,29 @@ from tanpuhui.domain.parties import Binding, Credential, Enterprise, Person
 from tanpuhui.domain.requantify import RequantifyPlan, StoredReduction
 
 
-class RaceLostError(Exception):
-    """A concurrent transaction won a uniqueness race; the service may retry the whole unit."""
+class RaceLostError(UnavailableError):
+    """A concurrent transaction won a uniqueness race; the service may retry the whole unit.
+    Where it does not, the caller sees a retryable refusal (HTTP 503), never a crash."""
+
+    code = "concurrent_write"
+
+    def __init__(self, driver_message: str) -> None:
+        super().__init__(
+            "a concurrent request changed the same records at the same moment; retry",
+            details={"driver": driver_message},
+        )
 
 
-class LockTableFullError(Exception):
+class LockTableFullError(UnavailableError):
     """The database ran out of room for locks; the service may retry with fewer at once."""
+
+    code = "database_busy"
+
+    def __init__(self, driver_message: str) -> None:
+        super().__init__(
+            "the database has no room for more locks right now; retry",
+            details={"driver": driver_message},
+        )
 
 
 class Clock(Protocol):
