@@ -27,6 +27,12 @@ Signed = Annotated[Enterprise, Depends(signed_enterprise)]
 SubjectPath = Annotated[str, Path(pattern=r"^[\x21-\x7e]{1,128}$", description="subject id")]
 
 
+def json_body(schema: str) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads its JSON itself (signed: raw bytes)."""
+    content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         s: {"model": schemas.Problem, "content": {PROBLEM: {}}, "description": "a problem"}
@@ -46,14 +52,7 @@ def json_response(data: Any, status: int = 200) -> Response:
     "different payload gets a per-event `conflict`.",
     response_model=schemas.BatchResult,
     responses=problems(401, 413, 422, 429),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/EventBatch"}}
-            },
-        }
-    },
+    openapi_extra=json_body("EventBatch"),
 )
 async def post_events(request: Request, enterprise: Signed) -> Response:
     ctx = context(request)
@@ -128,14 +127,7 @@ async def read_outcomes(
     "(re-checked against the person's own ledger for overlaps and daily caps).",
     response_model=schemas.BindingResult,
     responses=problems(401, 404, 409, 422, 429),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/BindingRequest"}}
-            },
-        }
-    },
+    openapi_extra=json_body("BindingRequest"),
 )
 async def post_binding(request: Request, enterprise: Signed) -> Response:
     try:
