@@ -69,10 +69,28 @@ def test_no_version_is_resolved_where_none_applies(
     assert catalogue.resolve(behaviour, day, region) is None
 
 
-def test_resolution_is_memoised_but_answers_alike(catalogue: Catalogue) -> None:
-    first = catalogue.resolve("bike_share_ride", date(2025, 1, 1), WUHAN)
+def test_resolution_is_memoised_but_answers_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search runs once per (behaviour, day, region); later calls answer from the memo, and
+    the answer is the one the search gives (a test that only compared results would pass with
+    the memo deleted, since the search returns the same object every time)."""
+    national = methodology("bike.cn")
+    prefecture = methodology("bike.wuhan", region="420100")
+    catalogue = Catalogue([national, prefecture], [MOBILITY])
+    searches: list[tuple[str, date, str]] = []
+    search = catalogue._resolve
 
-    assert catalogue.resolve("bike_share_ride", date(2025, 1, 1), WUHAN) is first
+    def counting(behaviour: str, day: date, region: str) -> object:
+        searches.append((behaviour, day, region))
+        return search(behaviour, day, region)
+
+    monkeypatch.setattr(catalogue, "_resolve", counting)
+    day = date(2025, 1, 1)
+    answers = [catalogue.resolve("bike_share_ride", day, "420106") for _ in range(3)]
+    other = catalogue.resolve("bike_share_ride", day, "310101")
+
+    assert answers == [prefecture] * 3
+    assert other == national
+    assert searches == [("bike_share_ride", day, "420106"), ("bike_share_ride", day, "310101")]
 
 
 def test_county_beats_prefecture_beats_province_beats_national() -> None:
