@@ -9,13 +9,17 @@ for the reference parser to reject with its precise reason; malformed JSON is a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tanpuhui.adapters import event_codec
 from tanpuhui.adapters.event_codec import EventDecoder, decode_lines
 from tanpuhui.domain.events import FIELDS, BehaviourEvent, Reason, Rejection, parse_event
 from tanpuhui.domain.regions import RegionCatalogue
@@ -53,6 +57,10 @@ timestamps = st.sampled_from(
         "2026-11-17T13:18:00+15:00",  # impossible offset
         "2026-11-17T13:18:00+14:00",
         "2026-02-30T00:00:00+08:00",  # no such day
+        "9999-12-31T23:50:00+00:00",  # the calendar's ends: not convertible to every offset
+        "0001-01-01T00:10:00+05:00",
+        "9999-12-28T23:59:59.999999+00:00",  # the last instant the contract accepts
+        "0001-01-03T00:00:00Z",  # the first
         "yesterday",
         "",
     ]
@@ -172,6 +180,44 @@ def assert_agrees(got: object, text: bytes, regions: RegionCatalogue) -> None:
         assert isinstance(expected, Rejection), "the fast path fell back on a valid event"
 
 
+@contextmanager
+def slow_path_spy() -> Iterator[list[str]]:
+    """Records every use of the generic (slow) decoding path: the generic msgspec decoder and
+    the decoder's fallback methods. A fast-path test asserts the record stays empty."""
+    calls: list[str] = []
+    generic = event_codec._any
+
+    class Generic:
+        def decode(self, data: bytes) -> Any:
+            calls.append("generic decode")
+            return generic.decode(data)
+
+    def spying(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def spy(self: EventDecoder, *args: Any) -> Any:
+            calls.append(name)
+            return method(self, *args)
+
+        return spy
+
+    fallbacks = {
+        name: spying(name, getattr(EventDecoder, name))
+        for name in ("_batch_slowly", "_array_slowly", "_python_item", "item")
+    }
+    with patch.object(event_codec, "_any", Generic()), patch.multiple(EventDecoder, **fallbacks):
+        yield calls
+
+
+def test_the_slow_path_spy_sees_a_fallback(regions: RegionCatalogue) -> None:
+    """The spy itself works: an invalid event is decoded generically, and the spy says so."""
+    bad = json.dumps(event(region="999999")).encode()
+
+    with slow_path_spy() as slow:
+        EventDecoder(regions).line(bad)
+        EventDecoder(regions).array(b"[" + bad + b"]")
+
+    assert slow == ["generic decode", "_array_slowly", "generic decode"]
+
+
 @HYPOTHESIS
 @given(raw=raw_events())
 def test_line_decodes_like_the_reference_parser(raw: Any, regions: RegionCatalogue) -> None:
@@ -213,8 +259,14 @@ def test_array_decodes_every_item_like_the_reference_parser(
 def test_an_array_of_valid_events_takes_the_fast_path_whole(
     raws: list[Any], regions: RegionCatalogue
 ) -> None:
-    decoded = EventDecoder(regions).array(json.dumps(raws).encode())
+    """(It passed with the fast path disabled: the slow path gives the same events. Now the
+    spy shows that no event was decoded generically.)"""
+    with slow_path_spy() as slow:
+        decoded = EventDecoder(regions).array(json.dumps(raws).encode())
+        batch = EventDecoder(regions).batch(json.dumps({"events": raws}).encode())
 
+    assert slow == []
+    assert batch == decoded
     assert decoded is not None
     assert all(isinstance(item, BehaviourEvent) for item in decoded)
     assert decoded == [parse_event(raw, regions) for raw in raws]
@@ -286,7 +338,7 @@ MALFORMED = [
     b"Infinity",
     b"\xff\xfe",
     b'{"quantity": {"distance_km": NaN}}',
-    b'"\\ud800"',  # json.loads accepts a lone surrogate escape; it is not valid Unicode
+    b'{"a": "\\ud800", "b": NaN}',  # a lone surrogate does not make malformed JSON readable
 ]
 
 #: Malformed lines where the typed decoder first meets a wrong type, then the generic decode of
@@ -361,9 +413,12 @@ def test_a_number_beyond_float_range_does_not_lose_the_batch(regions: RegionCata
 
 
 def test_the_builders_default_event_takes_the_fast_path(regions: RegionCatalogue) -> None:
+    """(It passed with the fast path disabled; now the spy shows no generic decoding.)"""
     raw = event(start=NOW.astimezone(CST))
 
-    got = EventDecoder(regions).line(json.dumps(raw).encode())
+    with slow_path_spy() as slow:
+        got = EventDecoder(regions).line(json.dumps(raw).encode())
 
+    assert slow == []
     assert isinstance(got, BehaviourEvent)
     assert got == parse_event(raw, regions)
