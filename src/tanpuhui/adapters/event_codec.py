@@ -12,8 +12,9 @@ Limits (docs/events.md "Limits"), so that no input can make the decoder or a lat
   rejection of its own, and its neighbours are processed;
 - a string or key holding a lone UTF-16 surrogate escape (`"\\ud800"`, which JSON's grammar
   admits but Unicode does not) makes *its* event an `invalid_unicode` rejection;
-- a batch body nesting deeper than `MAX_BODY_DEPTH` anywhere, or with a top-level field other
-  than `events`, is refused whole (422 `too_deep` / `unknown_field`).
+- a batch body nesting deeper than `MAX_BODY_DEPTH` anywhere, or with a top-level field besides
+  its `events`, is refused whole (422 `too_deep` / `unknown_field`); a body without `events`
+  is no batch at all (None).
 Rejections made here carry no event id (the event could not be read safely): they are
 answered by position, like a malformed line of a file.
 """
@@ -94,7 +95,7 @@ class EventDecoder:
 
     def batch(self, body: bytes) -> list[Decoded] | None:
         """An API batch `{"events": [...]}`; None when the body is not such an object.
-        Raises InvalidInputError: `unknown_field` for a top-level field other than `events`,
+        Raises InvalidInputError: `unknown_field` for a top-level field besides `events`,
         `too_deep` for a body nested beyond `MAX_BODY_DEPTH`."""
         try:
             events = self._all_valid(_batch.decode(body).events)
@@ -121,13 +122,13 @@ class EventDecoder:
             return None
         except msgspec.DecodeError:
             return self._python_batch(body) if _SURROGATE_ESCAPE.search(body) else None
-        _refuse_unknown_fields(top.keys())
         if "events" not in top:
             return None
         try:
             items = _items.decode(top["events"])
         except msgspec.DecodeError:
             return None
+        _refuse_unknown_fields(top.keys())
         return [self._decoded(bytes(item)) for item in items]
 
     def _array_slowly(self, body: bytes) -> list[Decoded] | None:
@@ -146,10 +147,10 @@ class EventDecoder:
         top = _python_json(body)
         if not isinstance(top, dict):
             return None
-        _refuse_unknown_fields(top.keys())
         events = top.get("events")
         if not isinstance(events, list):
             return None
+        _refuse_unknown_fields(top.keys())
         return [self._python_item(item) for item in events]
 
     def _decoded(self, data: bytes) -> Decoded:
