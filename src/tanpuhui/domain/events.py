@@ -143,6 +143,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: a day on either side — no later step can overflow on an instant the contract accepted.
 EARLIEST = datetime(1, 1, 3, tzinfo=UTC)
 LATEST = datetime(9999, 12, 28, 23, 59, 59, 999999, tzinfo=UTC)
+_EDGE_YEARS = ("0001", "9999")  # ISO 8601 as fromisoformat reads it starts with the year
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -292,7 +293,9 @@ def _parse_timestamp(value: str, name: str) -> datetime | Rejection:
         return Rejection(Reason.NAIVE_TIMESTAMP, f"{name} must carry a UTC offset", name)
     if not -_MAX_OFFSET <= offset <= _MAX_OFFSET:
         return Rejection(Reason.INVALID_TIMESTAMP, f"{name} has an impossible UTC offset", name)
-    if not EARLIEST <= parsed <= LATEST:  # (comparing aware datetimes cannot overflow)
+    # Only a local year 1 or 9999 can lie outside (a cheap test first: this is the hot path);
+    # comparing aware datetimes cannot overflow.
+    if value[:4] in _EDGE_YEARS and not EARLIEST <= parsed <= LATEST:
         return Rejection(
             Reason.INVALID_TIMESTAMP,
             f"{name} {value[:40]!r} is outside the instants the platform can represent "
