@@ -22,7 +22,14 @@ from hypothesis import strategies as st
 from tanpuhui.adapters import event_codec
 from tanpuhui.adapters.event_codec import EventDecoder, decode_lines
 from tanpuhui.domain.errors import InvalidInputError
-from tanpuhui.domain.events import FIELDS, BehaviourEvent, Reason, Rejection, parse_event
+from tanpuhui.domain.events import (
+    FIELDS,
+    BehaviourEvent,
+    Reason,
+    Rejection,
+    parse_event,
+    raw_payload_hash,
+)
 from tanpuhui.domain.regions import RegionCatalogue
 from tests.builders import event
 from tests.conftest import CST, NOW
@@ -618,3 +625,61 @@ def test_a_batch_with_a_field_besides_events_is_refused(regions: RegionCatalogue
 def test_batch_is_none_for_what_is_not_a_batch(body: bytes, regions: RegionCatalogue) -> None:
     """(A body without a list of `events` is no batch: `invalid_request`, not `unknown_field`.)"""
     assert EventDecoder(regions).batch(body) is None
+
+
+# --- no input crashes the decoder ---------------------------------------------------------
+
+hostile_strings = st.sampled_from(
+    ['"\\ud800"', '"\\udfff x"', '"\\ud83d\\ude00"', '"\\u0000"', '"ok"', "1e400", "-0", "NaN"]
+)
+
+
+def json_object(pairs: list[tuple[str, str]]) -> str:
+    """An object's JSON text from (key, value) texts; a key that is not a string is `"k"`."""
+    return (
+        "{"
+        + ",".join(f"{k if k.startswith(QUOTE) else QUOTE + 'k' + QUOTE}:{v}" for k, v in pairs)
+        + "}"
+    )
+
+
+QUOTE = '"'
+hostile_values = st.recursive(
+    hostile_strings | st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    lambda children: (
+        st.lists(children, max_size=3).map(lambda xs: "[" + ",".join(xs) + "]")
+        | st.lists(st.tuples(hostile_strings, children), max_size=3).map(json_object)
+        | st.integers(min_value=1, max_value=2_000).map(lambda n: "[" * n + "]" * n)
+    ),
+    max_leaves=8,
+)
+
+
+@st.composite
+def hostile_batches(draw: st.DrawFn) -> bytes:
+    items = draw(st.lists(st.one_of(hostile_values, raw_events().map(json.dumps)), max_size=4))
+    extra = draw(st.lists(st.sampled_from(['"foo": 1', '"events": []']), max_size=1))
+    top = ", ".join(['"events": [' + ", ".join(items) + "]", *extra])
+    text = "{" + top + "}"
+    return draw(st.sampled_from([text, text[: len(text) // 2], "[" + text + "]"])).encode()
+
+
+@settings(deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(body=hostile_batches() | st.binary(max_size=64))
+def test_no_body_makes_the_decoder_raise_anything_but_a_refusal(
+    body: bytes, regions: RegionCatalogue
+) -> None:
+    decoder = EventDecoder(regions)
+    try:
+        items = decoder.batch(body)
+    except InvalidInputError as refused:
+        assert refused.code in ("too_deep", "unknown_field")
+    else:
+        for item in items or []:
+            if not isinstance(item, BehaviourEvent | Rejection):
+                # what intake does with it: the reference parser names a reason, the
+                # rejected event's digest is taken — neither may raise
+                assert isinstance(parse_event(item, regions), Rejection)
+                raw_payload_hash(item)
+    got = decoder.line(body)
+    assert isinstance(got, BehaviourEvent | Rejection) or parse_event(got, regions)
