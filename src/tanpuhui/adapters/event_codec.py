@@ -173,13 +173,9 @@ class EventDecoder:
 
     def _python_item(self, item: object) -> Decoded:
         """An item decoded by Python's parser (lone surrogates possible)."""
-        where = _lone_surrogate(item)
-        if where is not None:
-            return Rejection(
-                Reason.INVALID_UNICODE,
-                f"{where} holds a lone UTF-16 surrogate escape, which is no Unicode character",
-                where,
-            )
+        invalid = _invalid_unicode(item)
+        if invalid is not None:
+            return invalid
         checked = _within_depth(item)
         if checked is not item:
             return checked
@@ -227,15 +223,17 @@ def _undecodable(data: bytes, exc: msgspec.DecodeError) -> Decoded:
             value = _python_json(data)
         except _TooDeepError:
             return _too_deep()
-        if value is not _NOT_JSON:
-            return _python_rejection(value)
+        invalid = None if value is _NOT_JSON else _invalid_unicode(value)
+        if invalid is not None:
+            return invalid
     return Rejection(Reason.MALFORMED_JSON, f"not a JSON value: {exc}")
 
 
-def _python_rejection(value: object) -> Decoded:
+def _invalid_unicode(value: object) -> Rejection | None:
+    """An `invalid_unicode` rejection naming where `value` holds a lone surrogate, if it does."""
     where = _lone_surrogate(value)
-    if where is None:  # pragma: no cover - msgspec refuses only lone surrogates here
-        return Rejection(Reason.MALFORMED_JSON, "not a JSON value")
+    if where is None:
+        return None
     return Rejection(
         Reason.INVALID_UNICODE,
         f"{where} holds a lone UTF-16 surrogate escape, which is no Unicode character",
