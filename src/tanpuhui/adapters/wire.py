@@ -27,6 +27,7 @@ from tanpuhui.domain.events import (
 )
 from tanpuhui.domain.intake import OutcomeKind
 from tanpuhui.domain.quantity import DECIMAL_PATTERN, QUANTITIES
+from tanpuhui.services.intake import MAX_BATCH
 
 REF_TEMPLATE = "#/components/schemas/{name}"
 
@@ -132,9 +133,9 @@ class EventBatch(msgspec.Struct, forbid_unknown_fields=True):
     events: Annotated[
         list[Event],
         _doc(
-            "Up to 10,000 events. Each is validated on its own: an invalid one gets a "
+            f"Up to {MAX_BATCH:,} events. Each is validated on its own: an invalid one gets a "
             "`rejected` outcome and the rest are processed.",
-            maxItems=10_000,
+            maxItems=MAX_BATCH,
         ),
     ]
 

@@ -36,6 +36,7 @@ from tanpuhui.domain.methodology import Catalogue, Confidence, Group, Methodolog
 from tanpuhui.domain.models import MODELS, quantify
 from tanpuhui.domain.quantity import format_decimal
 from tanpuhui.domain.regions import RegionCatalogue
+from tanpuhui.services.intake import MAX_BATCH
 
 cli = typer.Typer(help="Generated documentation.", no_args_is_help=True)
 DEFAULT_OUT = Path("docs/methodologies.md")
@@ -131,6 +132,8 @@ def event_tables() -> dict[str, list[str]]:
         "rejected `too_large` (a valid event is valid whatever its spacing) |",
         f"| nesting anywhere in a batch body | {event_codec.MAX_BODY_DEPTH} levels | the batch "
         "is refused: 422 `too_deep` |",
+        f"| events in one batch | {MAX_BATCH:,} (or `TANPUHUI_MAX_BATCH`, if lower) | the batch "
+        "is refused: 413 `batch_too_large` |",
     ]
     return {"fields": fields, "quantities": quantities, "reasons": reasons, "limits": limits}
 
