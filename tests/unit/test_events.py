@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -125,6 +126,24 @@ REJECTIONS: list[tuple[str, object, Reason, str | None]] = [
         "ended_at",
     ),
     (
+        "started_at at the calendar's end (overflowed converting to CST: a 500)",
+        event(started_at="9999-12-31T23:50:00+00:00"),
+        Reason.INVALID_TIMESTAMP,
+        "started_at",
+    ),
+    (
+        "ended_at before year 1 in UTC",
+        event(ended_at="0001-01-01T00:10:00+05:00"),
+        Reason.INVALID_TIMESTAMP,
+        "ended_at",
+    ),
+    (
+        "started_at one microsecond past the last instant",
+        event(started_at="9999-12-29T00:00:00Z"),
+        Reason.INVALID_TIMESTAMP,
+        "started_at",
+    ),
+    (
         "started_at without offset",
         event(started_at="2026-11-17T13:18:00"),
         Reason.NAIVE_TIMESTAMP,
@@ -189,6 +208,9 @@ def test_bad_event_is_rejected_with_its_reason_and_field(
 #: Reasons only later stages give (decoding, resolution, quantification, plausibility, intake).
 NOT_FROM_PARSE_EVENT = {
     Reason.MALFORMED_JSON,
+    Reason.TOO_DEEP,  # the decoder's limits (tests/unit/test_event_codec.py)
+    Reason.TOO_LARGE,
+    Reason.INVALID_UNICODE,
     Reason.NO_METHODOLOGY,
     Reason.NO_FACTOR,
     Reason.QUANTITY_MISMATCH,
@@ -440,3 +462,51 @@ def test_instants_are_compared_exactly_not_by_wall_clock(regions: RegionCatalogu
     ev = accepted(spelled(started_at="2026-11-17T05:18:00Z"), regions)
 
     assert ev.started_at == START.astimezone(UTC)
+
+
+# --- the calendar's ends ----------------------------------------------------------------------
+
+ZONES = [timezone(timedelta(hours=h)) for h in (-14, -12, 0, 5, 8, 14)] + [
+    ZoneInfo("Asia/Shanghai"),
+    ZoneInfo("Pacific/Kiritimati"),
+    ZoneInfo("America/Sitka"),  # +14:58 local mean time before 1867
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    moment=st.one_of(  # mostly within four days of either end of the calendar
+        st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(1, 1, 5)),
+        st.datetimes(min_value=datetime(9999, 12, 27), max_value=datetime.max),
+        st.datetimes(),
+    ),
+    offset_min=st.integers(min_value=-14 * 60, max_value=14 * 60),
+    name=st.sampled_from(["started_at", "ended_at"]),
+)
+def test_every_instant_the_contract_accepts_converts_to_any_zone(
+    moment: datetime, offset_min: int, name: str, regions: RegionCatalogue
+) -> None:
+    """Near the calendar's ends an accepted instant once overflowed converting to the
+    platform's zone (`9999-12-31T23:50:00+00:00`: OverflowError, a 500 for the whole batch).
+    Now: refused with `invalid_timestamp`, or convertible to every zone with a local day
+    that has a neighbour on each side."""
+    text = moment.replace(tzinfo=timezone(timedelta(minutes=offset_min))).isoformat()
+    got = parse_event(event(**{name: text}), regions)
+
+    if isinstance(got, Rejection):
+        if got.field == name:
+            assert got.reason == Reason.INVALID_TIMESTAMP
+            assert "outside the instants" in got.message
+        return
+    instant = got.started_at if name == "started_at" else got.ended_at
+    for zone in ZONES:
+        day = instant.astimezone(zone).date()
+        assert day - timedelta(days=1) < day < day + timedelta(days=1)
+
+
+@pytest.mark.parametrize("text", ["0001-01-03T00:00:00+00:00", "9999-12-28T23:59:59.999999+00:00"])
+def test_the_first_and_last_instants_are_accepted(text: str, regions: RegionCatalogue) -> None:
+    got = parse_event(event(started_at=text, ended_at=text), regions)
+
+    assert isinstance(got, BehaviourEvent)
+    assert got.started_at == datetime.fromisoformat(text)

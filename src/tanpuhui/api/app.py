@@ -37,10 +37,9 @@ def create_app(app: App) -> FastAPI:
                 routes=api.routes,
             )  # fmt: skip
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in (schemas.EventBatch, schemas.BindingRequest):
-                doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                components.update(doc.pop("$defs", {}))
-                components[model.__name__] = doc
+            components.update(schemas.components())  # the wire contract (adapters.wire)
+            binding = schemas.BindingRequest.model_json_schema()
+            components["BindingRequest"] = binding
             # FastAPI documents its own 422 body; ours is a problem like every other error
             problem_ref = {"$ref": "#/components/schemas/Problem"}
             for path in schema.get("paths", {}).values():

@@ -1,75 +1,60 @@
-"""Request and response shapes, for validation of small bodies and for the OpenAPI document.
+"""Request and response shapes for the OpenAPI document.
 
-The batch endpoint parses its body with the fast decoder (adapters.event_codec) instead of
-these models — each event is validated on its own so one bad event never fails the batch —
-but documents it with them.
+The wire contract — the event, the batch, the outcome and the problem — is defined once, as
+msgspec Structs in `adapters.wire`; the batch endpoint decodes with them (adapters.event_codec)
+and the OpenAPI document takes their JSON Schema from there (`components()`). FastAPI can only
+name pydantic models in a route, so each wire shape has a pydantic *stand-in* here that carries
+no fields of its own: its JSON Schema is the wire shape's. The other shapes, which only the API
+has, are pydantic models.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, StringConstraints
+from pydantic_core import CoreSchema
 
-Id = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,128}$")]
-Decimal = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?$")] | float | int
+from tanpuhui.adapters import wire
+from tanpuhui.domain.events import ID_PATTERN
+
+Id = Annotated[str, StringConstraints(pattern=f"^{ID_PATTERN}$")]
+
+
+def components() -> dict[str, dict[str, Any]]:
+    """The schemas the OpenAPI document takes from the wire contract, by name."""
+    return wire.components()
+
+
+class WireShape(BaseModel):
+    """A stand-in FastAPI can name: its JSON Schema is the wire shape of the same name."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        return dict(components()[cls.__name__])
+
+
+class EventBatch(WireShape):
+    """`adapters.wire.EventBatch`."""
+
+
+class Outcome(WireShape):
+    """`adapters.wire.Outcome`."""
+
+
+class BatchResult(WireShape):
+    """`adapters.wire.BatchResult`."""
+
+
+class Problem(WireShape):
+    """`adapters.wire.Problem`."""
 
 
 class _Doc(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class Evidence(_Doc):
-    ref: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    issuer: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
-
-
-class Event(_Doc):
-    """One behaviour, as the enterprise saw it (docs/events.md). Unknown fields are rejected."""
-
-    event_id: Id = Field(description="unique per enterprise; the idempotency key")
-    subject: Id = Field(description="the enterprise's own id for the person")
-    behaviour: str = Field(description="a behaviour code from the catalogue, e.g. bike_share_ride")
-    started_at: datetime = Field(description="ISO 8601 with a UTC offset")
-    ended_at: datetime = Field(description="ISO 8601 with a UTC offset")
-    quantity: dict[Literal["distance_km", "steps", "kwh", "weight_kg", "count"], Decimal] | None = (
-        Field(default=None, description="decimal strings or numbers; unit in the key")
-    )
-    region: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{5}$")] = Field(
-        description="GB/T 2260 six-digit code"
-    )
-    evidence: Evidence | None = None
-
-
-class EventBatch(_Doc):
-    events: list[Event] = Field(
-        max_length=10_000,
-        description="Up to 10,000 events. Each is validated on its own: an invalid one gets a "
-        "`rejected` outcome and the rest are processed.",
-    )
-
-
-OutcomeKind = Literal["credited", "capped", "duplicate", "rejected", "pending_binding", "conflict"]
-
-
-class Outcome(BaseModel):
-    index: int = Field(description="position in the batch (or -1 when read back)")
-    event_id: str | None
-    outcome: OutcomeKind
-    grams: int | None = Field(default=None, description="credited grams CO2e")
-    grams_cut: int | None = Field(default=None, description="grams the daily caps cut")
-    methodology: str | None = None
-    entry_id: str | None = None
-    reduction_id: str | None = None
-    duplicate_of: str | None = Field(default=None, description="the reduction it duplicates")
-    reason: str | None = Field(default=None, description="stable reason code when rejected")
-    message: str | None = None
-
-
-class BatchResult(BaseModel):
-    outcomes: list[Outcome]
-    summary: dict[str, int]
 
 
 class TraceFactor(BaseModel):
@@ -148,12 +133,3 @@ class BindingCode(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
-
-
-class Problem(BaseModel):
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str
-    instance: str

@@ -1,9 +1,17 @@
-"""`tanpuhui docs methodologies` — docs/methodologies.md, generated from the catalogue files.
+"""`tanpuhui docs methodologies|events` — generated documentation, checked in CI.
 
-One section per methodology version: what it credits, the formula, every factor with value,
-unit, region, validity, source and confidence (operator-set ones flagged), caps, plausibility
-bounds, and a worked example computed by the engine itself. `--check` fails when the file in
-the repository is not what the catalogue generates (CI runs it).
+`methodologies`: docs/methodologies.md from the catalogue files. One section per methodology
+version: what it credits, the formula, every factor with value, unit, region, validity, source
+and confidence (operator-set ones flagged), caps, plausibility bounds, and a worked example
+computed by the engine itself.
+
+`events`: the tables of docs/events.md — the event's fields and requiredness, the quantity keys
+and the reason codes — from the wire contract's JSON Schema (`adapters.wire`, the same schema
+the OpenAPI document serves) and the domain's reason codes, and the decoder's limits. The prose
+around them stays hand-written; each table sits between `<!-- generated: NAME -->` and
+`<!-- end generated: NAME -->` markers.
+
+`--check` fails when the file in the repository is not what would be generated (CI runs it).
 """
 
 from __future__ import annotations
@@ -11,24 +19,28 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from tanpuhui.adapters import event_codec, wire
 from tanpuhui.adapters.catalogue_files import (
     bundled_catalogue_dir,
     load_regions,
     read_catalogue_dir,
 )
 from tanpuhui.cli.common import console, err_console, handled
-from tanpuhui.domain.events import BehaviourEvent, Rejection
+from tanpuhui.domain.errors import InvalidInputError
+from tanpuhui.domain.events import REASON_MEANINGS, BehaviourEvent, Rejection
 from tanpuhui.domain.methodology import Catalogue, Confidence, Group, Methodology
 from tanpuhui.domain.models import MODELS, quantify
 from tanpuhui.domain.quantity import format_decimal
 from tanpuhui.domain.regions import RegionCatalogue
+from tanpuhui.services.intake import MAX_BATCH
 
 cli = typer.Typer(help="Generated documentation.", no_args_is_help=True)
 DEFAULT_OUT = Path("docs/methodologies.md")
+EVENTS_DOC = Path("docs/events.md")
 CST = timezone(timedelta(hours=8))
 CATEGORY_ORDER = ("衣", "食", "住", "行", "用", "办公", "数字金融")
 CATEGORY_NAMES = {
@@ -63,6 +75,75 @@ def methodologies(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     console.print(f"wrote {out}: {len(catalogue.methodologies)} methodology versions")
+
+
+@cli.command("events")
+@handled
+def events(
+    out: Annotated[Path, typer.Option(help="The file whose tables to write.")] = EVENTS_DOC,
+    check: Annotated[bool, typer.Option("--check", help="Fail if the file is stale.")] = False,
+) -> None:
+    """Write (or --check) the generated tables of docs/events.md from the wire contract."""
+    if not out.is_file():
+        raise InvalidInputError(f"{out} does not exist: it holds the prose around the tables")
+    current = out.read_text(encoding="utf-8")
+    text = render_events(current)
+    if check:
+        if current != text:
+            err_console.print(f"{out} is stale: run `tanpuhui docs events`")
+            raise typer.Exit(1)
+        console.print(f"{out} is current")
+        return
+    out.write_text(text, encoding="utf-8")
+    console.print(f"wrote the tables of {out}")
+
+
+def render_events(text: str) -> str:
+    """`text` (docs/events.md) with every generated table replaced by what the contract says."""
+    for name, lines in event_tables().items():
+        begin, end = f"<!-- generated: {name} -->", f"<!-- end generated: {name} -->"
+        head, found, rest = text.partition(begin)
+        _, found_end, tail = rest.partition(end)
+        if not found or not found_end:
+            raise InvalidInputError(f"docs/events.md has no {begin} … {end} markers")
+        text = "\n".join([head + begin, *lines, end + tail])
+    return text
+
+
+def event_tables() -> dict[str, list[str]]:
+    schemas = wire.components()
+    event, evidence = schemas["Event"], schemas["Evidence"]
+    fields = ["| field | required | meaning |", "| --- | --- | --- |"]
+    fields += _field_rows(event)
+    fields += _field_rows(evidence, prefix="evidence.")
+    quantity = next(s for s in event["properties"]["quantity"]["anyOf"] if "properties" in s)
+    quantities = ["| quantity key | meaning |", "| --- | --- |"] + [
+        f"| `{key}` | {spec['description']} |" for key, spec in quantity["properties"].items()
+    ]
+    reasons = ["| reason | when |", "| --- | --- |"] + [
+        f"| `{reason.value}` | {meaning} |" for reason, meaning in REASON_MEANINGS.items()
+    ]
+    limits = [
+        "| limit | value | beyond it |",
+        "| --- | --- | --- |",
+        f"| nesting of one event | {event_codec.MAX_DEPTH} levels | that event is rejected "
+        "`too_deep` |",
+        f"| JSON of one invalid event | {event_codec.MAX_EVENT_BYTES:,} bytes | that event is "
+        "rejected `too_large` (a valid event is valid whatever its spacing) |",
+        f"| nesting anywhere in a batch body | {event_codec.MAX_BODY_DEPTH} levels | the batch "
+        "is refused: 422 `too_deep` |",
+        f"| events in one batch | {MAX_BATCH:,} (or `TANPUHUI_MAX_BATCH`, if lower) | the batch "
+        "is refused: 413 `batch_too_large` |",
+    ]
+    return {"fields": fields, "quantities": quantities, "reasons": reasons, "limits": limits}
+
+
+def _field_rows(schema: dict[str, Any], prefix: str = "") -> list[str]:
+    required = set(schema.get("required", ()))
+    return [
+        f"| `{prefix}{name}` | {'yes' if name in required else 'no'} | {spec['description']} |"
+        for name, spec in schema["properties"].items()
+    ]
 
 
 def render(catalogue: Catalogue, regions: RegionCatalogue) -> str:

@@ -3,7 +3,9 @@
 The contract (docs/events.md): one JSON object per event with exactly the fields in `FIELDS`;
 unknown fields are rejected, not ignored. `parse_event` returns either a `BehaviourEvent` or a
 `Rejection` carrying a stable `Reason` code — never raises for bad input, so one bad event
-never stops a batch.
+never stops a batch. The value rules live here once (the id, behaviour and region patterns,
+the quantity keys, the reason codes and their meanings, the instants the platform can
+represent); the wire shapes built from them are in `adapters.wire`.
 """
 
 from __future__ import annotations
@@ -45,6 +47,42 @@ class Reason(StrEnum):
     OUT_OF_BOUNDS = "out_of_bounds"
     IMPLAUSIBLE_SPEED = "implausible_speed"
     ZERO_REDUCTION = "zero_reduction"
+    TOO_DEEP = "too_deep"
+    TOO_LARGE = "too_large"
+    INVALID_UNICODE = "invalid_unicode"
+
+
+#: When each reason is given: docs/events.md and the OpenAPI document are generated from this.
+REASON_MEANINGS: dict[Reason, str] = {
+    Reason.MALFORMED_JSON: "a line or item is not JSON (files), or a CSV row has the wrong "
+    "number of cells",
+    Reason.NOT_AN_OBJECT: "the item is not a JSON object",
+    Reason.UNKNOWN_FIELD: "a field (or CSV column) not in the contract",
+    Reason.MISSING_FIELD: "a required field is absent or null",
+    Reason.WRONG_TYPE: "a field has the wrong JSON type",
+    Reason.INVALID_VALUE: "`event_id`/`subject` not 1–128 printable ASCII; evidence text too "
+    "long or not printable",
+    Reason.INVALID_TIMESTAMP: "not ISO 8601, an impossible UTC offset, or an instant outside "
+    "0001-01-03 … 9999-12-28 (UTC)",
+    Reason.NAIVE_TIMESTAMP: "a timestamp without a UTC offset",
+    Reason.INVALID_QUANTITY: "an unknown quantity key, or not a plain decimal number",
+    Reason.NEGATIVE_QUANTITY: "a quantity below zero",
+    Reason.INVALID_REGION: "not a GB/T 2260 code",
+    Reason.UNKNOWN_BEHAVIOUR: "no methodology covers the behaviour code",
+    Reason.NO_METHODOLOGY: "none in effect for that day and region",
+    Reason.NO_FACTOR: "the methodology has no factor for that day and region",
+    Reason.QUANTITY_MISMATCH: "the quantity the methodology multiplies is missing",
+    Reason.ENDS_BEFORE_START: "`ended_at` is before `started_at`",
+    Reason.IN_FUTURE: "it ends more than 5 minutes after the server's time",
+    Reason.OUTSIDE_CLAIM_WINDOW: "older than the methodology's claim window",
+    Reason.OUT_OF_BOUNDS: "a quantity or the duration is outside the methodology's bounds",
+    Reason.IMPLAUSIBLE_SPEED: "faster than the mode allows",
+    Reason.ZERO_REDUCTION: "it quantifies to less than one gram",
+    Reason.TOO_DEEP: "the event nests objects or arrays deeper than the decoder reads",
+    Reason.TOO_LARGE: "the event's JSON is larger than the decoder reads",
+    Reason.INVALID_UNICODE: "a string (or key) holds a lone UTF-16 surrogate escape such as "
+    "`\\ud800`, which is no Unicode character",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +127,23 @@ FIELDS = frozenset(
 )
 REQUIRED = ("event_id", "subject", "behaviour", "started_at", "ended_at", "region")
 EVIDENCE_FIELDS = frozenset({"ref", "issuer"})
-_ID = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces
-_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_REGION = re.compile(r"[1-9]\d{5}")
+#: The value patterns (full match), also published in the OpenAPI schema.
+ID_PATTERN = r"[\x21-\x7e]{1,128}"  # printable ASCII, no spaces
+BEHAVIOUR_PATTERN = r"[a-z][a-z0-9_]{0,63}"
+REGION_PATTERN = r"[1-9][0-9]{5}"
+_ID = re.compile(ID_PATTERN)
+_CODE = re.compile(BEHAVIOUR_PATTERN)
+_REGION = re.compile(REGION_PATTERN)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_QUANTITY = Decimal("1e9")
 _MAX_OFFSET = timedelta(hours=14)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The instants the contract accepts: two days inside the calendar's ends, so that every one
+#: converts to any UTC offset within ±14 h (the platform's zone included) and its local day has
+#: a day on either side — no later step can overflow on an instant the contract accepted.
+EARLIEST = datetime(1, 1, 3, tzinfo=UTC)
+LATEST = datetime(9999, 12, 28, 23, 59, 59, 999999, tzinfo=UTC)
+_EDGE_YEARS = ("0001", "9999")  # ISO 8601 as fromisoformat reads it starts with the year
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -245,6 +293,15 @@ def _parse_timestamp(value: str, name: str) -> datetime | Rejection:
         return Rejection(Reason.NAIVE_TIMESTAMP, f"{name} must carry a UTC offset", name)
     if not -_MAX_OFFSET <= offset <= _MAX_OFFSET:
         return Rejection(Reason.INVALID_TIMESTAMP, f"{name} has an impossible UTC offset", name)
+    # Only a local year 1 or 9999 can lie outside (a cheap test first: this is the hot path);
+    # comparing aware datetimes cannot overflow.
+    if value[:4] in _EDGE_YEARS and not EARLIEST <= parsed <= LATEST:
+        return Rejection(
+            Reason.INVALID_TIMESTAMP,
+            f"{name} {value[:40]!r} is outside the instants the platform can represent "
+            "(0001-01-03T00:00:00Z to 9999-12-28T23:59:59.999999Z)",
+            name,
+        )
     return parsed
 
 

@@ -35,9 +35,20 @@ DENOMINATOR_QUANTITY: dict[str, str] = {
     "page": "count",
 }
 
-#: The quantity keys an event may carry: what factors multiply, and `baseline_kwh` (a
-#: household's own expected consumption over the period, for baseline-vs-actual methods).
-QUANTITY_KEYS: frozenset[str] = frozenset(DENOMINATOR_QUANTITY.values()) | {"baseline_kwh"}
+#: The quantity keys an event may carry, each with its meaning (unit in the key): the one list
+#: the contract, the OpenAPI schema and docs/events.md are generated from. Every key a factor
+#: multiplies (`DENOMINATOR_QUANTITY`) is here; `baseline_kwh` is read by baseline-vs-actual
+#: methods only.
+QUANTITIES: dict[str, str] = {
+    "distance_km": "distance travelled, in kilometres",
+    "steps": "steps walked",
+    "kwh": "electricity in kWh: used, saved or charged, as the behaviour's methodology says",
+    "baseline_kwh": "a household's own expected consumption over the period, in kWh "
+    "(baseline-vs-actual methods compare `kwh` with it)",
+    "weight_kg": "a mass in kilograms (e.g. clothes or packaging handed in for recycling)",
+    "count": "a number of occurrences: trips, orders, meals, items or pages",
+}
+QUANTITY_KEYS: frozenset[str] = frozenset(QUANTITIES)
 
 
 def parse_unit(unit: str) -> tuple[Decimal, str]:
@@ -61,7 +72,9 @@ def to_grams(exact_grams: Decimal) -> int:
     return int(exact_grams.to_integral_value(rounding=ROUND_DOWN))
 
 
-_NUMBER = re.compile(r"[-+]?[0-9]{1,20}(\.[0-9]{1,20})?([eE][-+]?[0-9]{1,3})?")
+#: A quantity written as a string: plain ASCII decimal notation (full match).
+DECIMAL_PATTERN = r"[-+]?[0-9]{1,20}(\.[0-9]{1,20})?([eE][-+]?[0-9]{1,3})?"
+_NUMBER = re.compile(DECIMAL_PATTERN)
 MAX_DIGITS = 20
 
 
