@@ -381,6 +381,7 @@ def test_the_wuhan_trace_reads_as_its_source(catalogue: Catalogue) -> None:
         "model": "distance",
         "inputs": {"distance_km": "3.42"},
         "factors": {"er": {"id": "wuhan_bike_2025", "value": "93.3"}},
+        "quality": "2nd",  # the one factor it used is a secondary report (Xinhua 2025)
         "exact_grams": "319.086",
         "grams": 319,
     }

@@ -26,7 +26,7 @@ from decimal import Decimal
 from tanpuhui.domain.claims import Claim, overlap_seconds
 from tanpuhui.domain.ledger import GENESIS_HASH, Posting, account_kind, chain_hash, is_holder
 from tanpuhui.domain.methodology import FactorUse, Group, Methodology, factor_use
-from tanpuhui.domain.models import recompute
+from tanpuhui.domain.models import quality_of, recompute
 from tanpuhui.domain.quantity import format_decimal, to_grams
 
 
@@ -191,6 +191,10 @@ def check_trace(
     inputs = trace.get("inputs")
     if not isinstance(inputs, Mapping) or not inputs:
         yield Violation(6, "untraceable_credit", subject, "trace inputs missing")
+        return
+    quality = quality_of(methodology, uses.values()).value
+    if "quality" in trace and trace["quality"] != quality:  # traces before 0004 have none
+        yield Violation(6, "trace_mismatch", subject, f"trace says quality {trace['quality']}")
         return
     try:
         values = {str(k): Decimal(str(v)) for k, v in inputs.items()}

@@ -35,6 +35,7 @@ NAMING = {
 metadata = sa.MetaData(naming_convention=NAMING)
 
 OUTCOMES = ("credited", "capped", "duplicate", "rejected", "pending_binding")
+QUALITIES = ("text", "2nd", "derived", "operator-set")  # domain.methodology.QUALITY_ORDER
 
 enterprises = sa.Table(
     "enterprises",
@@ -183,6 +184,9 @@ events = sa.Table(
     # the version its grams are quantified with now (NULL: the original, methodology_id)
     sa.Column("current_methodology_id", sa.Uuid),
     sa.Column("evidence_fp", sa.LargeBinary(16)),
+    # the quality tier of the quantification its grams are backed by now (the trace's, or the
+    # latest correction's): the lowest confidence among the factors used; NULL without a trace
+    sa.Column("quality", sa.Text),
     sa.UniqueConstraint("enterprise_id", "event_id"),
     sa.CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome_known"),
     sa.CheckConstraint(
@@ -194,6 +198,7 @@ events = sa.Table(
         name="credit_has_entry",
     ),
     sa.CheckConstraint("state IS NULL OR state IN ('active', 'reversed')", name="state_known"),
+    sa.CheckConstraint(f"quality IS NULL OR quality IN {QUALITIES!r}", name="quality_known"),
     sa.Index(
         "ix_events_claims",
         "holder",
