@@ -137,7 +137,9 @@ def expected_exact(m: Methodology, case: Case, amount: Decimal) -> Decimal:
         block = Decimal(m.parameters.get("block_steps", "1"))
         amount = (amount / block).to_integral_value(rounding=ROUND_FLOOR) * block
     if m.model == "per_occurrence" and "full_trip_km" in m.parameters:
-        share = min(Decimal(1), case.quantities["distance_km"] / Decimal(m.parameters["full_trip_km"]))
+        share = min(
+            Decimal(1), case.quantities["distance_km"] / Decimal(m.parameters["full_trip_km"])
+        )
         return amount * per_unit("er") * share
     per = per_unit("er") if "er" in m.roles() else per_unit("baseline") - per_unit("project")
     if "ceiling" in m.roles():

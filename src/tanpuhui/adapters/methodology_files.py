@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -470,7 +471,7 @@ def _trip_and_deduction_problems(
             if not ok:
                 report(("parameters", "full_trip_km"), "must be a positive distance in km")
     declared = sorted(spec.uncertainty_deduction.items(), key=lambda kv: quality_rank(kv[0]))
-    for (better, d1), (worse, d2) in zip(declared, declared[1:], strict=False):
+    for (better, d1), (worse, d2) in pairwise(declared):
         if d2 < d1:
             report(
                 ("uncertainty_deduction", worse.value),

@@ -160,9 +160,7 @@ class Methodology:
         for f in self.factors:
             by_role.setdefault(f.role, []).append(f.confidence)
         fixed = [self.substitution.confidence] if self.substitution is not None else []
-        best = lowest_confidence(
-            [*fixed, *(min(cs, key=quality_rank) for cs in by_role.values())]
-        )
+        best = lowest_confidence([*fixed, *(min(cs, key=quality_rank) for cs in by_role.values())])
         worst = lowest_confidence([*fixed, *(f.confidence for f in self.factors)])
         return best, worst
 

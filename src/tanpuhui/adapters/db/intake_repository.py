@@ -92,6 +92,11 @@ def quality_text(q: Quantification) -> str:
     return _trace_head(q)[1]
 
 
+_STATIC_TRACE_KEYS = frozenset(
+    ("methodology", "content_hash", "model", "factors", "quality", "uncertainty_deduction")
+)
+
+
 def _trace_head(q: Quantification) -> tuple[str, str]:
     m = q.methodology
     names = tuple(name for name, _ in q.inputs)
@@ -99,13 +104,8 @@ def _trace_head(q: Quantification) -> tuple[str, str]:
     key = (m.content_hash, names, tuple(u.factor.id for u in q.factors))
     cached = _TRACE_HEADS.get(key)
     if cached is None:
-        static = {
-            k: v
-            for k, v in q.trace().items()
-            # the quality and its deduction are fixed by the factors too
-            if k in ("methodology", "content_hash", "model", "factors", "quality",
-                     "uncertainty_deduction")  # fmt: skip
-        }
+        # the quality and its deduction are fixed by the factors too
+        static = {k: v for k, v in q.trace().items() if k in _STATIC_TRACE_KEYS}
         head = _encode(static).decode()[:-1] + ',"inputs":{'
         cached = _TRACE_HEADS[key] = (head, q.quality.value)
     return cached
