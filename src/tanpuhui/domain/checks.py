@@ -9,6 +9,7 @@ raises on a violation: every one found is returned, so an operator sees the whol
     4 claims_overlap                                         no overlapping claims in a group
     5 cap_exceeded                                           no cap exceeded
     6 trace_mismatch, untraceable_credit                     every gram traces to its method
+      quality_mismatch                                       … with the quality it states
     7 region_totals_mismatch                                 persons = regions = nation
     8 retired_moved                                          retired/exported never move
     9 chain_broken, entry_unsealed                           the hash chain verifies
@@ -208,6 +209,19 @@ def check_trace(
     elif issued_grams > grams:
         yield Violation(
             6, "trace_mismatch", subject, f"{issued_grams} g credited but the trace gives {grams}"
+        )
+
+
+def check_quality(
+    reduction_id: uuid.UUID, stored: str | None, trace: Mapping[str, object] | None
+) -> Iterator[Violation]:
+    """A reduction's stored quality tier is the one its current trace states (6)."""
+    if trace is not None and "quality" in trace and trace["quality"] != stored:
+        yield Violation(
+            6,
+            "quality_mismatch",
+            str(reduction_id),
+            f"stored quality {stored} but its trace says {trace['quality']}",
         )
 
 
