@@ -19,6 +19,7 @@ import pytest
 
 from tanpuhui.adapters.db.intake_repository import quality_text, trace_json
 from tanpuhui.adapters.methodology_files import methodology_from_content, parse_methodology
+from tanpuhui.api.schemas import Trace
 from tanpuhui.domain.checks import check_trace
 from tanpuhui.domain.errors import MethodologyFileError
 from tanpuhui.domain.events import Rejection
@@ -34,6 +35,7 @@ from tanpuhui.domain.methodology import (
 )
 from tanpuhui.domain.models import Quantification, quantify
 from tanpuhui.domain.regions import RegionCatalogue
+from tanpuhui.services.views import readable_trace
 from tests.conftest import CST
 from tests.unit.domain_builders import factor, methodology, parsed
 
@@ -266,3 +268,30 @@ def test_a_file_example_reads_as_documented(regions: RegionCatalogue) -> None:
     assert [m.deduction_for(c) for c in Confidence] == [
         Decimal(0), Decimal("0.1"), Decimal("0.1"), Decimal("0.5"),
     ]  # fmt: skip
+
+
+# --- where the quality is read ---------------------------------------------------------------
+
+
+def test_the_per_event_read_of_the_api_carries_the_quality(catalogue: Catalogue) -> None:
+    q = bundled(catalogue, "bike_share_ride", WUHAN, D2025, distance_km="3.42")
+
+    shown = Trace.model_validate(readable_trace(q.trace(), catalogue))
+
+    assert shown.quality == "2nd"
+    assert readable_trace({**q.trace(), "quality": None}, catalogue)["quality"] is None
+
+
+def test_a_versions_quality_range_spans_the_factors_a_reduction_can_use(
+    catalogue: Catalogue,
+) -> None:
+    def shown(key: str) -> tuple[str, str]:
+        m = catalogue.get(key)
+        assert m is not None
+        best, worst = m.quality_range()
+        return best.value, worst.value
+
+    assert shown("household_electricity.saved@3") == ("text", "derived")
+    assert shown("ebike_share.beijing@2") == ("operator-set", "operator-set")
+    assert shown("ebike_share.beijing@1") == ("operator-set", "operator-set")
+    assert shown("metro.shenzhen@1") == ("text", "text")
