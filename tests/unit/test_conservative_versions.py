@@ -241,3 +241,21 @@ def test_every_mainland_province_is_in_one_regional_grid(regions: RegionCatalogu
     assert sorted(p for p in provinces if regional_grid(p) is None) == sorted(outside)
     members = [c for codes in REGIONAL_GRIDS.values() for c in codes]
     assert len(members) == len(set(members))
+
+
+def test_a_grid_factor_in_force_that_rests_on_grid_membership_is_derived(
+    catalogue: Catalogue,
+) -> None:
+    """Before: every regional-grid factor applied to a province was tagged text."""
+    regional = [
+        (m.key, f)
+        for m in catalogue.methodologies
+        if m.in_effect(D2026)
+        for f in m.factors
+        if f.series == "mee-nbs-grid-average" and f.source.startswith("MEE + NBS regional")
+    ]
+
+    assert len(regional) > 60
+    assert all(f.confidence == Confidence.DERIVED for _, f in regional), [
+        (key, f.id) for key, f in regional if f.confidence != Confidence.DERIVED
+    ]
