@@ -1,9 +1,9 @@
 """`tanpuhui docs methodologies` — docs/methodologies.md, generated from the catalogue files.
 
 One section per methodology version: what it credits, the formula, the quality tier of its
-reductions and its uncertainty deduction, every factor with value,
-unit, region, validity, source and confidence (operator-set ones flagged), caps, plausibility
-bounds, and a worked example computed by the engine itself. `--check` fails when the file in
+reductions and its uncertainty deduction, every factor with value, unit, region, validity,
+source and confidence (operator-set ones flagged), caps, plausibility bounds, and a worked
+example computed by the engine itself. `--check` fails when the file in
 the repository is not what the catalogue generates (CI runs it).
 """
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db.types import UTCDateTime
+from tanpuhui.domain.methodology import QUALITY_ORDER
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -35,7 +36,7 @@ NAMING = {
 metadata = sa.MetaData(naming_convention=NAMING)
 
 OUTCOMES = ("credited", "capped", "duplicate", "rejected", "pending_binding")
-QUALITIES = ("text", "2nd", "derived", "operator-set")  # domain.methodology.QUALITY_ORDER
+QUALITIES = tuple(c.value for c in QUALITY_ORDER)  # a reduction's quality tier, best first
 
 enterprises = sa.Table(
     "enterprises",
