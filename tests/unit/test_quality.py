@@ -17,7 +17,7 @@ from textwrap import dedent
 
 import pytest
 
-from tanpuhui.adapters.db.intake_repository import quality_text, trace_json
+from tanpuhui.adapters.db.intake_repository import trace_json, traced
 from tanpuhui.adapters.methodology_files import methodology_from_content, parse_methodology
 from tanpuhui.api.schemas import Trace
 from tanpuhui.domain.checks import check_trace
@@ -136,7 +136,8 @@ def test_a_substitution_table_counts_towards_the_quality(catalogue: Catalogue) -
 def test_the_stored_quality_text_is_the_quantifications(catalogue: Catalogue) -> None:
     for confidence in Confidence:
         q = quantified(metro(confidence), catalogue)
-        assert quality_text(q) == confidence.value == json.loads(trace_json(q))["quality"]
+        trace, quality = traced(q)
+        assert quality == confidence.value == json.loads(trace)["quality"]
 
 
 # --- the uncertainty deduction ---------------------------------------------------------------

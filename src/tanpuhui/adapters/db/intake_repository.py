@@ -78,18 +78,20 @@ _TRACE_HEADS: dict[tuple[str, tuple[str, ...], tuple[str, ...]], tuple[str, str]
 
 def trace_json(q: Quantification) -> str:
     """`json(q.trace())`, fast: the part fixed by methodology and factors is cached."""
-    head, _ = _trace_head(q)
+    return traced(q)[0]
+
+
+def traced(q: Quantification) -> tuple[str, str]:
+    """(`json(q.trace())`, `q.quality.value`), fast: what the methodology and the factors fix
+    (the quality among it) is cached, so a batch pays for its inputs and result only."""
+    head, quality = _trace_head(q)
     inputs = ",".join(f'"{name}":"{format_decimal(value)}"' for name, value in q.inputs)
     gross = "" if q.gross_grams is None else f',"gross_grams":"{format_decimal(q.gross_grams)}"'
     return (
         f'{head}{inputs}}}{gross},"exact_grams":"{format_decimal(q.exact_grams)}",'
-        f'"grams":{q.grams}}}'
+        f'"grams":{q.grams}}}',
+        quality,
     )
-
-
-def quality_text(q: Quantification) -> str:
-    """`q.quality.value`, cached like the trace head (it is fixed by the factors used)."""
-    return _trace_head(q)[1]
 
 
 _STATIC_TRACE_KEYS = frozenset(
@@ -151,18 +153,16 @@ def event_row(
         )  # fmt: skip
     evidence = ev.evidence
     credited = o.grams > 0
-    traced = o.kind is not OutcomeKind.DUPLICATE
-    q = c.quantification
+    trace, quality = (None, None) if o.kind is OutcomeKind.DUPLICATE else traced(c.quantification)
     return (
         r.id, enterprise_id, r.event_id, batch_id, received_at, r.payload_hash, ev.subject,
         ev.behaviour, ev.started_at, ev.ended_at, ev.region, quantities_json(ev.quantities),
         evidence.ref if evidence else None, evidence.issuer if evidence else None, None, kind,
         o.reason, o.message, o.grams, o.grams_cut, o.duplicate_of, methodology_id,
-        trace_json(q) if traced else None,
-        c.group.code, c.day,
+        trace, c.group.code, c.day,
         c.asset if credited else None, r.holder if credited else None, o.entry_id,
         r.holder if credited else None, "active" if credited else None, o.grams,
-        c.fingerprint if credited else None, quality_text(q) if traced else None,
+        c.fingerprint if credited else None, quality,
     )  # fmt: skip
 
 
