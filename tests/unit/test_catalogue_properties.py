@@ -95,7 +95,8 @@ def cases(draw: st.DrawFn, m: Methodology) -> Case:
     its bounds (the quantity it multiplies and every other quantity it bounds)."""
     last = (m.effective_to - timedelta(days=1)) if m.effective_to else HORIZON
     day = draw(st.dates(m.effective_from, last))
-    region = draw(st.sampled_from(IN_SCOPE[m.region]))
+    # a region the version has factors for (no mainland grid factor applies in Hong Kong)
+    region = draw(st.sampled_from([c for c in IN_SCOPE[m.region] if _covered(m, day, c)]))
     duration = m.plausibility.duration_s
     low = int(duration.minimum) if duration.minimum is not None else 0
     high = int(duration.maximum) if duration.maximum is not None else 86_400
@@ -103,6 +104,10 @@ def cases(draw: st.DrawFn, m: Methodology) -> Case:
     keys = sorted({m.quantity_key(), *m.plausibility.quantities})
     quantities = {key: draw(quantity_values(m, key)) for key in keys}
     return Case(day, region, seconds, quantities)
+
+
+def _covered(m: Methodology, day: date, region: str) -> bool:
+    return all(m.factor(role, day, region) is not None for role in m.roles())
 
 
 def run(m: Methodology, case: Case, catalogue: Catalogue, **override: Decimal) -> Quantification:
@@ -131,9 +136,15 @@ def expected_exact(m: Methodology, case: Case, amount: Decimal) -> Decimal:
     if m.model == "steps":
         block = Decimal(m.parameters.get("block_steps", "1"))
         amount = (amount / block).to_integral_value(rounding=ROUND_FLOOR) * block
-    if "er" in m.roles():
-        return amount * per_unit("er")
-    return amount * (per_unit("baseline") - per_unit("project"))
+    if m.model == "per_occurrence" and "full_trip_km" in m.parameters:
+        share = min(
+            Decimal(1), case.quantities["distance_km"] / Decimal(m.parameters["full_trip_km"])
+        )
+        return amount * per_unit("er") * share
+    per = per_unit("er") if "er" in m.roles() else per_unit("baseline") - per_unit("project")
+    if "ceiling" in m.roles():
+        per = min(per, per_unit("ceiling"))
+    return amount * per
 
 
 # --- properties of every version -----------------------------------------------------------

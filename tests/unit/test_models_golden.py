@@ -40,6 +40,8 @@ class Golden(NamedTuple):
 
 
 D2022, D2024, D2025 = date(2022, 6, 1), date(2024, 6, 1), date(2025, 6, 1)
+D2026 = date(2026, 12, 15)  # the audit's fixes (issue 9 item 8) apply from 2026-12-01
+HONG_KONG, TAIWAN, EAST_INNER_MONGOLIA = "810000", "710000", "150402"
 
 GOLDEN: list[Golden] = [
     # --- Shenzhen public transport (facts: Transport, Shenzhen rows, TEXT) ------------------
@@ -323,6 +325,84 @@ GOLDEN: list[Golden] = [
            "grid_south_2023,shenzhen_residential_baseline_operator", "8892.4", 8892,
            "above the city baseline (78 > 75 kWh): against the household's own average, "
            "(100 − 78) kWh × 0.4042 kg/kWh = 8,892.4 g", minutes=30 * 24 * 60),
+    # ==== the audit's fixes (issue 9 item 8): new versions from 2026-12-01 ===================
+    # --- per-trip credits scaled below full_trip_km = per-trip value / the lowest published
+    #     per-km reduction of the mode (Shenzhen metro 46.7, bus 26.9 g/pkm, TEXT) ------------
+    Golden("metro.beijing@2", "metro_ride", BEIJING, D2026, {"distance_km": "0.5"},
+           "beijing_metro_trip_2022", "23.0", 23,
+           "46 g/trip × 0.5 km / 1 km (46 / 46.7 = 0.985 → 1 km): half a trip, not 46 g"),
+    Golden("metro.beijing@2", "metro_ride", BEIJING, D2026, {"distance_km": "22"},
+           "beijing_metro_trip_2022", "46", 46, "a trip of 1 km or more earns the 46 g per trip"),
+    Golden("metro.guangzhou@2", "metro_ride", GUANGZHOU, D2026, {"distance_km": "11.1"},
+           "guangzhou_metro_trip_mean_2015", "515.5", 515,
+           "515.5 g/trip at full_trip_km 11.1 (515.5 / 46.7 = 11.04 → 11.1 km)"),
+    Golden("metro.guangzhou@2", "metro_ride", GUANGZHOU, D2026, {"distance_km": "2.22"},
+           "guangzhou_metro_trip_mean_2015", "103.1", 103, "515.5 × 2.22 / 11.1 = 103.1 → 103"),
+    Golden("bus.beijing@2", "bus_ride", BEIJING, D2026, {"distance_km": "1.5"},
+           "beijing_bus_trip_2022", "40.0", 40, "80 g/trip × 1.5 / 3 km (80 / 26.9 = 2.97 → 3)"),
+    Golden("bus.luzhou@2", "bus_ride", LUZHOU, D2026, {"distance_km": "2.4"},
+           "luzhou_bus_qr_2024", "64.0", 64, "80 g/trip × 2.4 / 3 km = 64"),
+    Golden("bus.luzhou@2", "bus_ride", LUZHOU, D2026, {"distance_km": "8"},
+           "luzhou_bus_qr_2024", "80", 80, "beyond 3 km: the full 80 g per ride"),
+    Golden("bus.wuhan@3", "bus_ride", WUHAN, D2026, {"distance_km": "3.95"},
+           "wuhan_bus_2025", "106.25", 106,
+           "212.5 g/trip × 3.95 / 7.9 km (212.5 / 26.9 = 7.90) = 106.25 → 106"),
+    Golden("cycling.shared_bike.beijing@2", "bike_share_ride", BEIJING, D2026,
+           {"distance_km": "0.5"}, "beijing_cycling_trip_2022", "13.00", 13,
+           "52 g/trip × 0.5 / 2 km (≈ 2 km average ride, Meituan 2023, 2ND) = 13"),
+    Golden("cycling.own_bike.beijing@2", "own_bike_ride", BEIJING, D2026,
+           {"distance_km": "3"}, "beijing_own_bike_trip_2022", "52", 52,
+           "beyond 2 km: the full 52 g per trip"),
+    # --- cycling national default: the lowest published value, 52 g / 2 km = 26 g/km ---------
+    Golden("cycling.shared_bike.national@2", "bike_share_ride", CHENGDU, D2026,
+           {"distance_km": "3.42"}, "national_bike_lowest_published_operator", "88.92", 88,
+           "3.42 km × 26 g/km (not Wuhan 2023's 40 g/km: 136 g) = 88.92 → 88"),
+    Golden("cycling.own_bike.national@2", "own_bike_ride", CHENGDU, D2026,
+           {"distance_km": "2"}, "national_own_bike_lowest_published_operator", "52", 52,
+           "2 km × 26 g/km = Beijing's 52 g per ~2 km trip"),
+    # --- e-bike: metro baseline 38.8 g/pkm (271.8 / 7, the lower Beijing reading), charging
+    #     10 g/km (operator-set), ceiling the pedal-bike 26 g/km ---------------------------------
+    Golden("ebike_share.beijing@2", "ebike_share_ride", BEIJING, D2026, {"distance_km": "2"},
+           "beijing_rail_one_seventh_of_car_2019,ebike_charging_operator,"
+           "beijing_pedal_bike_per_km_2022", "52", 52,
+           "2 km × min(38.8 − 10, 26) g/km = 52 g, a pedal-bike ride's (version 1: 186 g)",
+           minutes=10),
+    Golden("ebike_share.beijing@2", "ebike_share_ride", BEIJING, D2026, {"distance_km": "5"},
+           "beijing_rail_one_seventh_of_car_2019,ebike_charging_operator,"
+           "beijing_pedal_bike_per_km_2022", "130", 130, "5 km × 26 g/km (version 1: 572 g)",
+           minutes=20),
+    # --- used clothes: the platform recycling value, not the reuse literature value -------------
+    Golden("used_clothes.national@2", "used_clothes_recycling", SHANGHAI, D2026,
+           {"weight_kg": "1"}, "platform_clothes_recycling_luzhou_2024", "1280", 1280,
+           "1 kg × 1280 g/kg (Luzhou 绿芽积分 on 绿普惠云, 2ND; version 1: 3.6 kg/kg reuse)"),
+    # --- meal boxes: the lower derivation, rounded down ------------------------------------------
+    Golden("meal_box_recycling.national@2", "meal_box_recycling", SHANGHAI, D2026,
+           {"weight_kg": "0.35"}, "meituan_meal_box_recycling_2022", "451.50", 451,
+           "0.35 kg × 1.29 kg/kg (7,000 t / 5,400 t = 1.296, rounded down) = 451.5 → 451"),
+    # --- grid factors: the lower of the latest provincial and the regional value ---------------
+    Golden("household_electricity.saved@3", "household_electricity_saved", "530102", D2026,
+           {"kwh": "100"}, "grid_low_53_2023", "10730.0000", 10730,
+           "云南: provincial 2022 0.1073 < 南方 2023 0.4042 (version 2 jumped to 0.4042)"),
+    Golden("household_electricity.saved@3", "household_electricity_saved", HEBEI, D2026,
+           {"kwh": "100"}, "grid_low_13_2023", "63610.0000", 63610,
+           "河北: 华北 2023 0.6361 < provincial 2022 0.7252"),
+    Golden("household_electricity.saved@3", "household_electricity_saved", EAST_INNER_MONGOLIA,
+           D2026, {"kwh": "100"}, "grid_low_1504_2023", "51220.0000", 51220,
+           "赤峰 (eastern Inner Mongolia) is in the 东北 grid: 东北 2023 0.5122 < 内蒙古 0.6849"),
+    Golden("household_electricity.saved@3", "household_electricity_saved", SHANGHAI, D2026,
+           {"kwh": "12.5"}, "grid_low_31_2023", "6875.00000", 6875,
+           "上海: no provincial value, 华东 2023 0.5500: 12.5 × 550 g"),
+    Golden("rooftop_pv.grid_average@2", "rooftop_pv_generation", CHENGDU, D2026,
+           {"kwh": "100"}, "grid_low_51_2023", "14040.0000", 14040,
+           "四川: provincial 2022 0.1404 < 西南 2023 0.2472 (version 1: national 0.5306)"),
+    Golden("household_electricity.shenzhen_baseline@2", "household_electricity_use", SHENZHEN,
+           D2026, {"kwh": "60", "baseline_kwh": "80", "count": "1"},
+           "grid_south_44_2023,shenzhen_residential_baseline_operator", "6063.0", 6063,
+           "as version 1 (75 − 60 kWh) × 南方 2023 0.4042, the grid membership now derived",
+           minutes=30 * 24 * 60),
+    Golden("rooftop_pv.grid_average@2", "rooftop_pv_generation", GUANGZHOU, D2026,
+           {"kwh": "350"}, "grid_low_44_2023", "141470.0000", 141470,
+           "广东: 南方 2023 0.4042 × 350 kWh"),
 ]  # fmt: skip
 
 
@@ -381,6 +461,7 @@ def test_the_wuhan_trace_reads_as_its_source(catalogue: Catalogue) -> None:
         "model": "distance",
         "inputs": {"distance_km": "3.42"},
         "factors": {"er": {"id": "wuhan_bike_2025", "value": "93.3"}},
+        "quality": "2nd",  # the one factor it used is a secondary report (Xinhua 2025)
         "exact_grams": "319.086",
         "grams": 319,
     }

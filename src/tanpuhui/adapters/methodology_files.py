@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -42,6 +43,7 @@ from tanpuhui.domain.methodology import (
     Methodology,
     Plausibility,
     Substitution,
+    quality_rank,
 )
 from tanpuhui.domain.models import MODELS
 from tanpuhui.domain.quantity import (
@@ -151,6 +153,20 @@ class MethodologySpec(_Strict):
     factors: list[FactorSpec] = Field(min_length=1)
     plausibility: PlausibilitySpec = PlausibilitySpec()
     substitution: SubstitutionSpec | None = None
+    #: fraction deducted from a reduction by its quality tier (see domain.methodology)
+    uncertainty_deduction: dict[Confidence, Annotated[Decimal, Field(ge=0, lt=1)]] = {}
+
+    @field_validator("uncertainty_deduction", mode="before")
+    @classmethod
+    def _deduction_is_text(cls, value: object) -> object:
+        if isinstance(value, dict) and any(isinstance(v, float) for v in value.values()):
+            raise ValueError('write deductions as quoted decimal strings, e.g. "0.1"')
+        return value
+
+
+#: Fields added after versions were published: left out of the canonical JSON while they hold
+#: their default, so the content hash of every version published before them is unchanged.
+_ADDED_FIELDS = ("uncertainty_deduction",)
 
 
 class GroupSpec(_Strict):
@@ -257,9 +273,11 @@ def methodology_from_content(content: str) -> Methodology:
 
 
 def load_spec(spec: MethodologySpec) -> LoadedMethodology:
-    content = json.dumps(
-        spec.model_dump(mode="json"), ensure_ascii=False, sort_keys=True, separators=(",", ":")
-    )
+    data = spec.model_dump(mode="json")
+    for name in _ADDED_FIELDS:
+        if not data.get(name):
+            data.pop(name, None)
+    content = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     digest = "sha256:" + hashlib.sha256(content.encode()).hexdigest()
     m = Methodology(
         code=spec.code,
@@ -309,6 +327,7 @@ def load_spec(spec: MethodologySpec) -> LoadedMethodology:
         category=spec.category,
         standard=spec.standard,
         description=spec.description,
+        uncertainty_deduction=dict(spec.uncertainty_deduction),
     )
     return LoadedMethodology(m, content)
 
@@ -344,6 +363,7 @@ def _semantic_problems(
             if f.unit in QUANTITY_FACTOR_UNITS and f.role not in QUANTITY_FACTOR_UNITS[f.unit]:
                 report(("factors", i, "unit"), f"unit {f.unit} is not for role {f.role}")
         problems += _substitution_problems(spec, roles, report)
+    problems += _trip_and_deduction_problems(spec, report)
     if spec.model == "steps":
         block = spec.parameters.get("block_steps", "1")
         if not block.isdigit() or not 1 <= int(block) <= 100_000:
@@ -431,6 +451,32 @@ def _substitution_problems(
                     ("substitution", "bands", i, "shares", mode),
                     f"mode {mode} needs a factor with role mode_{mode}",
                 )
+    return []
+
+
+def _trip_and_deduction_problems(
+    spec: MethodologySpec, report: Callable[[tuple[str | int, ...], str], None]
+) -> list[str]:
+    """`full_trip_km` is a positive distance of a per-trip model; deductions never shrink as
+    the confidence falls (a weaker reduction is discounted at least as much)."""
+    full = spec.parameters.get("full_trip_km")
+    if full is not None:
+        if spec.model != "per_occurrence":
+            report(("parameters", "full_trip_km"), "only a per_occurrence model scales trips")
+        else:
+            try:
+                ok = Decimal(full) > 0 and Decimal(full).is_finite()
+            except ArithmeticError:
+                ok = False
+            if not ok:
+                report(("parameters", "full_trip_km"), "must be a positive distance in km")
+    declared = sorted(spec.uncertainty_deduction.items(), key=lambda kv: quality_rank(kv[0]))
+    for (better, d1), (worse, d2) in pairwise(declared):
+        if d2 < d1:
+            report(
+                ("uncertainty_deduction", worse.value),
+                f"{worse.value} deducts {d2}, less than the better {better.value} ({d1})",
+            )
     return []
 
 

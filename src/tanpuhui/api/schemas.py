@@ -72,6 +72,7 @@ class Trace(BaseModel):
     model: str | None
     inputs: dict[str, str]
     factors: list[TraceFactor]
+    quality: str | None = Field(default=None, description="lowest confidence of the factors used")
     exact_grams: str
     grams: int | None
     rounding: str

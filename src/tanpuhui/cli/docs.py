@@ -1,7 +1,8 @@
 """`tanpuhui docs methodologies|events` — generated documentation, checked in CI.
 
 `methodologies`: docs/methodologies.md from the catalogue files. One section per methodology
-version: what it credits, the formula, every factor with value, unit, region, validity, source
+version: what it credits, the formula, the quality tier of its reductions and its uncertainty
+deduction, every factor with value, unit, region, validity, source
 and confidence (operator-set ones flagged), caps, plausibility bounds, and a worked example
 computed by the engine itself.
 
@@ -169,6 +170,21 @@ def render(catalogue: Catalogue, regions: RegionCatalogue) -> str:
         "region (county > city > province > national) applies; none → the event is rejected "
         "(`no_methodology`), never credited with a guess.",
         "",
+        "**The lowest published value.** Where sources disagree, or a national default has to "
+        "stand in for values published by cities, the catalogue takes the lowest published "
+        "value: the conservative choice, which credits no more than any source supports. A "
+        "derived value is rounded down, never up; where one source gives two readings, the "
+        "lower is used and the version says which and why; a baseline assumes the "
+        "least-emitting substituted mode a source supports, never an unsourced mix. A fix is a "
+        "new version from its effective date, with its source; published versions never change.",
+        "",
+        "**Quality tier.** Every reduction carries the lowest confidence among the factors it "
+        "used (text > 2nd > derived > operator-set) in its trace and as a stored attribute, so "
+        "buyers, exports and aggregates can tell offset-grade grams from engagement credits. "
+        "A version may declare an uncertainty deduction by confidence (a fraction taken off "
+        "before the one rounding down, shown in the trace); each section below states the "
+        "quality its reductions can have and its deduction.",
+        "",
         "## Behaviour groups and daily caps",
         "",
         "| group | exclusive (one claim at a time) | overlap tolerance | daily cap per person | "
@@ -236,6 +252,7 @@ def _section(m: Methodology, catalogue: Catalogue, regions: RegionCatalogue) -> 
     if m.parameters:
         params = ", ".join(f"`{k}` = {v}" for k, v in sorted(m.parameters.items()))
         lines += [f"Parameters: {params}.", ""]
+    lines += [_quality(m), ""]
     lines += [
         "| factor | role | value | unit | region | valid | confidence | source |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -275,6 +292,13 @@ def _section(m: Methodology, catalogue: Catalogue, regions: RegionCatalogue) -> 
     return lines
 
 
+def _quality(m: Methodology) -> str:
+    best, worst = (q.value for q in m.quality_range())
+    tier = f"**{best}**" if best == worst else f"**{best}** to **{worst}** (by the factors used)"
+    deduction = ", ".join(f"{c.value} −{d}" for c, d in m.uncertainty_deduction.items())
+    return f"Quality of its reductions: {tier}; uncertainty deduction: {deduction or 'none'}."
+
+
 def _range(low: Decimal | None, high: Decimal | None) -> str:
     return f"{format_decimal(low) if low is not None else '…'}–" + (
         format_decimal(high) if high is not None else "…"
@@ -305,24 +329,35 @@ def _example(m: Methodology, catalogue: Catalogue, regions: RegionCatalogue) -> 
         for u in result.factors
     )
     named = ", ".join(f"{k} = {format_decimal(v)}" for k, v in result.inputs)
+    deducted = (
+        f", less the {format_decimal(result.deduction)} uncertainty deduction"
+        if result.deduction
+        else ""
+    )
     return [
-        f"{head}. Inputs {named}; factors {used}. Exact result "
-        f"{format_decimal(result.exact_grams)} g → credited **{result.grams:,} g**.",
+        f"{head}. Inputs {named}; factors {used}; quality {result.quality.value}{deducted}. "
+        f"Exact result {format_decimal(result.exact_grams)} g → credited **{result.grams:,} g**.",
     ]
 
 
 def _example_quantities(m: Methodology, catalogue: Catalogue) -> dict[str, Decimal]:
     if m.model == "baseline_vs_actual":
         return {"kwh": Decimal(60), "baseline_kwh": Decimal(80), "count": Decimal(1)}
-    key = catalogue.quantity_key(m)
+    keys = [catalogue.quantity_key(m)]
+    if "full_trip_km" in m.parameters:  # a scaled per-trip credit needs the distance
+        keys.append("distance_km")
+    return {key: _example_value(m, key) for key in keys}
+
+
+def _example_value(m: Methodology, key: str) -> Decimal:
+    """The example quantity for `key`, inside the version's bounds."""
     value = EXAMPLE_QUANTITY[key]
     bounds = m.plausibility.quantities.get(key)
-    if bounds is not None:
-        if bounds.maximum is not None and value > bounds.maximum:
-            value = bounds.maximum
-        if bounds.minimum is not None and value < bounds.minimum:
-            value = bounds.minimum
-    return {key: value}
+    if bounds is not None and bounds.maximum is not None:
+        value = min(value, bounds.maximum)
+    if bounds is not None and bounds.minimum is not None:
+        value = max(value, bounds.minimum)
+    return value
 
 
 def _example_duration(m: Methodology, quantities: dict[str, Decimal]) -> int:

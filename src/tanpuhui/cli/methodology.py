@@ -78,6 +78,7 @@ def show(
             markup=False,
         )
         console.print(f"  content hash: {m['content_hash']}", highlight=False)
+        console.print(f"  quality: {quality_line(m)}", highlight=False, markup=False)
         table = Table("factor", "role", "value", "unit", "region", "valid", "confidence", "source")
         for f in m["factors"]:
             table.add_row(
@@ -91,6 +92,15 @@ def show(
                 f["source"],
             )
         console.print(table)
+
+
+def quality_line(m: dict[str, Any]) -> str:
+    """The quality tier of the version's reductions (the lowest confidence among the factors
+    a reduction uses) and its uncertainty deduction, in one line."""
+    best, worst = m["quality"]["best"], m["quality"]["worst"]
+    tier = best if best == worst else f"{best} to {worst} (by the factors a reduction uses)"
+    deduction = ", ".join(f"{c} −{d}" for c, d in m["uncertainty_deduction"].items())
+    return f"{tier}; uncertainty deduction: {deduction or 'none'}"
 
 
 def _load_file(app: Any, path: Path) -> LoadedMethodology:

@@ -9,6 +9,7 @@ raises on a violation: every one found is returned, so an operator sees the whol
     4 claims_overlap                                         no overlapping claims in a group
     5 cap_exceeded                                           no cap exceeded
     6 trace_mismatch, untraceable_credit                     every gram traces to its method
+      quality_mismatch                                       … with the quality it states
     7 region_totals_mismatch                                 persons = regions = nation
     8 retired_moved                                          retired/exported never move
     9 chain_broken, entry_unsealed                           the hash chain verifies
@@ -26,7 +27,7 @@ from decimal import Decimal
 from tanpuhui.domain.claims import Claim, overlap_seconds
 from tanpuhui.domain.ledger import GENESIS_HASH, Posting, account_kind, chain_hash, is_holder
 from tanpuhui.domain.methodology import FactorUse, Group, Methodology, factor_use
-from tanpuhui.domain.models import recompute
+from tanpuhui.domain.models import quality_of, recompute
 from tanpuhui.domain.quantity import format_decimal, to_grams
 
 
@@ -192,6 +193,10 @@ def check_trace(
     if not isinstance(inputs, Mapping) or not inputs:
         yield Violation(6, "untraceable_credit", subject, "trace inputs missing")
         return
+    quality = quality_of(methodology, uses.values()).value
+    if "quality" in trace and trace["quality"] != quality:  # traces before 0004 have none
+        yield Violation(6, "trace_mismatch", subject, f"trace says quality {trace['quality']}")
+        return
     try:
         values = {str(k): Decimal(str(v)) for k, v in inputs.items()}
         exact = recompute(methodology, uses, values)
@@ -204,6 +209,19 @@ def check_trace(
     elif issued_grams > grams:
         yield Violation(
             6, "trace_mismatch", subject, f"{issued_grams} g credited but the trace gives {grams}"
+        )
+
+
+def check_quality(
+    reduction_id: uuid.UUID, stored: str | None, trace: Mapping[str, object] | None
+) -> Iterator[Violation]:
+    """A reduction's stored quality tier is the one its current trace states (6)."""
+    if trace is not None and "quality" in trace and trace["quality"] != stored:
+        yield Violation(
+            6,
+            "quality_mismatch",
+            str(reduction_id),
+            f"stored quality {stored} but its trace says {trace['quality']}",
         )
 
 

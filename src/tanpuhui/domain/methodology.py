@@ -8,6 +8,13 @@ is a new version; the content hash of the version is recorded with every reducti
 `Catalogue.resolve(behaviour, day, region)` picks the one applicable version: the most specific
 region scope wins (county > prefecture > province > national); among equals the latest
 effective date. A `Factor` is likewise chosen by role, date and most specific region.
+
+Quality: every factor (and a substitution table) carries a `Confidence`; a reduction's quality
+tier is the lowest confidence among what it used (`lowest_confidence`, order `QUALITY_ORDER`:
+text > 2nd > derived > operator-set). A version may declare an uncertainty deduction by
+confidence (`uncertainty_deduction`); `Methodology.deduction_for(quality)` is the fraction taken
+off a reduction of that quality — the largest declared for any confidence at least as good as
+it, so a weaker reduction is never discounted less than a stronger one.
 """
 
 from __future__ import annotations
@@ -30,6 +37,27 @@ class Confidence(StrEnum):
     SECOND_HAND = "2nd"  # a secondary report
     DERIVED = "derived"  # arithmetic on sourced values; the derivation is stated
     OPERATOR_SET = "operator-set"  # no published value: a conservative operator choice
+
+
+#: Confidences from the best to the worst: a reduction's quality is the worst it used.
+QUALITY_ORDER: tuple[Confidence, ...] = (
+    Confidence.TEXT,
+    Confidence.SECOND_HAND,
+    Confidence.DERIVED,
+    Confidence.OPERATOR_SET,
+)
+_RANK = {c: i for i, c in enumerate(QUALITY_ORDER)}
+
+
+def quality_rank(confidence: Confidence) -> int:
+    """0 for `text` (the best) up to 3 for `operator-set`."""
+    return _RANK[confidence]
+
+
+def lowest_confidence(confidences: Iterable[Confidence]) -> Confidence:
+    """The quality tier of a reduction: the lowest confidence among the inputs it used
+    (`operator-set` when it used none, which no valid version allows)."""
+    return max(confidences, key=quality_rank, default=Confidence.OPERATOR_SET)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +121,8 @@ class Methodology:
     category: str = ""
     standard: str = ""
     description: str = ""
+    #: fraction of a reduction deducted by its quality tier (conservativeness discount)
+    uncertainty_deduction: Mapping[Confidence, Decimal] = field(default_factory=dict)
     key: str = field(init=False, compare=False)  # code@version, computed once
 
     def __post_init__(self) -> None:
@@ -113,6 +143,26 @@ class Methodology:
 
     def roles(self) -> set[str]:
         return {f.role for f in self.factors}
+
+    def deduction_for(self, quality: Confidence) -> Decimal:
+        """The uncertainty deduction of a reduction of `quality`: the largest fraction declared
+        for any confidence at least as good as it (0 when none is declared)."""
+        rank = quality_rank(quality)
+        return max(
+            (d for c, d in self.uncertainty_deduction.items() if quality_rank(c) <= rank),
+            default=Decimal(0),
+        )
+
+    def quality_range(self) -> tuple[Confidence, Confidence]:
+        """The best and the worst quality a reduction of this version can have: it uses one
+        factor per role (and the substitution table, if any)."""
+        by_role: dict[str, list[Confidence]] = {}
+        for f in self.factors:
+            by_role.setdefault(f.role, []).append(f.confidence)
+        fixed = [self.substitution.confidence] if self.substitution is not None else []
+        best = lowest_confidence([*fixed, *(min(cs, key=quality_rank) for cs in by_role.values())])
+        worst = lowest_confidence([*fixed, *(f.confidence for f in self.factors)])
+        return best, worst
 
     def quantity_key(self) -> str:
         """The event quantity this version multiplies, from its emission factors' units
@@ -339,6 +389,11 @@ def diff_methodologies(a: Methodology, b: Methodology) -> list[str]:
         changes.append(f"plausibility: {a.plausibility} → {b.plausibility}")
     if a.substitution != b.substitution:
         changes.append(f"substitution: {a.substitution} → {b.substitution}")
+    if a.uncertainty_deduction != b.uncertainty_deduction:
+        changes.append(
+            f"uncertainty deduction: {dict(a.uncertainty_deduction)} → "
+            f"{dict(b.uncertainty_deduction)}"
+        )
     return changes
 
 

@@ -13,20 +13,39 @@ the named inputs, every factor used (id, value, unit) and the exact result.
     baseline_vs_actual  ER = saved kWh × grid factor, where saved = city baseline − actual
                         while under the city's per-capita baseline, else own average − actual
 
+Quality and deduction: a quantification's `quality` is the lowest confidence among the factors
+it used (and the substitution table of a `mode_mix`); where the version declares an uncertainty
+deduction for that quality, ER is multiplied by (1 − deduction) before the one rounding, and
+the trace shows the quality, the deduction and the gross result.
+
+Per-trip credit scaled by distance: a `per_occurrence` version with the parameter
+`full_trip_km` credits a trip shorter than that distance in proportion,
+ER = count × ER_per_trip × min(1, distance_km / full_trip_km) (the distance is then required).
+
+Ceiling: a `distance` or `mode_mix` version may carry a `ceiling` factor (grams per km): ER per
+km never exceeds it (e.g. an e-bike ride never earns more than a pedal-bike ride).
+
 Each model declares the factor roles it reads and collects the inputs it needs from the
 event, so a methodology file can be checked against it and a trace recomputed from its data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 from typing import NamedTuple
 
 from tanpuhui.domain.events import BehaviourEvent, Reason, Rejection
-from tanpuhui.domain.methodology import ZERO_EMISSION_MODES, Catalogue, FactorUse, Methodology
+from tanpuhui.domain.methodology import (
+    ZERO_EMISSION_MODES,
+    Catalogue,
+    Confidence,
+    FactorUse,
+    Methodology,
+    lowest_confidence,
+)
 from tanpuhui.domain.quantity import format_decimal, to_grams
 
 ONE = Decimal(1)
@@ -38,15 +57,22 @@ Inputs = Mapping[str, Decimal]
 
 class Quantification(NamedTuple):
     methodology: Methodology
-    exact_grams: Decimal
+    exact_grams: Decimal  # after the uncertainty deduction, if any
     grams: int
     inputs: tuple[tuple[str, Decimal], ...]  # named inputs, in a fixed order
     factors: tuple[FactorUse, ...]
+    deduction: Decimal = ZERO  # the fraction deducted for the quality tier
+    gross_grams: Decimal | None = None  # before the deduction (None: no deduction)
+
+    @property
+    def quality(self) -> Confidence:
+        """The lowest confidence among the factors (and substitution table) used."""
+        return quality_of(self.methodology, self.factors)
 
     def trace(self) -> dict[str, object]:
         """The recomputable trace stored with the reduction."""
         m = self.methodology
-        return {
+        trace: dict[str, object] = {
             "methodology": m.key,
             "content_hash": m.content_hash,
             "model": m.model,
@@ -55,9 +81,30 @@ class Quantification(NamedTuple):
                 use.role: {"id": use.factor.id, "value": format_decimal(use.factor.value)}
                 for use in self.factors
             },
-            "exact_grams": format_decimal(self.exact_grams),
-            "grams": self.grams,
+            "quality": self.quality.value,
         }
+        if self.deduction:
+            trace["uncertainty_deduction"] = format_decimal(self.deduction)
+            trace["gross_grams"] = format_decimal(self.gross_grams or ZERO)
+        trace["exact_grams"] = format_decimal(self.exact_grams)
+        trace["grams"] = self.grams
+        return trace
+
+
+def quality_of(m: Methodology, uses: Iterable[FactorUse]) -> Confidence:
+    """A reduction's quality tier: the lowest confidence among what it used."""
+    confidences = [use.factor.confidence for use in uses]
+    if m.model == "mode_mix" and m.substitution is not None:
+        confidences.append(m.substitution.confidence)
+    return lowest_confidence(confidences)
+
+
+def deducted(m: Methodology, uses: Iterable[FactorUse], gross: Decimal) -> tuple[Decimal, Decimal]:
+    """(exact after the uncertainty deduction for the quality of `uses`, the deduction)."""
+    deduction = m.deduction_for(quality_of(m, uses)) if m.uncertainty_deduction else ZERO
+    if not deduction:
+        return gross, ZERO
+    return gross * (ONE - deduction), deduction
 
 
 Collect = Callable[[Methodology, BehaviourEvent, str], "dict[str, Decimal] | Rejection"]
@@ -100,15 +147,40 @@ def _multiplied(m: Methodology, event: BehaviourEvent, key: str) -> dict[str, De
     return _needs(key)(m, event, key)
 
 
-def _counted(m: Methodology, event: BehaviourEvent, key: str) -> dict[str, Decimal] | Rejection:
-    return _needs(key, optional=True)(m, event, key)
-
-
 def _distance(m: Methodology, f: Mapping[str, FactorUse], i: Inputs) -> Decimal:
     d = i["distance_km"]
     if "er" in f:
-        return d * f["er"].per_unit
-    return d * (f["baseline"].per_unit - f["project"].per_unit)
+        return d * _ceiled(f["er"].per_unit, f)
+    return d * _ceiled(f["baseline"].per_unit - f["project"].per_unit, f)
+
+
+def _ceiled(per_km: Decimal, f: Mapping[str, FactorUse]) -> Decimal:
+    """ER per km, never above the version's `ceiling` factor where it has one."""
+    return min(per_km, f["ceiling"].per_unit) if "ceiling" in f else per_km
+
+
+def _trips(m: Methodology, event: BehaviourEvent, key: str) -> dict[str, Decimal] | Rejection:
+    inputs = _needs(key, optional=True)(m, event, key)
+    if isinstance(inputs, Rejection) or "full_trip_km" not in m.parameters:
+        return inputs
+    distance = event.quantities.get("distance_km")
+    if distance is None:
+        return Rejection(
+            Reason.QUANTITY_MISMATCH,
+            f"{m.key} needs quantity.distance_km (a trip shorter than "
+            f"{m.parameters['full_trip_km']} km earns a share of the per-trip credit)",
+            "quantity.distance_km",
+        )
+    return {**inputs, "distance_km": distance}
+
+
+def _per_trip(m: Methodology, f: Mapping[str, FactorUse], i: Inputs) -> Decimal:
+    count = next(v for k, v in i.items() if k != "distance_km")
+    credit = count * f["er"].per_unit
+    full = m.parameters.get("full_trip_km")
+    if full is None:
+        return credit
+    return credit * min(ONE, i["distance_km"] / Decimal(full))
 
 
 def _per_unit(m: Methodology, f: Mapping[str, FactorUse], i: Inputs) -> Decimal:
@@ -132,7 +204,7 @@ def _mode_mix(m: Methodology, f: Mapping[str, FactorUse], i: Inputs) -> Decimal:
         ZERO,
     )  # fmt: skip
     project = f["project"].per_unit if "project" in f else ZERO
-    return d * (baseline - project)
+    return d * _ceiled(baseline - project, f)
 
 
 def _household(m: Methodology, event: BehaviourEvent, key: str) -> dict[str, Decimal] | Rejection:
@@ -164,19 +236,21 @@ MODELS: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec(
             "distance",
-            "ER = distance_km × (EF_baseline − EF_project), or distance_km × ER_per_km",
+            "ER = distance_km × (EF_baseline − EF_project), or distance_km × ER_per_km; ER per "
+            "km at most the ceiling factor where one is given",
             (frozenset({"er"}), frozenset({"baseline", "project"})),
-            frozenset(),
+            frozenset({"ceiling"}),
             _multiplied,
             _distance,
         ),
         ModelSpec(
             "per_occurrence",
-            "ER = count × ER_per_occurrence (count defaults to 1)",
+            "ER = count × ER_per_occurrence (count defaults to 1); with full_trip_km, "
+            "× min(1, distance_km / full_trip_km)",
             (frozenset({"er"}),),
             frozenset(),
-            _counted,
-            _per_unit,
+            _trips,
+            _per_trip,
         ),
         ModelSpec(
             "per_quantity",
@@ -197,9 +271,9 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             "mode_mix",
             "ER = distance_km × (Σ share_k(distance) × EF_k − EF_project); modes that emit "
-            "nothing (walking) count as EF 0",
+            "nothing (walking) count as EF 0; ER per km at most the ceiling factor if given",
             (frozenset(),),
-            frozenset({"project"}),
+            frozenset({"project", "ceiling"}),
             _multiplied,
             _mode_mix,
         ),
@@ -234,8 +308,17 @@ def quantify(
             Reason.NO_FACTOR,
             f"{m.key} has no {missing} factor valid on {day.isoformat()} in region {event.region}",
         )
-    exact = spec.compute(m, uses, inputs)
-    return Quantification(m, exact, to_grams(exact), tuple(inputs.items()), tuple(uses.values()))
+    gross = spec.compute(m, uses, inputs)
+    exact, deduction = deducted(m, uses.values(), gross)
+    return Quantification(
+        m,
+        exact,
+        to_grams(exact),
+        tuple(inputs.items()),
+        tuple(uses.values()),
+        deduction,
+        gross if deduction else None,
+    )
 
 
 def _missing_roles(
@@ -255,5 +338,6 @@ def _missing_roles(
 
 
 def recompute(m: Methodology, uses: Mapping[str, FactorUse], inputs: Inputs) -> Decimal:
-    """The exact result of `m` for recorded inputs and factors (for verifying traces)."""
-    return MODELS[m.model].compute(m, uses, inputs)
+    """The exact result of `m` for recorded inputs and factors (for verifying traces),
+    after the uncertainty deduction for their quality."""
+    return deducted(m, uses.values(), MODELS[m.model].compute(m, uses, inputs))[0]

@@ -3,6 +3,12 @@
 A *scope* is a region code naming a province (`440000`), a prefecture (`440300`) or a county
 (`440305`); `None` is the national scope. An event's region is matched to the most specific
 scope that contains it (county → prefecture → province → national).
+
+Regional power grids: the MEE/NBS grid-factor series publishes national, regional-grid and
+(for 2022) provincial values. Which province (or, for Inner Mongolia, which prefecture)
+belongs to which regional grid is not stated beside those values: `REGIONAL_GRIDS` is an
+inference, and factors that rest on it are tagged `derived`. Hong Kong, Macau and Taiwan lie
+outside the mainland grids (`regional_grid` gives None), so no mainland factor applies there.
 """
 
 from __future__ import annotations
@@ -73,3 +79,26 @@ def scope_rank(scope: str | None) -> int:
     if scope.endswith("00"):
         return 2
     return 3
+
+
+#: Regional grid → the provinces (and prefectures) in it. Eastern Inner Mongolia (赤峰, 通辽,
+#: 呼伦贝尔, 兴安盟) is in the Northeast grid; the rest of Inner Mongolia in the North grid.
+REGIONAL_GRIDS: Mapping[str, tuple[str, ...]] = {
+    "华北": ("110000", "120000", "130000", "140000", "150000", "370000"),
+    "东北": ("210000", "220000", "230000", "150400", "150500", "150700", "152200"),
+    "华东": ("310000", "320000", "330000", "340000", "350000"),
+    "华中": ("360000", "410000", "420000", "430000"),
+    "西北": ("610000", "620000", "630000", "640000", "650000"),
+    "南方": ("440000", "450000", "460000", "520000", "530000"),
+    "西南": ("500000", "510000", "540000"),
+}
+_GRID_OF = {code: grid for grid, codes in REGIONAL_GRIDS.items() for code in codes}
+
+
+def regional_grid(code: str) -> str | None:
+    """The regional power grid of region `code` (derived, see above); None outside the
+    mainland grids (Hong Kong, Macau, Taiwan)."""
+    for scope in (code[:4] + "00", province_of(code)):
+        if scope in _GRID_OF:
+            return _GRID_OF[scope]
+    return None

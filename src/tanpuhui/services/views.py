@@ -56,6 +56,7 @@ def traced_view(t: TracedReduction) -> dict[str, Any]:
             "model": r.trace.get("model"),
             "inputs": t.formula_inputs,
             "factors": [factor_view(f) for f in t.factors],
+            "quality": r.trace.get("quality"),
             "exact_grams": t.exact_grams,
             "rounding": "down to whole grams",
         },
@@ -83,6 +84,7 @@ def readable_trace(trace: Mapping[str, object], catalogue: Catalogue) -> dict[st
         "model": trace.get("model"),
         "inputs": dict(inputs) if isinstance(inputs, Mapping) else {},
         "factors": [factor_view(f) for f in readable_factors(trace, catalogue)],
+        "quality": trace.get("quality"),  # the lowest confidence among the factors used
         "exact_grams": str(trace.get("exact_grams", "")),
         "grams": grams if isinstance(grams, int) else None,
         "rounding": "down to whole grams",
@@ -169,6 +171,8 @@ def methodology_view(m: Methodology) -> dict[str, Any]:
         "claim_window_days": m.claim_window_days,
         "daily_cap_grams": m.daily_cap_grams,
         "content_hash": m.content_hash,
+        "quality": dict(zip(("best", "worst"), (q.value for q in m.quality_range()), strict=True)),
+        "uncertainty_deduction": {c.value: str(d) for c, d in m.uncertainty_deduction.items()},
         "parameters": {k: str(v) for k, v in m.parameters.items()},
         "factors": [
             {

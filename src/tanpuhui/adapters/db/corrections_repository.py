@@ -91,6 +91,7 @@ class SqlCorrections:
                     current_methodology_id=sa.bindparam("version"),
                     live_grams=sa.bindparam("after"),
                     state=sa.bindparam("now_state"),
+                    quality=sa.bindparam("quality"),
                 ),
                 [
                     # a reduction corrected to nothing no longer backs grams or claims its time
@@ -99,6 +100,7 @@ class SqlCorrections:
                         "version": to_id,
                         "after": c.after,
                         "now_state": "active" if c.after > 0 else "reversed",
+                        "quality": c.quantification.quality.value,
                     }
                     for c in plan.corrections
                 ],

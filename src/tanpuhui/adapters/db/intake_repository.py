@@ -68,30 +68,49 @@ EVENT_COLUMNS = (
     "state",
     "live_grams",
     "evidence_fp",
+    "quality",
 )
 RAW_LIMIT = 8192
 _encode = msgspec.json.Encoder().encode
 e = t.events.c
-_TRACE_HEADS: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}  # by content
+_TRACE_HEADS: dict[tuple[str, tuple[str, ...], tuple[str, ...]], tuple[str, str]] = {}
 
 
 def trace_json(q: Quantification) -> str:
     """`json(q.trace())`, fast: the part fixed by methodology and factors is cached."""
+    return traced(q)[0]
+
+
+def traced(q: Quantification) -> tuple[str, str]:
+    """(`json(q.trace())`, `q.quality.value`), fast: what the methodology and the factors fix
+    (the quality among it) is cached, so a batch pays for its inputs and result only."""
+    head, quality = _trace_head(q)
+    inputs = ",".join(f'"{name}":"{format_decimal(value)}"' for name, value in q.inputs)
+    gross = "" if q.gross_grams is None else f',"gross_grams":"{format_decimal(q.gross_grams)}"'
+    return (
+        f'{head}{inputs}}}{gross},"exact_grams":"{format_decimal(q.exact_grams)}",'
+        f'"grams":{q.grams}}}',
+        quality,
+    )
+
+
+_STATIC_TRACE_KEYS = frozenset(
+    ("methodology", "content_hash", "model", "factors", "quality", "uncertainty_deduction")
+)
+
+
+def _trace_head(q: Quantification) -> tuple[str, str]:
     m = q.methodology
     names = tuple(name for name, _ in q.inputs)
     # keyed by content hash, not code@version: one process may serve several databases
     key = (m.content_hash, names, tuple(u.factor.id for u in q.factors))
-    head = _TRACE_HEADS.get(key)
-    if head is None:
-        static = {
-            k: v
-            for k, v in q.trace().items()
-            if k in ("methodology", "content_hash", "model", "factors")
-        }
+    cached = _TRACE_HEADS.get(key)
+    if cached is None:
+        # the quality and its deduction are fixed by the factors too
+        static = {k: v for k, v in q.trace().items() if k in _STATIC_TRACE_KEYS}
         head = _encode(static).decode()[:-1] + ',"inputs":{'
-        _TRACE_HEADS[key] = head
-    inputs = ",".join(f'"{name}":"{format_decimal(value)}"' for name, value in q.inputs)
-    return f'{head}{inputs}}},"exact_grams":"{format_decimal(q.exact_grams)}","grams":{q.grams}}}'
+        cached = _TRACE_HEADS[key] = (head, q.quality.value)
+    return cached
 
 
 def quantities_json(quantities: Mapping[str, Decimal]) -> str:
@@ -122,7 +141,7 @@ def event_row(
                 r.id, enterprise_id, r.event_id, batch_id, received_at, r.payload_hash,
                 None, None, None, None, None, None, None, None, raw, kind, o.reason, o.message,
                 0, 0, None, methodology_id, None, None, None, None, None, None, None, None, 0,
-                None,
+                None, None,
             )  # fmt: skip
         evidence = ev.evidence
         return (
@@ -130,20 +149,20 @@ def event_row(
             ev.behaviour, ev.started_at, ev.ended_at, ev.region, quantities_json(ev.quantities),
             evidence.ref if evidence else None, evidence.issuer if evidence else None, raw, kind,
             o.reason, o.message, 0, 0, None, methodology_id, None, None, None, None, None, None,
-            None, None, 0, None,
+            None, None, 0, None, None,
         )  # fmt: skip
     evidence = ev.evidence
     credited = o.grams > 0
+    trace, quality = (None, None) if o.kind is OutcomeKind.DUPLICATE else traced(c.quantification)
     return (
         r.id, enterprise_id, r.event_id, batch_id, received_at, r.payload_hash, ev.subject,
         ev.behaviour, ev.started_at, ev.ended_at, ev.region, quantities_json(ev.quantities),
         evidence.ref if evidence else None, evidence.issuer if evidence else None, None, kind,
         o.reason, o.message, o.grams, o.grams_cut, o.duplicate_of, methodology_id,
-        None if o.kind is OutcomeKind.DUPLICATE else trace_json(c.quantification),
-        c.group.code, c.day,
+        trace, c.group.code, c.day,
         c.asset if credited else None, r.holder if credited else None, o.entry_id,
         r.holder if credited else None, "active" if credited else None, o.grams,
-        c.fingerprint if credited else None,
+        c.fingerprint if credited else None, quality,
     )  # fmt: skip
 
 

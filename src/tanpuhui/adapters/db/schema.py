@@ -23,6 +23,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db.types import UTCDateTime
+from tanpuhui.domain.methodology import QUALITY_ORDER
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -35,6 +36,7 @@ NAMING = {
 metadata = sa.MetaData(naming_convention=NAMING)
 
 OUTCOMES = ("credited", "capped", "duplicate", "rejected", "pending_binding")
+QUALITIES = tuple(c.value for c in QUALITY_ORDER)  # a reduction's quality tier, best first
 
 enterprises = sa.Table(
     "enterprises",
@@ -183,6 +185,9 @@ events = sa.Table(
     # the version its grams are quantified with now (NULL: the original, methodology_id)
     sa.Column("current_methodology_id", sa.Uuid),
     sa.Column("evidence_fp", sa.LargeBinary(16)),
+    # the quality tier of the quantification its grams are backed by now (the trace's, or the
+    # latest correction's): the lowest confidence among the factors used; NULL without a trace
+    sa.Column("quality", sa.Text),
     sa.UniqueConstraint("enterprise_id", "event_id"),
     sa.CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome_known"),
     sa.CheckConstraint(
@@ -194,6 +199,7 @@ events = sa.Table(
         name="credit_has_entry",
     ),
     sa.CheckConstraint("state IS NULL OR state IN ('active', 'reversed')", name="state_known"),
+    sa.CheckConstraint(f"quality IS NULL OR quality IN {QUALITIES!r}", name="quality_known"),
     sa.Index(
         "ix_events_claims",
         "holder",

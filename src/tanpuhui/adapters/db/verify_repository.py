@@ -24,6 +24,7 @@ from tanpuhui.domain.checks import (
     check_chain,
     check_claims,
     check_entry_balanced,
+    check_quality,
     check_region_totals,
     check_trace,
 )
@@ -176,6 +177,27 @@ class SqlVerify:
             yield from check_trace(
                 r.reduction_id, by_id.get(r.to_methodology_id), _decode(r.trace), r.after_grams
             )
+        yield from self._qualities()
+
+    def _qualities(self) -> Iterator[Violation]:
+        """Each traced row's stored quality against its current trace (the latest
+        correction's where it was re-quantified)."""
+        e, c = t.events.c, t.corrections.c
+        current = sa.func.coalesce(c.trace, e.trace)
+        query = (
+            sa.select(e.id, e.quality, current.label("trace"))
+            .select_from(
+                t.events.outerjoin(
+                    t.corrections,
+                    sa.and_(
+                        c.reduction_id == e.id, c.to_methodology_id == e.current_methodology_id
+                    ),
+                )
+            )
+            .where(e.trace.is_not(None))
+        )
+        for r in self.conn.execution_options(yield_per=5000).execute(query):
+            yield from check_quality(r.id, r.quality, _decode(r.trace))
 
     def _region_totals(self, computed: dict[tuple[str, str], int]) -> Iterator[Violation]:
         e = t.events.c
