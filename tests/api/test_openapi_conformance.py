@@ -54,7 +54,12 @@ PUBLIC = ("/healthz", "/readyz", "/openapi.json")
 @pytest.fixture
 def live(serve: Serve) -> LiveServer:
     # fuzzing sends hundreds of requests a second: no rate limit in the way
-    return serve(rate_limit_per_s=1e6, rate_limit_burst=1e6)
+    return serve(
+        rate_limit_per_s=1e6,
+        rate_limit_burst=1e6,
+        auth_failures_per_minute=1e6,
+        auth_failure_burst=1e6,
+    )
 
 
 @pytest.fixture

@@ -20,8 +20,10 @@ from datetime import datetime
 from tanpuhui.domain.errors import (
     ConflictError,
     InvalidInputError,
+    LockTableFullError,
     NotFoundError,
     PayloadTooLargeError,
+    RaceLostError,
 )
 from tanpuhui.domain.intake import (
     Candidate,
@@ -33,7 +35,7 @@ from tanpuhui.domain.intake import (
 )
 from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.services.context import Context
-from tanpuhui.services.ports import LockTableFullError, RaceLostError, StoredCatalogue
+from tanpuhui.services.ports import StoredCatalogue
 
 MAX_BATCH = 10_000
 ATTEMPTS = 5

@@ -10,7 +10,7 @@ import msgspec
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
-from tanpuhui.adapters.db.intake_repository import stored_outcome
+from tanpuhui.adapters.db.intake_repository import stored_outcome, stored_raw
 from tanpuhui.services.ports import EventView, ReductionView
 
 _decode = msgspec.json.Decoder().decode
@@ -140,7 +140,7 @@ def _event_view(r: sa.Row[Any]) -> EventView:
         quantities=json.loads(r.quantities) if r.quantities else None,
         evidence_ref=r.evidence_ref,
         evidence_issuer=r.evidence_issuer,
-        raw=json.loads(r.raw) if r.raw else None,
+        raw=stored_raw(r.raw),
         trace=_decode(r.trace) if r.trace else None,
         account_kind=r.holder.partition(":")[0] if r.holder else None,
         state=r.state,
