@@ -429,9 +429,10 @@ def get_outcomes_after(server: LiveServer, who: Onboarded, after: str) -> httpx.
 
 
 def test_a_malformed_cursor_is_an_invalid_cursor(server: LiveServer, bikes: Onboarded) -> None:
+    """Also one over the length limit (was: `invalid_request`, not the documented code)."""
     for after in ["not a cursor!", "AAAA", "A" * 64]:
         assert_problem(get_outcomes_after(server, bikes, after), 422, "invalid_cursor")
-    problem = assert_problem(get_outcomes_after(server, bikes, "A" * 65), 422, "invalid_request")
+    problem = assert_problem(get_outcomes_after(server, bikes, "A" * 65), 422, "invalid_cursor")
     assert problem["errors"][0]["location"] == "query.after"
 
 

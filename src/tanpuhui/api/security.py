@@ -100,13 +100,19 @@ async def guarded(request: Request, step: Callable[[], Awaitable[T]]) -> T:
         raise
 
 
-async def read_body(request: Request) -> bytes:
+def check_declared_size(request: Request) -> int:
+    """Refuse a declared Content-Length over the limit (nothing read yet); the limit."""
     limit = context(request).limits.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(
             f"the body is larger than {limit} bytes", details={"limit": limit}
         )
+    return limit
+
+
+async def read_body(request: Request) -> bytes:
+    limit = check_declared_size(request)
     deadline: float = request.app.state.body_timeout_s
     try:
         async with asyncio.timeout(deadline):
@@ -153,7 +159,8 @@ async def signed_enterprise(request: Request) -> Enterprise:
             signature=h.get(HEADER_SIGNATURE),
         )
         ctx = context(request)
-        screen_request(ctx, signed)  # before the body is read
+        check_declared_size(request)  # before the body is read, as is
+        screen_request(ctx, signed)
         body = await read_body(request)
         policy: SignaturePolicy = request.app.state.signature_policy
         full = dataclasses.replace(signed, body=body)

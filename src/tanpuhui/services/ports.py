@@ -221,6 +221,7 @@ class EventView:
     live_grams: int
     resolution: str | None
     resolution_ref: uuid.UUID | None
+    batch_id: uuid.UUID | None = None
 
 
 class ReadQueries(Protocol):
@@ -230,6 +231,13 @@ class ReadQueries(Protocol):
     def feed(
         self, enterprise_id: uuid.UUID, after: tuple[int, uuid.UUID] | None, limit: int
     ) -> list[EventView]: ...
+    def batch_seq_of(self, enterprise_id: uuid.UUID, batch_id: uuid.UUID) -> int | None:
+        """The commit position of one of this enterprise's batches (None: not its batch)."""
+        ...
+
+    def own_events(self, enterprise_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these event (reduction) ids are this enterprise's own."""
+        ...
 
 
 class VerifyRepository(Protocol):
