@@ -83,7 +83,14 @@ class SqlUnitOfWork:
         if self.write:
             conn = conn.execution_options(**{WRITE: True})
         self.conn = conn
-        self._tx = conn.begin()
+        try:
+            self._tx = conn.begin()  # SQLite: BEGIN IMMEDIATE waits for the writer lock here
+        except sa.exc.DBAPIError as exc:
+            conn.close()
+            translated = translate(exc)
+            if translated is not None:
+                raise translated from exc
+            raise
         self.enterprises = SqlEnterprises(conn)
         self.persons = SqlPersons(conn)
         self.bindings = SqlBindings(conn)
@@ -170,6 +177,7 @@ def writable(engine: Engine, timeout_s: float) -> bool:
         raw = engine.raw_connection()
         try:
             cursor = raw.cursor()
+            (usual,) = cursor.execute("PRAGMA busy_timeout").fetchone()
             cursor.execute(f"PRAGMA busy_timeout={max(1, int(timeout_s * 1000))}")
             try:
                 cursor.execute("BEGIN IMMEDIATE")
@@ -180,7 +188,7 @@ def writable(engine: Engine, timeout_s: float) -> bool:
                     return False
                 raise
             finally:
-                cursor.execute("PRAGMA busy_timeout=30000")
+                cursor.execute(f"PRAGMA busy_timeout={int(usual)}")
                 cursor.close()
         finally:
             raw.close()
