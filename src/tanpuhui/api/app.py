@@ -1,7 +1,8 @@
 """The FastAPI application factory: `create_app(App)`; served by `tanpuhui serve`.
 
 `/docs` (Swagger UI) and `/redoc` load their scripts, styles and icon from the application
-itself (the assets fastapi-offline ships), never from a CDN. Every response says
+itself (the assets fastapi-offline ships), never from a CDN, and a content security policy
+keeps them from loading anything else. Every response says
 `X-Content-Type-Options: nosniff`; every `/v1` response (they are per caller) also says
 `Cache-Control: no-store`.
 """
@@ -24,8 +25,19 @@ from tanpuhui.bootstrap import App, database_ready
 from tanpuhui.domain.signing import SignaturePolicy
 
 
+#: The documentation pages may load only what the application serves (ReDoc would otherwise
+#: fetch its logo from cdn.redoc.ly); their bootstrap scripts are inline.
+DOCS_POLICY = (
+    b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+    b"connect-src 'self'; frame-ancestors 'none'"
+)
+DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
+
+
 class SecurityHeaders:
-    """Pure ASGI middleware (no body buffering): nosniff everywhere, no-store under /v1."""
+    """Pure ASGI middleware (no body buffering): nosniff everywhere, no-store under /v1, a
+    content security policy of the application's own origin on the documentation pages."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -35,6 +47,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         private = scope["path"].startswith("/v1/")
+        docs = scope["path"] in DOCS_PATHS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -42,6 +55,8 @@ class SecurityHeaders:
                 headers.append((b"x-content-type-options", b"nosniff"))
                 if private:
                     headers.append((b"cache-control", b"no-store"))
+                if docs:
+                    headers.append((b"content-security-policy", DOCS_POLICY))
                 message = {**message, "headers": headers}
             await send(message)
 
