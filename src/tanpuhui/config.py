@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     #: /readyz probes a write (rolled back) and is not ready when it waits longer than this.
     ready_write_timeout_s: float = Field(default=0.5, gt=0)
 
+    @field_validator("signature_v1_until", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -143,3 +143,17 @@ def test_sqlite_locked_past_the_busy_timeout_is_retryable() -> None:
 def test_a_missing_table_is_a_retryable_not_migrated() -> None:
     error = translate(driver_error("no such table: credentials"))
     assert isinstance(error, NotMigratedError) and error.code == "not_migrated"
+
+
+def test_the_v1_deprecation_setting_reads_a_date_or_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from tanpuhui.config import Settings
+
+    monkeypatch.setenv("TANPUHUI_SIGNATURE_V1_UNTIL", "")
+    assert Settings().signature_v1_deadline() is None
+    monkeypatch.setenv("TANPUHUI_SIGNATURE_V1_UNTIL", "2030-01-02")
+    monkeypatch.setenv("TANPUHUI_PUBLIC_HOSTS", "API.example, b.example:8443 ,")
+    settings = Settings()
+    assert settings.signature_v1_deadline() == datetime(2030, 1, 2, tzinfo=UTC)
+    assert settings.host_names() == {"api.example", "b.example:8443"}
