@@ -24,7 +24,6 @@ from tanpuhui.api.security import FailureLimiter
 from tanpuhui.bootstrap import App, database_ready
 from tanpuhui.domain.signing import SignaturePolicy
 
-
 #: The documentation pages may load only what the application serves (ReDoc would otherwise
 #: fetch its logo from cdn.redoc.ly); their bootstrap scripts are inline.
 DOCS_POLICY = (
