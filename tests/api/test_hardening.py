@@ -98,7 +98,17 @@ def test_a_stored_lone_surrogate_reads_back_replaced(
 
 @pytest.mark.parametrize(
     "spelling",
-    ["9" * 5000, "1" * 13, "+{ts}", "{ts}.0", "1_{rest}", "{head} {rest}", "-{ts}", "0x1f"],
+    [
+        "9" * 5000,
+        "1" * 13,
+        "+{ts}",
+        "{ts}.0",
+        "1_{rest}",
+        "{head} {rest}",
+        "-{ts}",
+        "0x1f",
+        "0{ts}",
+    ],
 )
 def test_a_timestamp_in_any_other_spelling_is_refused(
     server: LiveServer, bikes: Onboarded, spelling: str

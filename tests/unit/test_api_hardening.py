@@ -32,7 +32,8 @@ SIGNATURE = "A" * 86 + "=="
 
 
 @pytest.mark.parametrize(
-    "timestamp", ["+1726531200", "1_726_531_200", " 1726531200", "1726531200.0", "1" * 13, "٣"]
+    "timestamp",
+    ["+1726531200", "1_726_531_200", " 1726531200", "1726531200.0", "01726531200", "1" * 13, "٣"],
 )
 def test_a_timestamp_is_read_only_as_plain_decimal_digits(timestamp: str) -> None:
     with pytest.raises(AuthenticationError) as refused:

@@ -40,7 +40,7 @@ SCHEME_V1 = "TANPUHUI-ED25519-V1"
 #: Requests older or newer than this (seconds) are refused, and nonces are kept this long.
 MAX_SKEW_S = 300
 NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
-TIMESTAMP = re.compile(r"[0-9]{1,12}")
+TIMESTAMP = re.compile(r"0|[1-9][0-9]{0,11}")  # no sign, no leading zero: one spelling
 SIGNATURE = re.compile(r"[A-Za-z0-9+/]{86}==")
 CREDENTIAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -83,7 +83,8 @@ def read_headers(
         )
     if not CREDENTIAL.fullmatch(credential) or not TIMESTAMP.fullmatch(timestamp):
         raise AuthenticationError(
-            "the credential id must be a lower-case UUID and the timestamp 1-12 decimal digits",
+            "the credential id must be a lower-case UUID and the timestamp 1-12 decimal digits "
+            "without a leading zero",
             code="missing_signature",
         )
     if not NONCE.fullmatch(nonce) or not SIGNATURE.fullmatch(signature):
