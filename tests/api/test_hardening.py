@@ -12,7 +12,9 @@ import msgspec
 import pytest
 import sqlalchemy as sa
 
+from tanpuhui.adapters.db.intake_repository import SqlIntake
 from tanpuhui.client import Client
+from tanpuhui.domain.errors import LockTableFullError, RaceLostError
 from tanpuhui.domain.signing import HEADER_TIMESTAMP
 from tests.api.conftest import (
     LiveServer,
@@ -166,6 +168,41 @@ def test_sqlite_locked_by_another_process_is_a_retryable_503_and_not_ready(
     other.dispose()
     assert server.http.get("/readyz").status_code == 200
     assert send_signed(server, bikes, "POST", "/v1/events", body).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (RaceLostError("duplicate key"), "concurrent_write"),
+        (LockTableFullError("shm"), "database_busy"),
+    ],
+)
+def test_a_batch_that_keeps_losing_races_is_a_retryable_503(
+    server: LiveServer, bikes: Onboarded, monkeypatch: pytest.MonkeyPatch, error: Exception,
+    code: str,
+) -> None:  # fmt: skip
+    """Was: 409 `conflict` without Retry-After, which the client does not retry: the batch
+    was abandoned."""
+
+    real_close = SqlIntake.close_batch
+    losses = [0]  # how many settlements lose next (a race: all 5 of the service's attempts)
+
+    def loses(self: SqlIntake, batch_id: uuid.UUID) -> int:
+        if losses[0] > 0:
+            losses[0] -= 1
+            raise error
+        return real_close(self, batch_id)
+
+    monkeypatch.setattr(SqlIntake, "close_batch", loses)
+    body = msgspec.json.encode({"events": [event(event_id="raced-1")]})
+    losses[0] = 5 if code == "concurrent_write" else 1
+    response = send_signed(server, bikes, "POST", "/v1/events", body)
+    problem = assert_problem(response, 503, code)
+    assert response.headers["retry-after"] == "1" and "retry" in problem["detail"]
+    losses[0] = 5 if code == "concurrent_write" else 1
+    with bikes.client(backoff=0.01) as client:  # the client retries the 503 and gets through
+        answer = client.submit_events([event(event_id="raced-2")])
+    assert answer["summary"] == {"pending_binding": 1} and losses == [0]
 
 
 # --- item 7: cheap refusals first ----------------------------------------------------------

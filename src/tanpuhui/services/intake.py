@@ -18,7 +18,6 @@ from dataclasses import replace
 from datetime import datetime
 
 from tanpuhui.domain.errors import (
-    ConflictError,
     InvalidInputError,
     LockTableFullError,
     NotFoundError,
@@ -128,7 +127,7 @@ def _settle(
                 return decision.outcomes
         except LockTableFullError:
             if len(subjects) <= 50:
-                raise ConflictError("the database is too busy to lock; retry later") from None
+                raise  # retryable as it is (503 + Retry-After), not a conflict to fix
             half = len(prepared.items) // 2
             return [
                 *_settle(ctx, stored, replace(prepared, items=prepared.items[:half]), now, source),
@@ -136,8 +135,6 @@ def _settle(
             ]
         except RaceLostError:
             if attempt == ATTEMPTS - 1:
-                raise ConflictError(
-                    "the batch kept colliding with concurrent writers; retry it"
-                ) from None
+                raise  # retryable as it is (503 + Retry-After), not a conflict to fix
             time.sleep(0.01 * 2**attempt)
     raise AssertionError("unreachable")
