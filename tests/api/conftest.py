@@ -171,6 +171,29 @@ def assert_no_leak(response: httpx.Response) -> None:
         assert leak not in text, f"{leak!r} in response: {text[:500]}"
 
 
+class LogWatch(logging.Handler):
+    """Every log record with a traceback, or at ERROR and above, from any thread."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.bad: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info or record.levelno >= logging.ERROR or "Traceback" in str(record.msg):
+            self.bad.append(f"{record.name}: {record.getMessage()}")
+
+
+@pytest.fixture
+def log() -> Iterator[LogWatch]:
+    watch = LogWatch()
+    root = logging.getLogger()
+    root.addHandler(watch)
+    try:
+        yield watch
+    finally:
+        root.removeHandler(watch)
+
+
 class _NoSecondTraceback(logging.Filter):
     """Starlette re-raises an unhandled error after the app has logged it and sent its 500, and
     uvicorn then logs it again with a traceback — in the server thread, while the test thread

@@ -11,9 +11,7 @@ reproducible.
 from __future__ import annotations
 
 import json
-import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import h11
@@ -23,7 +21,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tanpuhui.domain.signing import HEADER_CREDENTIAL, HEADER_NONCE, HEADER_TIMESTAMP
-from tests.api.conftest import LEAKS, LiveServer, Onboarded, Serve, onboard_enterprise
+from tests.api.conftest import LEAKS, LiveServer, LogWatch, Onboarded, Serve, onboard_enterprise
 from tests.builders import event
 
 FUZZ = settings(
@@ -33,29 +31,6 @@ FUZZ = settings(
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-
-class LogWatch(logging.Handler):
-    """Every log record with a traceback, or at ERROR and above, from any thread."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.bad: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info or record.levelno >= logging.ERROR or "Traceback" in record.msg:
-            self.bad.append(f"{record.name}: {record.getMessage()}")
-
-
-@pytest.fixture
-def log() -> Iterator[LogWatch]:
-    watch = LogWatch()
-    root = logging.getLogger()
-    root.addHandler(watch)
-    try:
-        yield watch
-    finally:
-        root.removeHandler(watch)
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from tests.api.conftest import (
     LEAKS,
     PROBLEM,
     LiveServer,
+    LogWatch,
     Onboarded,
     Persona,
     Serve,
@@ -60,6 +61,13 @@ def live(serve: Serve) -> LiveServer:
         auth_failures_per_minute=1e6,
         auth_failure_burst=1e6,
     )
+
+
+@pytest.fixture(autouse=True)
+def no_error_logged(log: LogWatch) -> Iterator[None]:
+    """Whatever Schemathesis sent, the server logged no traceback and no error."""
+    yield
+    assert not log.bad, log.bad
 
 
 @pytest.fixture
