@@ -20,7 +20,7 @@ from tanpuhui.adapters.catalogue_files import (
 from tanpuhui.adapters.crypto import Ed25519Verifier, SystemSecrets
 from tanpuhui.adapters.db.engine import create_engine
 from tanpuhui.adapters.db.migrate import current_revision, head_revision, upgrade
-from tanpuhui.adapters.db.unit_of_work import SqlUnitOfWork
+from tanpuhui.adapters.db.unit_of_work import SqlUnitOfWork, writable
 from tanpuhui.adapters.system import SystemClock, Uuid7Source
 from tanpuhui.config import Settings
 from tanpuhui.domain.errors import ConfigurationError
@@ -85,9 +85,12 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Ap
 
 
 def database_ready(app: App) -> bool:
-    """The database answers and its schema is at the newest migration."""
+    """The database answers, its schema is at the newest migration, and a write could start
+    now (SQLite: no other process holds the writer lock past a short wait)."""
     try:
-        return current_revision(app.engine) == head_revision(app.engine)
+        if current_revision(app.engine) != head_revision(app.engine):
+            return False
+        return writable(app.engine, app.settings.ready_write_timeout_s)
     except Exception:
         return False
 

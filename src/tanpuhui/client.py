@@ -1,8 +1,10 @@
 """A Python client for scene enterprises: `Client(base_url, credential_id, private_key)`.
 
-It signs every request (docs/api.md), retries network errors, 5xx answers and 429s with
-exponential back-off (honouring Retry-After) — safe, because the API is idempotent by event id
-and each retry is signed afresh with a new nonce — and raises typed errors for problems.
+It signs every request (docs/api.md; signature version 2, which covers the host it is sent
+to and the credential id), retries network errors, 5xx answers — among them the 503s of lost
+races, a busy or not yet migrated database — and 429s with exponential back-off (honouring
+Retry-After) — safe, because the API is idempotent by event id and each retry is signed afresh
+with a new nonce — and raises typed errors for problems.
 
     with Client("http://127.0.0.1:8000", credential_id, private_key_pem) as client:
         result = client.submit_events([{"event_id": "ride-1", ...}])
@@ -97,6 +99,8 @@ class Client:
         )  # fmt: skip
         self.retries, self.backoff = retries, backoff
         self.http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
+        #: the Host header httpx sends (the port only when it is not the scheme's default)
+        self.host = self.http.build_request("GET", "/").headers["host"]
 
     def __enter__(self) -> Client:
         return self
@@ -140,10 +144,16 @@ class Client:
 
     # --- signing and retries -------------------------------------------------------------------
 
-    def signed_headers(self, method: str, path_and_query: str, body: bytes) -> dict[str, str]:
+    def signed_headers(
+        self, method: str, path_and_query: str, body: bytes, host: str | None = None
+    ) -> dict[str, str]:
+        """The signature headers for this request to `host` (default: the base URL's)."""
         timestamp = int(time.time())
         nonce = secrets.token_urlsafe(18)
-        message = canonical_request(method, path_and_query, timestamp, nonce, body)
+        host = host if host is not None else self.host
+        message = canonical_request(
+            method, host, path_and_query, self.credential_id, timestamp, nonce, body
+        )
         return {
             HEADER_CREDENTIAL: self.credential_id,
             HEADER_TIMESTAMP: str(timestamp),

@@ -6,7 +6,7 @@ Nothing reads the environment anywhere else; nothing is read at import time.
 from __future__ import annotations
 
 import re
-from datetime import timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,11 +40,38 @@ class Settings(BaseSettings):
     #: each: keep 2 × this × concurrent writers below max_locks_per_transaction × connections).
     max_subjects_per_transaction: int = Field(default=4000, ge=10, le=100_000)
 
+    #: A request body must arrive within this many seconds (stalled uploads are cut off).
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    #: Failed authentications allowed per client address: sustained per minute, and a burst;
+    #: past them the address is answered 429 before any work is done for it.
+    auth_failures_per_minute: float = Field(default=60.0, gt=0)
+    auth_failure_burst: float = Field(default=20.0, ge=1)
+    #: Version 1 request signatures (no host, no credential id) are accepted until this day
+    #: (UTC); empty: refused. docs/api.md gives the deprecation period.
+    signature_v1_until: date | None = date(2027, 7, 1)
+    #: Comma-separated host names (with `:port` when not the default) this deployment answers
+    #: to; when set, requests signed for any other host are refused (`wrong_host`).
+    public_hosts: str = ""
+    #: /readyz probes a write (rolled back) and is not ready when it waits longer than this.
+    ready_write_timeout_s: float = Field(default=0.5, gt=0)
+
+    @field_validator("signature_v1_until", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         parse_timezone(value)
         return value
+
+    def signature_v1_deadline(self) -> datetime | None:
+        day = self.signature_v1_until
+        return datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
+
+    def host_names(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.public_hosts.split(",") if h.strip())
 
     def tz(self) -> tzinfo:
         return parse_timezone(self.timezone)

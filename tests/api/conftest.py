@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -37,6 +38,7 @@ from tanpuhui.domain.signing import (
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
     canonical_request,
+    canonical_request_v1,
 )
 from tanpuhui.services.access import issue_person_token, register_credential
 from tanpuhui.services.context import Context
@@ -74,7 +76,12 @@ class Onboarded:
         kw.setdefault("timeout", 30.0)
         return Client(self.base_url, str(self.credential_id), private_pem(self.key), **kw)
 
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
     def headers(self, method: str, path_and_query: str, body: bytes = b"", **kw: Any) -> dict:
+        kw.setdefault("host", self.host)
         return signed_headers(self.key, self.credential_id, method, path_and_query, body, **kw)
 
 
@@ -98,11 +105,17 @@ def signed_headers(
     timestamp: int | None = None,
     nonce: str | None = None,
     content_type: str | None = "application/json",
+    host: str = "",
+    version: int = 2,
 ) -> dict[str, str]:
-    """The four signature headers for exactly this request (docs: domain.signing)."""
+    """The four signature headers for exactly this request (docs: domain.signing), signed
+    for `host` (signature version 2; `version=1` for the deprecated one)."""
     ts = int(time.time()) if timestamp is None else timestamp
     nonce = nonce or secrets.token_urlsafe(18)
-    message = canonical_request(method, path_and_query, ts, nonce, body)
+    if version == 1:
+        message = canonical_request_v1(method, path_and_query, ts, nonce, body)
+    else:
+        message = canonical_request(method, host, path_and_query, credential_id, ts, nonce, body)
     headers = {
         HEADER_CREDENTIAL: str(credential_id),
         HEADER_TIMESTAMP: str(ts),
@@ -156,6 +169,29 @@ def assert_no_leak(response: httpx.Response) -> None:
     text = response.text
     for leak in LEAKS:
         assert leak not in text, f"{leak!r} in response: {text[:500]}"
+
+
+class LogWatch(logging.Handler):
+    """Every log record with a traceback, or at ERROR and above, from any thread."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.bad: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info or record.levelno >= logging.ERROR or "Traceback" in str(record.msg):
+            self.bad.append(f"{record.name}: {record.getMessage()}")
+
+
+@pytest.fixture
+def log() -> Iterator[LogWatch]:
+    watch = LogWatch()
+    root = logging.getLogger()
+    root.addHandler(watch)
+    try:
+        yield watch
+    finally:
+        root.removeHandler(watch)
 
 
 class _NoSecondTraceback(logging.Filter):
@@ -244,8 +280,14 @@ def serve(database_url: str) -> Iterator[Serve]:
 
 @pytest.fixture
 def server(serve: Serve) -> LiveServer:
-    """The app with default settings, but a rate limit no test walking the feed runs into."""
-    return serve(rate_limit_per_s=1000, rate_limit_burst=1000)
+    """The app with default settings, but a rate limit no test walking the feed runs into, and
+    room for the many refused requests of the security tests (all from 127.0.0.1)."""
+    return serve(
+        rate_limit_per_s=1000,
+        rate_limit_burst=1000,
+        auth_failures_per_minute=60_000,
+        auth_failure_burst=1000,
+    )
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from tests.api.conftest import (
     LEAKS,
     PROBLEM,
     LiveServer,
+    LogWatch,
     Onboarded,
     Persona,
     Serve,
@@ -54,7 +55,19 @@ PUBLIC = ("/healthz", "/readyz", "/openapi.json")
 @pytest.fixture
 def live(serve: Serve) -> LiveServer:
     # fuzzing sends hundreds of requests a second: no rate limit in the way
-    return serve(rate_limit_per_s=1e6, rate_limit_burst=1e6)
+    return serve(
+        rate_limit_per_s=1e6,
+        rate_limit_burst=1e6,
+        auth_failures_per_minute=1e6,
+        auth_failure_burst=1e6,
+    )
+
+
+@pytest.fixture(autouse=True)
+def no_error_logged(log: LogWatch) -> Iterator[None]:
+    """Whatever Schemathesis sent, the server logged no traceback and no error."""
+    yield
+    assert not log.bad, log.bad
 
 
 @pytest.fixture

@@ -85,7 +85,9 @@ def test_a_request_signed_with_the_wrong_key_is_refused(
     server: LiveServer, bikes: Onboarded
 ) -> None:
     body = batch_body()
-    headers = signed_headers(generate_key(), bikes.credential_id, "POST", "/v1/events", body)
+    headers = signed_headers(
+        generate_key(), bikes.credential_id, "POST", "/v1/events", body, host=bikes.host
+    )
     response = server.http.post("/v1/events", content=body, headers=headers)
     assert_problem(response, 401, "bad_signature")
     forger = Client(server.base_url, str(bikes.credential_id), generate_key(), retries=0)
@@ -171,7 +173,9 @@ def test_refused_signatures_spend_neither_nonces_nor_the_rate_budget(
     forger = generate_key()
     nonce = "nonce-the-forger-tried-1"
     for _ in range(5):
-        headers = signed_headers(forger, bikes.credential_id, "GET", "/v1/outcomes", nonce=nonce)
+        headers = signed_headers(
+            forger, bikes.credential_id, "GET", "/v1/outcomes", nonce=nonce, host=bikes.host
+        )
         assert_problem(server.http.get("/v1/outcomes", headers=headers), 401, "bad_signature")
     response = send_signed(server, bikes, "GET", "/v1/outcomes", nonce=nonce)
     assert response.status_code == 200, response.text
@@ -224,13 +228,17 @@ def test_a_rotation_without_grace_stops_the_old_credential_at_once(
     assert send_signed(server, successor, "GET", "/v1/outcomes").status_code == 200
 
 
-def test_an_unknown_credential_is_refused(server: LiveServer, bikes: Onboarded) -> None:
+def test_an_unknown_credential_is_refused_like_a_bad_signature(
+    server: LiveServer, bikes: Onboarded
+) -> None:
+    """Was: 401 `unknown_credential` — anyone could probe which credential ids exist."""
     key = generate_key()
-    headers = signed_headers(key, uuid.uuid4(), "GET", "/v1/outcomes")
-    assert_problem(server.http.get("/v1/outcomes", headers=headers), 401, "unknown_credential")
-    # a real credential id signed by someone else's key says bad_signature, not unknown
-    headers = signed_headers(key, bikes.credential_id, "GET", "/v1/outcomes")
-    assert_problem(server.http.get("/v1/outcomes", headers=headers), 401, "bad_signature")
+    headers = signed_headers(key, uuid.uuid4(), "GET", "/v1/outcomes", host=bikes.host)
+    unknown = assert_problem(server.http.get("/v1/outcomes", headers=headers), 401, "bad_signature")
+    # a real credential id signed by someone else's key answers exactly the same
+    headers = signed_headers(key, bikes.credential_id, "GET", "/v1/outcomes", host=bikes.host)
+    known = assert_problem(server.http.get("/v1/outcomes", headers=headers), 401, "bad_signature")
+    assert unknown == known
 
 
 def test_an_enterprise_sees_only_its_own_events(server: LiveServer, bikes: Onboarded) -> None:
@@ -421,9 +429,10 @@ def get_outcomes_after(server: LiveServer, who: Onboarded, after: str) -> httpx.
 
 
 def test_a_malformed_cursor_is_an_invalid_cursor(server: LiveServer, bikes: Onboarded) -> None:
+    """Also one over the length limit (was: `invalid_request`, not the documented code)."""
     for after in ["not a cursor!", "AAAA", "A" * 64]:
         assert_problem(get_outcomes_after(server, bikes, after), 422, "invalid_cursor")
-    problem = assert_problem(get_outcomes_after(server, bikes, "A" * 65), 422, "invalid_request")
+    problem = assert_problem(get_outcomes_after(server, bikes, "A" * 65), 422, "invalid_cursor")
     assert problem["errors"][0]["location"] == "query.after"
 
 

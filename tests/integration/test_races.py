@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 
 from tanpuhui.bootstrap import App
-from tanpuhui.domain.errors import ConflictError
+from tanpuhui.domain.errors import ConflictError, RaceLostError
 from tanpuhui.domain.parties import Enterprise, Role
 from tanpuhui.services.context import retry_races
 from tanpuhui.services.parties import add_enterprise
-from tanpuhui.services.ports import RaceLostError
 from tests.conftest import NOW
 from tests.db_fixtures import rows
 

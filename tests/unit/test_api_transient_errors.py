@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from tanpuhui.api.errors import install
-from tanpuhui.services.ports import LockTableFullError, RaceLostError
+from tanpuhui.domain.errors import LockTableFullError, RaceLostError
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,11 @@
-"""The FastAPI application factory: `create_app(App)`; served by `tanpuhui serve`."""
+"""The FastAPI application factory: `create_app(App)`; served by `tanpuhui serve`.
+
+`/docs` (Swagger UI) and `/redoc` load their scripts, styles and icon from the application
+itself (the assets fastapi-offline ships), never from a CDN, and a content security policy
+keeps them from loading anything else. Every response says
+`X-Content-Type-Options: nosniff`; every `/v1` response (they are per caller) also says
+`Cache-Control: no-store`.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +13,59 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tanpuhui import __version__
 from tanpuhui.adapters.event_codec import EventDecoder
 from tanpuhui.api import errors, schemas
 from tanpuhui.api.routes import router
+from tanpuhui.api.security import FailureLimiter
 from tanpuhui.bootstrap import App, database_ready
+from tanpuhui.domain.signing import SignaturePolicy
+
+#: The documentation pages may load only what the application serves (ReDoc would otherwise
+#: fetch its logo from cdn.redoc.ly); their bootstrap scripts are inline.
+DOCS_POLICY = (
+    b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+    b"connect-src 'self'; frame-ancestors 'none'"
+)
+DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware (no body buffering): nosniff everywhere, no-store under /v1, a
+    content security policy of the application's own origin on the documentation pages."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        private = scope["path"].startswith("/v1/")
+        docs = scope["path"] in DOCS_PATHS
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                if private:
+                    headers.append((b"cache-control", b"no-store"))
+                if docs:
+                    headers.append((b"content-security-policy", DOCS_POLICY))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(app: App) -> FastAPI:
-    api = FastAPI(
+    settings = app.settings
+    api = FastAPIOffline(
+        swagger_ui_parameters={"validatorUrl": None},
         title="tanpuhui API",
         version=__version__,
         description=(
@@ -27,8 +77,16 @@ def create_app(app: App) -> FastAPI:
     api.state.ctx = app.ctx
     api.state.decoder = EventDecoder(app.ctx.regions)
     api.state.ready = lambda: database_ready(app)
+    api.state.body_timeout_s = settings.body_timeout_s
+    api.state.auth_failures = FailureLimiter(
+        settings.auth_failures_per_minute, settings.auth_failure_burst
+    )
+    api.state.signature_policy = SignaturePolicy(
+        v1_until=settings.signature_v1_deadline(), hosts=settings.host_names()
+    )
     errors.install(api)
     api.include_router(router)
+    api.add_middleware(SecurityHeaders)
 
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:

@@ -3,7 +3,9 @@
     {"type": "urn:tanpuhui:problem:bad_signature", "title": "Unauthorized", "status": 401,
      "detail": "the signature does not verify …", "code": "bad_signature", "instance": "/v1/events"}
 
-Project errors keep their stable `code`; request-shape errors are `invalid_request`; anything
+Project errors keep their stable `code`; request-shape errors are `invalid_request` (a bad
+feed `limit` is `invalid_limit`, a bad `after` is `invalid_cursor`, as documented); transient
+refusals (lost races, busy or unmigrated database) are 503 with `Retry-After`; anything
 unexpected is a 500 `internal_error` whose detail says nothing about internals (it is logged).
 """
 
@@ -28,6 +30,7 @@ from tanpuhui.domain.errors import (
     NotFoundError,
     PayloadTooLargeError,
     RateLimitedError,
+    RequestTimeoutError,
     TanpuhuiError,
     UnavailableError,
 )
@@ -37,6 +40,7 @@ PROBLEM = "application/problem+json"
 
 STATUS: list[tuple[type[TanpuhuiError], int]] = [
     (PayloadTooLargeError, 413),
+    (RequestTimeoutError, 408),
     (InvalidInputError, 422),
     (AuthenticationError, 401),
     (ForbiddenError, 403),
@@ -49,10 +53,14 @@ STATUS: list[tuple[type[TanpuhuiError], int]] = [
 ]
 TITLES = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large",
+    405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 413: "Content Too Large",
     415: "Unsupported Media Type", 422: "Unprocessable Content", 429: "Too Many Requests",
     500: "Internal Server Error", 503: "Service Unavailable",
 }  # fmt: skip
+
+
+#: Query parameters whose refusal has its own documented code.
+QUERY_CODES = {"query.limit": "invalid_limit", "query.after": "invalid_cursor"}
 
 
 def problem(
@@ -106,9 +114,13 @@ def install(app: FastAPI) -> None:
             {"location": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
             for e in exc.errors()
         ]
+        code = next(
+            (QUERY_CODES[loc] for loc in (e["location"] for e in errors) if loc in QUERY_CODES),
+            "invalid_request",
+        )
         return problem(
-            422, "invalid_request", "the request does not match the API's schema",
-            request.url.path, {"errors": errors},
+            422, code, "the request does not match the API's schema", request.url.path,
+            {"errors": errors},
         )  # fmt: skip
 
     @app.exception_handler(StarletteHTTPException)

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from tanpuhui.api import schemas
 from tanpuhui.api.errors import PROBLEM
 from tanpuhui.api.security import bearer_person, context, read_body, signed_enterprise
+from tanpuhui.api.tenancy import mask_foreign
 from tanpuhui.domain.errors import InvalidInputError, PayloadTooLargeError
 from tanpuhui.domain.parties import Enterprise, Person
 from tanpuhui.services import views
@@ -51,7 +52,7 @@ def json_response(data: Any, status: int = 200) -> Response:
     "batch returns the same outcomes and credits nothing new; a known event id with a "
     "different payload gets a per-event `conflict`.",
     response_model=schemas.BatchResult,
-    responses=problems(401, 413, 422, 429),
+    responses=problems(401, 408, 413, 422, 429, 503),
     openapi_extra=json_body("EventBatch"),
 )
 async def post_events(request: Request, enterprise: Signed) -> Response:
@@ -72,16 +73,15 @@ async def post_events(request: Request, enterprise: Signed) -> Response:
         )
     outcomes = await run_in_threadpool(submit_events, ctx, enterprise.id, items, source="api")
     summary = Counter(o.kind.value for o in outcomes)
-    return json_response(
-        {"outcomes": [views.outcome_view(o) for o in outcomes], "summary": dict(summary)}
-    )
+    rendered = await mask_foreign(ctx, enterprise.id, [views.outcome_view(o) for o in outcomes])
+    return json_response({"outcomes": rendered, "summary": dict(summary)})
 
 
 @router.get(
     "/v1/events/{event_id:path}",
     summary="One of your events: its outcome, calculation trace and where its grams are now",
     response_model=schemas.EventDetail,
-    responses=problems(401, 404, 429),
+    responses=problems(401, 404, 429, 503),
 )
 async def read_event(
     request: Request,
@@ -91,7 +91,9 @@ async def read_event(
     ctx = context(request)
     view = await run_in_threadpool(get_event, ctx, enterprise.id, event_id)
     catalogue = await run_in_threadpool(current_catalogue, ctx)
-    return json_response(views.event_detail(view, catalogue.catalogue))
+    detail = views.event_detail(view, catalogue.catalogue)
+    await mask_foreign(ctx, enterprise.id, [detail])
+    return json_response(detail)
 
 
 @router.get(
@@ -100,7 +102,7 @@ async def read_event(
     description="Cursor-paginated: pass `next_cursor` as `after` until it is null; later, "
     "poll again with the last `cursor` for what arrived since.",
     response_model=schemas.FeedPage,
-    responses=problems(401, 422, 429),
+    responses=problems(401, 422, 429, 503),
 )
 async def read_outcomes(
     request: Request,
@@ -111,13 +113,9 @@ async def read_outcomes(
     ctx = context(request)
     page = await run_in_threadpool(outcome_feed, ctx, enterprise.id, after, limit)
     catalogue = (await run_in_threadpool(current_catalogue, ctx)).catalogue
-    return json_response(
-        {
-            "items": [views.event_detail(item, catalogue) for item in page.items],
-            "next_cursor": page.next_cursor,
-            "cursor": page.cursor,
-        }
-    )
+    items = [views.event_detail(item, catalogue) for item in page.items]
+    await mask_foreign(ctx, enterprise.id, items)
+    return json_response({"items": items, "next_cursor": page.next_cursor, "cursor": page.cursor})
 
 
 @router.post(
@@ -126,7 +124,7 @@ async def read_outcomes(
     description="The subject's pending reductions move to the person in the same transaction "
     "(re-checked against the person's own ledger for overlaps and daily caps).",
     response_model=schemas.BindingResult,
-    responses=problems(401, 404, 409, 422, 429),
+    responses=problems(401, 404, 408, 409, 413, 422, 429, 503),
     openapi_extra=json_body("BindingRequest"),
 )
 async def post_binding(request: Request, enterprise: Signed) -> Response:
@@ -138,26 +136,25 @@ async def post_binding(request: Request, enterprise: Signed) -> Response:
     result = await run_in_threadpool(
         bind_with_code, ctx, enterprise.id, binding.subject, binding.code
     )
-    return json_response(
-        {
-            "subject": result.binding.subject,
-            "bound_at": result.binding.bound_at.isoformat(),
-            "created": result.created,
-            "moved_grams": result.moved_grams,
-            "reversed_grams": result.reversed_grams,
-            "reductions": [
-                {
-                    "reduction_id": str(m.reduction_id),
-                    "resolution": m.resolution.value,
-                    "moved_grams": m.moved,
-                    "reversed_grams": m.reversed,
-                    "duplicate_of": str(m.duplicate_of) if m.duplicate_of else None,
-                }
-                for m in result.moves
-            ],
-        },
-        status=201 if result.created else 200,
-    )
+    answer = {
+        "subject": result.binding.subject,
+        "bound_at": result.binding.bound_at.isoformat(),
+        "created": result.created,
+        "moved_grams": result.moved_grams,
+        "reversed_grams": result.reversed_grams,
+        "reductions": [
+            {
+                "reduction_id": str(m.reduction_id),
+                "resolution": m.resolution.value,
+                "moved_grams": m.moved,
+                "reversed_grams": m.reversed,
+                "duplicate_of": str(m.duplicate_of) if m.duplicate_of else None,
+            }
+            for m in result.moves
+        ],
+    }
+    await mask_foreign(ctx, enterprise.id, [answer])
+    return json_response(answer, status=201 if result.created else 200)
 
 
 class _BindingBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -169,7 +166,7 @@ class _BindingBody(msgspec.Struct, forbid_unknown_fields=True):
     "/v1/bindings/{subject:path}",
     summary="End a binding: the subject's new events go pending again; nothing moves back",
     response_model=schemas.Unbound,
-    responses=problems(401, 404, 429),
+    responses=problems(401, 404, 429, 503),
 )
 async def delete_binding(request: Request, enterprise: Signed, subject: SubjectPath) -> Response:
     ended = await run_in_threadpool(unbind_subject, context(request), enterprise.id, subject)
@@ -182,7 +179,7 @@ async def delete_binding(request: Request, enterprise: Signed, subject: SubjectP
     summary="(Person) Get a one-time code to bind your account at a scene enterprise",
     response_model=schemas.BindingCode,
     status_code=201,
-    responses=problems(401),
+    responses=problems(401, 408, 413, 429, 503),
 )
 async def post_binding_code(
     request: Request, person: Annotated[Person, Depends(bearer_person)]

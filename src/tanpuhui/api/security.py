@@ -1,21 +1,82 @@
 """Who is calling: a signed enterprise request, or a person's bearer token (FastAPI
-dependencies). The body is read here, once, with the size limit enforced while streaming."""
+dependencies). Cheap refusals come first: an address that keeps failing authentication is
+answered 429 before anything else; the signature headers' form and the timestamp are checked,
+and a declared Content-Length over the limit refused, before the body is read; the body is
+read once, with the size limit enforced while streaming and a deadline for slow uploads; only
+then is the signature verified (services.access)."""
 
 from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from tanpuhui.domain.errors import PayloadTooLargeError
+from tanpuhui.domain.errors import (
+    AuthenticationError,
+    PayloadTooLargeError,
+    RateLimitedError,
+    RequestTimeoutError,
+)
 from tanpuhui.domain.parties import Enterprise, Person
 from tanpuhui.domain.signing import (
     HEADER_CREDENTIAL,
     HEADER_NONCE,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
+    SignaturePolicy,
 )
-from tanpuhui.services.access import SignedRequest, admit_request, authenticate_person
+from tanpuhui.services.access import (
+    SignedRequest,
+    admit_request,
+    authenticate_person,
+    screen_request,
+)
 from tanpuhui.services.context import Context
+
+T = TypeVar("T")
+
+
+class FailureLimiter:
+    """Failed authentications per client address, a token bucket each (in this process: run
+    one limiter in front of several processes at the reverse proxy, docs/operations.md).
+
+    Only failures take tokens, so a client that signs correctly is never slowed by it; memory
+    is bounded by forgetting full buckets when there are too many addresses."""
+
+    MAX_ADDRESSES = 10_000
+
+    def __init__(self, per_minute: float, burst: float) -> None:
+        self.rate, self.burst = per_minute / 60.0, burst
+        self.buckets: dict[str, tuple[float, float]] = {}
+        self.lock = threading.Lock()
+
+    def _level(self, address: str, now: float) -> float:
+        tokens, at = self.buckets.get(address, (self.burst, now))
+        return min(self.burst, tokens + (now - at) * self.rate)
+
+    def check(self, address: str) -> None:
+        """Refuse an address whose failures used up its bucket."""
+        with self.lock:
+            tokens = self._level(address, time.monotonic())
+        if tokens < 1:
+            raise RateLimitedError(
+                "too many failed authentications from this address",
+                retry_after_s=(1 - tokens) / self.rate,
+            )
+
+    def fail(self, address: str) -> None:
+        now = time.monotonic()
+        with self.lock:
+            self.buckets[address] = (max(0.0, self._level(address, now) - 1), now)
+            if len(self.buckets) > self.MAX_ADDRESSES:
+                for key in [k for k in self.buckets if self._level(k, now) >= self.burst]:
+                    del self.buckets[key]
 
 
 def context(request: Request) -> Context:
@@ -23,13 +84,48 @@ def context(request: Request) -> Context:
     return ctx
 
 
-async def read_body(request: Request) -> bytes:
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+async def guarded(request: Request, step: Callable[[], Awaitable[T]]) -> T:
+    """Run an authentication step; a failure counts against the caller's address."""
+    limiter: FailureLimiter = request.app.state.auth_failures
+    address = _address(request)
+    limiter.check(address)
+    try:
+        return await step()
+    except AuthenticationError:
+        limiter.fail(address)
+        raise
+
+
+def check_declared_size(request: Request) -> int:
+    """Refuse a declared Content-Length over the limit (nothing read yet); the limit."""
     limit = context(request).limits.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(
             f"the body is larger than {limit} bytes", details={"limit": limit}
         )
+    return limit
+
+
+async def read_body(request: Request) -> bytes:
+    limit = check_declared_size(request)
+    deadline: float = request.app.state.body_timeout_s
+    try:
+        async with asyncio.timeout(deadline):
+            body = await _stream(request, limit)
+    except TimeoutError:
+        raise RequestTimeoutError(
+            f"the body did not arrive within {deadline:g} s", details={"limit": deadline}
+        ) from None
+    request.state.body = body
+    return body
+
+
+async def _stream(request: Request, limit: int) -> bytes:
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -38,9 +134,7 @@ async def read_body(request: Request) -> bytes:
                 f"the body is larger than {limit} bytes", details={"limit": limit}
             )
         chunks.append(chunk)
-    body = b"".join(chunks)
-    request.state.body = body
-    return body
+    return b"".join(chunks)
 
 
 def signed_path(request: Request) -> str:
@@ -52,22 +146,35 @@ def signed_path(request: Request) -> str:
 
 
 async def signed_enterprise(request: Request) -> Enterprise:
-    body = await read_body(request)
-    h = request.headers
-    signed = SignedRequest(
-        method=request.method,
-        path_and_query=signed_path(request),
-        body=body,
-        credential=h.get(HEADER_CREDENTIAL),
-        timestamp=h.get(HEADER_TIMESTAMP),
-        nonce=h.get(HEADER_NONCE),
-        signature=h.get(HEADER_SIGNATURE),
-    )
-    return await run_in_threadpool(admit_request, context(request), signed)
+    async def admit() -> Enterprise:
+        h = request.headers
+        signed = SignedRequest(
+            method=request.method,
+            host=h.get("host", ""),
+            path_and_query=signed_path(request),
+            body=b"",
+            credential=h.get(HEADER_CREDENTIAL),
+            timestamp=h.get(HEADER_TIMESTAMP),
+            nonce=h.get(HEADER_NONCE),
+            signature=h.get(HEADER_SIGNATURE),
+        )
+        ctx = context(request)
+        check_declared_size(request)  # before the body is read, as is
+        screen_request(ctx, signed)
+        body = await read_body(request)
+        policy: SignaturePolicy = request.app.state.signature_policy
+        full = dataclasses.replace(signed, body=body)
+        return await run_in_threadpool(admit_request, ctx, full, policy)
+
+    return await guarded(request, admit)
 
 
 async def bearer_person(request: Request) -> Person:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip() if scheme.lower() == "bearer" else ""
-    return await run_in_threadpool(authenticate_person, context(request), token or None)
+
+    async def authenticate() -> Person:
+        return await run_in_threadpool(authenticate_person, context(request), token or None)
+
+    return await guarded(request, authenticate)

@@ -3,11 +3,13 @@
     TanpuhuiError                       code (default)   HTTP  meaning
     ├── InvalidInputError               invalid_input    422   a request or file to fix
     │   ├── MethodologyFileError        invalid_methodology    a methodology file fails checks
-    │   └── PayloadTooLargeError        body_too_large   413   a body or batch over the limit
+    │   ├── PayloadTooLargeError        body_too_large   413   a body or batch over the limit
+    │   └── RequestTimeoutError         body_timeout     408   the body did not arrive in time
     ├── AuthenticationError             unauthorized     401   who is calling is not proven:
-    │                                   missing_signature, unknown_credential,
-    │                                   revoked_credential, stale_timestamp, replayed_nonce,
-    │                                   bad_signature, invalid_token
+    │                                   missing_signature, stale_timestamp, bad_signature
+    │                                   (also for unknown credentials), revoked_credential
+    │                                   (only to a valid signature), replayed_nonce,
+    │                                   invalid_token
     ├── ForbiddenError                  forbidden        403   proven, but not allowed
     ├── NotFoundError                   not_found        404   a named thing does not exist
     ├── ConflictError                   conflict         409   contradicts stored state
@@ -17,9 +19,14 @@
     │   ├── UnbalancedEntryError        unbalanced_entry
     │   └── InsufficientBalanceError    insufficient_balance
     ├── UnavailableError                unavailable      503   a dependency (the database) is
-    │                                   database_unavailable   down or unreachable
-    └── ConfigurationError              configuration          settings refuse to start, or
-                                        not_migrated           the database needs upgrading
+    │   │                               database_unavailable   down or unreachable
+    │   └── TransientError              transient        503   the same request may succeed a
+    │       │                                                  moment later (Retry-After):
+    │       ├── RaceLostError           concurrent_write       a concurrent writer won a race
+    │       ├── LockTableFullError      database_busy          no room for more locks
+    │       ├── DatabaseLockedError     database_busy          SQLite's writer lock stayed taken
+    │       └── NotMigratedError        not_migrated           the schema is not at head yet
+    └── ConfigurationError              configuration    503   settings refuse to start
 
 An error may carry a more specific stable `code` than its class default (401s say which check
 failed). Entrypoints translate these (and only these) into HTTP problems (api/errors.py), CLI
@@ -68,6 +75,12 @@ class PayloadTooLargeError(InvalidInputError):
     code = "body_too_large"
 
 
+class RequestTimeoutError(InvalidInputError):
+    """The request body arrived too slowly (a stalled or trickling upload)."""
+
+    code = "body_timeout"
+
+
 class AuthenticationError(TanpuhuiError):
     code = "unauthorized"
 
@@ -110,6 +123,46 @@ class InsufficientBalanceError(LedgerError):
 
 class UnavailableError(TanpuhuiError):
     code = "unavailable"
+
+
+class TransientError(UnavailableError):
+    """A refusal the same request may not meet again a moment later. Its message is the
+    class's own; the driver's words stay in `details` (not shown to clients)."""
+
+    code = "transient"
+    advice = "retry"
+
+    def __init__(self, driver_message: str = "") -> None:
+        super().__init__(self.advice, details={"driver": driver_message})
+
+
+class RaceLostError(TransientError):
+    """A concurrent transaction won a uniqueness race; the service may retry the whole unit.
+    Where it does not, the caller sees a retryable refusal (HTTP 503), never a crash."""
+
+    code = "concurrent_write"
+    advice = "a concurrent request changed the same records at the same moment; retry"
+
+
+class LockTableFullError(TransientError):
+    """The database ran out of room for locks; the service may retry with fewer at once."""
+
+    code = "database_busy"
+    advice = "the database has no room for more locks right now; retry"
+
+
+class DatabaseLockedError(TransientError):
+    """SQLite's single writer lock stayed taken past the busy timeout (another process)."""
+
+    code = "database_busy"
+    advice = "the database is busy with another writer; retry"
+
+
+class NotMigratedError(TransientError):
+    """The schema is not (yet) at the newest migration: a deploy is under way."""
+
+    code = "not_migrated"
+    advice = "the database has not been migrated yet: run `tanpuhui db upgrade`; retry"
 
 
 class ConfigurationError(TanpuhuiError):

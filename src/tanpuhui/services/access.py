@@ -2,16 +2,19 @@
 binding codes.
 
 Admitting a request (`admit_request`) checks, in order: the signature headers are present and
-well-formed; the timestamp is within ±5 minutes of real time; the credential exists and is
-valid (not revoked, not past its rotation grace period); the Ed25519 signature verifies over
-the canonical request (domain.signing); only then — so nobody without the key can spend them —
-the nonce is recorded once (a replay within the window is refused) and a token is taken from
-the credential's rate bucket. Every refusal has its own stable code.
+in their one accepted spelling, and the timestamp is within ±5 minutes of real time
+(`screen_request`: no body, key or database needed, so the API runs it first); the request is
+addressed to this deployment's host (when configured); the Ed25519 signature verifies over the
+canonical request (domain.signing; version 1 only during its deprecation period) with the
+credential's key — an unknown credential is verified against a key nobody holds, so unknown,
+revoked and wrongly signed requests cannot be told apart by anyone without the key; then the
+credential is valid (not revoked, not past its rotation grace period); only then — so nobody
+without the key can spend them — the nonce is recorded once (a replay within the window is
+refused) and a token is taken from the credential's rate bucket.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,12 +34,17 @@ from tanpuhui.domain.parties import (
     format_binding_code,
     normalise_binding_code,
 )
-from tanpuhui.domain.signing import MAX_SKEW_S, NONCE, canonical_request, timestamp_fresh
+from tanpuhui.domain.signing import (
+    MAX_SKEW_S,
+    SignatureHeaders,
+    SignaturePolicy,
+    canonical_request,
+    canonical_request_v1,
+    read_headers,
+    timestamp_fresh,
+)
 from tanpuhui.services.context import Context
 from tanpuhui.services.parties import BindingResult, bind_in
-
-_SIGNATURE = re.compile(r"[A-Za-z0-9+/]{86}==")
-
 
 # --- credentials ----------------------------------------------------------------------------
 
@@ -109,6 +117,7 @@ def revoke_credential(ctx: Context, credential_id: uuid.UUID) -> Credential:
 @dataclass(frozen=True, slots=True)
 class SignedRequest:
     method: str
+    host: str
     path_and_query: str
     body: bytes
     credential: str | None
@@ -117,52 +126,76 @@ class SignedRequest:
     signature: str | None
 
 
-def admit_request(ctx: Context, request: SignedRequest) -> Enterprise:
-    """The enterprise a signed request comes from, or an `AuthenticationError` /
-    `RateLimitedError` saying exactly why not."""
-    if not (request.credential and request.timestamp and request.nonce and request.signature):
-        raise AuthenticationError(
-            "sign the request: X-Tanpuhui-Credential, -Timestamp, -Nonce and -Signature headers",
-            code="missing_signature",
-        )
-    try:
-        credential_id = uuid.UUID(request.credential)
-        timestamp = int(request.timestamp)
-    except ValueError:
-        raise AuthenticationError(
-            "malformed credential id or timestamp", code="missing_signature"
-        ) from None
-    if not NONCE.fullmatch(request.nonce) or not _SIGNATURE.fullmatch(request.signature):
-        raise AuthenticationError(
-            "the nonce must be 16-64 of [A-Za-z0-9_-]; the signature 64 bytes in base64",
-            code="missing_signature",
-        )
+#: Unknown credentials are verified against this key, so that they cost, and answer, the same
+#: as a bad signature (the public key of the seed 32 × 0x00: one that verifies is refused too).
+_NOBODY = bytes.fromhex("3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29")
+
+
+def screen_request(ctx: Context, request: SignedRequest) -> SignatureHeaders:
+    """The checks that need no body, no key and no database: the headers' form and the
+    timestamp's freshness. Cheap, so the API runs them before it reads the body."""
+    headers = read_headers(request.credential, request.timestamp, request.nonce, request.signature)
     now = ctx.wall_clock.now()
-    if not timestamp_fresh(timestamp, now.timestamp()):
+    if not timestamp_fresh(headers.timestamp, now.timestamp()):
         raise AuthenticationError(
             f"the timestamp is more than {MAX_SKEW_S} s from the server's time "
             f"({int(now.timestamp())})",
             code="stale_timestamp",
         )
+    return headers
+
+
+def admit_request(
+    ctx: Context, request: SignedRequest, policy: SignaturePolicy | None = None
+) -> Enterprise:
+    """The enterprise a signed request comes from, or an `AuthenticationError` /
+    `RateLimitedError`. Before the signature verifies nothing about the credential is told:
+    unknown, revoked and wrongly signed all answer `bad_signature`; `revoked_credential` is
+    said only to a request its key signed."""
+    policy = policy or SignaturePolicy()
+    headers = screen_request(ctx, request)
+    if policy.hosts and request.host.lower() not in policy.hosts:
+        raise AuthenticationError(
+            "the request is not addressed to this deployment's host", code="wrong_host"
+        )
+    now = ctx.wall_clock.now()
     with ctx.uow(write=False) as uow:
-        credential = uow.access.find_credential(credential_id)
+        credential = uow.access.find_credential(headers.credential_id)
         enterprise = uow.enterprises.find(credential.enterprise_id) if credential else None
-    if credential is None or enterprise is None:
-        raise AuthenticationError("unknown credential", code="unknown_credential")
+    known = credential is not None and enterprise is not None
+    key = credential.public_key if credential is not None and known else _NOBODY
+    verified = _verifies(ctx, key, request, headers, policy.accepts_v1(now))
+    if not (verified and known) or credential is None or enterprise is None:
+        raise AuthenticationError(
+            "the signature does not verify for this request and credential", code="bad_signature"
+        )
     if not credential.valid(now):
         raise AuthenticationError(
             f"credential is {credential.status(now)}", code="revoked_credential"
         )
-    message = canonical_request(
-        request.method, request.path_and_query, timestamp, request.nonce, request.body
+    _spend(ctx, credential, headers.nonce, now)
+    return enterprise
+
+
+def _verifies(
+    ctx: Context, key: bytes, r: SignedRequest, h: SignatureHeaders, accept_v1: bool
+) -> bool:
+    v2 = canonical_request(
+        r.method, r.host, r.path_and_query, h.credential_id, h.timestamp, h.nonce, r.body
     )
-    if not ctx.verifier.verify(credential.public_key, request.signature, message):
-        raise AuthenticationError(
-            "the signature does not verify for this request and credential", code="bad_signature"
-        )
+    if ctx.verifier.verify(key, h.signature, v2):
+        return True
+    if not accept_v1:
+        return False
+    v1 = canonical_request_v1(r.method, r.path_and_query, h.timestamp, h.nonce, r.body)
+    return ctx.verifier.verify(key, h.signature, v1)
+
+
+def _spend(ctx: Context, credential: Credential, nonce: str, now: datetime) -> None:
+    """Record the nonce once and take a token from the credential's rate bucket."""
     limits = ctx.limits
     with ctx.uow() as uow:
-        if not uow.access.remember_nonce(credential.id, request.nonce, now):
+        if not uow.access.remember_nonce(credential.id, nonce, now):
             raise AuthenticationError("this nonce was used already", code="replayed_nonce")
         wait = uow.access.take_token(credential.id, now, limits.rate_per_s, limits.burst)
         if now.second % 30 == 0 and now.microsecond < 50_000:  # now and then, forget old nonces
@@ -172,7 +205,6 @@ def admit_request(ctx: Context, request: SignedRequest) -> Enterprise:
         raise RateLimitedError(
             f"rate limit of {limits.rate_per_s:g} requests/s exceeded", retry_after_s=wait
         )
-    return enterprise
 
 
 # --- persons: tokens and binding codes ------------------------------------------------------

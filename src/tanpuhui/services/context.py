@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import TypeVar
 
+from tanpuhui.domain.errors import RaceLostError
 from tanpuhui.domain.regions import RegionCatalogue
 from tanpuhui.services.ports import (
     Clock,
     IdSource,
-    RaceLostError,
     SecretSource,
     SignatureVerifier,
     StoredCatalogue,

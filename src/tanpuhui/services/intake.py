@@ -18,10 +18,11 @@ from dataclasses import replace
 from datetime import datetime
 
 from tanpuhui.domain.errors import (
-    ConflictError,
     InvalidInputError,
+    LockTableFullError,
     NotFoundError,
     PayloadTooLargeError,
+    RaceLostError,
 )
 from tanpuhui.domain.intake import (
     Candidate,
@@ -33,7 +34,7 @@ from tanpuhui.domain.intake import (
 )
 from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.services.context import Context
-from tanpuhui.services.ports import LockTableFullError, RaceLostError, StoredCatalogue
+from tanpuhui.services.ports import StoredCatalogue
 
 MAX_BATCH = 10_000
 ATTEMPTS = 5
@@ -126,7 +127,7 @@ def _settle(
                 return decision.outcomes
         except LockTableFullError:
             if len(subjects) <= 50:
-                raise ConflictError("the database is too busy to lock; retry later") from None
+                raise  # retryable as it is (503 + Retry-After), not a conflict to fix
             half = len(prepared.items) // 2
             return [
                 *_settle(ctx, stored, replace(prepared, items=prepared.items[:half]), now, source),
@@ -134,8 +135,6 @@ def _settle(
             ]
         except RaceLostError:
             if attempt == ATTEMPTS - 1:
-                raise ConflictError(
-                    "the batch kept colliding with concurrent writers; retry it"
-                ) from None
+                raise  # retryable as it is (503 + Retry-After), not a conflict to fix
             time.sleep(0.01 * 2**attempt)
     raise AssertionError("unreachable")

@@ -16,37 +16,11 @@ from typing import Protocol, Self
 from tanpuhui.domain.binding import Move, PendingReduction
 from tanpuhui.domain.checks import Violation
 from tanpuhui.domain.claims import Claim
-from tanpuhui.domain.errors import UnavailableError
 from tanpuhui.domain.intake import BatchDecision, ClaimScope, IntakeState, Outcome
 from tanpuhui.domain.ledger import Entry
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology
 from tanpuhui.domain.parties import Binding, Credential, Enterprise, Person
 from tanpuhui.domain.requantify import RequantifyPlan, StoredReduction
-
-
-class _TransientError(UnavailableError):
-    """A refusal the same request may not meet again a moment later. Its message is the
-    class's own; the driver's words stay in `details` (not shown to clients)."""
-
-    advice = "retry"
-
-    def __init__(self, driver_message: str) -> None:
-        super().__init__(self.advice, details={"driver": driver_message})
-
-
-class RaceLostError(_TransientError):
-    """A concurrent transaction won a uniqueness race; the service may retry the whole unit.
-    Where it does not, the caller sees a retryable refusal (HTTP 503), never a crash."""
-
-    code = "concurrent_write"
-    advice = "a concurrent request changed the same records at the same moment; retry"
-
-
-class LockTableFullError(_TransientError):
-    """The database ran out of room for locks; the service may retry with fewer at once."""
-
-    code = "database_busy"
-    advice = "the database has no room for more locks right now; retry"
 
 
 class Clock(Protocol):
@@ -247,6 +221,7 @@ class EventView:
     live_grams: int
     resolution: str | None
     resolution_ref: uuid.UUID | None
+    batch_id: uuid.UUID | None = None
 
 
 class ReadQueries(Protocol):
@@ -256,6 +231,13 @@ class ReadQueries(Protocol):
     def feed(
         self, enterprise_id: uuid.UUID, after: tuple[int, uuid.UUID] | None, limit: int
     ) -> list[EventView]: ...
+    def batch_seq_of(self, enterprise_id: uuid.UUID, batch_id: uuid.UUID) -> int | None:
+        """The commit position of one of this enterprise's batches (None: not its batch)."""
+        ...
+
+    def own_events(self, enterprise_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these event (reduction) ids are this enterprise's own."""
+        ...
 
 
 class VerifyRepository(Protocol):

@@ -4,10 +4,16 @@
 its holders around its days, and the evidence fingerprints it carries — three queries.
 `save` writes every event row of the batch in one bulk insert, the batch record, and the
 holders' balance changes; the ledger repository then seals the issuance entry.
+
+A rejected event keeps what was sent (`raw`) as JSON of at most RAW_LIMIT characters that is
+always valid JSON (`bounded_raw`): an over-long one is stored as a summary object with the
+SHA-256 and size of the whole. `stored_raw` reads it back defensively, so one unreadable row
+(also one written before this rule) cannot break a read of the events around it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections import defaultdict
@@ -71,7 +77,65 @@ EVENT_COLUMNS = (
     "quality",
 )
 RAW_LIMIT = 8192
+#: An over-long raw event is summarised: its top-level fields of at most these sizes (JSON
+#: characters), up to this many, the rest named only by count.
+_SUMMARY_KEY, _SUMMARY_VALUE, _SUMMARY_FIELDS = 64, 200, 24
 _encode = msgspec.json.Encoder().encode
+
+
+def bounded_raw(value: object) -> str:
+    """`value` as JSON text (ASCII escapes, so even lone surrogates are storable) of at most
+    RAW_LIMIT characters, always valid JSON: when the whole is longer, a summary object
+    `{"truncated": true, "sha256": …, "size": …, "fields": {…}, "omitted_fields": n}`."""
+    text = json.dumps(value, ensure_ascii=True, default=str)
+    if len(text) <= RAW_LIMIT:
+        return text
+    fields: dict[str, object] = {}
+    omitted = 0
+    if isinstance(value, dict):
+        for key, item in value.items():
+            key_text = str(key)
+            item_text = json.dumps(item, ensure_ascii=True, default=str)
+            key_size = len(json.dumps(key_text, ensure_ascii=True))
+            small = key_size <= _SUMMARY_KEY and len(item_text) <= _SUMMARY_VALUE
+            if small and len(fields) < _SUMMARY_FIELDS:
+                fields[key_text] = json.loads(item_text)
+            else:
+                omitted += 1
+    summary = {
+        "truncated": True,
+        "sha256": hashlib.sha256(text.encode("ascii")).hexdigest(),
+        "size": len(text),
+        "fields": fields,
+        "omitted_fields": omitted,
+    }
+    return json.dumps(summary, ensure_ascii=True)
+
+
+def stored_raw(text: str | None) -> object | None:
+    """A stored raw event as JSON-ready data; an unreadable one (cut by older code) becomes a
+    marker object instead of an error, and lone surrogates become U+FFFD."""
+    if not text:
+        return None
+    try:
+        value: object = json.loads(text)
+    except ValueError:
+        return {
+            "unreadable": True,
+            "sha256": hashlib.sha256(text.encode("utf-8", "replace")).hexdigest(),
+            "size": len(text),
+        }
+    dumped = json.dumps(value, ensure_ascii=False)
+    try:
+        dumped.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: keep the rest, replace those
+        clean: object = json.loads(
+            dumped.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        )
+        return clean
+    return value
+
+
 e = t.events.c
 _TRACE_HEADS: dict[tuple[str, tuple[str, ...], tuple[str, ...]], tuple[str, str]] = {}
 
@@ -135,7 +199,7 @@ def event_row(
         raw = None
         if r.raw is not None:
             # ASCII escapes: whatever was sent (even lone surrogates) is storable text
-            raw = json.dumps(r.raw, ensure_ascii=True, default=str)[:RAW_LIMIT]
+            raw = bounded_raw(r.raw)
         if ev is None:
             return (
                 r.id, enterprise_id, r.event_id, batch_id, received_at, r.payload_hash,

@@ -1,16 +1,23 @@
-"""Read-side queries for pages, the CLI and the API (no writes)."""
+"""Read-side queries for pages, the CLI and the API (no writes).
+
+The outcome feed is ordered by the platform-wide batch commit number, but that number never
+leaves the server: a feed position is named by the enterprise's own batch id
+(`batch_seq_of` turns it back into the number, for that enterprise's batches only).
+"""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
-from tanpuhui.adapters.db.intake_repository import stored_outcome
+from tanpuhui.adapters.db.bulk import any_of, chunks
+from tanpuhui.adapters.db.intake_repository import stored_outcome, stored_raw
 from tanpuhui.services.ports import EventView, ReductionView
 
 _decode = msgspec.json.Decoder().decode
@@ -90,6 +97,24 @@ class SqlQueries:
         rows = self.conn.execute(query.order_by(b.seq, e.id).limit(limit))
         return [_event_view(r) for r in rows]
 
+    def batch_seq_of(self, enterprise_id: uuid.UUID, batch_id: uuid.UUID) -> int | None:
+        b = t.batches.c
+        seq = self.conn.execute(
+            sa.select(b.seq).where(b.id == batch_id, b.enterprise_id == enterprise_id)
+        ).scalar_one_or_none()
+        return int(seq) if seq is not None else None
+
+    def own_events(self, enterprise_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        found: set[uuid.UUID] = set()
+        for part in chunks(list(ids), 5000):
+            rows = self.conn.execute(
+                sa.select(e.id).where(
+                    e.enterprise_id == enterprise_id, any_of(self.conn, e.id, part)
+                )
+            )
+            found.update(r[0] for r in rows)
+        return found
+
 
 e = t.events.c
 
@@ -115,6 +140,7 @@ def _event_query() -> sa.Select[Any]:
         m.code.label("m_code"),
         m.version.label("m_version"),
         b.seq.label("batch_seq"),
+        b.id.label("batch_ref"),
     ).select_from(
         _with_correction(
             t.events.join(t.batches, b.id == e.batch_id).outerjoin(
@@ -140,11 +166,12 @@ def _event_view(r: sa.Row[Any]) -> EventView:
         quantities=json.loads(r.quantities) if r.quantities else None,
         evidence_ref=r.evidence_ref,
         evidence_issuer=r.evidence_issuer,
-        raw=json.loads(r.raw) if r.raw else None,
+        raw=stored_raw(r.raw),
         trace=_decode(r.trace) if r.trace else None,
         account_kind=r.holder.partition(":")[0] if r.holder else None,
         state=r.state,
         live_grams=r.live_grams,
         resolution=r.resolution,
         resolution_ref=r.resolution_ref,
+        batch_id=r.batch_ref,
     )

@@ -2,8 +2,10 @@
 
 Only the service that opens a unit of work commits it; leaving the `with` block without a
 commit rolls back. Database errors that mean "a concurrent writer won a race" (unique
-violations, deadlocks) become `RaceLostError` so the service can retry the whole unit; a
-holder balance going negative becomes `InsufficientBalanceError`.
+violations, deadlocks) become `RaceLostError` so the service can retry the whole unit; SQLite's
+"database is locked", a full lock table and a schema not migrated yet become the other
+`TransientError`s (503 + Retry-After); a holder balance going negative becomes
+`InsufficientBalanceError`.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ from tanpuhui.adapters.db.repositories import (
 )
 from tanpuhui.adapters.db.verify_repository import SqlVerify
 from tanpuhui.domain.errors import (
-    ConfigurationError,
+    DatabaseLockedError,
     InsufficientBalanceError,
+    LockTableFullError,
+    NotMigratedError,
+    RaceLostError,
     UnavailableError,
 )
-from tanpuhui.services.ports import LockTableFullError, RaceLostError
 
 RACE_SQLSTATES = {"23505", "40P01", "40001"}  # unique violation, deadlock, serialization
 
@@ -79,7 +83,14 @@ class SqlUnitOfWork:
         if self.write:
             conn = conn.execution_options(**{WRITE: True})
         self.conn = conn
-        self._tx = conn.begin()
+        try:
+            self._tx = conn.begin()  # SQLite: BEGIN IMMEDIATE waits for the writer lock here
+        except sa.exc.DBAPIError as exc:
+            conn.close()
+            translated = translate(exc)
+            if translated is not None:
+                raise translated from exc
+            raise
         self.enterprises = SqlEnterprises(conn)
         self.persons = SqlPersons(conn)
         self.bindings = SqlBindings(conn)
@@ -128,9 +139,11 @@ def translate(exc: sa.exc.DBAPIError) -> Exception | None:
     """The project error a driver error stands for, or None when it is a bug."""
     text = str(exc.orig)
     if "no such table" in text or getattr(exc.orig, "sqlstate", None) == "42P01":
-        return ConfigurationError(
-            "the database has not been migrated: run `tanpuhui db upgrade`", code="not_migrated"
-        )
+        return NotMigratedError(text.splitlines()[0])
+    if isinstance(exc, sa.exc.OperationalError) and (
+        "database is locked" in text or "database table is locked" in text
+    ):  # SQLite: another process kept the writer lock past the busy timeout
+        return DatabaseLockedError(text.splitlines()[0])
     if isinstance(exc, sa.exc.OperationalError) and (
         getattr(exc.orig, "sqlstate", None) in (None, "08000", "08001", "08006", "57P01", "57P03")
         and ("connect" in text or "unable to open" in text or "terminat" in text)
@@ -148,3 +161,36 @@ def translate(exc: sa.exc.DBAPIError) -> Exception | None:
     if isinstance(exc, sa.exc.IntegrityError) and "UNIQUE constraint failed" in text:
         return RaceLostError(text)
     return None
+
+
+def writable(engine: Engine, timeout_s: float) -> bool:
+    """Whether a write could start within `timeout_s` (readiness). SQLite: take the writer
+    lock with a short busy timeout and roll back at once — another process holding it (a
+    long transaction, a stuck tool) makes this False; this process writing makes it True.
+    PostgreSQL has no database-wide writer lock: True."""
+    queue = _writer_lock(engine)
+    if queue is None:
+        return True
+    if not queue.acquire(blocking=False):
+        return True  # a thread of this process is writing right now: writes do go through
+    try:
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            (usual,) = cursor.execute("PRAGMA busy_timeout").fetchone()
+            cursor.execute(f"PRAGMA busy_timeout={max(1, int(timeout_s * 1000))}")
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                cursor.execute("ROLLBACK")
+                return True
+            except Exception as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    return False
+                raise
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={int(usual)}")
+                cursor.close()
+        finally:
+            raw.close()
+    finally:
+        queue.release()
