@@ -153,7 +153,13 @@ class Outcome(msgspec.Struct, omit_defaults=True):
     methodology: Annotated[str | None, _doc("code@version that quantified it")] = None
     entry_id: str | None = None
     reduction_id: str | None = None
-    duplicate_of: Annotated[str | None, _doc("the reduction it duplicates")] = None
+    duplicate_of: Annotated[
+        str | None,
+        _doc(
+            "the reduction it duplicates: its id when it is one of your own events, else an "
+            "opaque `other-…` reference, stable for you and different for every other tenant"
+        ),
+    ] = None
     reason: Annotated[
         str | None,
         msgspec.Meta(description=f"stable reason code when rejected — {_reason_list()}"),
