@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections import Counter
 from datetime import datetime
@@ -18,7 +19,7 @@ from tanpuhui.adapters.event_files import detect_format, read_events
 from tanpuhui.bootstrap import tune_runtime, upgrade_database
 from tanpuhui.cli import access, bench, docs, methodology
 from tanpuhui.cli.common import app as open_app
-from tanpuhui.cli.common import console, emit_json, err_console, handled, state
+from tanpuhui.cli.common import console, emit_json, err_console, handled, run, state
 from tanpuhui.domain.errors import ConflictError, InvalidInputError
 from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.parties import Role
@@ -64,8 +65,12 @@ def main_options(
             help="sqlite:///path.db (default ./tanpuhui.db) or postgresql://…",
         ),
     ] = None,
+    show_traceback: Annotated[
+        bool, typer.Option("--traceback", help="Show the traceback of an unexpected error.")
+    ] = False,
 ) -> None:
     state.database_url = database_url
+    state.traceback = show_traceback
 
 
 @db_cli.command("upgrade")
@@ -554,4 +559,4 @@ def ledger_verify(as_json: JsonOption = False) -> None:
 
 def main() -> None:
     tune_runtime()
-    cli()
+    sys.exit(run(cli))
