@@ -38,6 +38,7 @@ from tanpuhui.adapters.db.embedded import create_database, server_cpu_seconds, s
 from tanpuhui.adapters.db.engine import WRITE, create_engine
 from tanpuhui.adapters.db.migrate import upgrade
 from tanpuhui.adapters.event_codec import EventDecoder
+from tanpuhui.adapters.processes import die_with_parent, port_error, port_is_free
 from tanpuhui.bootstrap import build, tune_runtime, upgrade_database
 from tanpuhui.cli.common import console, emit_json, err_console, handled
 from tanpuhui.config import Settings
@@ -92,6 +93,7 @@ def _shard(line: bytes, workers: int) -> int:
 def _worker(url: str, enterprise_id: str, path: str, batch_size: int, queue: Any) -> None:
     import uuid
 
+    die_with_parent()
     tune_runtime()
     app = build(Settings(database_url=url))
     decoder = EventDecoder(app.ctx.regions)
@@ -143,22 +145,15 @@ def run_pipeline(
         for p in paths
     ]
     wall, server_before = time.perf_counter(), server_cpu()
-    for p in procs:
-        p.start()
-    results: list[tuple[float, dict[str, int], float]] = []
-    while len(results) < len(procs):
-        try:
-            results.append(queue.get(timeout=1))
-        except Empty:
-            failed = [p for p in procs if p.exitcode not in (None, 0)]
-            if failed:
-                for p in procs:
-                    p.terminate()
-                raise TanpuhuiError(
-                    f"a pipeline worker failed (exit code {failed[0].exitcode})"
-                ) from None
-    for p in procs:
-        p.join()
+    try:
+        for p in procs:
+            p.start()
+        results = _collect(procs, queue)
+    finally:  # also on Ctrl-C, SIGTERM, SIGHUP: no worker outlives the benchmark
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join()
     wall, server_after = time.perf_counter() - wall, server_cpu()
     counts: dict[str, int] = {}
     for _, c, _ in results:
@@ -171,6 +166,20 @@ def run_pipeline(
         "server_cpu_seconds": _difference(server_before, server_after),
         "outcomes": counts,
     }
+
+
+def _collect(procs: list[Any], queue: Any) -> list[tuple[float, dict[str, int], float]]:
+    results: list[tuple[float, dict[str, int], float]] = []
+    while len(results) < len(procs):
+        try:
+            results.append(queue.get(timeout=1))
+        except Empty:
+            failed = [p for p in procs if p.exitcode not in (None, 0)]
+            if failed:
+                raise TanpuhuiError(
+                    f"a pipeline worker failed (exit code {failed[0].exitcode})"
+                ) from None
+    return results
 
 
 def _difference(before: float | None, after: float | None) -> float | None:
@@ -413,6 +422,7 @@ def _drive(
 
     from tanpuhui.client import Client
 
+    die_with_parent()
     with open(bodies_path, "rb") as fh:  # noqa: PTH123
         bodies = [fh.read(int(n)) for n in fh.readline().split()]
     latencies: list[float] = []
@@ -484,10 +494,13 @@ def bench_api(
         raise InvalidInputError("--engine must be sqlite or postgres")
     if engine == "sqlite" and workers > 1:
         raise InvalidInputError("several server workers need PostgreSQL")
+    if not port_is_free("127.0.0.1", port):
+        raise port_error("127.0.0.1", port)
     say = err_console.print
     work = Path(tempfile.mkdtemp(prefix="tanpuhui-bench-api-"))
     server = None
     process = None
+    driver = None
     try:
         say(f"generating {events:,} events …")
         # a batch body is one JSON document: keep invalid events, drop the malformed-JSON lines
@@ -530,7 +543,7 @@ def bench_api(
                    TANPUHUI_RATE_LIMIT_BURST="1e6")  # fmt: skip
         process = subprocess.Popen(  # noqa: S603 - our own command
             [sys.executable, "-m", "tanpuhui", "serve", "--port", str(port),
-             "--workers", str(workers)],
+             "--workers", str(workers), "--with-parent"],
             env=env,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
@@ -578,7 +591,10 @@ def bench_api(
             },
             "ratio": round(http_rate / local_rate, 3),
         }
-    finally:
+    finally:  # also on Ctrl-C, SIGTERM, SIGHUP: nothing this started outlives it
+        if driver is not None and driver.is_alive():
+            driver.terminate()
+            driver.join(30)
         if process is not None:
             process.terminate()
             process.wait(30)

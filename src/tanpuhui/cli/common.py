@@ -35,14 +35,14 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 import typer
 from rich.console import Console
 
 from tanpuhui.adapters.db.unit_of_work import translate as translate_database_error
-from tanpuhui.adapters.processes import signal_number
+from tanpuhui.adapters.processes import signal_number, stop_signals
 from tanpuhui.bootstrap import App, build
 from tanpuhui.config import Settings
 from tanpuhui.domain.errors import (
@@ -73,6 +73,7 @@ EXIT_CODES: list[tuple[type[TanpuhuiError], int]] = [
 ]
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug, never a user's mistake
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -106,8 +107,6 @@ def app() -> Iterator[App]:
 
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
-
-
 
 
 def as_error(exc: BaseException) -> TanpuhuiError:
@@ -190,15 +189,18 @@ def fail(error: BaseException) -> None:
 
 
 def handled(func: Callable[P, R]) -> Callable[P, R]:
-    """Run a command; anything it raises is reported (`report`) and becomes its exit status."""
+    """Run a command; anything it raises is reported (`report`) and becomes its exit status.
+    SIGTERM and SIGHUP interrupt it as Ctrl-C does, so its `finally` blocks (which stop the
+    processes it started) run on those signals too."""
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return func(*args, **kwargs)
+            with stop_signals():
+                return func(*args, **kwargs)
         except (typer.Exit, SystemExit):
             raise
-        except BaseException as exc:  # noqa: BLE001 - the one place everything is translated
+        except BaseException as exc:
             raise typer.Exit(report(exc)) from None
 
     return wrapper
@@ -217,6 +219,6 @@ def run(cli: typer.Typer, args: Sequence[str] | None = None) -> int:
         return int(exc.exit_code)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
-    except BaseException as exc:  # noqa: BLE001 - the one place everything is translated
+    except BaseException as exc:
         return report(exc)
     return status if isinstance(status, int) else 0
