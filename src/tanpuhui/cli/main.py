@@ -241,6 +241,7 @@ def bind(
                 "resolution": m.resolution.value,
                 "moved": m.moved,
                 "reversed": m.reversed,
+                "duplicate_of": str(m.duplicate_of) if m.duplicate_of else None,
             }
             for m in result.moves
         ],
