@@ -135,6 +135,8 @@ def as_error(exc: BaseException) -> TanpuhuiError:
         return ConfigurationError(f"unusable database URL: {exc}")
     if isinstance(exc, OSError):
         return _file_error(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return InvalidInputError(f"a file is not UTF-8 text ({exc.reason})", code="file_error")
     return TanpuhuiError(
         f"unexpected {type(exc).__name__}: {_first_line(str(exc))} — this is a bug, please "
         f"report it (`tanpuhui --traceback …` shows where)",

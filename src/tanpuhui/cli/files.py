@@ -66,7 +66,7 @@ def ingest(
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=err_console,
-            disable=as_json,
+            disable=as_json or not err_console.is_terminal,  # a bar only for a person
         ) as progress:
             task = progress.add_task("ingest", total=total)
             decoder = EventDecoder(app.ctx.regions)
