@@ -112,19 +112,12 @@ def test_bind_json_names_the_claim_a_moved_reduction_duplicated(
     assert bike["kind"] == nav["kind"] == "pending_binding"  # no person yet: both wait
 
     person = json.loads(tanpuhui("person", "add", "--json", check=True).stdout)["id"]
-    first = json.loads(
-        tanpuhui(
-            "bind", "rider-1", "--enterprise", "Bikes", "--person", person, "--json", check=True
-        ).stdout  # fmt: skip
-    )
+    bind = ("bind", "--person", person, "--json")
+    first = json.loads(tanpuhui(*bind, "rider-1", "--enterprise", "Bikes", check=True).stdout)
     assert [(r["id"], r["resolution"], r["duplicate_of"]) for r in first["reductions"]] == [
         (bike["reduction_id"], "moved", None)
     ]
-    second = json.loads(
-        tanpuhui(
-            "bind", "m-77", "--enterprise", "Maps", "--person", person, "--json", check=True
-        ).stdout  # fmt: skip
-    )
+    second = json.loads(tanpuhui(*bind, "m-77", "--enterprise", "Maps", check=True).stdout)
     assert second["moved_grams"] == 0 and second["reversed_grams"] == 319
     assert [(r["id"], r["resolution"], r["duplicate_of"]) for r in second["reductions"]] == [
         (nav["reduction_id"], "duplicate", bike["reduction_id"])

@@ -259,3 +259,51 @@ def test_serve_on_a_port_in_use_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 5, done.stderr
     assert_no_traceback(done)
     assert [line.split(":")[0] for line in done.stderr.splitlines()] == ["error[port_in_use]"]
+
+
+def test_serve_with_parent_ends_when_the_command_that_started_it_is_killed(
+    tmp_path: Path,
+) -> None:
+    """`bench api` starts `serve --with-parent`: SIGKILL of the benchmark ends the server."""
+    port = free_port()
+    parent_script = (
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-m', 'tanpuhui', 'serve', '--with-parent', "
+        f"'--port', '{port}'])\n"
+        "time.sleep(600)\n"
+    )
+    env = dict(os.environ, TANPUHUI_DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}")
+    with subprocess.Popen([sys.executable, "-c", parent_script], env=env, cwd=tmp_path) as parent:
+        try:
+            assert wait_until(lambda: not port_is_free(port), 30)
+            (server,) = children(parent.pid)
+        finally:
+            parent.kill()
+            parent.wait(10)
+        assert wait_until(lambda: port_is_free(port), 8)
+        assert wait_until(lambda: gone(server), 8)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_serve_stops_cleanly_on_a_stop_signal(signum: int, tmp_path: Path) -> None:
+    """Before: SIGHUP raised inside uvicorn's event loop and logged a traceback."""
+    port = free_port()
+    env = dict(os.environ, TANPUHUI_DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}")
+    with subprocess.Popen(
+        [sys.executable, "-m", "tanpuhui", "serve", "--port", str(port)],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as server:  # fmt: skip
+        assert wait_until(lambda: _answers(port), 30)
+        server.send_signal(signum)
+        out, err = server.communicate(timeout=15)
+    assert (server.returncode, out, err) == (0, "", "")
+    assert port_is_free(port)
+
+
+def _answers(port: int) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"http://{HOST}:{port}/healthz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False

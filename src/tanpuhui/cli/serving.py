@@ -8,6 +8,7 @@ Every process they start ends with them: `serve --workers N` gives uvicorn a wor
 from __future__ import annotations
 
 import os
+import signal
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,8 +31,9 @@ def serve(
         bool, typer.Option("--with-parent", hidden=True, help="End when the parent process ends.")
     ] = False,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs). SIGTERM or Ctrl-C stop
-    it (and its workers); with --workers, SIGHUP restarts the workers one by one."""
+    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs). Ctrl-C or SIGTERM stop
+    it cleanly (exit 0), and its workers with it; SIGHUP stops one worker, and restarts the
+    workers one by one with --workers."""
     import uvicorn
 
     from tanpuhui.cli.common import settings
@@ -61,7 +63,11 @@ def serve(
     sock = listen(host, port)
     tune_runtime()
     server = uvicorn.Server(uvicorn.Config(create_app(build(config)), log_level="warning"))
-    server.run(sockets=[sock])
+    signal.signal(signal.SIGHUP, server.handle_exit)  # a clean stop, as on SIGTERM
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the stop signal after its clean shutdown
+        return
 
 
 @handled
