@@ -72,6 +72,7 @@ CASES: dict[str, list[Case]] = {
         case("events.jsonl", "--enterprise", "Nobody", db=M, **NOT_FOUND),
         case("events.jsonl", "--enterprise", "E", "--format", "xml", db=M, **INVALID),
         case("binary.csv", "--enterprise", "E", db=M, **FILE),
+        case("events.jsonl", "--enterprise", "E", "--outcomes", "events.jsonl", db=M, **INVALID),
         case("events.jsonl", "--enterprise", "E", **DOWN),
         case("events.jsonl", "--enterprise", "E", **UNMIGRATED),
     ],

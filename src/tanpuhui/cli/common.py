@@ -186,10 +186,6 @@ def _one_line(text: str) -> str:
     return re.sub(r"\s*\n\s*", " ", text.strip())
 
 
-def fail(error: BaseException) -> None:
-    raise typer.Exit(report(error))
-
-
 def handled(func: Callable[P, R]) -> Callable[P, R]:
     """Run a command; anything it raises is reported (`report`) and becomes its exit status.
     SIGTERM and SIGHUP interrupt it as Ctrl-C does, so its `finally` blocks (which stop the

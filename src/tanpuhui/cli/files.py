@@ -54,6 +54,8 @@ def ingest(
         raise InvalidInputError(str(exc)) from None
     if kind not in ("jsonl", "csv"):
         raise InvalidInputError("--format must be jsonl or csv")
+    if outcomes is not None and outcomes.resolve() == file.resolve():
+        raise InvalidInputError("--outcomes would overwrite the file being ingested")
     with file.open("rb") as fh:
         total = sum(1 for _ in fh)
     with open_app() as app, ExitStack() as files:
