@@ -54,7 +54,7 @@ from tanpuhui.domain.errors import (
     UnavailableError,
 )
 
-try:  # Typer ≥ 0.20 vendors Click; earlier versions use Click itself
+try:  # recent Typer versions vendor Click; earlier ones use Click itself
     from typer._click import exceptions as click_errors
 except ImportError:  # pragma: no cover - depends on the installed Typer
     from click import exceptions as click_errors  # type: ignore[no-redef]
