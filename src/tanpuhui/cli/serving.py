@@ -91,8 +91,8 @@ def demo(
 
     def summary(result: Any) -> None:
         _demo_summary(result, as_json)
-        if not no_serve:
-            console.print(
+        if not no_serve:  # on stderr after --json, so stdout stays one JSON document
+            (err_console if as_json else console).print(
                 f"serving at {result.base_url} (API docs at {result.base_url}/docs); the demo "
                 f"enterprises' keys are in {result.credentials_file}. Ctrl-C to stop."
             )
