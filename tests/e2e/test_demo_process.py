@@ -123,7 +123,7 @@ def test_a_stop_signal_while_serving_ends_the_demo_and_frees_the_port(
     demo.process.send_signal(signum)
     assert demo.process.wait(15) == 0, demo.output()  # stopping a serving demo is its end
     assert wait_until(lambda: port_is_free(demo.port), 5)
-    assert all(gone(pid) for pid in servers)
+    assert wait_until(lambda: all(gone(pid) for pid in servers), 5)  # the resource tracker too
     assert_no_traceback(subprocess.CompletedProcess([], 0, demo.output(), ""))
 
 
@@ -137,7 +137,7 @@ def test_sigterm_before_the_summary_stops_everything_with_one_line(demo: Demo) -
     assert errors == ["error[interrupted]: interrupted (SIGTERM)"], demo.output()
     assert "serving at" not in demo.out.read_text()
     assert wait_until(lambda: port_is_free(demo.port), 5)
-    assert all(gone(pid) for pid in servers)
+    assert wait_until(lambda: all(gone(pid) for pid in servers), 5)  # the resource tracker too
 
 
 def test_sigkill_of_the_demo_ends_its_server_too(demo: Demo) -> None:
@@ -307,3 +307,24 @@ def _answers(port: int) -> bool:
         return httpx.get(f"http://{HOST}:{port}/healthz", timeout=1).status_code == 200
     except httpx.TransportError:
         return False
+
+
+class _Ended:
+    def __init__(self, exitcode: int) -> None:
+        self.exitcode = exitcode
+
+    def is_alive(self) -> bool:
+        return False
+
+
+def test_a_server_that_lost_the_race_for_the_port_is_reported_as_port_in_use() -> None:
+    """Free when the demo checked, taken before its server bound it: the server exits
+    PORT_TAKEN and the demo says which port and what to do."""
+    from tanpuhui.demo.server import PORT_TAKEN
+
+    port = free_port()
+    with pytest.raises(ConfigurationError) as refused:
+        wait_ready(f"http://{HOST}:{port}", port, _Ended(PORT_TAKEN), "token")
+    assert refused.value.code == "port_in_use" and f"port {port}" in refused.value.message
+    with pytest.raises(ConfigurationError, match=r"did not start \(exit code 1\)"):
+        wait_ready(f"http://{HOST}:{port}", port, _Ended(1), "token")

@@ -58,9 +58,9 @@ def ingest(
         raise InvalidInputError("--outcomes would overwrite the file being ingested")
     with file.open("rb") as fh:
         total = sum(1 for _ in fh)
-    with open_app() as app, ExitStack() as files:
+    with open_app() as app, ExitStack() as stack:
         ent = resolve_enterprise(app.ctx, enterprise)
-        sink = files.enter_context(outcomes.open("wb")) if outcomes is not None else None
+        sink = stack.enter_context(outcomes.open("wb")) if outcomes is not None else None
         tally = Tally(sink, show_bad_lines=not as_json)
         with Progress(
             TextColumn("ingesting"),
