@@ -13,8 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tanpuhui.adapters.processes import Interrupted, listen, port_is_free, stop_signals
-from tanpuhui.domain.errors import ConfigurationError
+from tanpuhui.adapters.processes import (
+    ChildFailure,
+    Interrupted,
+    failure_of,
+    listen,
+    port_is_free,
+    stop_signals,
+)
+from tanpuhui.domain.errors import ConfigurationError, TanpuhuiError
 
 # a parent that starts a child which calls die_with_parent() and sleeps; prints the child's pid
 PARENT = textwrap.dedent(
@@ -88,3 +95,51 @@ def test_a_port_in_use_is_one_error_naming_it_and_the_option() -> None:
     assert refused.value.code == "port_in_use"
     assert f"port {port}" in refused.value.message and "--port" in refused.value.message
     assert port_is_free("127.0.0.1", port)
+
+
+def test_a_failing_child_reports_why_instead_of_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bench pipeline worker that cannot reach its database sends its parent a
+    ChildFailure; the parent's one error line carries it. Before: the child printed a
+    traceback and the parent said only "exit code 1"."""
+    import queue as queues
+
+    from tanpuhui.cli.bench import _collect, _worker
+
+    monkeypatch.setattr("tanpuhui.cli.bench.die_with_parent", lambda: None)  # in-process here
+    results: queues.Queue[object] = queues.Queue()
+    url = "postgresql://nobody@127.0.0.1:1/none"
+    (tmp_path / "shard.jsonl").write_text("{}\n")
+    _worker(url, "0190a4b2-0000-7000-8000-000000000000", str(tmp_path / "shard.jsonl"), 10, results)
+    failure = results.get_nowait()
+    assert isinstance(failure, ChildFailure) and failure.code == "database_unavailable"
+    results.put(failure)
+
+    class Running:
+        exitcode = None
+
+    with pytest.raises(TanpuhuiError) as reported:
+        _collect([Running()], results)
+    assert reported.value.code == "database_unavailable"
+    assert reported.value.message.startswith("a pipeline worker failed: cannot reach the database")
+
+
+def test_the_demo_reports_why_its_server_did_not_start() -> None:
+    import multiprocessing
+
+    from tanpuhui.demo.server import wait_ready
+
+    class Ended:
+        exitcode = 1
+
+        def is_alive(self) -> bool:
+            return False
+
+    failures = multiprocessing.get_context("spawn").SimpleQueue()
+    failures.put(failure_of(ConfigurationError("TANPUHUI_MODE=prod needs PostgreSQL")))
+    with pytest.raises(ConfigurationError) as refused:
+        wait_ready("http://127.0.0.1:1", 1, Ended(), "token", failures)
+    assert refused.value.message == (
+        "the API server did not start (exit code 1): TANPUHUI_MODE=prod needs PostgreSQL"
+    )

@@ -11,7 +11,9 @@ Invariants kept here, for every process a command starts (the demo's API server,
   (a `KeyboardInterrupt`, as Ctrl-C does) in the main thread, so the `finally` blocks that stop
   the children run on every catchable signal, not only on Ctrl-C;
 - a server binds its listening socket with `listen()`, which refuses a port in use with one
-  `ConfigurationError` (code `port_in_use`) naming the port and `--port`.
+  `ConfigurationError` (code `port_in_use`) naming the port and `--port`;
+- a child that fails sends its parent a `ChildFailure` (code, message) instead of printing a
+  traceback, so the parent reports it in its one error line.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ import threading
 import time
 from collections.abc import Iterator
 from types import FrameType
+from typing import NamedTuple
 
-from tanpuhui.domain.errors import ConfigurationError
+from tanpuhui.domain.errors import ConfigurationError, TanpuhuiError
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 WATCH_INTERVAL_S = 0.5
@@ -43,6 +46,20 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+
+
+class ChildFailure(NamedTuple):
+    """Why a child process failed, for its parent to report (picklable)."""
+
+    code: str
+    message: str
+
+
+def failure_of(exc: BaseException) -> ChildFailure:
+    if isinstance(exc, TanpuhuiError):
+        return ChildFailure(exc.code, exc.message)
+    lines = str(exc).strip().splitlines()
+    return ChildFailure("internal", f"unexpected {type(exc).__name__}: {lines[0] if lines else ''}")
 
 
 def signal_number(interruption: KeyboardInterrupt) -> int:

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from tanpuhui.bootstrap import tune_runtime, upgrade_database
-from tanpuhui.cli import access, bench, docs, files, methodology, serving
+from tanpuhui.cli import access, bench, bench_api, docs, files, methodology, serving
 from tanpuhui.cli.common import JsonOption, console, emit_json, err_console, handled, run, state
 from tanpuhui.cli.common import app as open_app
 from tanpuhui.domain.errors import ConflictError, InvalidInputError
@@ -49,6 +49,7 @@ cli.command("serve")(serving.serve)
 cli.command("demo")(serving.demo)
 cli.command("ingest")(files.ingest)
 cli.command("sample")(files.sample)
+bench.cli.command("api")(bench_api.bench_api)
 
 
 @cli.callback()

@@ -152,10 +152,12 @@ def run_demo(
         token = secrets.token_urlsafe(16)
         mp = multiprocessing.get_context("spawn")
         say("starting the API server …")
-        server = mp.Process(target=serve_api, args=(world.url, port, world.clock, token))
+        failures = mp.SimpleQueue()
+        server = mp.Process(target=serve_api, args=(world.url, port, world.clock, token, failures))
         server.start()
         try:
-            result = _run_month(world, port, server, token, say)
+            wait_ready(f"http://{HOST}:{port}", port, server, token, failures)
+            result = _run_month(world, port, server, say)
             result.seconds = time.perf_counter() - started
             if on_summary is not None:
                 on_summary(result)
@@ -227,10 +229,9 @@ def _onboard(db: Path, persons: int, days: int, seed: int, say: Any) -> World:
 
 
 def _run_month(
-    world: World, port: int, server: multiprocessing.process.BaseProcess, token: str, say: Any
+    world: World, port: int, server: multiprocessing.process.BaseProcess, say: Any
 ) -> DemoResult:
     base = f"http://{HOST}:{port}"
-    wait_ready(base, port, server, token)
     try:
         stats = _post_month(world, base, say)
     except (httpx.HTTPError, ClientError):

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tanpuhui.adapters.processes import die_with_parent, listen, port_error
+from tanpuhui.adapters.processes import die_with_parent, failure_of, listen, port_error
 from tanpuhui.adapters.system import SharedClock
 from tanpuhui.bootstrap import build, tune_runtime
 from tanpuhui.config import Settings
@@ -25,14 +25,26 @@ INSTANCE_HEADER = "x-tanpuhui-demo-instance"
 PORT_TAKEN = 98  # the server process's exit status when its port is in use (EADDRINUSE)
 
 
-def serve_api(url: str, port: int, clock: Any, token: str) -> None:
+def serve_api(url: str, port: int, clock: Any, token: str, failures: Any = None) -> None:
     """The API server process: ends with the demo (`die_with_parent`); exits PORT_TAKEN when
-    the port is in use; every response carries the demo's instance token."""
+    the port is in use; every response carries the demo's instance token. Why it could not
+    start goes to `failures` (a SimpleQueue), for the demo to report."""
     die_with_parent()
     try:
         sock = listen(HOST, port)
     except ConfigurationError:
         sys.exit(PORT_TAKEN)
+    try:
+        server = _server(url, clock, token)
+    except Exception as exc:
+        if failures is None:
+            raise
+        failures.put(failure_of(exc))
+        sys.exit(1)
+    server.run(sockets=[sock])
+
+
+def _server(url: str, clock: Any, token: str) -> Any:
     import uvicorn
 
     from tanpuhui.api.app import create_app
@@ -43,7 +55,7 @@ def serve_api(url: str, port: int, clock: Any, token: str) -> None:
     config = uvicorn.Config(
         _stamped(api, token), log_level="warning", timeout_graceful_shutdown=3, lifespan="on"
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    return uvicorn.Server(config)
 
 
 def _stamped(app: Any, token: str) -> Any:
@@ -61,14 +73,17 @@ def _stamped(app: Any, token: str) -> Any:
     return stamped
 
 
-def wait_ready(base: str, port: int, process: Any, token: str) -> None:
+def wait_ready(base: str, port: int, process: Any, token: str, failures: Any = None) -> None:
     """Until the demo's own server answers ready. A server that answers without the demo's
     token is someone else's (a stale demo, another program): reported, never talked to."""
     for _ in range(300):
         if not process.is_alive():
             if process.exitcode == PORT_TAKEN:
                 raise port_error(HOST, port)
-            raise ConfigurationError(f"the API server did not start (exit code {process.exitcode})")
+            why = "" if failures is None or failures.empty() else f": {failures.get().message}"
+            raise ConfigurationError(
+                f"the API server did not start (exit code {process.exitcode}){why}"
+            )
         try:
             answer = httpx.get(f"{base}/readyz", timeout=1)
         except httpx.TransportError:
