@@ -240,6 +240,29 @@ def test_bad_input_is_one_error_line_and_the_documented_status(
     assert all(line.startswith("  ") for line in lines[1:]), err  # only listed problems follow
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    [
+        ("TANPUHUI_TIMEZONE", "Mars/Olympus",
+         "error[configuration]: unusable settings: TANPUHUI_TIMEZONE='Mars/Olympus': unknown "
+         "time zone 'Mars/Olympus'"),
+        ("TANPUHUI_POOL_SIZE", "many",
+         "error[configuration]: unusable settings: TANPUHUI_POOL_SIZE='many': Input should be a "
+         "valid integer, unable to parse string as an integer"),
+    ],
+)  # fmt: skip
+def test_unusable_settings_are_one_line_naming_the_variable(
+    variable: str,
+    value: str,
+    line: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert common.run(cli, ["enterprise", "list"]) == 5
+    assert capsys.readouterr().err.splitlines() == [line]
+
+
 def test_a_bug_is_one_internal_line_and_status_70_and_traceback_shows_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

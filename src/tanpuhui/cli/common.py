@@ -39,6 +39,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from tanpuhui.adapters.db.unit_of_work import translate as translate_database_error
@@ -92,6 +93,13 @@ def settings() -> Settings:
         overrides["database_url"] = state.database_url
     try:
         return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"TANPUHUI_{'_'.join(map(str, e['loc'])).upper()}={e.get('input')!r}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise ConfigurationError(f"unusable settings: {problems}") from None
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
 
