@@ -24,30 +24,10 @@ import pytest
 
 from tanpuhui.demo.server import INSTANCE_HEADER, wait_ready
 from tanpuhui.domain.errors import ConfigurationError
-from tests.e2e.cli_support import assert_no_traceback, run_cli
+from tests.e2e.cli_support import assert_no_traceback, free_port, port_is_free, run_cli
 
 HOST = "127.0.0.1"
 SMALL = ("--persons", "20", "--days", "2")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def port_is_free(port: int) -> bool:
-    """Nothing listens on the port and a server could bind it (as uvicorn does)."""
-    with socket.socket() as probe:
-        if probe.connect_ex((HOST, port)) == 0:
-            return False
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return False
-    return True
 
 
 def wait_until(predicate: object, seconds: float) -> bool:
