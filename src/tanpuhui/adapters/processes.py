@@ -37,7 +37,10 @@ from tanpuhui.domain.errors import ConfigurationError, TanpuhuiError
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 WATCH_INTERVAL_S = 0.5
 GRACE_S = 5.0
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+#: the signals that stop a command as Ctrl-C does (SIGHUP does not exist on Windows)
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 class Interrupted(KeyboardInterrupt):

@@ -63,7 +63,8 @@ def serve(
     sock = listen(host, port)
     tune_runtime()
     server = uvicorn.Server(uvicorn.Config(create_app(build(config)), log_level="warning"))
-    signal.signal(signal.SIGHUP, server.handle_exit)  # a clean stop, as on SIGTERM
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, server.handle_exit)  # a clean stop, as on SIGTERM
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises the stop signal after its clean shutdown
