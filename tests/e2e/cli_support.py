@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -64,3 +65,23 @@ def assert_no_traceback(done: subprocess.CompletedProcess[str]) -> None:
 def bad_lines(stderr: str) -> list[tuple[int, str]]:
     """(line, reason) of every bad line `tanpuhui ingest` reported on stderr."""
     return [(int(m.group(1)), m.group(2)) for m in BAD_LINE.finditer(stderr)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """Nothing listens on the port and a server could bind it (as uvicorn does)."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            return False
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from tanpuhui.adapters.event_codec import EventDecoder
+from tanpuhui.domain.errors import InvalidInputError
 from tanpuhui.domain.events import FIELDS, Reason, Rejection
 
 Item = tuple[int, object]
@@ -32,12 +33,20 @@ def detect_format(path: Path) -> str:
 
 
 def read_events(path: Path, fmt: str, decoder: EventDecoder) -> Iterator[Item]:
+    """Every item of the file with its line number. A CSV file that is not UTF-8 text is one
+    `InvalidInputError` (code `file_error`) where decoding fails (the lines before it have
+    been read)."""
     if fmt == "jsonl":
         with path.open("rb") as fh:
             yield from read_jsonl(fh, decoder)
-    else:
-        with path.open(encoding="utf-8-sig", newline="") as fh:  # tolerate Excel's BOM
+        return
+    with path.open(encoding="utf-8-sig", newline="") as fh:  # tolerate Excel's BOM
+        try:
             yield from read_csv(fh)
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(
+                f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8", code="file_error"
+            ) from None
 
 
 def read_jsonl(fh: BinaryIO | io.BytesIO, decoder: EventDecoder) -> Iterator[Item]:

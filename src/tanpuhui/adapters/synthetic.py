@@ -6,6 +6,10 @@ shared bikes (≈2 km, ≈12 min — Meituan's average ride), buses and metros, 
 plates, skip disposable cutlery, now and then recycle clothes. Deterministic for a given seed.
 Optional imperfections: the same trip reported again by a map app (cross-source duplicate),
 the same order reported twice (evidence), malformed lines.
+
+Every event `generate` writes is one the catalogue accepts as long as its oldest day lies within
+the shortest claim window of the behaviours written (`shortest_claim_window`): a sample that
+spans more days would get `outside_claim_window` for its oldest events.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, NamedTuple
+
+from tanpuhui.domain.methodology import Catalogue
 
 CST = timezone(timedelta(hours=8))
 
@@ -45,6 +51,28 @@ TRIPS = [
     ("metro_ride", 0.45, 9.0, 25),
     ("bus_ride", 0.35, 5.0, 22),
 ]
+
+#: the other behaviours `day_events` writes, whatever the city
+DAILY = ("walking_steps", "clean_plate", "no_disposable_cutlery", "used_clothes_recycling")
+
+
+class ClaimWindow(NamedTuple):
+    days: int
+    behaviour: str
+    methodology: str  # code@version
+
+
+def shortest_claim_window(catalogue: Catalogue, day: date) -> ClaimWindow | None:
+    """The shortest claim window among the methodologies that would credit, on `day`, the
+    behaviours `generate` writes for people anywhere in `CITIES`."""
+    windows = [
+        ClaimWindow(m.claim_window_days, behaviour, m.key)
+        for city in CITIES
+        for county in city.counties
+        for behaviour in ("bike_share_ride", *sorted(city.transit), *DAILY)
+        if (m := catalogue.resolve(behaviour, day, county)) is not None
+    ]
+    return min(windows, default=None)
 
 
 @dataclass(frozen=True, slots=True)

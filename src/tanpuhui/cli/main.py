@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import os
+import sys
 import uuid
-from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tanpuhui.adapters.event_codec import EventDecoder
-from tanpuhui.adapters.event_files import detect_format, read_events
 from tanpuhui.bootstrap import tune_runtime, upgrade_database
-from tanpuhui.cli import access, bench, docs, methodology
+from tanpuhui.cli import access, bench, bench_api, docs, files, methodology, serving
+from tanpuhui.cli.common import JsonOption, console, emit_json, err_console, handled, run, state
 from tanpuhui.cli.common import app as open_app
-from tanpuhui.cli.common import console, emit_json, err_console, handled, state
 from tanpuhui.domain.errors import ConflictError, InvalidInputError
-from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.parties import Role
 from tanpuhui.services import views
-from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import resolve_account, show_ledger, verify_ledger
 from tanpuhui.services.parties import (
     add_enterprise,
@@ -51,7 +45,11 @@ enterprise_cli.add_typer(access.credential_cli, name="credential")
 cli.add_typer(bench.cli, name="bench")
 cli.add_typer(docs.cli, name="docs")
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+cli.command("serve")(serving.serve)
+cli.command("demo")(serving.demo)
+cli.command("ingest")(files.ingest)
+cli.command("sample")(files.sample)
+bench.cli.command("api")(bench_api.bench_api)
 
 
 @cli.callback()
@@ -64,8 +62,12 @@ def main_options(
             help="sqlite:///path.db (default ./tanpuhui.db) or postgresql://…",
         ),
     ] = None,
+    show_traceback: Annotated[
+        bool, typer.Option("--traceback", help="Show the traceback of an unexpected error.")
+    ] = False,
 ) -> None:
     state.database_url = database_url
+    state.traceback = show_traceback
 
 
 @db_cli.command("upgrade")
@@ -154,126 +156,6 @@ def person_binding_code(person: str, as_json: JsonOption = False) -> None:
     access.person_binding_code(person, as_json)
 
 
-@cli.command("serve")
-@handled
-def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Processes (PostgreSQL).")] = 1,
-) -> None:
-    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
-    import uvicorn
-
-    from tanpuhui.cli.common import settings
-
-    config = settings()
-    config.check_production()
-    if workers > 1 and config.database_url.startswith("sqlite"):
-        raise InvalidInputError("several workers need PostgreSQL; SQLite has one writer")
-    if workers > 1:
-        os.environ["TANPUHUI_DATABASE_URL"] = config.database_url  # for the worker processes
-        uvicorn.run(
-            "tanpuhui.api.asgi:app",
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="warning",
-            factory=True,
-        )
-        return
-    from tanpuhui.api.app import create_app
-    from tanpuhui.bootstrap import build
-
-    tune_runtime()
-    uvicorn.run(create_app(build(config)), host=host, port=port, log_level="warning")
-
-
-@cli.command("demo")
-@handled
-def demo(
-    db: Annotated[Path, typer.Option(help="SQLite file to create (replaced if it exists).")] = Path(
-        "tanpuhui-demo.db"
-    ),
-    persons: Annotated[int, typer.Option(min=10, max=200_000)] = 10_000,
-    days: Annotated[int, typer.Option(min=1, max=60)] = 30,
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    seed: Annotated[int, typer.Option()] = 2026,
-    no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after the summary.")] = False,
-    as_json: JsonOption = False,
-) -> None:
-    """The live demo: eight enterprises post a simulated month for 10,000 people in five
-    cities through the signed HTTP API; then the summary, and the server keeps serving."""
-    from tanpuhui.demo import run_demo
-
-    say = (lambda _t: None) if as_json else (lambda t: err_console.print(t, highlight=False))
-    result, server, _clock = run_demo(
-        db, persons=persons, days=days, port=port, seed=seed, serve=not no_serve, progress=say
-    )
-    _demo_summary(result, as_json)
-    if server is not None:
-        console.print(
-            f"serving at {result.base_url} (API docs at {result.base_url}/docs); the demo "
-            f"enterprises' keys are in {result.credentials_file}. Ctrl-C to stop."
-        )
-        try:
-            server.join()
-        except KeyboardInterrupt:
-            server.terminate()
-
-
-def _demo_summary(result: Any, as_json: bool) -> None:
-    s = result.stats
-    totals: Counter[str] = Counter()
-    for counts in s.outcomes.values():
-        totals.update(counts)
-    data = {
-        "persons": result.persons,
-        "days": result.days,
-        "seconds": round(result.seconds, 1),
-        "events_posted": s.posted,
-        "requests": s.requests,
-        "outcomes": dict(totals),
-        "outcomes_by_enterprise": {k: dict(v) for k, v in s.outcomes.items()},
-        "replayed_events": s.replays,
-        "grams_credited": s.grams,
-        "late_bindings": len(s.bindings),
-        "grams_moved_at_binding": sum(b["moved_grams"] for b in s.bindings),
-        "grams_reversed_at_binding": sum(b["reversed_grams"] for b in s.bindings),
-        "grams_by_city": result.by_city,
-        "grams_held_by_persons": result.person_grams,
-        "grams_pending_binding": result.pending_grams,
-        "ledger_violations": result.violations,
-    }
-    if as_json:
-        emit_json(data)
-        return
-    console.print(
-        f"[bold]{result.persons:,} people, {result.days} days, {s.posted:,} events in "
-        f"{s.requests:,} signed requests, {result.seconds:.0f} s[/]"
-    )
-    table = Table("enterprise", *sorted(totals), title="outcomes")
-    for key, name, _kind in result.enterprises:
-        counts = s.outcomes.get(key, Counter())
-        table.add_row(name, *(f"{counts.get(k, 0):,}" for k in sorted(totals)))
-    table.add_row("all", *(f"{totals[k]:,}" for k in sorted(totals)), style="bold")
-    console.print(table)
-    cities = Table("city", "kg CO2e", title="reductions by city")
-    for city, grams in result.by_city.items():
-        cities.add_row(city, f"{grams / 1000:,.1f}")
-    console.print(cities)
-    console.print(
-        f"retried batches replayed {s.replays:,} events, crediting nothing new; "
-        f"{len(s.bindings):,} late bindings moved {data['grams_moved_at_binding']:,} g "
-        f"(reversed {data['grams_reversed_at_binding']:,} g of duplicates/caps); people hold "
-        f"{result.person_grams / 1000:,.1f} kg, {result.pending_grams / 1000:,.1f} kg await "
-        f"binding"
-    )
-    if result.violations:
-        err_console.print(f"ledger verify: {result.violations} violation(s)")
-        raise typer.Exit(1)
-    console.print("ledger verify: every invariant holds, the hash chain is intact")
-
-
 @cli.command("requantify")
 @handled
 def requantify_command(
@@ -360,6 +242,7 @@ def bind(
                 "resolution": m.resolution.value,
                 "moved": m.moved,
                 "reversed": m.reversed,
+                "duplicate_of": str(m.duplicate_of) if m.duplicate_of else None,
             }
             for m in result.moves
         ],
@@ -371,123 +254,6 @@ def bind(
             f"bound {subject} → {person_id}: {len(result.moves)} pending reductions, "
             f"{result.moved_grams} g moved, {result.reversed_grams} g reversed"
         )
-
-
-@cli.command("ingest")
-@handled
-def ingest(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    enterprise: Annotated[str, typer.Option(help="Enterprise id or name.")],
-    fmt: Annotated[str | None, typer.Option("--format", help="jsonl or csv")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 5_000,
-    as_json: JsonOption = False,
-) -> None:
-    """Submit a JSON Lines or CSV file of events; prints outcomes by kind and every bad line."""
-    try:
-        kind = fmt or detect_format(file)
-    except ValueError as exc:
-        raise InvalidInputError(str(exc)) from None
-    if kind not in ("jsonl", "csv"):
-        raise InvalidInputError("--format must be jsonl or csv")
-    with file.open("rb") as fh:
-        total = sum(1 for _ in fh)
-    summary: Counter[str] = Counter()
-    grams = pending = 0
-    bad: list[dict[str, object]] = []
-    with open_app() as app:
-        ent = resolve_enterprise(app.ctx, enterprise)
-
-        def flush(items: list[object], lines: list[int]) -> int:
-            nonlocal grams, pending
-            for line, outcome in zip(
-                lines, submit_events(app.ctx, ent.id, items, source="file"), strict=True
-            ):
-                summary[outcome.kind.value + (" (replayed)" if outcome.replayed else "")] += 1
-                if not outcome.replayed:
-                    grams += outcome.grams
-                    if outcome.kind == OutcomeKind.PENDING_BINDING:
-                        pending += outcome.grams
-                if outcome.kind in (OutcomeKind.REJECTED, OutcomeKind.CONFLICT):
-                    bad.append(_bad_line(line, outcome))
-                    if not as_json:
-                        err_console.print(
-                            f"line {line}: {outcome.reason}: {outcome.message}",
-                            highlight=False,
-                            markup=False,
-                        )
-            return len(items)
-
-        with Progress(
-            TextColumn("ingesting"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            disable=as_json,
-        ) as progress:
-            task = progress.add_task("ingest", total=total)
-            items: list[object] = []
-            lines: list[int] = []
-            decoder = EventDecoder(app.ctx.regions)
-            for number, item in read_events(file, kind, decoder):
-                items.append(item)
-                lines.append(number)
-                if len(items) >= batch_size:
-                    flush(items, lines)
-                    progress.update(task, completed=number)
-                    items, lines = [], []
-            if items:
-                flush(items, lines)
-            progress.update(task, completed=total)
-    result = {
-        "file": str(file),
-        "events": sum(summary.values()),
-        "outcomes": dict(summary),
-        "grams_credited": grams,
-        "grams_pending_binding": pending,
-        "bad_lines": bad,
-    }
-    if as_json:
-        emit_json(result)
-        return
-    table = Table("outcome", "events", title=f"{file.name}: {result['events']} events")
-    for name, count in sorted(summary.items()):
-        table.add_row(name, str(count))
-    console.print(table)
-    console.print(
-        f"newly credited: {grams} g CO2e ({pending} g of it awaits the subjects' binding); "
-        f"bad lines: {len(bad)}"
-    )
-
-
-def _bad_line(line: int, o: Outcome) -> dict[str, object]:
-    return {"line": line, "event_id": o.event_id, "reason": o.reason, "message": o.message}
-
-
-@cli.command("sample")
-@handled
-def sample(
-    file: Annotated[Path, typer.Argument(dir_okay=False, help="JSON Lines file to write.")],
-    persons: Annotated[int, typer.Option(min=1, max=1_000_000)] = 200,
-    days: Annotated[int, typer.Option(min=0, max=30, help="Local days before today.")] = 3,
-    seed: Annotated[int, typer.Option()] = 11,
-) -> None:
-    """Write a file of realistic synthetic events ending now (rides, transit, steps, meals),
-    with a few malformed lines, for trying `tanpuhui ingest`."""
-    from datetime import UTC, datetime
-
-    import msgspec
-
-    from tanpuhui.adapters import synthetic
-
-    people = synthetic.persons(persons, seed)
-    n = 0
-    with file.open("wb") as fh:
-        for n, ev in enumerate(synthetic.generate(people, days, datetime.now(UTC), seed=seed), 1):
-            fh.write(msgspec.json.encode(ev) + b"\n")
-            if n % 97 == 0:
-                fh.write(b'{"event_id": "oops-' + str(n).encode() + b'", "subject": \n')
-    console.print(f"wrote {n} events for {persons} persons over {days + 1} days to {file}")
 
 
 @ledger_cli.command("show")
@@ -554,4 +320,4 @@ def ledger_verify(as_json: JsonOption = False) -> None:
 
 def main() -> None:
     tune_runtime()
-    cli()
+    sys.exit(run(cli))

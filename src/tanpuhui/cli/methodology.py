@@ -105,7 +105,12 @@ def quality_line(m: dict[str, Any]) -> str:
 
 def _load_file(app: Any, path: Path) -> LoadedMethodology:
     groups = list(current_catalogue(app.ctx).catalogue.groups)
-    return parse_methodology(path.read_text(encoding="utf-8"), path.name, app.ctx.regions, groups)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        problem = f"{path.name}: not UTF-8 text (byte {exc.start}: {exc.reason})"
+        raise MethodologyFileError(f"{path.name} is not UTF-8 text", [problem]) from None
+    return parse_methodology(text, path.name, app.ctx.regions, groups)
 
 
 @cli.command("validate")

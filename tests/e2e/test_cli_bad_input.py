@@ -1,0 +1,335 @@
+"""No traceback reaches a user of the CLI (issue 8 item 4): every command of the Typer app, given
+bad input — bad arguments, a missing or undecodable file, an unreachable, un-migrated or
+unusable database, a URL where a path is expected — answers exactly one line
+`error[code]: message` on stderr and the exit status docs/operations.md documents.
+
+The commands are enumerated from the app: a new command without bad-input cases below fails
+`test_every_command_has_bad_input_cases`. The cases run in-process through `common.run` (the
+same path `main()` takes, without an interpreter start per case); a few run as real
+subprocesses to show `main()` is wired to it.
+
+Before: `tanpuhui demo --db sqlite:///x.db`, `db upgrade` on an unreachable database,
+`sample` into a missing directory and a non-UTF-8 CSV ended in raw tracebacks, and Click's
+usage errors were a boxed multi-line panel."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+import typer
+
+from tanpuhui.cli import common
+from tanpuhui.cli.main import cli
+from tests.db_fixtures import fresh_database_url
+from tests.e2e.cli_support import assert_no_traceback, ride, run_cli, write_jsonl
+
+UNREACHABLE = "postgresql://nobody@127.0.0.1:1/none"
+NOBODY = str(uuid.UUID(int=7))
+ERROR_LINE = re.compile(r"^error\[([a-z_]+)\]: \S.*$")
+
+
+class Case(NamedTuple):
+    args: tuple[str, ...]
+    db: str | None  # migrated | unmigrated | unreachable | unusable | None (not needed)
+    code: str
+    status: int
+
+
+def case(*args: str, db: str | None = None, code: str, status: int) -> Case:
+    return Case(args, db, code, status)
+
+
+USAGE = {"code": "usage", "status": 2}
+INVALID = {"code": "invalid_input", "status": 2}
+FILE = {"code": "file_error", "status": 2}
+NOT_FOUND = {"code": "not_found", "status": 3}
+DOWN = {"db": "unreachable", "code": "database_unavailable", "status": 5}
+UNMIGRATED = {"db": "unmigrated", "code": "not_migrated", "status": 5}
+M = "migrated"
+
+CASES: dict[str, list[Case]] = {
+    "serve": [
+        case("--port", "0", **USAGE),
+        case("--workers", "2", db=M, **INVALID),
+        case("--port", "{taken}", db=M, code="port_in_use", status=5),
+    ],
+    "demo": [
+        case("--db", "sqlite:///x.db", **INVALID),
+        case("--db", "no/such/dir/demo.db", **FILE),
+        case("--persons", "1", **USAGE),
+        case("--port", "{taken}", code="port_in_use", status=5),
+    ],
+    "ingest": [
+        case("missing.jsonl", "--enterprise", "E", db=M, **USAGE),
+        case("sqlite:///events.jsonl", "--enterprise", "E", db=M, **USAGE),
+        case("events.jsonl", "--enterprise", "Nobody", db=M, **NOT_FOUND),
+        case("events.jsonl", "--enterprise", "E", "--format", "xml", db=M, **INVALID),
+        case("binary.csv", "--enterprise", "E", db=M, **FILE),
+        case("events.jsonl", "--enterprise", "E", "--outcomes", "events.jsonl", db=M, **INVALID),
+        case("events.jsonl", "--enterprise", "E", **DOWN),
+        case("events.jsonl", "--enterprise", "E", **UNMIGRATED),
+    ],
+    "sample": [
+        case("no/such/dir/sample.jsonl", **FILE),
+        case("sample.jsonl", "--days", "30", **INVALID),
+        case("sample.jsonl", "--persons", "0", **USAGE),
+    ],
+    "requantify": [
+        case("--methodology", "walking.national", "--from", "1", "--to", "2", **DOWN),
+        case("--methodology", "nope", "--from", "1", "--to", "2", db=M, **NOT_FOUND),
+        case("--methodology", "nope", "--from", "0", "--to", "2", **USAGE),
+    ],
+    "bind": [
+        case("s-1", "--enterprise", "E", "--person", "nobody", db=M, **INVALID),
+        case("s-1", "--enterprise", "Nobody", "--person", NOBODY, db=M, **NOT_FOUND),
+        case("s-1", "--enterprise", "E", "--person", NOBODY, **DOWN),
+    ],
+    "db upgrade": [
+        case(**DOWN),
+        case(db="unusable", code="configuration", status=5),
+        case("--catalogue", "no/such/dir", db=M, **FILE),
+    ],
+    "enterprise add": [
+        case("E", "--role", "scene", db=M, code="conflict", status=4),
+        case("E2", "--role", "wizard", **USAGE),
+        case("E2", "--role", "scene", **UNMIGRATED),
+    ],
+    "enterprise list": [case(**DOWN), case(db="unusable", code="configuration", status=5)],
+    "enterprise credential create": [
+        case("Nobody", db=M, **NOT_FOUND),
+        case("E", "--public-key", "bad.pem", db=M, **INVALID),
+        case("E", "--public-key", "missing.pem", db=M, **USAGE),
+        case("E", "--out", "no/such/dir/key.pem", db=M, **FILE),
+    ],
+    "enterprise credential list": [case("Nobody", db=M, **NOT_FOUND), case("E", **DOWN)],
+    "enterprise credential rotate": [
+        case("not-an-id", db=M, **INVALID),
+        case(NOBODY, db=M, **NOT_FOUND),
+        case(NOBODY, "--grace-hours", "-1", **USAGE),
+    ],
+    "enterprise credential revoke": [
+        case("not-an-id", db=M, **INVALID),
+        case(NOBODY, db=M, **NOT_FOUND),
+    ],
+    "person add": [case(**UNMIGRATED), case(**DOWN)],
+    "person token": [case("nobody", db=M, **INVALID), case(NOBODY, db=M, **NOT_FOUND)],
+    "person binding-code": [case("nobody", db=M, **INVALID), case(NOBODY, db=M, **NOT_FOUND)],
+    "ledger show": [
+        case(NOBODY, db=M, **NOT_FOUND),
+        case("s-1", "--enterprise", "Nobody", db=M, **NOT_FOUND),
+        case(NOBODY, **DOWN),
+    ],
+    "ledger verify": [case(**UNMIGRATED), case(**DOWN)],
+    "methodology list": [case(**DOWN), case(**UNMIGRATED)],
+    "methodology show": [
+        case("nope", db=M, **NOT_FOUND),
+        case("nope@2", db=M, **NOT_FOUND),
+    ],
+    "methodology validate": [case("missing.yaml", db=M, **USAGE), case(".", db=M, **USAGE)],
+    "methodology publish": [
+        case("bad.yaml", db=M, code="invalid_methodology", status=2),
+        case("binary.yaml", db=M, code="invalid_methodology", status=2),
+        case("missing.yaml", db=M, **USAGE),
+    ],
+    "methodology retire": [
+        case("nope@1", "--from", "2026-01-01", db=M, **NOT_FOUND),
+        case("walking.national@1", "--from", "yesterday", **USAGE),
+    ],
+    "methodology diff": [
+        case("a", "b", db=M, **INVALID),
+        case("nope@1", "nope@2", db=M, **NOT_FOUND),
+    ],
+    "bench ingest": [case("--engine", "mysql", **INVALID), case("--events", "5", **USAGE)],
+    "bench api": [
+        case("--engine", "mysql", **INVALID),
+        case("--engine", "sqlite", "--workers", "2", **INVALID),
+        case("--port", "{taken}", code="port_in_use", status=5),
+    ],
+    "docs methodologies": [
+        case("--catalogue", "no/such/dir", **FILE),
+        case("--catalogue", "bad.yaml", **FILE),
+    ],
+}
+
+
+def commands() -> Iterator[str]:
+    """Every command of the app, as its words: `enterprise credential create`, …"""
+
+    def walk(command: object, path: tuple[str, ...]) -> Iterator[str]:
+        subcommands = getattr(command, "commands", None)
+        if subcommands is None:
+            yield " ".join(path)
+            return
+        for name, sub in subcommands.items():
+            yield from walk(sub, (*path, name))
+
+    return walk(typer.main.get_command(cli), ())
+
+
+def test_every_command_has_bad_input_cases() -> None:
+    assert sorted(commands()) == sorted(CASES)
+    assert all(len(cases) >= 2 for cases in CASES.values())
+
+
+def _files(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "events.jsonl", [ride("r-1")])
+    (tmp_path / "binary.csv").write_bytes(b"event_id,subject\n\xff\xfe\x00\x81,x\n")
+    (tmp_path / "binary.yaml").write_bytes(b"code: x\n\xff\xfe\x00\x81\n")
+    (tmp_path / "bad.pem").write_text("not a key\n")
+    (tmp_path / "bad.yaml").write_text("code: [\n")
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield int(taken.getsockname()[1])
+
+
+def _database(request: pytest.FixtureRequest, kind: str | None, tmp_path: Path) -> str | None:
+    if kind == "migrated":
+        url = fresh_database_url(request, "sqlite", tmp_path)
+        assert common.run(cli, ["--database-url", url, "enterprise", "add", "E", "--role",
+                                "scene"]) == 0  # fmt: skip
+        return url
+    return {
+        "unmigrated": f"sqlite:///{tmp_path / 'never-upgraded.db'}",
+        "unreachable": UNREACHABLE,
+        "unusable": "mysql://someone@localhost/tanpuhui",
+        None: None,
+    }[kind]
+
+
+@pytest.mark.parametrize(
+    ("command", "bad"),
+    [pytest.param(c, b, id=f"{c}-{i}") for c, cases in CASES.items() for i, b in enumerate(cases)],
+)
+def test_bad_input_is_one_error_line_and_the_documented_status(
+    command: str,
+    bad: Case,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    taken_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _files(tmp_path)
+    url = _database(request, bad.db, tmp_path)
+    capsys.readouterr()
+    for name in [n for n in __import__("os").environ if n.startswith("TANPUHUI_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    args = [a.replace("{taken}", str(taken_port)) for a in bad.args]
+    prefix = ["--database-url", url] if url else []
+    status = common.run(cli, [*prefix, *command.split(), *args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    lines = err.splitlines()
+    assert lines, out
+    match = ERROR_LINE.match(lines[0])
+    assert match, err
+    assert (match.group(1), status) == (bad.code, bad.status), err
+    assert all(line.startswith("  ") for line in lines[1:]), err  # only listed problems follow
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    [
+        ("TANPUHUI_TIMEZONE", "Mars/Olympus",
+         "error[configuration]: unusable settings: TANPUHUI_TIMEZONE='Mars/Olympus': unknown "
+         "time zone 'Mars/Olympus'"),
+        ("TANPUHUI_POOL_SIZE", "many",
+         "error[configuration]: unusable settings: TANPUHUI_POOL_SIZE='many': Input should be a "
+         "valid integer, unable to parse string as an integer"),
+    ],
+)  # fmt: skip
+def test_unusable_settings_are_one_line_naming_the_variable(
+    variable: str,
+    value: str,
+    line: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert common.run(cli, ["enterprise", "list"]) == 5
+    assert capsys.readouterr().err.splitlines() == [line]
+
+
+def test_a_bug_is_one_internal_line_and_status_70_and_traceback_shows_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def broken(*_args: object) -> None:
+        raise RuntimeError("something nobody expected\nsecond line")
+
+    monkeypatch.setattr("tanpuhui.cli.main.list_enterprises", broken)
+    url = f"sqlite:///{tmp_path / 'any.db'}"
+    assert common.run(cli, ["--database-url", url, "enterprise", "list"]) == 70
+    _, err = capsys.readouterr()
+    assert err.splitlines() == [
+        "error[internal]: unexpected RuntimeError: something nobody expected — this is a bug, "
+        "please report it (`tanpuhui --traceback …` shows where)"
+    ]
+    assert common.run(cli, ["--traceback", "--database-url", url, "enterprise", "list"]) == 70
+    _, err = capsys.readouterr()
+    assert "Traceback" in err and err.splitlines()[-1].startswith("error[internal]")
+
+
+@pytest.mark.parametrize(
+    ("raised", "line", "status"),
+    [
+        (KeyboardInterrupt(), "error[interrupted]: interrupted (Ctrl-C)", 130),
+        (BrokenPipeError(32, "Broken pipe"), "error[file_error]: Broken pipe", 2),
+    ],
+)
+def test_interruptions_and_os_errors_are_one_line(
+    raised: BaseException,
+    line: str,
+    status: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    def interrupted(*_args: object) -> None:
+        raise raised
+
+    monkeypatch.setattr("tanpuhui.cli.main.list_enterprises", interrupted)
+    url = f"sqlite:///{tmp_path / 'any.db'}"
+    assert common.run(cli, ["--database-url", url, "enterprise", "list"]) == status
+    assert capsys.readouterr().err.splitlines() == [line]
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the command's handlers are gone
+
+
+@pytest.mark.parametrize("group", [[], ["db"], ["enterprise", "credential"]])
+def test_a_group_without_a_command_prints_its_help_and_exits_2(
+    group: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert common.run(cli, group) == 2
+    out, err = capsys.readouterr()
+    assert "Usage:" in out + err and "Traceback" not in out + err
+
+
+@pytest.mark.parametrize(
+    ("args", "database_url", "expected", "status"),
+    [
+        (["ingest"], None, "error[usage]: Missing argument 'file'.", 2),
+        (["demo", "--db", "sqlite:///x.db"], None, "error[invalid_input]: --db takes", 2),
+        (["db", "upgrade"], UNREACHABLE, "error[database_unavailable]: cannot reach", 5),
+        (["sample", "no/such/dir/x.jsonl"], None, "error[file_error]: no/such/dir/x.jsonl", 2),
+    ],
+)
+def test_the_real_command_answers_the_same_way(
+    args: list[str], database_url: str | None, expected: str, status: int, tmp_path: Path
+) -> None:
+    done = run_cli(*args, cwd=tmp_path, database_url=database_url, timeout=60)
+    assert_no_traceback(done)
+    assert done.returncode == status, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(expected), line
