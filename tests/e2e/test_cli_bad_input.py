@@ -156,6 +156,10 @@ CASES: dict[str, list[Case]] = {
         case("--catalogue", "no/such/dir", **FILE),
         case("--catalogue", "bad.yaml", **FILE),
     ],
+    "docs events": [
+        case("--out", "no/such/events.md", **INVALID),
+        case("--out", "plain.md", **INVALID),  # no generated-table markers
+    ],
 }
 
 
@@ -184,6 +188,7 @@ def _files(tmp_path: Path) -> None:
     (tmp_path / "binary.yaml").write_bytes(b"code: x\n\xff\xfe\x00\x81\n")
     (tmp_path / "bad.pem").write_text("not a key\n")
     (tmp_path / "bad.yaml").write_text("code: [\n")
+    (tmp_path / "plain.md").write_text("# Events\n\nno generated tables here\n")
 
 
 @pytest.fixture
