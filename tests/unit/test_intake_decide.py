@@ -190,7 +190,7 @@ def test_the_batch_names_the_state_it_needs(catalogue: Catalogue, regions: Regio
     assert batch.event_ids() == ["a", "b", "c", "d"]
     assert batch.subjects() == ["u-1", "u-2"]
     assert len(batch.fingerprints()) == 1
-    (scope,) = batch.claim_scopes(catalogue, CST)
+    (scope,) = batch.claim_scopes(catalogue)
     assert scope.group == "mobility"
     assert scope.days == [TODAY]
     assert scope.since == at(9) - timedelta(seconds=catalogue.max_duration_s["mobility"])

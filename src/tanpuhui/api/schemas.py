@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from tanpuhui.domain.intake import MAX_BATCH_EVENTS
+
 Id = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,128}$")]
 Decimal = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?$")] | float | int
 
@@ -44,7 +46,7 @@ class Event(_Doc):
 
 class EventBatch(_Doc):
     events: list[Event] = Field(
-        max_length=10_000,
+        max_length=MAX_BATCH_EVENTS,
         description="Up to 10,000 events. Each is validated on its own: an invalid one gets a "
         "`rejected` outcome and the rest are processed.",
     )

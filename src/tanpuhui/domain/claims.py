@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
-from tanpuhui.domain.methodology import Group
+from tanpuhui.domain.methodology import Catalogue, Group
 
 
 class Claim(NamedTuple):
@@ -27,6 +27,53 @@ class Claim(NamedTuple):
     ended_at: datetime
     day: date
     grams: int
+
+
+class ClaimScope(NamedTuple):
+    """Stored claims of one group that a decision needs: on `days`, or starting in
+    [since, until)."""
+
+    group: str
+    days: list[date]
+    since: datetime
+    until: datetime
+
+
+class Claimed(NamedTuple):
+    """What a new claim is about, for choosing the stored claims it must be compared with."""
+
+    group: str
+    day: date
+    started_at: datetime
+    ended_at: datetime
+
+
+def claim_scopes(
+    new: Iterable[Claimed], catalogue: Catalogue, *, days_only: bool = False
+) -> list[ClaimScope]:
+    """The one rule for which stored claims can matter to new ones, per group: those on the
+    same local days (caps) and those that start late enough to overlap (exclusivity). With
+    `days_only`, just the same-day claims (a re-quantification only needs the caps)."""
+    by_group: dict[str, list[Claimed]] = defaultdict(list)
+    for c in new:
+        by_group[c.group].append(c)
+    scopes = []
+    for code, members in sorted(by_group.items()):
+        days = sorted({c.day for c in members})
+        if days_only:
+            never = min(c.started_at for c in members) - timedelta(days=400)
+            scopes.append(ClaimScope(code, days, never, never))
+            continue
+        reach = timedelta(seconds=catalogue.max_duration_s.get(code, 86_400))
+        scopes.append(
+            ClaimScope(
+                code,
+                days,
+                min(c.started_at for c in members) - reach,
+                max(c.ended_at for c in members),
+            )
+        )
+    return scopes
 
 
 def overlap_seconds(

@@ -25,11 +25,11 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, tzinfo
 from enum import StrEnum
 from typing import NamedTuple
 
-from tanpuhui.domain.claims import Claim, ClaimBook
+from tanpuhui.domain.claims import Claim, ClaimBook, Claimed, ClaimScope, claim_scopes
 from tanpuhui.domain.events import (
     BehaviourEvent,
     Reason,
@@ -52,6 +52,10 @@ from tanpuhui.domain.models import Quantification, quantify
 from tanpuhui.domain.plausibility import check_plausibility
 from tanpuhui.domain.quantity import format_decimal
 from tanpuhui.domain.regions import RegionCatalogue, province_of
+
+#: The contract's largest batch (docs/events.md): the one home of the batch-size limit; the
+#: settings may lower it (`Limits.max_batch`), never raise it.
+MAX_BATCH_EVENTS = 10_000
 
 
 class OutcomeKind(StrEnum):
@@ -169,34 +173,13 @@ class PreparedBatch:
     def fingerprints(self) -> list[bytes]:
         return sorted({c.fingerprint for c in self.candidates() if c.fingerprint is not None})
 
-    def claim_scopes(self, catalogue: Catalogue, tz: tzinfo) -> list[ClaimScope]:
-        """Per behaviour group in this batch, which stored claims can matter: those on the
-        same local days (caps) and those that start late enough to overlap (exclusivity)."""
-        by_group: dict[str, list[Candidate]] = defaultdict(list)
-        for c in self.candidates():
-            by_group[c.group.code].append(c)
-        scopes = []
-        for code, cands in sorted(by_group.items()):
-            reach = timedelta(seconds=catalogue.max_duration_s.get(code, 86_400))
-            days = sorted({c.day for c in cands})
-            scopes.append(
-                ClaimScope(
-                    code,
-                    days,
-                    min(c.event.started_at for c in cands) - reach,
-                    max(c.event.ended_at for c in cands),
-                )
-            )
-        return scopes
-
-
-class ClaimScope(NamedTuple):
-    """Stored claims of one group that a batch needs: on `days`, or starting in [since, until)."""
-
-    group: str
-    days: list[date]
-    since: datetime
-    until: datetime
+    def claim_scopes(self, catalogue: Catalogue) -> list[ClaimScope]:
+        """The stored claims this batch's decision needs (the rule lives in claims.py)."""
+        return claim_scopes(
+            (Claimed(c.group.code, c.day, c.event.started_at, c.event.ended_at)
+             for c in self.candidates()),
+            catalogue,
+        )  # fmt: skip
 
 
 def evidence_fingerprint(enterprise_id: uuid.UUID, event: BehaviourEvent) -> bytes | None:
@@ -304,116 +287,123 @@ def decide_batch(
     now: datetime,
 ) -> BatchDecision:
     """Phase 2: settle every event against the loaded state, in batch order."""
-    enterprise_id = batch.enterprise_id
-    claims = ClaimBook(state.claims, state.evidence)
-    entry_id = new_id()
-    outcomes: list[Outcome] = []
-    records: list[EventRecord] = []
-    replaced: list[str] = []
-    seen: dict[str, StoredOutcome] = {}
-    credits: list[tuple[Posting, str]] = []
-    region_deltas: dict[tuple[str, str, date], int] = defaultdict(int)
-    holders: dict[str, str] = {}
-
+    decider = _Decider(batch.enterprise_id, state, new_id)
     for item in batch.items:
-        event_id = item.event.event_id if isinstance(item, Candidate) else item.event_id
-        payload_hash = item.event.payload_hash if isinstance(item, Candidate) else item.payload_hash
-        if event_id is not None:
-            prior = seen.get(event_id) or state.existing.get(event_id)
-            if prior is not None:
-                if prior.payload_hash == payload_hash:
-                    outcomes.append(_again(prior.outcome, item.position))
-                    # answered in this batch now: a later item cannot "correct" the id
-                    seen[event_id] = prior
-                    continue
-                if prior.outcome.kind != OutcomeKind.REJECTED or event_id in seen:
-                    outcomes.append(_conflict(item.position, event_id))
-                    continue
-                replaced.append(event_id)  # a corrected resubmission of a rejected event
-        if isinstance(item, Refused):
-            outcome = Outcome(
-                item.position,
-                event_id,
-                OutcomeKind.REJECTED,
-                reason=item.rejection.reason.value,
-                message=item.rejection.message,
-            )
-            outcomes.append(outcome)
-            if event_id is not None:
-                records.append(
-                    EventRecord(new_id(), event_id, payload_hash, outcome, None, item.raw)
-                )
-                seen[event_id] = StoredOutcome(payload_hash, outcome)
-            continue
+        decider.settle(item)
+    return decider.decision(now)
 
-        c = item
-        assert event_id is not None
-        record_id = new_id()
-        holder = holders.get(c.event.subject)
-        if holder is None:
-            holder = holders[c.event.subject] = holder_of(
-                enterprise_id, c.event.subject, state.bindings
+
+class _Decider:
+    """The running state of one batch's decision; each step below is one rule of the module
+    docstring, applied in that order."""
+
+    __slots__ = (
+        "claims",
+        "credits",
+        "enterprise_id",
+        "entry_id",
+        "holders",
+        "new_id",
+        "outcomes",
+        "records",
+        "region_deltas",
+        "replaced",
+        "seen",
+        "state",
+    )  # fmt: skip
+
+    def __init__(
+        self, enterprise_id: uuid.UUID, state: IntakeState, new_id: Callable[[], uuid.UUID]
+    ) -> None:
+        self.enterprise_id = enterprise_id
+        self.state = state
+        self.new_id = new_id
+        self.claims = ClaimBook(state.claims, state.evidence)
+        self.entry_id = new_id()
+        self.outcomes: list[Outcome] = []
+        self.records: list[EventRecord] = []
+        self.replaced: list[str] = []
+        self.seen: dict[str, StoredOutcome] = {}
+        self.credits: list[tuple[Posting, str]] = []
+        self.region_deltas: dict[tuple[str, str, date], int] = defaultdict(int)
+        self.holders: dict[str, str] = {}
+
+    def settle(self, item: Prepared) -> None:
+        if isinstance(item, Candidate):
+            event_id: str | None = item.event.event_id
+            payload_hash = item.event.payload_hash
+        else:
+            event_id, payload_hash = item.event_id, item.payload_hash
+        if event_id is not None and self.replay_or_conflict(item.position, event_id, payload_hash):
+            return
+        if isinstance(item, Refused):
+            self.refuse(item)
+        else:
+            self.claim(item)
+
+    def replay_or_conflict(self, position: int, event_id: str, payload_hash: bytes) -> bool:
+        """Replay (same id, same payload) → the stored outcome again; another payload →
+        `conflict`, unless it corrects a stored rejection. True when the item is answered."""
+        prior = self.seen.get(event_id) or self.state.existing.get(event_id)
+        if prior is None:
+            return False
+        if prior.payload_hash == payload_hash:
+            self.outcomes.append(_again(prior.outcome, position))
+            # answered in this batch now: a later item cannot "correct" the id
+            self.seen[event_id] = prior
+            return True
+        if prior.outcome.kind != OutcomeKind.REJECTED or event_id in self.seen:
+            self.outcomes.append(_conflict(position, event_id))
+            return True
+        self.replaced.append(event_id)  # a corrected resubmission of a rejected event
+        return False
+
+    def refuse(self, item: Refused) -> None:
+        outcome = Outcome(
+            item.position,
+            item.event_id,
+            OutcomeKind.REJECTED,
+            reason=item.rejection.reason.value,
+            message=item.rejection.message,
+        )
+        self.outcomes.append(outcome)
+        if item.event_id is not None:
+            self.records.append(
+                EventRecord(
+                    self.new_id(), item.event_id, item.payload_hash, outcome, None, item.raw
+                )
             )
-        m = c.quantification.methodology
-        original = claims.evidence.get(c.fingerprint) if c.fingerprint else None
-        if original is None:
-            ev = c.event
-            overlapping = claims.overlapping(holder, c.group, ev.started_at, ev.ended_at)
-            original = overlapping.id if overlapping else None
+            self.seen[item.event_id] = StoredOutcome(item.payload_hash, outcome)
+
+    def holder(self, subject: str) -> str:
+        holder = self.holders.get(subject)
+        if holder is None:
+            holder = self.holders[subject] = holder_of(
+                self.enterprise_id, subject, self.state.bindings
+            )
+        return holder
+
+    def claim(self, c: Candidate) -> None:
+        """dedup → cap → credit, for an event that passed every stateless check."""
+        record_id = self.new_id()
+        holder = self.holder(c.event.subject)
+        original = self.duplicate_of(holder, c)
         if original is not None:
             outcome = Outcome(
                 c.position,
-                event_id,
+                c.event.event_id,
                 OutcomeKind.DUPLICATE,
                 duplicate_of=original,
-                methodology=m.key,
+                methodology=c.quantification.methodology.key,
             )
         else:
-            grams = c.quantification.grams
-            room = claims.room(holder, c.group, c.event.behaviour, c.day, m.daily_cap_grams)
-            credited = grams if room is None else min(grams, room)
-            cut = grams - credited
-            if credited > 0:
-                kind = (
-                    OutcomeKind.PENDING_BINDING
-                    if holder.startswith("pending:")
-                    else (OutcomeKind.CAPPED if cut else OutcomeKind.CREDITED)
-                )
-            else:
-                kind = OutcomeKind.CAPPED if cut else OutcomeKind.CREDITED
-            outcome = Outcome(
-                c.position,
-                event_id,
-                kind,
-                grams=credited,
-                grams_cut=cut,
-                methodology=m.key,
-                entry_id=entry_id if credited > 0 else None,
-                reduction_id=record_id if credited > 0 else None,
-            )
-            if credited > 0:
-                ev = c.event
-                claims.add(
-                    holder,
-                    Claim(
-                        record_id,
-                        c.group.code,
-                        ev.behaviour,
-                        ev.started_at,
-                        ev.ended_at,
-                        c.day,
-                        credited,
-                    ),
-                    c.fingerprint,
-                )
-                credits.append((Posting(holder, c.asset, credited, record_id), m.code))
-                region_deltas[(ev.region, c.group.code, c.day)] += credited
-        outcomes.append(outcome)
-        records.append(
+            outcome = self.credit(holder, c, record_id, self.capped(holder, c))
+        self.outcomes.append(outcome)
+        self.records.append(
             EventRecord(
                 record_id,
-                event_id,
-                payload_hash,
+                c.event.event_id,
+                c.event.payload_hash,
                 outcome,
                 c.event,
                 None,
@@ -421,16 +411,68 @@ def decide_batch(
                 holder if outcome.grams > 0 else None,
             )
         )
-        seen[event_id] = StoredOutcome(payload_hash, outcome)
+        self.seen[c.event.event_id] = StoredOutcome(c.event.payload_hash, outcome)
 
-    entry = issuance_entry(entry_id, now, credits) if credits else None
-    return BatchDecision(
-        outcomes=outcomes,
-        records=records,
-        replaced=replaced,
-        entry=entry,
-        region_deltas=dict(region_deltas),
-    )
+    def duplicate_of(self, holder: str, c: Candidate) -> uuid.UUID | None:
+        """The claim this one repeats: the same evidence, else the same act in its group."""
+        if c.fingerprint is not None:
+            original = self.claims.evidence.get(c.fingerprint)
+            if original is not None:
+                return original
+        ev = c.event
+        same = self.claims.overlapping(holder, c.group, ev.started_at, ev.ended_at)
+        return same.id if same else None
+
+    def capped(self, holder: str, c: Candidate) -> int:
+        """The grams the caps leave of this claim."""
+        grams = c.quantification.grams
+        m = c.quantification.methodology
+        room = self.claims.room(holder, c.group, c.event.behaviour, c.day, m.daily_cap_grams)
+        return grams if room is None else min(grams, room)
+
+    def credit(self, holder: str, c: Candidate, record_id: uuid.UUID, credited: int) -> Outcome:
+        """The outcome of `credited` grams of the claim, added to the book and the entry."""
+        cut = c.quantification.grams - credited
+        if credited == 0:
+            kind = OutcomeKind.CAPPED if cut else OutcomeKind.CREDITED
+        elif holder.startswith("pending:"):
+            kind = OutcomeKind.PENDING_BINDING
+        else:
+            kind = OutcomeKind.CAPPED if cut else OutcomeKind.CREDITED
+        m = c.quantification.methodology
+        outcome = Outcome(
+            c.position,
+            c.event.event_id,
+            kind,
+            grams=credited,
+            grams_cut=cut,
+            methodology=m.key,
+            entry_id=self.entry_id if credited > 0 else None,
+            reduction_id=record_id if credited > 0 else None,
+        )
+        if credited > 0:
+            ev = c.event
+            self.claims.add(
+                holder,
+                Claim(
+                    record_id, c.group.code, ev.behaviour, ev.started_at, ev.ended_at, c.day,
+                    credited,
+                ),
+                c.fingerprint,
+            )  # fmt: skip
+            self.credits.append((Posting(holder, c.asset, credited, record_id), m.code))
+            self.region_deltas[(ev.region, c.group.code, c.day)] += credited
+        return outcome
+
+    def decision(self, now: datetime) -> BatchDecision:
+        entry = issuance_entry(self.entry_id, now, self.credits) if self.credits else None
+        return BatchDecision(
+            outcomes=self.outcomes,
+            records=self.records,
+            replaced=self.replaced,
+            entry=entry,
+            region_deltas=dict(self.region_deltas),
+        )
 
 
 def _again(stored: Outcome, position: int) -> Outcome:

@@ -11,7 +11,6 @@ the winner's rows, so nothing is credited twice.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -24,6 +23,7 @@ from tanpuhui.domain.errors import (
     PayloadTooLargeError,
 )
 from tanpuhui.domain.intake import (
+    MAX_BATCH_EVENTS,
     Candidate,
     Outcome,
     PreparedBatch,
@@ -32,11 +32,23 @@ from tanpuhui.domain.intake import (
     prepare_batch,
 )
 from tanpuhui.domain.ledger import pending_account, person_account
-from tanpuhui.services.context import Context
+from tanpuhui.services.context import Context, Limits, retry_races
 from tanpuhui.services.ports import LockTableFullError, RaceLostError, StoredCatalogue
 
-MAX_BATCH = 10_000
+#: Attempts of one part of a batch that keeps losing uniqueness races.
 ATTEMPTS = 5
+
+
+def check_batch_size(count: int, limits: Limits) -> None:
+    """Refuse a batch above the configured limit (never above the contract's
+    `MAX_BATCH_EVENTS`), before any of it is read further."""
+    limit = min(MAX_BATCH_EVENTS, limits.max_batch)
+    if count > limit:
+        raise PayloadTooLargeError(
+            f"a batch holds at most {limit} events, not {count}",
+            details={"limit": limit},
+            code="batch_too_large",
+        )
 
 
 def submit_events(
@@ -50,13 +62,7 @@ def submit_events(
 
     Items are decoded JSON values, already-validated `BehaviourEvent`s (the adapters' fast
     decoding path) or `Rejection`s for items that could not be decoded at all."""
-    limit = min(MAX_BATCH, ctx.limits.max_batch)
-    if len(raws) > limit:
-        raise PayloadTooLargeError(
-            f"a batch holds at most {limit} events, not {len(raws)}",
-            details={"limit": limit},
-            code="batch_too_large",
-        )
+    check_batch_size(len(raws), ctx.limits)
     with ctx.uow(write=False) as uow:
         enterprise = uow.enterprises.find(enterprise_id)
         stored = ctx.catalogues.current(uow)
@@ -93,49 +99,49 @@ def _settle(
 ) -> list[Outcome]:
     """Settle one part of a batch in one transaction, retrying lost races; halves itself if
     the database's lock table is full."""
+    try:
+        return retry_races(lambda: _settle_once(ctx, stored, prepared, now, source), ATTEMPTS)
+    except LockTableFullError:
+        if len(prepared.subjects()) <= 50:
+            raise ConflictError("the database is too busy to lock; retry later") from None
+        half = len(prepared.items) // 2
+        return [
+            *_settle(ctx, stored, replace(prepared, items=prepared.items[:half]), now, source),
+            *_settle(ctx, stored, replace(prepared, items=prepared.items[half:]), now, source),
+        ]
+    except RaceLostError:
+        raise ConflictError("the batch kept colliding with concurrent writers; retry it") from None
+
+
+def _settle_once(
+    ctx: Context, stored: StoredCatalogue, prepared: PreparedBatch, now: datetime, source: str
+) -> list[Outcome]:
     catalogue = stored.catalogue
     enterprise_id = prepared.enterprise_id
     subjects = prepared.subjects()
-    for attempt in range(ATTEMPTS):
-        try:
-            with ctx.uow() as uow:
-                # Lock order: every subject's pending account, then every person's account.
-                uow.locks.acquire([pending_account(enterprise_id, s) for s in subjects])
-                bindings = uow.bindings.active_for(enterprise_id, subjects)
-                uow.locks.acquire([person_account(p) for p in set(bindings.values())])
-                state = uow.intake.load_state(
-                    enterprise_id,
-                    prepared.event_ids(),
-                    sorted({holder_of(enterprise_id, s, bindings) for s in subjects}),
-                    prepared.claim_scopes(catalogue, ctx.tz),
-                    prepared.fingerprints(),
-                )
-                state.bindings = bindings
-                # ids for the entry and every record, made at once
-                ids = iter(ctx.ids.many(len(prepared.items) + 1))
-                decision = decide_batch(prepared, state, ids.__next__, now)
-                if decision.entry is not None:
-                    uow.ledger.open(decision.entry)
-                batch_id = ctx.ids.new()
-                uow.intake.save(batch_id, enterprise_id, now, source, decision, stored.ids)
-                if decision.entry is not None:
-                    uow.ledger.record(decision.entry, lines_on_events=True)
-                uow.intake.add_region_totals(decision.region_deltas)
-                uow.intake.close_batch(batch_id)
-                uow.commit()
-                return decision.outcomes
-        except LockTableFullError:
-            if len(subjects) <= 50:
-                raise ConflictError("the database is too busy to lock; retry later") from None
-            half = len(prepared.items) // 2
-            return [
-                *_settle(ctx, stored, replace(prepared, items=prepared.items[:half]), now, source),
-                *_settle(ctx, stored, replace(prepared, items=prepared.items[half:]), now, source),
-            ]
-        except RaceLostError:
-            if attempt == ATTEMPTS - 1:
-                raise ConflictError(
-                    "the batch kept colliding with concurrent writers; retry it"
-                ) from None
-            time.sleep(0.01 * 2**attempt)
-    raise AssertionError("unreachable")
+    with ctx.uow() as uow:
+        # Lock order: every subject's pending account, then every person's account.
+        uow.locks.acquire([pending_account(enterprise_id, s) for s in subjects])
+        bindings = uow.bindings.active_for(enterprise_id, subjects)
+        uow.locks.acquire([person_account(p) for p in set(bindings.values())])
+        state = uow.intake.load_state(
+            enterprise_id,
+            prepared.event_ids(),
+            sorted({holder_of(enterprise_id, s, bindings) for s in subjects}),
+            prepared.claim_scopes(catalogue),
+            prepared.fingerprints(),
+        )
+        state.bindings = bindings
+        # ids for the entry and every record, made at once
+        ids = iter(ctx.ids.many(len(prepared.items) + 1))
+        decision = decide_batch(prepared, state, ids.__next__, now)
+        if decision.entry is not None:
+            uow.ledger.open(decision.entry)
+        batch_id = ctx.ids.new()
+        uow.intake.save(batch_id, enterprise_id, now, source, decision, stored.ids)
+        if decision.entry is not None:
+            uow.ledger.record(decision.entry, lines_on_events=True)
+        uow.intake.add_region_totals(decision.region_deltas)
+        uow.intake.close_batch(batch_id)
+        uow.commit()
+        return decision.outcomes

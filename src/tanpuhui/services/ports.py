@@ -15,9 +15,9 @@ from typing import Protocol, Self
 
 from tanpuhui.domain.binding import Move, PendingReduction
 from tanpuhui.domain.checks import Violation
-from tanpuhui.domain.claims import Claim
+from tanpuhui.domain.claims import Claim, ClaimScope
 from tanpuhui.domain.errors import UnavailableError
-from tanpuhui.domain.intake import BatchDecision, ClaimScope, IntakeState, Outcome
+from tanpuhui.domain.intake import BatchDecision, IntakeState, Outcome
 from tanpuhui.domain.ledger import Entry
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology
 from tanpuhui.domain.parties import Binding, Credential, Enterprise, Person

@@ -22,10 +22,9 @@ import sqlalchemy as sa
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import any_of, chunks, fetch_tuples, insert_rows
 from tanpuhui.domain.binding import Move, PendingReduction
-from tanpuhui.domain.claims import Claim
+from tanpuhui.domain.claims import Claim, ClaimScope
 from tanpuhui.domain.intake import (
     BatchDecision,
-    ClaimScope,
     EventRecord,
     IntakeState,
     Outcome,
