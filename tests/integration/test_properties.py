@@ -41,6 +41,7 @@ from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.system import FixedClock
 from tanpuhui.bootstrap import App, build
 from tanpuhui.config import Settings
+from tanpuhui.domain.dedup import same_act
 from tanpuhui.domain.errors import ConflictError, NotFoundError
 from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.ledger import pending_account, person_account
@@ -82,14 +83,14 @@ PERSONS = 2
 TODAY = NOW.astimezone(CST).replace(hour=0, minute=0, second=0, microsecond=0)
 DAY1, DAY2 = TODAY - timedelta(days=1), TODAY - timedelta(days=2)
 
-#: Trip starts: 08:00 and 08:10 overlap a 12-minute ride by exactly the 120 s tolerance.
+#: Trip starts: 08:00 and 08:10 overlap a 12-minute ride by 120 s (one act, dedup.py).
 TRIP_SLOTS = (
     DAY1 + timedelta(hours=8),
     DAY1 + timedelta(hours=8, minutes=10),
     DAY1 + timedelta(hours=18),
     DAY2 + timedelta(hours=8),
 )
-#: Offsets of a report from its slot, around the tolerance: 12 min - 599 s overlaps by 121 s.
+#: Offsets of a report from its slot: 12 min - 599 s overlaps by 121 s; 601 s is a 1 s gap.
 JITTERS = (0, 45, 599, 600, 601)
 #: mode → (behaviour, km, minutes, grams). Wuhan: bike 93.3 g/km, metro 78.4 g/km.
 MODES = {
@@ -492,15 +493,15 @@ class Model:
                 return (x.evidence_issuer or str(x.enterprise_id), x.evidence_ref, x.behaviour)
 
             group = catalogue.groups[r.group_code]
-            overlap = (
-                min(r.ended_at, original.ended_at) - max(r.started_at, original.started_at)
-            ).total_seconds()
             same_evidence = evidence(r) is not None and evidence(r) == evidence(original)
             overlapping = (
                 group.exclusive
                 and original.group_code == r.group_code
-                and overlap > group.overlap_tolerance_s
-            )
+                and same_act(
+                    r.started_at, r.ended_at, original.started_at, original.ended_at,
+                    timedelta(seconds=group.clock_skew_s),
+                )
+            )  # fmt: skip
             assert same_evidence or overlapping, (r, original)
 
     def replay(self, sent: Sent) -> None:

@@ -130,13 +130,16 @@ def test_a_duplicate_of_an_existing_person_claim_is_reversed_naming_it(
     assert result.region_deltas == {("420106", "mobility", TODAY): -319}
 
 
-def test_an_overlap_within_the_tolerance_is_not_a_duplicate(catalogue: Catalogue) -> None:
-    existing = claim(at(13, 8), 12)  # ends 13:20, two minutes into the ride
+def test_a_claim_farther_away_than_the_clock_skew_is_not_a_duplicate(
+    catalogue: Catalogue,
+) -> None:
+    existing = claim(at(13, 2), 12, claim_id=uuid.UUID(int=9))  # ends 13:14, 4 min before
+    near = claim(at(13, 3), 12, claim_id=uuid.UUID(int=10))  # ends 13:15, 3 min before
     r = pending(at(13, 18))
 
-    result = plan([r], [existing], catalogue)
-
-    assert result.moves[0].resolution == Resolution.MOVED
+    assert plan([r], [existing], catalogue).moves[0].resolution == Resolution.MOVED
+    (move,) = plan([r], [near], catalogue).moves
+    assert (move.resolution, move.duplicate_of) == (Resolution.DUPLICATE, near.id)
 
 
 def test_pending_reductions_are_settled_in_time_order(catalogue: Catalogue) -> None:

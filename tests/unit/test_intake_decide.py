@@ -193,8 +193,10 @@ def test_the_batch_names_the_state_it_needs(catalogue: Catalogue, regions: Regio
     (scope,) = batch.claim_scopes(catalogue)
     assert scope.group == "mobility"
     assert scope.days == [TODAY]
-    assert scope.since == at(9) - timedelta(seconds=catalogue.max_duration_s["mobility"])
-    assert scope.until == RIDE_START + timedelta(minutes=12)
+    skew = timedelta(seconds=catalogue.groups["mobility"].clock_skew_s)
+    reach = timedelta(seconds=catalogue.max_duration_s["mobility"])
+    assert scope.since == at(9) - reach - skew
+    assert scope.until == RIDE_START + timedelta(minutes=12) + skew + timedelta(microseconds=1)
 
 
 # --- phase 2: crediting, holders and the issuance entry -------------------------------------
@@ -471,13 +473,14 @@ def test_two_enterprises_naming_the_same_issuer_and_ref_share_a_fingerprint() ->
 @pytest.mark.parametrize(
     ("overlap_s", "kind"),
     [
-        (119, OutcomeKind.CREDITED),
-        (120, OutcomeKind.CREDITED),  # exactly the group tolerance: two trips
-        (121, OutcomeKind.DUPLICATE),  # one second more: the same trip
+        (-181, OutcomeKind.CREDITED),  # ends 181 s before the ride: beyond the 180 s skew
+        (-180, OutcomeKind.DUPLICATE),  # within the clocks' tolerance: the same trip
+        (1, OutcomeKind.DUPLICATE),  # any overlap is the same trip (was: credited up to 120 s)
+        (120, OutcomeKind.DUPLICATE),
         (12 * 60, OutcomeKind.DUPLICATE),
     ],
 )
-def test_an_overlap_beyond_the_group_tolerance_is_a_duplicate_of_the_earlier_claim(
+def test_an_overlap_or_a_gap_within_the_clock_skew_is_a_duplicate_of_the_earlier_claim(
     overlap_s: int, kind: OutcomeKind, catalogue: Catalogue, regions: RegionCatalogue
 ) -> None:
     # A stored 10-minute claim (say the map app's navigation) ending `overlap_s` into the ride.

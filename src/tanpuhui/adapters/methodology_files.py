@@ -37,6 +37,7 @@ from tanpuhui.domain.methodology import (
     Band,
     Bounds,
     Confidence,
+    DayMerge,
     Factor,
     Group,
     Methodology,
@@ -157,9 +158,10 @@ class GroupSpec(_Strict):
     code: BehaviourCode
     title: Annotated[str, StringConstraints(min_length=3)]
     exclusive: bool
-    overlap_tolerance_s: int = Field(default=0, ge=0, le=3600)
+    clock_skew_s: int = Field(default=0, ge=0, le=3600)
     daily_cap_grams: int | None = Field(default=None, gt=0)
     cap_source: str = ""
+    day_merge: DayMerge | None = None
 
 
 class GroupsFileSpec(_Strict):
@@ -454,7 +456,15 @@ def parse_groups(text: str, name: str) -> list[Group]:
             [f"{name}:{_line(lines, ('groups',))}: duplicate group code(s) {duplicates}"],
         )
     return [
-        Group(g.code, g.title, g.exclusive, g.overlap_tolerance_s, g.daily_cap_grams, g.cap_source)
+        Group(
+            g.code,
+            g.title,
+            g.exclusive,
+            g.clock_skew_s,
+            g.daily_cap_grams,
+            g.cap_source,
+            g.day_merge,
+        )
         for g in spec.groups
     ]
 

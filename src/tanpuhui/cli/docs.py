@@ -90,13 +90,14 @@ def render(catalogue: Catalogue, regions: RegionCatalogue) -> str:
         "",
         "## Behaviour groups and daily caps",
         "",
-        "| group | exclusive (one claim at a time) | overlap tolerance | daily cap per person | "
+        "| group | exclusive (one claim at a time) | clock-skew tolerance | daily cap per person | "
         "cap source |",
         "| --- | --- | --- | --- | --- |",
     ]
     for g in sorted(catalogue.groups.values(), key=lambda g: g.code):
+        merged = " (merged per day)" if g.day_merge else ""
         lines.append(
-            f"| `{g.code}` | {'yes' if g.exclusive else 'no'} | {g.overlap_tolerance_s} s | "
+            f"| `{g.code}` | {'yes' if g.exclusive else 'no'} | {g.clock_skew_s} s{merged} | "
             f"{_grams(g.daily_cap_grams)} | {_cap_source(g)} |"
         )
     lines += ["", "## Contents", ""]

@@ -1,9 +1,10 @@
 """The claim book: who already holds which behaviour when, and how much of today's caps is used.
 
 Used by intake and by binding (when a subject's pending reductions move to a person), so both
-apply the same rules: within an exclusive group, two claims of one holder may not overlap by
-more than the group's tolerance (the earlier claim wins); per holder and local day, credited
-grams stay within the group's cap and the methodology's own cap.
+apply the same rules: within an exclusive group, two claims of one holder may not be the same
+act (dedup.py: overlapping or within the group's clock-skew tolerance; the earlier claim
+wins); per holder and local day, credited grams stay within the group's cap and the
+methodology's own cap.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
+from tanpuhui.domain.dedup import same_act
 from tanpuhui.domain.methodology import Catalogue, Group
 
 
@@ -27,6 +29,10 @@ class Claim(NamedTuple):
     ended_at: datetime
     day: date
     grams: int
+
+
+#: Scopes end before `until`: one microsecond more keeps a claim starting exactly at the end.
+_INSTANT = timedelta(microseconds=1)
 
 
 class ClaimScope(NamedTuple):
@@ -64,13 +70,15 @@ def claim_scopes(
             never = min(c.started_at for c in members) - timedelta(days=400)
             scopes.append(ClaimScope(code, days, never, never))
             continue
+        group = catalogue.groups.get(code)
+        skew = timedelta(seconds=group.clock_skew_s if group is not None else 0)
         reach = timedelta(seconds=catalogue.max_duration_s.get(code, 86_400))
         scopes.append(
             ClaimScope(
                 code,
                 days,
-                min(c.started_at for c in members) - reach,
-                max(c.ended_at for c in members),
+                min(c.started_at for c in members) - reach - skew,
+                max(c.ended_at for c in members) + skew + _INSTANT,
             )
         )
     return scopes
@@ -100,18 +108,19 @@ class ClaimBook:
     def overlapping(
         self, holder: str, group: Group, started_at: datetime, ended_at: datetime
     ) -> Claim | None:
-        """The first claim of `holder` this interval duplicates, if the group is exclusive."""
+        """The first claim of `holder` that is the same act as this interval (dedup.py), if
+        the group is exclusive."""
         if not group.exclusive:
             return None
-        code, tolerance = group.code, group.overlap_tolerance_s
+        code, skew = group.code, timedelta(seconds=group.clock_skew_s)
+        since, until = started_at - skew, ended_at + skew
         for claim in self.by_holder.get(holder, ()):
             if (
                 claim.group == code
-                # disjoint intervals never overlap (a cheap test that settles most claims)
-                and claim.started_at < ended_at
-                and started_at < claim.ended_at
-                and overlap_seconds(claim.started_at, claim.ended_at, started_at, ended_at)
-                > tolerance
+                # claims farther apart than the tolerance never match (settles most claims)
+                and claim.started_at <= until
+                and since <= claim.ended_at
+                and same_act(claim.started_at, claim.ended_at, started_at, ended_at, skew)
             ):
                 return claim
         return None

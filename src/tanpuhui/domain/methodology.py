@@ -184,20 +184,32 @@ class Substitution:
         return {mode for band in self.bands for mode in band.shares}
 
 
+class DayMerge(StrEnum):
+    """How day-level quantities of one holder, group and local day from several sources are
+    merged (融合汇总) instead of summed (merge.py)."""
+
+    LARGEST = "largest"  # the largest single claim of the day counts; a larger one, the rest
+
+
 @dataclass(frozen=True, slots=True)
 class Group:
-    """A behaviour group: the unit of exclusivity (one trip is one trip) and of daily caps."""
+    """A behaviour group: the unit of exclusivity (one trip is one trip) and of daily caps.
+
+    `clock_skew_s`: how far apart two claims of an exclusive group may lie and still be one act
+    (dedup.py). `day_merge`: day-level quantities are merged per holder and day, not compared
+    by time (merge.py)."""
 
     code: str
     title: str
     exclusive: bool
-    overlap_tolerance_s: int = 0
+    clock_skew_s: int = 0
     daily_cap_grams: int | None = None
     cap_source: str = ""  # where the cap comes from (caps are policy, not published factors)
+    day_merge: DayMerge | None = None
 
     def __post_init__(self) -> None:
-        if self.overlap_tolerance_s < 0:
-            raise ValueError(f"group {self.code}: overlap tolerance must not be negative")
+        if self.clock_skew_s < 0:
+            raise ValueError(f"group {self.code}: clock-skew tolerance must not be negative")
 
 
 class Catalogue:

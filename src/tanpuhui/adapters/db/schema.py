@@ -80,9 +80,10 @@ behaviour_groups = sa.Table(
     sa.Column("code", sa.Text, primary_key=True),
     sa.Column("title", sa.Text, nullable=False),
     sa.Column("exclusive", sa.Boolean, nullable=False),
-    sa.Column("overlap_tolerance_s", sa.Integer, nullable=False),
+    sa.Column("clock_skew_s", sa.Integer, nullable=False),
     sa.Column("daily_cap_grams", sa.BigInteger, nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("day_merge", sa.Text, nullable=True),
 )
 
 methodology_versions = sa.Table(
