@@ -100,7 +100,9 @@ def metro(event_id: str, subject: str, slot: int, *, jitter_s: int = 0) -> dict[
 
 
 def walk(event_id: str, subject: str, hour: int) -> dict[str, Any]:
-    """An hour of walking in Luzhou: 10,000 steps = 164 g; two such hours pass the cap."""
+    """An hour of walking in Luzhou, a count that grows with the hour: 10,000 steps = 164 g at
+    00:00, 24,000 = 393 g at 07:00. A day's counts are merged (the largest counts), and from
+    hour 6 on the largest passes the 296 g cap."""
     return event(
         event_id=event_id,
         subject=subject,
@@ -108,7 +110,7 @@ def walk(event_id: str, subject: str, hour: int) -> dict[str, Any]:
         region="510502",
         start=DAY + timedelta(hours=hour),
         minutes=60,
-        quantity={"steps": "10000"},
+        quantity={"steps": str(10_000 + 2_000 * hour)},
     )
 
 
@@ -240,7 +242,7 @@ def test_overlapping_batches_from_four_processes_settle_every_event_once(
             # one trip, reported by the bike app and (30 s later, 11 min) by the map app
             raws[bikes.id].append(bike(f"ride-{i}-{k}", f"b-{i}", k))
             raws[maps.id].append(metro(f"nav-{i}-{k}", f"m-{i}", k, jitter_s=30))
-        for hour in range(8):  # 8 × 164 g of walking a day against a 296 g cap
+        for hour in range(8):  # up to 393 g of walking a day against a 296 g cap
             raws[bikes.id].append(walk(f"walk-{i}-{hour}", f"b-{i}", hour))
         for hour in (*range(4), 20, 21):  # the map app counts some of the same hours
             raws[maps.id].append(walk(f"steps-{i}-{hour}", f"m-{i}", hour))

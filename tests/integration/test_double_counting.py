@@ -80,3 +80,57 @@ def test_two_toll_payments_stamped_as_instants_by_two_parties_are_one(app: App) 
     assert first.kind == K.CREDITED
     assert (second.kind, second.duplicate_of) == (K.DUPLICATE, first.reduction_id)
     assert later.kind == K.CREDITED  # five minutes later: another toll gantry
+
+
+# --- hole 2: day-level quantities are merged, not summed ------------------------------------
+
+
+def walked(event_id: str, steps: int, start: datetime, minutes: float = 0) -> dict[str, Any]:
+    """Steps in Luzhou (8.2 g per whole 500 steps), yesterday, as an instant by default."""
+    return event(
+        event_id=event_id,
+        behaviour="walking_steps",
+        region="510502",
+        start=start,
+        minutes=minutes,
+        quantity={"steps": str(steps)},
+    )
+
+
+def test_two_step_counters_reporting_the_same_day_as_instants_count_it_once(app: App) -> None:
+    """Before: the two instants did not overlap, so 164 g + 164 g were credited (328 g, cut to
+    the 296 g cap)."""
+    w = World(app, "Phone", "Watch")
+    (phone,) = w.send("Phone", walked("p-1", 10_000, at(22, days_ago=1)))
+    (watch,) = w.send("Watch", walked("w-1", 10_000, at(23, days_ago=1)))
+
+    assert (phone.kind, phone.grams) == (K.CREDITED, 164)
+    assert (watch.kind, watch.duplicate_of) == (K.DUPLICATE, phone.reduction_id)
+    assert verify_ledger(app.ctx) == []
+
+
+def test_a_larger_count_of_the_same_day_credits_only_the_difference(app: App) -> None:
+    """Before: two non-overlapping halves of the day from two apps were both credited
+    (131 g + 164 g); now the day counts its largest count, 10,000 steps = 164 g."""
+    w = World(app, "Phone", "Watch")
+    (morning,) = w.send("Phone", walked("p-1", 8_000, at(0, days_ago=1), minutes=12 * 60))
+    (day,) = w.send("Watch", walked("w-1", 10_000, at(12, days_ago=1), minutes=12 * 60 - 1))
+
+    assert (morning.kind, morning.grams) == (K.CREDITED, 131)
+    assert (day.grams, day.duplicate_of, day.reason) == (164 - 131, morning.reduction_id, "merged")
+    assert morning.grams + day.grams == 164
+    assert verify_ledger(app.ctx) == []
+
+
+def test_the_merged_day_does_not_depend_on_the_order_the_counts_arrive_in(app: App) -> None:
+    counts = [("Phone", 6_000), ("Watch", 12_000), ("Bank", 9_000)]
+    totals = []
+    for shift, _ in enumerate(counts):
+        w = World(app, *(f"{name}-{shift}" for name, _ in counts))
+        order = counts[shift:] + counts[:shift]
+        credited = 0
+        for n, (name, steps) in enumerate(order):
+            (o,) = w.send(f"{name}-{shift}", walked(f"s-{n}", steps, at(20, n, days_ago=1)))
+            credited += o.grams
+        totals.append(credited)
+    assert totals == [196, 196, 196]  # 12,000 steps = 24 × 8.2 g, whichever arrives first

@@ -153,41 +153,29 @@ def test_binding_reverses_a_pending_trip_the_person_already_has(app: App) -> Non
 
 
 def test_daily_group_cap_credits_in_part_then_nothing(app: App) -> None:
-    walks = scene(app, "Steps")
+    walks, watch = scene(app, "Steps"), scene(app, "Watch")
     person = add_person(app.ctx)
     bind_subject(app.ctx, walks.id, "w", person.id)
+    bind_subject(app.ctx, watch.id, "w", person.id)
     day = NOW - timedelta(days=1)
-    # Luzhou: 8.2 g per whole 500 steps; the walking group cap is 296 g a day
-    (a,) = submit_events(
-        app.ctx,
-        walks.id,
-        [
-            event(
-                subject="w",
-                behaviour="walking_steps",
-                region="510502",
-                start=day.replace(hour=1),
-                minutes=60,
-                quantity={"steps": "10000"},
-            )
-        ],
-    )
-    (b,) = submit_events(
-        app.ctx,
-        walks.id,
-        [
-            event(
-                subject="w",
-                behaviour="walking_steps",
-                region="510502",
-                start=day.replace(hour=3),
-                minutes=60,
-                quantity={"steps": "10000"},
-            )
-        ],
-    )
-    assert (a.kind, a.grams) == (OutcomeKind.CREDITED, 164)
-    assert (b.kind, b.grams, b.grams_cut) == (OutcomeKind.CAPPED, 296 - 164, 164 - (296 - 164))
+
+    def walked(steps: int) -> dict[str, object]:
+        return event(
+            subject="w",
+            behaviour="walking_steps",
+            region="510502",
+            start=day.replace(hour=1),
+            minutes=60,
+            quantity={"steps": str(steps)},
+        )
+
+    # Luzhou: 8.2 g per whole 500 steps; the walking group cap is 296 g a day. Step counts of
+    # one day are merged (the largest counts), so the second app's larger count adds 164 g
+    # above the first app's 328 — and the cap leaves none of it.
+    (a,) = submit_events(app.ctx, walks.id, [walked(20_000)])
+    (b,) = submit_events(app.ctx, watch.id, [walked(30_000)])
+    assert (a.kind, a.grams, a.grams_cut) == (OutcomeKind.CAPPED, 296, 328 - 296)
+    assert (b.kind, b.grams, b.grams_cut) == (OutcomeKind.CAPPED, 0, 492)
     assert verify_ledger(app.ctx) == []
 
 

@@ -472,12 +472,13 @@ class Model:
         self.check_duplicates_name_their_original(catalogue)
 
     def check_duplicates_name_their_original(self, catalogue: Catalogue) -> None:
-        """Every duplicate points at a reduction that was credited, with the same evidence
-        or overlapping it in an exclusive group beyond the tolerance."""
+        """Every duplicate (or merged count) points at a reduction that was credited, with the
+        same evidence, the same act in an exclusive group (dedup.py), or the same day of a
+        merged group (merge.py)."""
         e = t.events.c
         columns = (
             e.id, e.enterprise_id, e.behaviour, e.group_code, e.started_at, e.ended_at,
-            e.evidence_ref, e.evidence_issuer, e.grams, e.duplicate_of,
+            e.evidence_ref, e.evidence_issuer, e.grams, e.duplicate_of, e.day,
         )  # fmt: skip
         with self.app.engine.connect() as conn:
             by_id = {r.id: r for r in conn.execute(sa.select(*columns))}
@@ -502,7 +503,12 @@ class Model:
                     timedelta(seconds=group.clock_skew_s),
                 )
             )  # fmt: skip
-            assert same_evidence or overlapping, (r, original)
+            merged = (
+                group.day_merge is not None
+                and original.group_code == r.group_code
+                and original.day == r.day
+            )
+            assert same_evidence or overlapping or merged, (r, original)
 
     def replay(self, sent: Sent) -> None:
         """Submit an earlier batch again. Each answer must be what the model predicts (as for

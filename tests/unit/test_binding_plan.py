@@ -1,13 +1,15 @@
 """Binding: a subject's pending reductions move to the person under the intake rules.
 
 Pending reductions are Wuhan bike rides of 319 g (3.42 km × 93.3 g/km) unless a test says
-otherwise; the mobility group tolerates 120 s of overlap and caps a day at 10,000 g.
+otherwise; in the mobility group claims up to 180 s apart are one trip, and a day is capped at
+10,000 g.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from hypothesis import assume, given, settings
@@ -233,3 +235,25 @@ def test_any_binding_balances_loses_nothing_and_keeps_the_invariants(
     ]
     assert list(check_claims({PERSON: held}, catalogue.groups, {})) == []
     assert sum(result.region_deltas.values()) == -sum(m.reversed for m in result.moves)
+
+
+def test_a_pending_step_count_is_merged_with_the_persons_count_of_that_day(
+    catalogue: Catalogue,
+) -> None:
+    """Hole 2 at binding: before, both apps' counts of one day were kept in full."""
+    theirs = claim(at(22), 0, grams=164, group="walking", behaviour="walking_steps")
+    walk = replace(
+        pending(at(23), 0, grams=246, methodology="walking.luzhou@1"),
+        group="walking",
+        behaviour="walking_steps",
+    )
+    same = replace(walk, id=uuid.UUID(int=77), grams=100)
+
+    (move,) = plan([walk], [theirs], catalogue).moves
+    assert (move.resolution, move.moved, move.reversed) == (Resolution.CAPPED, 82, 164)
+    (dup,) = plan([same], [theirs], catalogue).moves
+    assert (dup.resolution, dup.duplicate_of, dup.reversed) == (
+        Resolution.DUPLICATE,
+        theirs.id,
+        100,
+    )

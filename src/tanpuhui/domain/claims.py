@@ -125,6 +125,20 @@ class ClaimBook:
                 return claim
         return None
 
+    def largest_on(self, holder: str, group: str, day: date) -> Claim | None:
+        """The holder's largest claim of `group` on `day` (the earliest among equals)."""
+        best: Claim | None = None
+        for c in self.by_holder.get(holder, ()):
+            if c.group != group or c.day != day:
+                continue
+            if best is None or (c.grams, best.started_at, best.id) > (
+                best.grams,
+                c.started_at,
+                c.id,
+            ):
+                best = c
+        return best
+
     def room(
         self, holder: str, group: Group, behaviour: str, day: date, behaviour_cap: int | None
     ) -> int | None:

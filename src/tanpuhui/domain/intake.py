@@ -9,12 +9,15 @@ event in batch order, deterministically:
     replay (same enterprise + event_id)  → the stored outcome again, nothing new
       … with a different payload         → `conflict` (a stored *rejection* may be corrected)
     evidence fingerprint already claimed → `duplicate` of the claim
-    overlap in an exclusive group        → `duplicate` of the earlier claim (first claim wins)
+    the same act in an exclusive group   → `duplicate` of the earlier claim (dedup.py)
+    a day-level quantity (steps)         → merged with the day's count (merge.py): only what
+                                           it adds is credited, nothing → `duplicate`
     daily caps (group, methodology)      → credited in part (`capped`) or not at all
     otherwise                            → `credited` to the person, or `pending_binding`
 
 Invariants kept: one outcome per event; no event credited twice; no two credited claims of a
-holder overlap in an exclusive group beyond its tolerance; no cap exceeded; the issuance entry
+holder are one act in an exclusive group; a merged day credits at most its largest count; no
+cap exceeded; the issuance entry
 balances (the ledger module refuses otherwise).
 """
 
@@ -47,6 +50,7 @@ from tanpuhui.domain.ledger import (
     pending_account,
     person_account,
 )
+from tanpuhui.domain.merge import merge_into_day
 from tanpuhui.domain.methodology import Catalogue, Group
 from tanpuhui.domain.models import Quantification, quantify
 from tanpuhui.domain.plausibility import check_plausibility
@@ -384,10 +388,15 @@ class _Decider:
         return holder
 
     def claim(self, c: Candidate) -> None:
-        """dedup → cap → credit, for an event that passed every stateless check."""
+        """dedup → merge → cap → credit, for an event that passed every stateless check."""
         record_id = self.new_id()
         holder = self.holder(c.event.subject)
         original = self.duplicate_of(holder, c)
+        grams, tops_up = c.quantification.grams, None
+        if original is None and c.group.day_merge is not None:
+            grams, tops_up = merge_into_day(self.claims, holder, c.group, c.day, grams)
+            if grams == 0:
+                original = tops_up
         if original is not None:
             outcome = Outcome(
                 c.position,
@@ -397,7 +406,14 @@ class _Decider:
                 methodology=c.quantification.methodology.key,
             )
         else:
-            outcome = self.credit(holder, c, record_id, self.capped(holder, c))
+            outcome = self.credit(holder, c, record_id, self.capped(holder, c, grams))
+            if tops_up is not None:
+                outcome = outcome._replace(
+                    duplicate_of=tops_up,
+                    reason="merged",
+                    message=f"the day already counts {c.quantification.grams - grams} g of"
+                    " these: credits only the difference",
+                )
         self.outcomes.append(outcome)
         self.records.append(
             EventRecord(
@@ -423,9 +439,8 @@ class _Decider:
         same = self.claims.overlapping(holder, c.group, ev.started_at, ev.ended_at)
         return same.id if same else None
 
-    def capped(self, holder: str, c: Candidate) -> int:
-        """The grams the caps leave of this claim."""
-        grams = c.quantification.grams
+    def capped(self, holder: str, c: Candidate, grams: int) -> int:
+        """The grams the caps leave of `grams` of this claim."""
         m = c.quantification.methodology
         room = self.claims.room(holder, c.group, c.event.behaviour, c.day, m.daily_cap_grams)
         return grams if room is None else min(grams, room)
