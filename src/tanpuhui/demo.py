@@ -47,6 +47,7 @@ from tanpuhui.domain.errors import ConfigurationError
 from tanpuhui.domain.parties import Role
 from tanpuhui.services.access import issue_person_token, register_credential
 from tanpuhui.services.ledger import verify_ledger
+from tanpuhui.services.evidence import authorise_issuer
 from tanpuhui.services.parties import add_enterprise, add_persons, bind_subjects
 
 CST = timezone(timedelta(hours=8))
@@ -64,6 +65,8 @@ ENTERPRISES = (
     ("recycling", "Demo Clothes Recycling 旧衣回收", "used-clothes recycling"),
     ("power", "Demo Power Utility 电网", "electricity utility"),
 )
+#: The issuer of the food platform's orders (domain/evidence.py).
+FOOD_ISSUER = "platform:demo-food"
 BINDING_APPS = ("bikes", "maps", "transit", "food", "wallet", "steps", "recycling", "power")
 
 
@@ -160,7 +163,7 @@ def _day(
                 "ended_at": _stamp(meal + timedelta(minutes=35)),
                 "quantity": {"count": "1"},
                 "region": p.region,
-                "evidence": {"ref": f"order-{tag}-{p.index}", "issuer": "demo-food"},
+                "evidence": {"ref": f"order-{tag}-{p.index}", "issuer": FOOD_ISSUER},
             }
             reports["food"].append(order)
             if rng.random() < 0.1:  # the wallet that paid for it reports the same order
@@ -343,6 +346,9 @@ def run_demo(
         clients[key] = (credential.id, private)
         keys[name] = {"enterprise_id": str(enterprise.id), "credential_id": str(credential.id),
                       "private_key": private_pem(private)}  # fmt: skip
+    # the food platform issues its orders; the wallet that paid them may cite them
+    authorise_issuer(app.ctx, FOOD_ISSUER, enterprise_ids["food"], is_issuer=True)
+    authorise_issuer(app.ctx, FOOD_ISSUER, enterprise_ids["wallet"])
     credentials_file = db.with_name(db.name + ".credentials.json")
     credentials_file.write_text(json.dumps(keys, ensure_ascii=False, indent=2))
     credentials_file.chmod(0o600)

@@ -39,9 +39,10 @@ from tanpuhui.config import Settings
 from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.domain.methodology import Catalogue
-from tanpuhui.domain.parties import Role
+from tanpuhui.domain.parties import Enterprise, Role
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import verify_ledger
+from tanpuhui.services.evidence import authorise_issuer
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
 from tests.builders import event
 from tests.conftest import CST, NOW
@@ -114,6 +115,15 @@ def walk(event_id: str, subject: str, hour: int) -> dict[str, Any]:
     )
 
 
+#: The issuer of the orders; every enterprise of a test may cite it (`cite_canteen`).
+CANTEEN = "canteen:central"
+
+
+def cite_canteen(app: App, *enterprises: Enterprise) -> None:
+    for enterprise in enterprises:
+        authorise_issuer(app.ctx, CANTEEN, enterprise.id)
+
+
 def cutlery(event_id: str, subject: str, order: str) -> dict[str, Any]:
     return event(
         event_id=event_id,
@@ -123,7 +133,7 @@ def cutlery(event_id: str, subject: str, order: str) -> dict[str, Any]:
         start=DAY + timedelta(hours=12),
         minutes=30,
         quantity={"count": "1"},
-        evidence={"ref": order, "issuer": "canteen"},
+        evidence={"ref": order, "issuer": CANTEEN},
     )
 
 
@@ -229,6 +239,7 @@ def test_overlapping_batches_from_four_processes_settle_every_event_once(
     bikes, maps, food = (
         add_enterprise(app.ctx, name, {Role.SCENE}) for name in ("Bikes", "Maps", "Food")
     )
+    cite_canteen(app, bikes, maps, food)
     persons = [add_person(app.ctx) for _ in range(4)]
     for i, person in enumerate(persons):
         bind_subject(app.ctx, bikes.id, f"b-{i}", person.id)
@@ -374,6 +385,7 @@ def test_two_transactions_colliding_on_a_unique_key_are_retried_not_failed(
     `DBAPIError` that `SqlUnitOfWork` translates into `RaceLostError`; `submit_events` does not
     retry and the error escapes to the caller."""
     bikes, maps = (add_enterprise(app.ctx, name, {Role.SCENE}) for name in ("Bikes", "Maps"))
+    cite_canteen(app, bikes, maps)
     first, second = {
         # the same order from two enterprises, for two unbound subjects
         "evidence": (

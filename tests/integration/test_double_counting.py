@@ -10,6 +10,7 @@ from typing import Any
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.parties import Role
+from tanpuhui.services.evidence import authorise_issuer
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import verify_ledger
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
@@ -134,3 +135,127 @@ def test_the_merged_day_does_not_depend_on_the_order_the_counts_arrive_in(app: A
             credited += o.grams
         totals.append(credited)
     assert totals == [196, 196, 196]  # 12,000 steps = 24 × 8.2 g, whichever arrives first
+
+
+# --- hole 3 and issue 15 item 3: evidence names its issuer, and is owned ---------------------
+
+
+def meal(event_id: str, start: datetime, **evidence: str) -> dict[str, Any]:
+    """No disposable cutlery on a Beijing order: 23 g."""
+    return event(
+        event_id=event_id,
+        behaviour="no_disposable_cutlery",
+        region="110101",
+        start=start,
+        minutes=30,
+        quantity={"count": "1"},
+        evidence=evidence or None,
+    )
+
+
+def test_the_canteens_meal_reported_by_a_food_app_too_is_credited_once(app: App) -> None:
+    """Before: the canteen's reference without an issuer was in the canteen's own namespace and
+    the food app's in another, so the same meal was credited twice (23 g + 23 g)."""
+    w = World(app, "Canteen", "Food")
+    authorise_issuer(app.ctx, "canteen:tsinghua-3", w.ids["Canteen"], is_issuer=True)
+    authorise_issuer(app.ctx, "canteen:tsinghua-3", w.ids["Food"])
+
+    (own,) = w.send("Canteen", meal("c-1", at(12), ref="meal-881"))
+    (food,) = w.send("Food", meal("f-1", at(12, 5), ref="meal-881", issuer="canteen:tsinghua-3"))
+
+    assert (own.kind, own.grams) == (K.CREDITED, 23)
+    assert (food.kind, food.duplicate_of) == (K.DUPLICATE, own.reduction_id)
+
+
+def test_an_identical_claim_re_sent_under_a_new_event_id_is_credited_once(app: App) -> None:
+    """Before: a non-exclusive behaviour without evidence re-sent under another id was credited
+    again (an e-invoice: 1 g + 1 g)."""
+    w = World(app, "Tax")
+    invoice = {"behaviour": "e_invoice", "minutes": 0, "quantity": {"count": "1"}}
+    (first,) = w.send("Tax", event(event_id="i-1", start=at(10), **invoice))
+    (again,) = w.send("Tax", event(event_id="i-1-retry", start=at(10), **invoice))
+    (other,) = w.send("Tax", event(event_id="i-2", start=at(10, 1), **invoice))
+
+    assert first.kind == K.CREDITED
+    assert (again.kind, again.duplicate_of) == (K.DUPLICATE, first.reduction_id)
+    assert other.kind == K.CREDITED  # another invoice a minute later
+
+
+def test_an_enterprise_cannot_pre_empt_an_issuers_evidence(app: App) -> None:
+    """Issue 15 item 3. Before: B reported (SZ-Metro, tap-9001) for its own subject first, the
+    metro's genuine tap became its duplicate and B kept the grams."""
+    w = World(app, "Metro", "Intruder")
+    authorise_issuer(app.ctx, "transit:sz-metro", w.ids["Metro"], is_issuer=True)
+    ride = {"behaviour": "metro_ride", "region": "440304", "quantity": {"distance_km": "8"}}
+    tap = {"ref": "tap-9001", "issuer": "transit:sz-metro"}
+
+    (fake,) = w.send("Intruder", event(event_id="x-1", subject="u-9", evidence=tap, **ride))
+    (genuine,) = w.send("Metro", event(event_id="m-1", evidence={"ref": "tap-9001"}, **ride))
+
+    assert (fake.kind, fake.reason, fake.grams) == (K.REJECTED, "issuer_not_entitled", 0)
+    assert genuine.kind == K.CREDITED and genuine.grams > 0
+    assert verify_ledger(app.ctx) == []
+
+
+def test_naming_an_unregistered_issuer_neither_collides_with_nor_probes_another_tenant(
+    app: App,
+) -> None:
+    """Before: evidence matched globally, so B's answer (duplicate or not) told it whether A
+    had reported the reference. Now an issuer nobody registered is each reporter's own."""
+    w = World(app, "A", "B")
+    tap = {"ref": "tap-1", "issuer": "transit:some-line"}
+    ride = {"behaviour": "metro_ride", "region": "440304", "quantity": {"distance_km": "8"}}
+    (a,) = w.send("A", event(event_id="a-1", subject="u-7", evidence=tap, **ride))
+    (b,) = w.send("B", event(event_id="b-1", subject="u-8", evidence=tap, **ride))
+    (b_fresh,) = w.send(
+        "B", event(event_id="b-2", subject="u-9", evidence=dict(tap, ref="tap-2"), **ride)
+    )
+
+    assert a.kind == b.kind == b_fresh.kind == K.PENDING_BINDING
+    (b_again,) = w.send("B", event(event_id="b-3", subject="u-8", evidence=tap, **ride))
+    assert (b_again.kind, b_again.duplicate_of) == (K.DUPLICATE, b.reduction_id)  # its own
+
+
+def test_the_same_evidence_claimed_for_two_persons_is_flagged_for_review(app: App) -> None:
+    """Before: the second person's claim was silently a duplicate (first wins)."""
+    w = World(app, "Coffee", "Bank")
+    other = add_person(app.ctx)
+    bind_subject(app.ctx, w.ids["Bank"], "u-2", other.id)
+    authorise_issuer(app.ctx, "merchant:coffee", w.ids["Coffee"], is_issuer=True)
+    authorise_issuer(app.ctx, "merchant:coffee", w.ids["Bank"])
+
+    (first,) = w.send("Coffee", meal("c-1", at(9), ref="order-5"))
+    (second,) = w.send("Bank", meal("k-1", at(9), ref="order-5", issuer="merchant:coffee"))
+    (third,) = w.send(
+        "Bank", dict(meal("k-2", at(9), ref="order-5", issuer="merchant:coffee"), subject="u-2")
+    )
+
+    assert first.kind == K.CREDITED
+    assert (second.kind, second.reason) == (K.DUPLICATE, None)  # the same person: one act
+    assert (third.kind, third.duplicate_of, third.reason) == (
+        K.DUPLICATE,
+        first.reduction_id,
+        "evidence_contested",
+    )
+
+
+def test_more_clean_plates_than_the_methodology_allows_in_two_hours_are_rejected(
+    app: App,
+) -> None:
+    """Before: nothing limited clean plates per person (three in twenty minutes: 3 × 449 g)."""
+    w = World(app, "Canteen", "Food")
+    plate = {"behaviour": "clean_plate", "region": "110101", "minutes": 20, "quantity": {}}
+    (lunch,) = w.send("Canteen", event(event_id="c-1", start=at(12, days_ago=1), **plate))
+    (again,) = w.send("Food", event(event_id="f-1", start=at(12, 10, days_ago=1), **plate))
+    (also,) = w.send("Canteen", event(event_id="c-2", start=at(12, 20, days_ago=1), **plate))
+    (dinner,) = w.send("Canteen", event(event_id="c-3", start=at(18, days_ago=1), **plate))
+
+    assert (lunch.kind, lunch.grams, lunch.methodology) == (
+        K.CREDITED,
+        449,
+        "clean_plate.beijing@2",
+    )
+    assert (again.kind, again.reason) == (K.REJECTED, "too_frequent")
+    assert (also.kind, also.reason) == (K.REJECTED, "too_frequent")
+    assert dinner.kind == K.CREDITED
+    assert verify_ledger(app.ctx) == []

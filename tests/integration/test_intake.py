@@ -7,7 +7,8 @@ from datetime import timedelta
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.intake import OutcomeKind
 from tanpuhui.domain.ledger import pending_account, person_account
-from tanpuhui.domain.parties import Role
+from tanpuhui.domain.parties import Enterprise, Role
+from tanpuhui.services.evidence import authorise_issuer
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import show_ledger, verify_ledger
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
@@ -16,7 +17,7 @@ from tests.conftest import NOW
 from tests.db_fixtures import rows
 
 
-def scene(app: App, name: str = "Bikes") -> object:
+def scene(app: App, name: str = "Bikes") -> Enterprise:
     return add_enterprise(app.ctx, name, {Role.SCENE})
 
 
@@ -93,12 +94,15 @@ def test_the_same_trip_from_a_map_app_is_a_duplicate_of_the_bike_ride(app: App) 
 
 def test_the_same_order_reported_by_two_parties_is_credited_once(app: App) -> None:
     coffee, bank = scene(app, "Coffee"), scene(app, "Bank")
+    # the coffee chain is the issuer of its orders; the bank that paid them may cite them
+    authorise_issuer(app.ctx, "merchant:coffee-chain", coffee.id, is_issuer=True)
+    authorise_issuer(app.ctx, "merchant:coffee-chain", bank.id)
     a, b = (
         event(
             behaviour="no_disposable_cutlery",
             region="110101",
             quantity={"count": "1"},
-            evidence={"ref": "order-42", "issuer": "coffee-chain"},
+            evidence={"ref": "order-42", "issuer": "merchant:coffee-chain"},
             subject=s,
         )
         for s in ("c-1", "k-1")

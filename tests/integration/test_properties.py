@@ -47,6 +47,7 @@ from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.domain.methodology import Catalogue
 from tanpuhui.domain.parties import Enterprise, Person, Role
+from tanpuhui.services.evidence import authorise_issuer
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import verify_ledger
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject, unbind_subject
@@ -99,6 +100,8 @@ MODES = {
     "metro_long": ("metro_ride", "100", 60, 7840),  # two in a day pass the 10 kg mobility cap
 }
 TAPS = ("tap-1", "tap-2")  # metro card taps: evidence issued by the card company
+#: The issuers of the taps and of the orders: every enterprise of a stream may cite them.
+CARD, CANTEEN = "card:metro-card", "canteen:main"
 #: steps → grams (Luzhou: 8.2 g per whole 500 steps); the walking cap is 296 g a day.
 WALKS = {3000: 49, 10000: 164, 18000: 295, 25000: 410}
 WALK_HOURS = (1, 2, 3, 5)
@@ -168,7 +171,7 @@ def valid_events(draw: st.DrawFn, letter: str, event_id: str) -> Item:
         )
         evidence = None
         if behaviour == "metro_ride" and draw(st.booleans()):
-            evidence = {"ref": draw(st.sampled_from(TAPS)), "issuer": "metro-card"}
+            evidence = {"ref": draw(st.sampled_from(TAPS)), "issuer": CARD}
         raw = event(
             event_id=event_id,
             subject=subject,
@@ -193,9 +196,9 @@ def valid_events(draw: st.DrawFn, letter: str, event_id: str) -> Item:
         )
         return item(raw, event_id, subject, None, WALKS[steps])
     order = draw(st.sampled_from(ORDERS))
-    # with an issuer, two enterprises reporting the order collide; without one, the issuer is
-    # the reporting enterprise itself and they do not
-    evidence = {"ref": order, "issuer": "canteen"} if draw(st.booleans()) else {"ref": order}
+    # with the (registered) issuer, two enterprises reporting the order collide; without one,
+    # the issuer is the reporting enterprise itself and they do not
+    evidence = {"ref": order, "issuer": CANTEEN} if draw(st.booleans()) else {"ref": order}
     raw = event(
         event_id=event_id,
         subject=subject,
@@ -591,6 +594,9 @@ def test_random_streams_keep_every_invariant(
                 },
                 [add_person(app.ctx) for _ in range(PERSONS)],
             )
+            for enterprise in model.enterprises.values():
+                for issuer in (CARD, CANTEEN):
+                    authorise_issuer(app.ctx, issuer, enterprise.id)
             model.run(data)
             model.check(catalogue)
             model.check_replays()

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from tanpuhui.domain.checks import check_claims
 from tanpuhui.domain.claims import Claim
 from tanpuhui.domain.events import Reason, Rejection
+from tanpuhui.domain.evidence import IssuerRights, evidence_fingerprint
 from tanpuhui.domain.intake import (
     BatchDecision,
     Candidate,
@@ -30,7 +31,6 @@ from tanpuhui.domain.intake import (
     Refused,
     StoredOutcome,
     decide_batch,
-    evidence_fingerprint,
     prepare_batch,
 )
 from tanpuhui.domain.ledger import Entry, pending_account, person_account
@@ -461,13 +461,26 @@ def test_evidence_already_claimed_in_storage_is_a_duplicate_of_that_claim(
     assert decision.entry is None
 
 
-def test_two_enterprises_naming_the_same_issuer_and_ref_share_a_fingerprint() -> None:
-    ev = parsed(ride(evidence={"ref": "card-tap-1", "issuer": "wuhan-metro"}))
+def test_two_entitled_enterprises_naming_a_registered_issuer_share_a_fingerprint() -> None:
+    """Issue 15 item 3: before, any enterprise naming any issuer shared its fingerprints, so
+    one tenant could pre-empt or probe another's evidence. Now only a registered issuer is
+    matched across enterprises, and only from those entitled to cite it."""
+    ev = parsed(ride(evidence={"ref": "card-tap-1", "issuer": "card:wuhan-tong"}))
     own = parsed(ride(evidence={"ref": "card-tap-1"}))
+    registered = frozenset({"card:wuhan-tong"})
+    entitled = IssuerRights(registered, registered)
 
-    assert evidence_fingerprint(BIKES, ev) == evidence_fingerprint(MAPS, ev)
+    assert evidence_fingerprint(BIKES, ev, entitled) == evidence_fingerprint(MAPS, ev, entitled)
+    # nobody registered it: each enterprise's claim is its own, invisible to the other
+    assert evidence_fingerprint(BIKES, ev) != evidence_fingerprint(MAPS, ev)
     assert evidence_fingerprint(BIKES, own) != evidence_fingerprint(MAPS, own)
     assert evidence_fingerprint(BIKES, parsed(ride())) is None
+    refused = evidence_fingerprint(MAPS, ev, IssuerRights(registered))
+    assert isinstance(refused, Rejection) and refused.reason is Reason.ISSUER_NOT_ENTITLED
+    # the issuer's own references need not name it
+    assert evidence_fingerprint(BIKES, own, IssuerRights(registered, own="card:wuhan-tong")) == (
+        evidence_fingerprint(MAPS, ev, entitled)
+    )
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,7 @@ from tanpuhui.domain.methodology import (
     Confidence,
     DayMerge,
     Factor,
+    Frequency,
     Group,
     Methodology,
     Plausibility,
@@ -107,10 +108,22 @@ class BoundsSpec(_Strict):
     max: Decimal | None = Field(default=None, gt=0)
 
 
+class FrequencySpec(_Strict):
+    max: int = Field(ge=1, le=1000)
+    window_s: int = Field(ge=60, le=31 * 86_400)
+
+
 class PlausibilitySpec(_Strict):
     max_speed_kmh: Decimal | None = Field(default=None, gt=0)
     duration_s: BoundsSpec = BoundsSpec()
     quantities: dict[str, BoundsSpec] = {}
+    #: at most `max` claims of the behaviour per person within any `window_s` seconds
+    frequency: FrequencySpec | None = None
+
+
+#: Fields added after versions were published: left out of the canonical content when absent,
+#: so that the content hash of every version published before them stays what it was.
+_LATER_PLAUSIBILITY_FIELDS = ("frequency",)
 
 
 #: The largest emission factor a behaviour plausibly has per unit (100 kg): anything above is
@@ -259,9 +272,11 @@ def methodology_from_content(content: str) -> Methodology:
 
 
 def load_spec(spec: MethodologySpec) -> LoadedMethodology:
-    content = json.dumps(
-        spec.model_dump(mode="json"), ensure_ascii=False, sort_keys=True, separators=(",", ":")
-    )
+    data = spec.model_dump(mode="json")
+    for key in _LATER_PLAUSIBILITY_FIELDS:
+        if data["plausibility"].get(key) is None:
+            data["plausibility"].pop(key, None)
+    content = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     digest = "sha256:" + hashlib.sha256(content.encode()).hexdigest()
     m = Methodology(
         code=spec.code,
@@ -295,6 +310,11 @@ def load_spec(spec: MethodologySpec) -> LoadedMethodology:
             quantities={k: Bounds(b.min, b.max) for k, b in spec.plausibility.quantities.items()},
             duration_s=Bounds(spec.plausibility.duration_s.min, spec.plausibility.duration_s.max),
             max_speed_kmh=spec.plausibility.max_speed_kmh,
+            frequency=(
+                Frequency(spec.plausibility.frequency.max, spec.plausibility.frequency.window_s)
+                if spec.plausibility.frequency is not None
+                else None
+            ),
         ),
         daily_cap_grams=spec.daily_cap_grams,
         claim_window_days=spec.claim_window_days,

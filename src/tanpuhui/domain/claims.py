@@ -71,7 +71,12 @@ def claim_scopes(
             scopes.append(ClaimScope(code, days, never, never))
             continue
         group = catalogue.groups.get(code)
-        skew = timedelta(seconds=group.clock_skew_s if group is not None else 0)
+        skew = timedelta(
+            seconds=max(
+                group.clock_skew_s if group is not None else 0,
+                catalogue.frequency_window_s.get(code, 0),
+            )
+        )
         reach = timedelta(seconds=catalogue.max_duration_s.get(code, 86_400))
         scopes.append(
             ClaimScope(
@@ -95,9 +100,11 @@ class ClaimBook:
         self,
         stored: Mapping[str, Sequence[Claim]],
         evidence: Mapping[bytes, uuid.UUID] | None = None,
+        evidence_holders: Mapping[bytes, str] | None = None,
     ) -> None:
         self.by_holder: dict[str, list[Claim]] = {h: list(c) for h, c in stored.items()}
         self.evidence: dict[bytes, uuid.UUID] = dict(evidence or {})
+        self.evidence_holder: dict[bytes, str] = dict(evidence_holders or {})
         self.group_day: dict[tuple[str, str, date], int] = defaultdict(int)
         self.behaviour_day: dict[tuple[str, str, date], int] = defaultdict(int)
         for holder, claims in self.by_holder.items():
@@ -139,6 +146,16 @@ class ClaimBook:
                 best = c
         return best
 
+    def frequent(
+        self, holder: str, behaviour: str, started_at: datetime, window: timedelta
+    ) -> list[Claim]:
+        """The holder's claims of `behaviour` starting less than `window` from `started_at`."""
+        return [
+            c
+            for c in self.by_holder.get(holder, ())
+            if c.behaviour == behaviour and abs(c.started_at - started_at) < window
+        ]
+
     def room(
         self, holder: str, group: Group, behaviour: str, day: date, behaviour_cap: int | None
     ) -> int | None:
@@ -161,3 +178,4 @@ class ClaimBook:
         self.behaviour_day[(holder, claim.behaviour, claim.day)] += claim.grams
         if fingerprint is not None:
             self.evidence[fingerprint] = claim.id
+            self.evidence_holder[fingerprint] = holder

@@ -45,6 +45,10 @@ class Reason(StrEnum):
     OUT_OF_BOUNDS = "out_of_bounds"
     IMPLAUSIBLE_SPEED = "implausible_speed"
     ZERO_REDUCTION = "zero_reduction"
+    ISSUER_NOT_ENTITLED = "issuer_not_entitled"  # evidence of an issuer it may not cite
+    TOO_FREQUENT = (
+        "too_frequent"  # more of this behaviour in the window than its methodology allows
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,12 +23,11 @@ balances (the ledger module refuses otherwise).
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -40,6 +39,12 @@ from tanpuhui.domain.events import (
     event_id_of,
     parse_event,
     raw_payload_hash,
+)
+from tanpuhui.domain.evidence import (
+    CONTESTED,
+    IssuerRights,
+    evidence_fingerprint,
+    resend_fingerprint,
 )
 from tanpuhui.domain.ledger import (
     Entry,
@@ -130,6 +135,7 @@ class IntakeState:
     bindings: Mapping[str, uuid.UUID] = field(default_factory=dict)  # subject → person
     claims: Mapping[str, Sequence[Claim]] = field(default_factory=dict)  # holder → claims
     evidence: Mapping[bytes, uuid.UUID] = field(default_factory=dict)  # fingerprint → claim
+    evidence_holders: Mapping[bytes, str] = field(default_factory=dict)  # fingerprint → holder
 
 
 class EventRecord(NamedTuple):
@@ -174,6 +180,19 @@ class PreparedBatch:
     def subjects(self) -> list[str]:
         return sorted({c.event.subject for c in self.candidates()})
 
+    def issuers(self) -> list[str]:
+        """The evidence issuers this batch names (for the registry lookup)."""
+        return sorted(
+            {
+                c.event.evidence.issuer
+                for c in self.candidates()
+                if c.event.evidence is not None and c.event.evidence.issuer is not None
+            }
+        )
+
+    def has_evidence(self) -> bool:
+        return any(isinstance(i, Candidate) and i.event.evidence for i in self.items)
+
     def fingerprints(self) -> list[bytes]:
         return sorted({c.fingerprint for c in self.candidates() if c.fingerprint is not None})
 
@@ -186,12 +205,34 @@ class PreparedBatch:
         )  # fmt: skip
 
 
-def evidence_fingerprint(enterprise_id: uuid.UUID, event: BehaviourEvent) -> bytes | None:
-    if event.evidence is None:
+def attach_evidence(batch: PreparedBatch, rights: IssuerRights) -> PreparedBatch:
+    """The batch with its evidence fingerprinted under the issuer registry's `rights` (one
+    lookup per batch, in the transaction): `prepare_batch` fingerprints as if nothing were
+    registered; a registered issuer may match across enterprises, or be refused."""
+    if rights.trivial:
+        return batch
+    items: list[Prepared] = []
+    for item in batch.items:
+        if isinstance(item, Candidate) and item.event.evidence is not None:
+            fp = evidence_fingerprint(batch.enterprise_id, item.event, rights)
+            if isinstance(fp, Rejection):
+                ev = item.event
+                item = Refused(item.position, ev.event_id, fp, ev.payload_hash, None)
+            else:
+                item = item._replace(fingerprint=fp)
+        items.append(item)
+    return PreparedBatch(batch.enterprise_id, items)
+
+
+def _fingerprint(enterprise_id: uuid.UUID, event: BehaviourEvent, group: Group) -> bytes | None:
+    """The evidence fingerprint as if no issuer were registered (attach_evidence refines it),
+    else, where neither time nor day merging would catch a re-send, the re-send fingerprint."""
+    if event.evidence is not None:
+        fp = evidence_fingerprint(enterprise_id, event)
+        return fp if isinstance(fp, bytes) else None
+    if group.exclusive or group.day_merge is not None:
         return None
-    issuer = event.evidence.issuer or str(enterprise_id)
-    text = f"{issuer}\x1f{event.evidence.ref}\x1f{event.behaviour}"
-    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+    return resend_fingerprint(enterprise_id, event)
 
 
 def prepare_batch(
@@ -269,13 +310,7 @@ def _prepare_event(
     if asset is None:
         asset = assets[asset_key] = co2e_asset(group.code, province_of(event.region), day)
     return Candidate(
-        index,
-        event,
-        quantified,
-        group,
-        day,
-        asset,
-        None if event.evidence is None else evidence_fingerprint(enterprise_id, event),
+        index, event, quantified, group, day, asset, _fingerprint(enterprise_id, event, group)
     )
 
 
@@ -322,7 +357,7 @@ class _Decider:
         self.enterprise_id = enterprise_id
         self.state = state
         self.new_id = new_id
-        self.claims = ClaimBook(state.claims, state.evidence)
+        self.claims = ClaimBook(state.claims, state.evidence, state.evidence_holders)
         self.entry_id = new_id()
         self.outcomes: list[Outcome] = []
         self.records: list[EventRecord] = []
@@ -391,7 +426,9 @@ class _Decider:
         """dedup → merge → cap → credit, for an event that passed every stateless check."""
         record_id = self.new_id()
         holder = self.holder(c.event.subject)
-        original = self.duplicate_of(holder, c)
+        original, flag = self.duplicate_of(holder, c)
+        if original is None and self.too_frequent(holder, c, record_id):
+            return
         grams, tops_up = c.quantification.grams, None
         if original is None and c.group.day_merge is not None:
             grams, tops_up = merge_into_day(self.claims, holder, c.group, c.day, grams)
@@ -404,6 +441,8 @@ class _Decider:
                 OutcomeKind.DUPLICATE,
                 duplicate_of=original,
                 methodology=c.quantification.methodology.key,
+                reason=flag,
+                message=None if flag is None else _CONTESTED_MESSAGE,
             )
         else:
             outcome = self.credit(holder, c, record_id, self.capped(holder, c, grams))
@@ -429,15 +468,50 @@ class _Decider:
         )
         self.seen[c.event.event_id] = StoredOutcome(c.event.payload_hash, outcome)
 
-    def duplicate_of(self, holder: str, c: Candidate) -> uuid.UUID | None:
-        """The claim this one repeats: the same evidence, else the same act in its group."""
+    def duplicate_of(self, holder: str, c: Candidate) -> tuple[uuid.UUID | None, str | None]:
+        """The claim this one repeats — the same evidence, else the same act in its group —
+        and `evidence_contested` when the evidence backs another person's claim."""
         if c.fingerprint is not None:
             original = self.claims.evidence.get(c.fingerprint)
             if original is not None:
-                return original
+                other = self.claims.evidence_holder.get(c.fingerprint)
+                contested = (
+                    other is not None
+                    and other != holder
+                    and other.startswith("person:")
+                    and holder.startswith("person:")
+                )
+                return original, CONTESTED if contested else None
         ev = c.event
         same = self.claims.overlapping(holder, c.group, ev.started_at, ev.ended_at)
-        return same.id if same else None
+        return (same.id if same else None), None
+
+    def too_frequent(self, holder: str, c: Candidate, record_id: uuid.UUID) -> bool:
+        """A claim beyond its methodology's frequency limit is rejected `too_frequent`."""
+        limit = c.quantification.methodology.plausibility.frequency
+        if limit is None:
+            return False
+        window = timedelta(seconds=limit.window_s)
+        if len(self.claims.frequent(holder, c.event.behaviour, c.event.started_at, window)) < (
+            limit.max_count
+        ):
+            return False
+        outcome = Outcome(
+            c.position,
+            c.event.event_id,
+            OutcomeKind.REJECTED,
+            reason=Reason.TOO_FREQUENT.value,
+            message=f"at most {limit.max_count} {c.event.behaviour} per person within"
+            f" {limit.window_s} s ({c.quantification.methodology.key})",
+            methodology=c.quantification.methodology.key,
+        )
+        self.outcomes.append(outcome)
+        ev = c.event
+        self.records.append(
+            EventRecord(record_id, ev.event_id, ev.payload_hash, outcome, ev, None, c)
+        )
+        self.seen[ev.event_id] = StoredOutcome(ev.payload_hash, outcome)
+        return True
 
     def capped(self, holder: str, c: Candidate, grams: int) -> int:
         """The grams the caps leave of `grams` of this claim."""
@@ -488,6 +562,11 @@ class _Decider:
             entry=entry,
             region_deltas=dict(self.region_deltas),
         )
+
+
+_CONTESTED_MESSAGE = (
+    "the same evidence backs another person's claim: not credited, flagged for review"
+)
 
 
 def _again(stored: Outcome, position: int) -> Outcome:

@@ -65,11 +65,21 @@ class Bounds:
         return self.maximum is None or value <= self.maximum
 
 
+class Frequency(NamedTuple):
+    """At most `max_count` claims of a behaviour per person within any `window_s` seconds
+    (e.g. one clean plate per two hours): methodology data, checked by intake against the
+    person's claims (a claim over the limit is rejected `too_frequent`)."""
+
+    max_count: int
+    window_s: int
+
+
 @dataclass(frozen=True, slots=True)
 class Plausibility:
     quantities: Mapping[str, Bounds] = field(default_factory=dict)
     duration_s: Bounds = Bounds()
     max_speed_kmh: Decimal | None = None
+    frequency: Frequency | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +244,14 @@ class Catalogue:
             seconds = int(longest) if longest is not None else 86_400
             reach[m.group] = max(reach.get(m.group, 0), seconds)
         self.max_duration_s: Mapping[str, int] = reach
+        #: Per group, the longest frequency window of its methodologies (claims that far
+        #: before or after a new one can count against its frequency limit).
+        windows: dict[str, int] = {}
+        for m in self.methodologies:
+            if m.plausibility.frequency is not None:
+                longest_window = max(windows.get(m.group, 0), m.plausibility.frequency.window_s)
+                windows[m.group] = longest_window
+        self.frequency_window_s: Mapping[str, int] = windows
         # Memos of pure lookups (the catalogue never changes once built).
         self._resolved: dict[tuple[str, date, str], Methodology | None] = {}
         self._uses: dict[tuple[str, date, str], dict[str, FactorUse]] = {}

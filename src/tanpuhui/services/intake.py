@@ -27,6 +27,7 @@ from tanpuhui.domain.intake import (
     Candidate,
     Outcome,
     PreparedBatch,
+    attach_evidence,
     decide_batch,
     holder_of,
     prepare_batch,
@@ -124,6 +125,9 @@ def _settle_once(
         uow.locks.acquire([pending_account(enterprise_id, s) for s in subjects])
         bindings = uow.bindings.active_for(enterprise_id, subjects)
         uow.locks.acquire([person_account(p) for p in set(bindings.values())])
+        if prepared.has_evidence():
+            rights = uow.evidence.rights_for(enterprise_id, prepared.issuers())
+            prepared = attach_evidence(prepared, rights)
         state = uow.intake.load_state(
             enterprise_id,
             prepared.event_ids(),

@@ -17,6 +17,7 @@ from tanpuhui.domain.binding import Move, PendingReduction
 from tanpuhui.domain.checks import Violation
 from tanpuhui.domain.claims import Claim, ClaimScope
 from tanpuhui.domain.errors import UnavailableError
+from tanpuhui.domain.evidence import IssuerGrant, IssuerRights
 from tanpuhui.domain.intake import BatchDecision, IntakeState, Outcome
 from tanpuhui.domain.ledger import Entry
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology
@@ -282,6 +283,12 @@ class CorrectionRepository(Protocol):
     ) -> None: ...
 
 
+class EvidenceRepository(Protocol):
+    def grants_of(self, issuer: str) -> list[IssuerGrant]: ...
+    def grant(self, grant: IssuerGrant) -> None: ...
+    def rights_for(self, enterprise_id: uuid.UUID, issuers: Sequence[str]) -> IssuerRights: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction and the repositories bound to it (read-only members: covariant)."""
 
@@ -307,6 +314,8 @@ class UnitOfWork(Protocol):
     def access(self) -> AccessRepository: ...
     @property
     def corrections(self) -> CorrectionRepository: ...
+    @property
+    def evidence(self) -> EvidenceRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

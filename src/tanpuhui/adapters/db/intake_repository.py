@@ -187,11 +187,12 @@ class SqlIntake:
             state.claims = self._claims(holders, scopes)
         if fingerprints:
             rows = self.conn.execute(
-                sa.select(e.evidence_fp, e.id).where(
+                sa.select(e.evidence_fp, e.id, e.holder).where(
                     e.state == "active", any_of(self.conn, e.evidence_fp, fingerprints)
                 )
-            )
+            ).all()
             state.evidence = {r.evidence_fp: r.id for r in rows}
+            state.evidence_holders = {r.evidence_fp: r.holder for r in rows}
         return state
 
     def _stored_outcomes(

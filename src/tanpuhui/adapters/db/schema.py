@@ -5,7 +5,8 @@ What the database itself guarantees, whatever code writes to it:
 - one credit per event: an event row credits grams only together with the issuance entry that
   carries them (`ck_events_credit_has_entry`), and an event row is the only issuance line of
   its reduction;
-- an evidence fingerprint backs at most one active reduction;
+- an evidence fingerprint backs at most one active reduction (a re-send fingerprint too);
+- an issuer has at most one enterprise that is it, an enterprise is at most one issuer;
 - postings are non-zero; holder balances are never negative (issuance accounts may be);
 - entries, postings and issued amounts are immutable (triggers, see the migrations): an entry
   is written first, unsealed; its lines may only join it while it is unsealed (in the same
@@ -251,6 +252,31 @@ region_totals = sa.Table(
     sa.Column("group_code", sa.Text, primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("grams", sa.BigInteger, nullable=False),
+)
+
+#: The issuer registry (domain/evidence.py): `enterprise_id` may cite `issuer`'s references;
+#: `is_issuer`: it is that issuer. One enterprise per issuer is it; an enterprise is one issuer.
+issuer_grants = sa.Table(
+    "issuer_grants",
+    metadata,
+    sa.Column("issuer", sa.Text, primary_key=True),
+    sa.Column("enterprise_id", sa.Uuid, sa.ForeignKey("enterprises.id"), primary_key=True),
+    sa.Column("is_issuer", sa.Boolean, nullable=False),
+    sa.Column("granted_at", UTCDateTime, nullable=False),
+    sa.Index(
+        "uq_issuer_grants_issuer_is_issuer",
+        "issuer",
+        unique=True,
+        sqlite_where=sa.text("is_issuer"),
+        postgresql_where=sa.text("is_issuer"),
+    ),
+    sa.Index(
+        "uq_issuer_grants_enterprise_is_issuer",
+        "enterprise_id",
+        unique=True,
+        sqlite_where=sa.text("is_issuer"),
+        postgresql_where=sa.text("is_issuer"),
+    ),
 )
 
 credentials = sa.Table(

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from tanpuhui.adapters.db.access_repository import SqlAccess
 from tanpuhui.adapters.db.corrections_repository import SqlCorrections
 from tanpuhui.adapters.db.engine import WRITE
+from tanpuhui.adapters.db.evidence_repository import SqlEvidence
 from tanpuhui.adapters.db.intake_repository import SqlIntake
 from tanpuhui.adapters.db.ledger_repository import SqlLedger
 from tanpuhui.adapters.db.queries import SqlQueries
@@ -91,6 +92,7 @@ class SqlUnitOfWork:
         self.queries = SqlQueries(conn)
         self.access = SqlAccess(conn)
         self.corrections = SqlCorrections(conn)
+        self.evidence = SqlEvidence(conn)
         return self
 
     def __exit__(

@@ -10,6 +10,8 @@ Create Date: 2026-12-01
 import sqlalchemy as sa
 from alembic import op
 
+from tanpuhui.adapters.db.types import UTCDateTime
+
 revision = "0005"
 down_revision = "0003"
 branch_labels = None
@@ -20,6 +22,28 @@ def upgrade() -> None:
     with op.batch_alter_table("behaviour_groups") as groups:
         groups.alter_column("overlap_tolerance_s", new_column_name="clock_skew_s")
         groups.add_column(sa.Column("day_merge", sa.Text, nullable=True))
+    op.create_table(
+        "issuer_grants",
+        sa.Column("issuer", sa.Text, nullable=False),
+        sa.Column("enterprise_id", sa.Uuid, nullable=False),
+        sa.Column("is_issuer", sa.Boolean, nullable=False),
+        sa.Column("granted_at", UTCDateTime, nullable=False),
+        sa.PrimaryKeyConstraint("issuer", "enterprise_id", name=op.f("pk_issuer_grants")),
+        sa.ForeignKeyConstraint(
+            ["enterprise_id"],
+            ["enterprises.id"],
+            name=op.f("fk_issuer_grants_enterprise_id_enterprises"),
+        ),
+    )
+    for name, column in (("issuer", "issuer"), ("enterprise", "enterprise_id")):
+        op.create_index(
+            f"uq_issuer_grants_{name}_is_issuer",
+            "issuer_grants",
+            [column],
+            unique=True,
+            sqlite_where=sa.text("is_issuer"),
+            postgresql_where=sa.text("is_issuer"),
+        )
 
 
 def downgrade() -> None:
