@@ -46,8 +46,8 @@ from tanpuhui.config import Settings
 from tanpuhui.domain.errors import ConfigurationError
 from tanpuhui.domain.parties import Role
 from tanpuhui.services.access import issue_person_token, register_credential
-from tanpuhui.services.ledger import verify_ledger
 from tanpuhui.services.evidence import authorise_issuer
+from tanpuhui.services.ledger import verify_ledger
 from tanpuhui.services.parties import add_enterprise, add_persons, bind_subjects
 
 CST = timezone(timedelta(hours=8))

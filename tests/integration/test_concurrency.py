@@ -40,9 +40,9 @@ from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.domain.methodology import Catalogue
 from tanpuhui.domain.parties import Enterprise, Role
+from tanpuhui.services.evidence import authorise_issuer
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import verify_ledger
-from tanpuhui.services.evidence import authorise_issuer
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
 from tests.builders import event
 from tests.conftest import CST, NOW
