@@ -24,6 +24,7 @@ from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.system import FixedClock
 from tanpuhui.bootstrap import App, build
 from tanpuhui.config import Settings
+from tanpuhui.domain.caps import days_covered, spread
 from tanpuhui.domain.dedup import same_act
 from tanpuhui.domain.intake import Outcome
 from tanpuhui.domain.ledger import is_holder
@@ -144,8 +145,9 @@ def overlap_violations(claims: Sequence[ClaimRow], groups: Mapping[str, Group]) 
 
 def cap_violations(claims: Sequence[ClaimRow], groups: Mapping[str, Group]) -> list[str]:
     totals: dict[tuple[str, str, Any], int] = defaultdict(int)
-    for c in claims:
-        totals[(c.holder, c.group, c.day)] += c.grams
+    for c in claims:  # per day of the period each claim covers (domain/caps.py)
+        for day, grams in spread(c.grams, c.day, days_covered(c.started_at, c.ended_at)):
+            totals[(c.holder, c.group, day)] += grams
     found = []
     for (holder, code, day), grams in sorted(totals.items()):
         cap = groups[code].daily_cap_grams

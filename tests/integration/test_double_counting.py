@@ -259,3 +259,38 @@ def test_more_clean_plates_than_the_methodology_allows_in_two_hours_are_rejected
     assert (also.kind, also.reason) == (K.REJECTED, "too_frequent")
     assert dinner.kind == K.CREDITED
     assert verify_ledger(app.ctx) == []
+
+
+# --- hole 4: bounds and caps per day of the period an event covers ---------------------------
+
+
+def saved(event_id: str, kwh: str, start: datetime, days: int) -> dict[str, Any]:
+    """Electricity a Beijing household saved over `days` days (华北 grid, 0.6361 kg/kWh)."""
+    return event(
+        event_id=event_id,
+        behaviour="household_electricity_saved",
+        region="110105",
+        start=start,
+        minutes=days * 24 * 60,
+        quantity={"kwh": kwh},
+    )
+
+
+def test_one_day_may_not_save_a_months_worth(app: App) -> None:
+    """Before: 5,000 kWh saved in one day was credited to the 300 kg "per period" cap, and
+    again the next day (300,000 g + 300,000 g); now the cap is 10 kg per day covered."""
+    w = World(app, "Power")
+    (one,) = w.send("Power", saved("d-1", "5000", at(0, days_ago=3), 1))
+    (two,) = w.send("Power", saved("d-2", "5000", at(0, days_ago=2), 1))
+
+    assert (one.kind, one.grams) == (K.CAPPED, 10_000)
+    assert (two.kind, two.grams) == (K.CAPPED, 10_000)
+    assert verify_ledger(app.ctx) == []
+
+
+def test_a_months_reading_may_save_a_month_of_daily_caps(app: App) -> None:
+    w = World(app, "Power")
+    (month,) = w.send("Power", saved("m-1", "400", at(0, days_ago=31), 30))
+
+    assert (month.kind, month.grams) == (K.CREDITED, 254_440)  # 400 kWh × 636.1 g < 30 × 10 kg
+    assert verify_ledger(app.ctx) == []

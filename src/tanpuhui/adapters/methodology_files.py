@@ -119,11 +119,13 @@ class PlausibilitySpec(_Strict):
     quantities: dict[str, BoundsSpec] = {}
     #: at most `max` claims of the behaviour per person within any `window_s` seconds
     frequency: FrequencySpec | None = None
+    #: bounds per day of the period an event covers (a 30-day reading may hold 30 × max)
+    quantities_per_day: dict[str, BoundsSpec] = {}
 
 
 #: Fields added after versions were published: left out of the canonical content when absent,
 #: so that the content hash of every version published before them stays what it was.
-_LATER_PLAUSIBILITY_FIELDS = ("frequency",)
+_LATER_PLAUSIBILITY_FIELDS = ("frequency", "quantities_per_day")
 
 
 #: The largest emission factor a behaviour plausibly has per unit (100 kg): anything above is
@@ -274,7 +276,7 @@ def methodology_from_content(content: str) -> Methodology:
 def load_spec(spec: MethodologySpec) -> LoadedMethodology:
     data = spec.model_dump(mode="json")
     for key in _LATER_PLAUSIBILITY_FIELDS:
-        if data["plausibility"].get(key) is None:
+        if data["plausibility"].get(key) in (None, {}):
             data["plausibility"].pop(key, None)
     content = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     digest = "sha256:" + hashlib.sha256(content.encode()).hexdigest()
@@ -310,6 +312,9 @@ def load_spec(spec: MethodologySpec) -> LoadedMethodology:
             quantities={k: Bounds(b.min, b.max) for k, b in spec.plausibility.quantities.items()},
             duration_s=Bounds(spec.plausibility.duration_s.min, spec.plausibility.duration_s.max),
             max_speed_kmh=spec.plausibility.max_speed_kmh,
+            quantities_per_day={
+                k: Bounds(b.min, b.max) for k, b in spec.plausibility.quantities_per_day.items()
+            },
             frequency=(
                 Frequency(spec.plausibility.frequency.max, spec.plausibility.frequency.window_s)
                 if spec.plausibility.frequency is not None

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
+from tanpuhui.domain.caps import days_covered
 from tanpuhui.domain.claims import Claim, ClaimBook
 from tanpuhui.domain.ledger import Entry, Posting, issuance_account
 from tanpuhui.domain.merge import merge_into_day
@@ -90,7 +91,8 @@ def plan_binding(
         if clash is not None:
             move = Move(r.id, Resolution.DUPLICATE, 0, r.grams, clash.id)
         else:
-            room = book.room(person_account, group, r.behaviour, r.day, cap)
+            days = days_covered(r.started_at, r.ended_at)
+            room = book.room(person_account, group, r.behaviour, r.day, cap, days)
             moved = grams if room is None else min(grams, room)
             resolution = Resolution.MOVED if moved == r.grams else Resolution.CAPPED
             move = Move(r.id, resolution, moved, r.grams - moved)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from tanpuhui.domain.caps import days_covered, spread
 from tanpuhui.domain.claims import Claim
 from tanpuhui.domain.dedup import same_act
 from tanpuhui.domain.ledger import GENESIS_HASH, Posting, account_kind, chain_hash, is_holder
@@ -124,8 +125,9 @@ def check_claims(
         behaviour_day: dict[tuple[str, date], int] = defaultdict(int)
         for c in claims:
             by_group[c.group].append(c)
-            group_day[(c.group, c.day)] += c.grams
-            behaviour_day[(c.behaviour, c.day)] += c.grams
+            for day, grams in spread(c.grams, c.day, days_covered(c.started_at, c.ended_at)):
+                group_day[(c.group, day)] += grams
+                behaviour_day[(c.behaviour, day)] += grams
         for code, members in by_group.items():
             group = groups.get(code)
             if group is None or not group.exclusive:

@@ -4,7 +4,7 @@ Used by intake and by binding (when a subject's pending reductions move to a per
 apply the same rules: within an exclusive group, two claims of one holder may not be the same
 act (dedup.py: overlapping or within the group's clock-skew tolerance; the earlier claim
 wins); per holder and local day, credited grams stay within the group's cap and the
-methodology's own cap.
+methodology's own cap, per day of the period a claim covers (caps.py).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
+from tanpuhui.domain.caps import days_covered, spread
 from tanpuhui.domain.dedup import same_act
 from tanpuhui.domain.methodology import Catalogue, Group
 
@@ -109,8 +110,14 @@ class ClaimBook:
         self.behaviour_day: dict[tuple[str, str, date], int] = defaultdict(int)
         for holder, claims in self.by_holder.items():
             for c in claims:
-                self.group_day[(holder, c.group, c.day)] += c.grams
-                self.behaviour_day[(holder, c.behaviour, c.day)] += c.grams
+                self._count(holder, c)
+
+    def _count(self, holder: str, c: Claim) -> None:
+        """Count the claim against the caps of every day it covers (caps.py)."""
+        days = days_covered(c.started_at, c.ended_at)
+        for day, grams in spread(c.grams, c.day, days):
+            self.group_day[(holder, c.group, day)] += grams
+            self.behaviour_day[(holder, c.behaviour, day)] += grams
 
     def overlapping(
         self, holder: str, group: Group, started_at: datetime, ended_at: datetime
@@ -157,15 +164,23 @@ class ClaimBook:
         ]
 
     def room(
-        self, holder: str, group: Group, behaviour: str, day: date, behaviour_cap: int | None
+        self,
+        holder: str,
+        group: Group,
+        behaviour: str,
+        day: date,
+        behaviour_cap: int | None,
+        days: int = 1,
     ) -> int | None:
-        """Grams still allowed on `day` by the group and behaviour caps; None = uncapped."""
+        """Grams the group and behaviour caps still allow a claim covering `days` days from
+        `day` (caps.py: `days` × the smallest room on those days); None = uncapped."""
         rooms = []
-        if group.daily_cap_grams is not None:
-            rooms.append(group.daily_cap_grams - self.group_day[(holder, group.code, day)])
-        if behaviour_cap is not None:
-            rooms.append(behaviour_cap - self.behaviour_day[(holder, behaviour, day)])
-        return max(0, min(rooms)) if rooms else None
+        for d in [day] if days == 1 else [day + timedelta(days=n) for n in range(days)]:
+            if group.daily_cap_grams is not None:
+                rooms.append(group.daily_cap_grams - self.group_day[(holder, group.code, d)])
+            if behaviour_cap is not None:
+                rooms.append(behaviour_cap - self.behaviour_day[(holder, behaviour, d)])
+        return max(0, min(rooms)) * days if rooms else None
 
     def adjust(self, holder: str, group: str, behaviour: str, day: date, grams: int) -> None:
         """Account for a claim's grams changing by `grams` (a re-quantification)."""
@@ -174,8 +189,7 @@ class ClaimBook:
 
     def add(self, holder: str, claim: Claim, fingerprint: bytes | None = None) -> None:
         self.by_holder.setdefault(holder, []).append(claim)
-        self.group_day[(holder, claim.group, claim.day)] += claim.grams
-        self.behaviour_day[(holder, claim.behaviour, claim.day)] += claim.grams
+        self._count(holder, claim)
         if fingerprint is not None:
             self.evidence[fingerprint] = claim.id
             self.evidence_holder[fingerprint] = holder

@@ -31,6 +31,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import NamedTuple
 
+from tanpuhui.domain.caps import days_covered
 from tanpuhui.domain.claims import Claim, ClaimBook, Claimed, ClaimScope, claim_scopes
 from tanpuhui.domain.events import (
     BehaviourEvent,
@@ -515,8 +516,9 @@ class _Decider:
 
     def capped(self, holder: str, c: Candidate, grams: int) -> int:
         """The grams the caps leave of `grams` of this claim."""
-        m = c.quantification.methodology
-        room = self.claims.room(holder, c.group, c.event.behaviour, c.day, m.daily_cap_grams)
+        m, ev = c.quantification.methodology, c.event
+        days = days_covered(ev.started_at, ev.ended_at)
+        room = self.claims.room(holder, c.group, ev.behaviour, c.day, m.daily_cap_grams, days)
         return grams if room is None else min(grams, room)
 
     def credit(self, holder: str, c: Candidate, record_id: uuid.UUID, credited: int) -> Outcome:

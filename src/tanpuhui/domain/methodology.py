@@ -80,6 +80,8 @@ class Plausibility:
     duration_s: Bounds = Bounds()
     max_speed_kmh: Decimal | None = None
     frequency: Frequency | None = None
+    #: bounds per day of the period an event covers (caps.py): D days may hold D × these
+    quantities_per_day: Mapping[str, Bounds] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
