@@ -7,10 +7,14 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+
 from tanpuhui.bootstrap import App
+from tanpuhui.domain.errors import ForbiddenError, InvalidInputError
 from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.parties import Role
 from tanpuhui.services.evidence import authorise_issuer
+from tanpuhui.services.exclusions import declare_claimed_elsewhere
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import verify_ledger
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
@@ -294,3 +298,65 @@ def test_a_months_reading_may_save_a_month_of_daily_caps(app: App) -> None:
 
     assert (month.kind, month.grams) == (K.CREDITED, 254_440)  # 400 kWh × 636.1 g < 30 × 10 kg
     assert verify_ledger(app.ctx) == []
+
+
+# --- hole 6: claimed elsewhere ---------------------------------------------------------------
+
+
+def generated(event_id: str, meter: str, start: datetime, days: int) -> dict[str, Any]:
+    """Rooftop PV generation in Beijing read from `meter` over `days` days."""
+    return event(
+        event_id=event_id,
+        behaviour="rooftop_pv_generation",
+        region="110105",
+        start=start,
+        minutes=days * 24 * 60,
+        quantity={"kwh": "300"},
+        evidence={"ref": f"read-{event_id}", "issuer": meter},
+    )
+
+
+def test_generation_that_carries_green_certificates_is_claimed_elsewhere(app: App) -> None:
+    """Before: PV already carrying 绿证 was credited here too (there was no register)."""
+    w = World(app, "Grid")
+    declare_claimed_elsewhere(
+        app.ctx, "meter:PV-0042", "green_certificate", valid_from=at(0, days_ago=60).date()
+    )
+    (certified,) = w.send("Grid", generated("g-1", "meter:PV-0042", at(0, days_ago=31), 30))
+    (other,) = w.send("Grid", generated("g-2", "meter:PV-0043", at(0, days_ago=31), 30))
+
+    assert (certified.kind, certified.reason, certified.grams) == (
+        K.REJECTED,
+        "claimed_elsewhere",
+        0,
+    )
+    assert "green_certificate" in (certified.message or "")
+    assert other.kind == K.CREDITED
+
+
+def test_an_ets_programme_excludes_only_its_behaviours_and_period(app: App) -> None:
+    w = World(app, "Plant", "Bikes")
+    declare_claimed_elsewhere(
+        app.ctx,
+        f"enterprise:{w.ids['Plant']}",
+        "ets",
+        behaviours=["household_electricity_saved"],
+        valid_from=at(0, days_ago=10).date(),
+        declared_by=w.ids["Plant"],
+    )
+    (inside,) = w.send("Plant", saved("p-1", "10", at(0, days_ago=5), 1))
+    (before,) = w.send("Plant", saved("p-2", "10", at(0, days_ago=20), 1))
+    (ride,) = w.send("Plant", event(event_id="p-3", start=at(9)))
+
+    assert (inside.kind, inside.reason) == (K.REJECTED, "claimed_elsewhere")
+    assert before.kind == K.CREDITED and ride.kind == K.CREDITED
+
+
+def test_an_enterprise_may_declare_only_what_it_is_entitled_to(app: App) -> None:
+    w = World(app, "Grid", "Rival")
+    with pytest.raises(ForbiddenError):
+        declare_claimed_elsewhere(
+            app.ctx, f"enterprise:{w.ids['Grid']}", "ccer", declared_by=w.ids["Rival"]
+        )
+    with pytest.raises(InvalidInputError):
+        declare_claimed_elsewhere(app.ctx, "person:x", "ccer")

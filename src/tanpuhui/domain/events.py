@@ -46,9 +46,9 @@ class Reason(StrEnum):
     IMPLAUSIBLE_SPEED = "implausible_speed"
     ZERO_REDUCTION = "zero_reduction"
     ISSUER_NOT_ENTITLED = "issuer_not_entitled"  # evidence of an issuer it may not cite
-    TOO_FREQUENT = (
-        "too_frequent"  # more of this behaviour in the window than its methodology allows
-    )
+    #: more claims of the behaviour within the window than its methodology allows
+    TOO_FREQUENT = "too_frequent"
+    CLAIMED_ELSEWHERE = "claimed_elsewhere"  # in the exclusion register (exclusions.py)
 
 
 @dataclass(frozen=True, slots=True)

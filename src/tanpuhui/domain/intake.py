@@ -8,6 +8,7 @@ event in batch order, deterministically:
 
     replay (same enterprise + event_id)  → the stored outcome again, nothing new
       … with a different payload         → `conflict` (a stored *rejection* may be corrected)
+    refused (invalid …, an issuer it may not cite, claimed elsewhere) → `rejected`
     evidence fingerprint already claimed → `duplicate` of the claim
     the same act in an exclusive group   → `duplicate` of the earlier claim (dedup.py)
     a day-level quantity (steps)         → merged with the day's count (merge.py): only what
@@ -47,6 +48,7 @@ from tanpuhui.domain.evidence import (
     evidence_fingerprint,
     resend_fingerprint,
 )
+from tanpuhui.domain.exclusions import Exclusion, claimed_elsewhere, keys_of
 from tanpuhui.domain.ledger import (
     Entry,
     Posting,
@@ -191,6 +193,10 @@ class PreparedBatch:
             }
         )
 
+    def exclusion_keys(self) -> list[str]:
+        """The exclusion-register keys this batch's events can match."""
+        return keys_of(self.enterprise_id, (c.event for c in self.candidates()))
+
     def has_evidence(self) -> bool:
         return any(isinstance(i, Candidate) and i.event.evidence for i in self.items)
 
@@ -221,6 +227,24 @@ def attach_evidence(batch: PreparedBatch, rights: IssuerRights) -> PreparedBatch
                 item = Refused(item.position, ev.event_id, fp, ev.payload_hash, None)
             else:
                 item = item._replace(fingerprint=fp)
+        items.append(item)
+    return PreparedBatch(batch.enterprise_id, items)
+
+
+def apply_exclusions(
+    batch: PreparedBatch, register: Mapping[str, list[Exclusion]]
+) -> PreparedBatch:
+    """The batch with every event the exclusion register covers refused `claimed_elsewhere`
+    (exclusions.py; the register is read once per batch, in the transaction)."""
+    if not register:
+        return batch
+    items: list[Prepared] = []
+    for item in batch.items:
+        if isinstance(item, Candidate):
+            ev = item.event
+            refusal = claimed_elsewhere(register, batch.enterprise_id, ev, item.day)
+            if refusal is not None:
+                item = Refused(item.position, ev.event_id, refusal, ev.payload_hash, None)
         items.append(item)
     return PreparedBatch(batch.enterprise_id, items)
 

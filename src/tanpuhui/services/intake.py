@@ -27,6 +27,7 @@ from tanpuhui.domain.intake import (
     Candidate,
     Outcome,
     PreparedBatch,
+    apply_exclusions,
     attach_evidence,
     decide_batch,
     holder_of,
@@ -128,6 +129,8 @@ def _settle_once(
         if prepared.has_evidence():
             rights = uow.evidence.rights_for(enterprise_id, prepared.issuers())
             prepared = attach_evidence(prepared, rights)
+        register = uow.exclusions.register_for(prepared.exclusion_keys())
+        prepared = apply_exclusions(prepared, register)
         state = uow.intake.load_state(
             enterprise_id,
             prepared.event_ids(),

@@ -18,6 +18,7 @@ from tanpuhui.domain.checks import Violation
 from tanpuhui.domain.claims import Claim, ClaimScope
 from tanpuhui.domain.errors import UnavailableError
 from tanpuhui.domain.evidence import IssuerGrant, IssuerRights
+from tanpuhui.domain.exclusions import Exclusion
 from tanpuhui.domain.intake import BatchDecision, IntakeState, Outcome
 from tanpuhui.domain.ledger import Entry
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology
@@ -289,6 +290,11 @@ class EvidenceRepository(Protocol):
     def rights_for(self, enterprise_id: uuid.UUID, issuers: Sequence[str]) -> IssuerRights: ...
 
 
+class ExclusionRepository(Protocol):
+    def add(self, exclusion: Exclusion) -> None: ...
+    def register_for(self, keys: Sequence[str]) -> dict[str, list[Exclusion]]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction and the repositories bound to it (read-only members: covariant)."""
 
@@ -316,6 +322,8 @@ class UnitOfWork(Protocol):
     def corrections(self) -> CorrectionRepository: ...
     @property
     def evidence(self) -> EvidenceRepository: ...
+    @property
+    def exclusions(self) -> ExclusionRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

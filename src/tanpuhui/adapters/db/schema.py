@@ -279,6 +279,22 @@ issuer_grants = sa.Table(
     ),
 )
 
+#: The exclusion register (domain/exclusions.py): subjects claimed under another mechanism.
+exclusions = sa.Table(
+    "exclusions",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("key", sa.Text, nullable=False),  # meter:… | installation:… | enterprise:…
+    sa.Column("mechanism", sa.Text, nullable=False),
+    sa.Column("behaviours", sa.Text, nullable=False),  # JSON list; [] = every behaviour
+    sa.Column("valid_from", sa.Date, nullable=True),
+    sa.Column("valid_to", sa.Date, nullable=True),
+    sa.Column("declared_by", sa.Uuid, sa.ForeignKey("enterprises.id"), nullable=True),
+    sa.Column("declared_at", UTCDateTime, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Index("ix_exclusions_key", "key"),
+)
+
 credentials = sa.Table(
     "credentials",
     metadata,

@@ -19,6 +19,7 @@ from tanpuhui.adapters.db.access_repository import SqlAccess
 from tanpuhui.adapters.db.corrections_repository import SqlCorrections
 from tanpuhui.adapters.db.engine import WRITE
 from tanpuhui.adapters.db.evidence_repository import SqlEvidence
+from tanpuhui.adapters.db.exclusions_repository import SqlExclusions
 from tanpuhui.adapters.db.intake_repository import SqlIntake
 from tanpuhui.adapters.db.ledger_repository import SqlLedger
 from tanpuhui.adapters.db.queries import SqlQueries
@@ -93,6 +94,7 @@ class SqlUnitOfWork:
         self.access = SqlAccess(conn)
         self.corrections = SqlCorrections(conn)
         self.evidence = SqlEvidence(conn)
+        self.exclusions = SqlExclusions(conn)
         return self
 
     def __exit__(

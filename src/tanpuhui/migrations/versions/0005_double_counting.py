@@ -1,6 +1,8 @@
-"""Double counting: behaviour groups carry a clock-skew tolerance (two claims within it are one
-act, replacing the overlap tolerance, whose meaning was the opposite) and a day-merge rule for
-day-level quantities.
+"""Double counting (issue 9): behaviour groups carry a clock-skew tolerance (two claims within
+it are one act, replacing the overlap tolerance, whose meaning was the opposite) and a
+day-merge rule for day-level quantities; the issuer registry (evidence is owned: who is, and
+who may cite, an evidence issuer); the exclusion register (what is claimed under another
+mechanism: green certificates, CCER, an ETS sector).
 
 Revision ID: 0005
 Revises: 0003
@@ -35,6 +37,23 @@ def upgrade() -> None:
             name=op.f("fk_issuer_grants_enterprise_id_enterprises"),
         ),
     )
+    op.create_table(
+        "exclusions",
+        sa.Column("id", sa.Uuid, nullable=False),
+        sa.Column("key", sa.Text, nullable=False),
+        sa.Column("mechanism", sa.Text, nullable=False),
+        sa.Column("behaviours", sa.Text, nullable=False),
+        sa.Column("valid_from", sa.Date, nullable=True),
+        sa.Column("valid_to", sa.Date, nullable=True),
+        sa.Column("declared_by", sa.Uuid, nullable=True),
+        sa.Column("declared_at", UTCDateTime, nullable=False),
+        sa.Column("note", sa.Text, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_exclusions")),
+        sa.ForeignKeyConstraint(
+            ["declared_by"], ["enterprises.id"], name=op.f("fk_exclusions_declared_by_enterprises")
+        ),
+    )
+    op.create_index("ix_exclusions_key", "exclusions", ["key"])
     for name, column in (("issuer", "issuer"), ("enterprise", "enterprise_id")):
         op.create_index(
             f"uq_issuer_grants_{name}_is_issuer",
