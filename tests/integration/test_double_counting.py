@@ -360,3 +360,49 @@ def test_an_enterprise_may_declare_only_what_it_is_entitled_to(app: App) -> None
         )
     with pytest.raises(InvalidInputError):
         declare_claimed_elsewhere(app.ctx, "person:x", "ccer")
+
+
+# --- hole 5: a meter's period is one act, whoever in the household reports it ---------------
+
+
+def meter_month(event_id: str, subject: str, ref: str) -> dict[str, Any]:
+    return dict(
+        saved(event_id, "300", at(0, days_ago=31), 30),
+        subject=subject,
+        evidence={"ref": ref, "issuer": "meter:SG-4400123"},
+    )
+
+
+def test_one_meter_month_reported_for_two_members_of_a_household_is_credited_once(
+    app: App,
+) -> None:
+    """Before: the utility's reading for one member and the smart-home app's for the other were
+    both credited in full (190,830 g twice)."""
+    w = World(app, "Utility", "SmartHome")
+    spouse = add_person(app.ctx)
+    bind_subject(app.ctx, w.ids["SmartHome"], "u-2", spouse.id)
+    for name in ("Utility", "SmartHome"):
+        authorise_issuer(app.ctx, "meter:SG-4400123", w.ids[name])
+
+    (bill,) = w.send("Utility", meter_month("b-1", "u-1", "bill-2026-10"))
+    (app_report,) = w.send("SmartHome", meter_month("s-1", "u-2", "dev-77-oct"))
+
+    assert (bill.kind, bill.grams) == (K.CREDITED, 190_830)  # 300 kWh × 636.1 g
+    assert (app_report.kind, app_report.duplicate_of) == (K.DUPLICATE, bill.reduction_id)
+    assert verify_ledger(app.ctx) == []
+
+
+def test_an_unregistered_meter_is_one_act_within_the_reporting_enterprise_only(
+    app: App,
+) -> None:
+    w = World(app, "Utility", "Other")
+    spouse = add_person(app.ctx)
+    bind_subject(app.ctx, w.ids["Utility"], "u-2", spouse.id)
+
+    (first,) = w.send("Utility", meter_month("b-1", "u-1", "bill-1"))
+    (again,) = w.send("Utility", meter_month("b-2", "u-2", "bill-1b"))
+    (other,) = w.send("Other", meter_month("o-1", "u-1", "x"))  # cannot reach the utility's
+
+    assert first.kind == K.CREDITED
+    assert (again.kind, again.duplicate_of) == (K.DUPLICATE, first.reduction_id)
+    assert other.kind == K.DUPLICATE  # the same person's same period: dedup by the holder

@@ -10,7 +10,8 @@ event in batch order, deterministically:
       … with a different payload         → `conflict` (a stored *rejection* may be corrected)
     refused (invalid …, an issuer it may not cite, claimed elsewhere) → `rejected`
     evidence fingerprint already claimed → `duplicate` of the claim
-    the same act in an exclusive group   → `duplicate` of the earlier claim (dedup.py)
+    the same act in an exclusive group   → `duplicate` of the earlier claim (dedup.py); for a
+                                           meter's period, whoever has it (households.py)
     a day-level quantity (steps)         → merged with the day's count (merge.py): only what
                                            it adds is credited, nothing → `duplicate`
     daily caps (group, methodology)      → credited in part (`capped`) or not at all
@@ -44,11 +45,13 @@ from tanpuhui.domain.events import (
 )
 from tanpuhui.domain.evidence import (
     CONTESTED,
+    NO_RIGHTS,
     IssuerRights,
     evidence_fingerprint,
     resend_fingerprint,
 )
 from tanpuhui.domain.exclusions import Exclusion, claimed_elsewhere, keys_of
+from tanpuhui.domain.households import MeterScope, meter_key, meter_of, meter_scope
 from tanpuhui.domain.ledger import (
     Entry,
     Posting,
@@ -110,6 +113,7 @@ class Candidate(NamedTuple):
     day: date
     asset: str
     fingerprint: bytes | None
+    meter: str | None = None  # the key of the meter whose period this is (households.py)
 
 
 class Refused(NamedTuple):
@@ -193,6 +197,11 @@ class PreparedBatch:
             }
         )
 
+    def meter_scopes(self) -> list[MeterScope]:
+        """The meters this batch's events name, as the keys their claims are kept under."""
+        keys = {(c.meter, meter_of(c.event)) for c in self.candidates() if c.meter is not None}
+        return sorted(meter_scope(key, meter) for key, meter in keys if meter is not None)
+
     def exclusion_keys(self) -> list[str]:
         """The exclusion-register keys this batch's events can match."""
         return keys_of(self.enterprise_id, (c.event for c in self.candidates()))
@@ -222,9 +231,13 @@ def attach_evidence(batch: PreparedBatch, rights: IssuerRights) -> PreparedBatch
     for item in batch.items:
         if isinstance(item, Candidate) and item.event.evidence is not None:
             fp = evidence_fingerprint(batch.enterprise_id, item.event, rights)
+            meter = meter_of(item.event)
             if isinstance(fp, Rejection):
                 ev = item.event
                 item = Refused(item.position, ev.event_id, fp, ev.payload_hash, None)
+            elif meter is not None:
+                key = meter_key(batch.enterprise_id, meter, rights)
+                item = item._replace(fingerprint=fp, meter=key)
             else:
                 item = item._replace(fingerprint=fp)
         items.append(item)
@@ -334,9 +347,11 @@ def _prepare_event(
     asset = assets.get(asset_key)
     if asset is None:
         asset = assets[asset_key] = co2e_asset(group.code, province_of(event.region), day)
+    meter = meter_of(event)
     return Candidate(
-        index, event, quantified, group, day, asset, _fingerprint(enterprise_id, event, group)
-    )
+        index, event, quantified, group, day, asset, _fingerprint(enterprise_id, event, group),
+        None if meter is None else meter_key(enterprise_id, meter, NO_RIGHTS),
+    )  # fmt: skip
 
 
 def holder_of(enterprise_id: uuid.UUID, subject: str, bindings: Mapping[str, uuid.UUID]) -> str:
@@ -508,6 +523,10 @@ class _Decider:
                 )
                 return original, CONTESTED if contested else None
         ev = c.event
+        if c.meter is not None:  # the meter's period, whoever in the household has it
+            same = self.claims.overlapping(c.meter, c.group, ev.started_at, ev.ended_at)
+            if same is not None:
+                return same.id, None
         same = self.claims.overlapping(holder, c.group, ev.started_at, ev.ended_at)
         return (same.id if same else None), None
 
@@ -567,14 +586,12 @@ class _Decider:
         )
         if credited > 0:
             ev = c.event
-            self.claims.add(
-                holder,
-                Claim(
-                    record_id, c.group.code, ev.behaviour, ev.started_at, ev.ended_at, c.day,
-                    credited,
-                ),
-                c.fingerprint,
-            )  # fmt: skip
+            claim = Claim(
+                record_id, c.group.code, ev.behaviour, ev.started_at, ev.ended_at, c.day, credited
+            )
+            self.claims.add(holder, claim, c.fingerprint)
+            if c.meter is not None:
+                self.claims.add(c.meter, claim)
             self.credits.append((Posting(holder, c.asset, credited, record_id), m.code))
             self.region_deltas[(ev.region, c.group.code, c.day)] += credited
         return outcome

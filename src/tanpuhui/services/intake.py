@@ -137,6 +137,7 @@ def _settle_once(
             sorted({holder_of(enterprise_id, s, bindings) for s in subjects}),
             prepared.claim_scopes(catalogue),
             prepared.fingerprints(),
+            prepared.meter_scopes(),
         )
         state.bindings = bindings
         # ids for the entry and every record, made at once

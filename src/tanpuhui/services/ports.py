@@ -19,6 +19,7 @@ from tanpuhui.domain.claims import Claim, ClaimScope
 from tanpuhui.domain.errors import UnavailableError
 from tanpuhui.domain.evidence import IssuerGrant, IssuerRights
 from tanpuhui.domain.exclusions import Exclusion
+from tanpuhui.domain.households import MeterScope
 from tanpuhui.domain.intake import BatchDecision, IntakeState, Outcome
 from tanpuhui.domain.ledger import Entry
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology
@@ -169,6 +170,7 @@ class IntakeRepository(Protocol):
         holders: Sequence[str],
         scopes: Sequence[ClaimScope],
         fingerprints: Sequence[bytes],
+        meters: Sequence[MeterScope] = (),
     ) -> IntakeState: ...
 
     def save(
