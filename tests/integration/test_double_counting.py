@@ -8,14 +8,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from tanpuhui.adapters.system import FixedClock
 from tanpuhui.bootstrap import App
+from tanpuhui.cli.main import cli
 from tanpuhui.domain.errors import ForbiddenError, InvalidInputError
 from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.parties import Role
 from tanpuhui.services.evidence import authorise_issuer
 from tanpuhui.services.exclusions import declare_claimed_elsewhere
-from tanpuhui.services.intake import submit_events
+from tanpuhui.services.intake import settle_due, submit_events
 from tanpuhui.services.ledger import verify_ledger
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
 from tests.builders import event
@@ -406,3 +409,104 @@ def test_an_unregistered_meter_is_one_act_within_the_reporting_enterprise_only(
     assert first.kind == K.CREDITED
     assert (again.kind, again.duplicate_of) == (K.DUPLICATE, first.reduction_id)
     assert other.kind == K.DUPLICATE  # the same person's same period: dedup by the holder
+
+
+# --- hole 7: where two claims exclude each other, the result does not depend on the order ----
+
+
+def car_free(event_id: str) -> dict[str, Any]:
+    """Yesterday without the car, in Beijing (4.63 kg)."""
+    return event(
+        event_id=event_id,
+        behaviour="car_non_use_day",
+        region="110105",
+        start=at(0, days_ago=1),
+        minutes=24 * 60 - 1,
+        quantity={"count": "1"},
+    )
+
+
+def metro(event_id: str) -> dict[str, Any]:
+    """Yesterday's Beijing metro ride (46 g per trip)."""
+    return event(
+        event_id=event_id,
+        behaviour="metro_ride",
+        region="110105",
+        start=at(8, days_ago=1),
+        minutes=30,
+        quantity={"distance_km": "12"},
+    )
+
+
+def settled_total(app: App, clock: FixedClock, first: str) -> tuple[int, list[Outcome]]:
+    cars, trains = f"Cars-{first}", f"Metro-{first}"
+    w = World(app, cars, trains)
+    day, ride = car_free(f"cf-{first}"), metro(f"m-{first}")
+    sends = [(cars, day), (trains, ride)] if first == "day" else [(trains, ride), (cars, day)]
+    answers = [w.send(name, raw)[0] for name, raw in sends]
+    clock.moment = NOW + timedelta(days=1)  # the day's window closes …
+    w.send(cars, event(event_id=f"next-{first}", start=NOW + timedelta(hours=20)))
+    again = [w.send(name, raw)[0] for name, raw in sends]  # … and it settled with that intake
+    clock.moment = NOW
+    return sum(o.grams for o in again), answers + again
+
+
+def test_a_car_free_day_and_that_days_metro_ride_credit_the_same_in_either_order(
+    app: App, clock: FixedClock
+) -> None:
+    """Before: 4,630 g when the car-free day arrived first (the ride was its duplicate), 46 g
+    when the ride did. Now the day claim is held until its day closes, then yields to the
+    day's trips: 46 g, whichever arrives first."""
+    day_first, outcomes = settled_total(app, clock, "day")
+    cf, ride, cf_after, ride_after = outcomes
+    assert (cf.kind, cf.grams) == (K.PROVISIONAL, 0)
+    assert (ride.kind, ride.grams) == (K.CREDITED, 46)
+    assert (cf_after.kind, cf_after.duplicate_of) == (K.DUPLICATE, ride.reduction_id)
+    assert cf_after.replayed and ride_after.replayed
+    ride_first, _ = settled_total(app, clock, "ride")
+    assert day_first == ride_first == 46
+    assert verify_ledger(app.ctx) == []
+
+
+def test_a_car_free_day_without_trips_is_credited_when_it_settles(
+    app: App, clock: FixedClock
+) -> None:
+    w = World(app, "Cars")
+    (held,) = w.send("Cars", car_free("cf-1"))
+    assert held.kind == K.PROVISIONAL
+    (replay,) = w.send("Cars", car_free("cf-1"))
+    assert (replay.kind, replay.replayed) == (K.PROVISIONAL, True)
+
+    clock.moment = NOW + timedelta(days=1)
+    assert settle_due(app.ctx) == 1
+    (settled,) = w.send("Cars", car_free("cf-1"))
+    assert (settled.kind, settled.grams, settled.replayed) == (K.CREDITED, 4630, True)
+    assert settle_due(app.ctx) == 0
+    assert verify_ledger(app.ctx) == []
+
+
+def test_a_video_conference_avoiding_a_trip_yields_to_that_days_ride(
+    app: App, clock: FixedClock
+) -> None:
+    """Before: the conference was credited although the person rode the metro that day."""
+    w = World(app, "Office", "Metro")
+    conference = {"behaviour": "video_conference", "minutes": 60, "quantity": {"count": "1"}}
+    (vc,) = w.send("Office", event(event_id="vc-1", start=at(16, days_ago=1), **conference))
+    (ride,) = w.send("Metro", metro("m-1"))
+    assert vc.kind == K.PROVISIONAL
+
+    clock.moment = NOW + timedelta(days=2)
+    settle_due(app.ctx)
+    (vc_after,) = w.send("Office", event(event_id="vc-1", start=at(16, days_ago=1), **conference))
+    assert (vc_after.kind, vc_after.duplicate_of) == (K.DUPLICATE, ride.reduction_id)
+
+
+def test_tanpuhui_settle_settles_on_demand(app: App, clock: FixedClock, database_url: str) -> None:
+    w = World(app, "Cars")
+    (held,) = w.send("Cars", car_free("cf-1"))
+    assert held.kind == K.PROVISIONAL
+    clock.moment = NOW + timedelta(days=1)
+    result = CliRunner().invoke(
+        cli, ["--database-url", database_url, "settle", "--json"], catch_exceptions=False
+    )
+    assert result.exit_code == 0 and '"settled": 1' in result.stdout

@@ -177,6 +177,7 @@ class GroupSpec(_Strict):
     daily_cap_grams: int | None = Field(default=None, gt=0)
     cap_source: str = ""
     day_merge: DayMerge | None = None
+    day_claims: dict[BehaviourCode, BehaviourCode] = {}
 
 
 class GroupsFileSpec(_Strict):
@@ -489,6 +490,7 @@ def parse_groups(text: str, name: str) -> list[Group]:
             g.daily_cap_grams,
             g.cap_source,
             g.day_merge,
+            dict(g.day_claims),
         )
         for g in spec.groups
     ]

@@ -9,6 +9,7 @@ event in batch order, deterministically:
     replay (same enterprise + event_id)  → the stored outcome again, nothing new
       … with a different payload         → `conflict` (a stored *rejection* may be corrected)
     refused (invalid …, an issuer it may not cite, claimed elsewhere) → `rejected`
+    a day claim in its window            → `provisional`, settled later (settlement.py)
     evidence fingerprint already claimed → `duplicate` of the claim
     the same act in an exclusive group   → `duplicate` of the earlier claim (dedup.py); for a
                                            meter's period, whoever has it (households.py)
@@ -67,6 +68,7 @@ from tanpuhui.domain.models import Quantification, quantify
 from tanpuhui.domain.plausibility import check_plausibility
 from tanpuhui.domain.quantity import format_decimal
 from tanpuhui.domain.regions import RegionCatalogue, province_of
+from tanpuhui.domain.settlement import closes_at, excluding_claim
 
 #: The contract's largest batch (docs/events.md): the one home of the batch-size limit; the
 #: settings may lower it (`Limits.max_batch`), never raise it.
@@ -80,6 +82,7 @@ class OutcomeKind(StrEnum):
     REJECTED = "rejected"
     PENDING_BINDING = "pending_binding"
     CONFLICT = "conflict"  # answered, never stored: the stored outcome stands
+    PROVISIONAL = "provisional"  # a day claim held until its window closes (settlement.py)
 
 
 # The per-event records below are NamedTuples rather than frozen dataclasses: they are built
@@ -165,6 +168,7 @@ class BatchDecision:
     replaced: list[str]  # event ids whose stored rejection the new record replaces
     entry: Entry | None
     region_deltas: dict[tuple[str, str, date], int]  # (region, group, day) → grams
+    held: list[Candidate] = field(default_factory=list)  # day claims held provisional
 
     @property
     def balance_deltas(self) -> dict[tuple[str, str], int]:
@@ -213,12 +217,16 @@ class PreparedBatch:
         return sorted({c.fingerprint for c in self.candidates() if c.fingerprint is not None})
 
     def claim_scopes(self, catalogue: Catalogue) -> list[ClaimScope]:
-        """The stored claims this batch's decision needs (the rule lives in claims.py)."""
-        return claim_scopes(
-            (Claimed(c.group.code, c.day, c.event.started_at, c.event.ended_at)
-             for c in self.candidates()),
-            catalogue,
-        )  # fmt: skip
+        """The stored claims this batch's decision needs (the rule lives in claims.py), and
+        for a day claim those of the group it yields to (settlement.py)."""
+        claimed = []
+        for c in self.candidates():
+            ev = c.event
+            claimed.append(Claimed(c.group.code, c.day, ev.started_at, ev.ended_at))
+            excluded = c.group.day_claims.get(ev.behaviour)
+            if excluded is not None:
+                claimed.append(Claimed(excluded, c.day, ev.started_at, ev.ended_at))
+        return claim_scopes(claimed, catalogue)
 
 
 def attach_evidence(batch: PreparedBatch, rights: IssuerRights) -> PreparedBatch:
@@ -364,9 +372,12 @@ def decide_batch(
     state: IntakeState,
     new_id: Callable[[], uuid.UUID],
     now: datetime,
+    *,
+    settling: bool = False,
 ) -> BatchDecision:
-    """Phase 2: settle every event against the loaded state, in batch order."""
-    decider = _Decider(batch.enterprise_id, state, new_id)
+    """Phase 2: settle every event against the loaded state, in batch order. `settling`: the
+    batch is held day claims whose window closed (settlement.py): none is held again."""
+    decider = _Decider(batch.enterprise_id, state, new_id, now, settling)
     for item in batch.items:
         decider.settle(item)
     return decider.decision(now)
@@ -381,19 +392,29 @@ class _Decider:
         "credits",
         "enterprise_id",
         "entry_id",
+        "held",
         "holders",
         "new_id",
+        "now",
         "outcomes",
         "records",
         "region_deltas",
         "replaced",
         "seen",
+        "settling",
         "state",
-    )  # fmt: skip
+    )
 
     def __init__(
-        self, enterprise_id: uuid.UUID, state: IntakeState, new_id: Callable[[], uuid.UUID]
+        self,
+        enterprise_id: uuid.UUID,
+        state: IntakeState,
+        new_id: Callable[[], uuid.UUID],
+        now: datetime,
+        settling: bool,
     ) -> None:
+        self.now, self.settling = now, settling
+        self.held: list[Candidate] = []
         self.enterprise_id = enterprise_id
         self.state = state
         self.new_id = new_id
@@ -462,8 +483,31 @@ class _Decider:
             )
         return holder
 
+    def hold(self, c: Candidate) -> bool:
+        """A day claim whose window is open is held `provisional` (settlement.py)."""
+        ev = c.event
+        if self.settling or ev.behaviour not in c.group.day_claims:
+            return False
+        until = closes_at(ev.ended_at)
+        if self.now >= until:
+            return False
+        outcome = Outcome(
+            c.position,
+            ev.event_id,
+            OutcomeKind.PROVISIONAL,
+            methodology=c.quantification.methodology.key,
+            message=f"a day claim: held until {until.isoformat()}, then settled",
+        )
+        self.outcomes.append(outcome)
+        self.held.append(c)
+        self.seen[ev.event_id] = StoredOutcome(ev.payload_hash, outcome)
+        return True
+
     def claim(self, c: Candidate) -> None:
-        """dedup → merge → cap → credit, for an event that passed every stateless check."""
+        """hold → dedup → merge → cap → credit, for an event that passed every stateless
+        check."""
+        if self.hold(c):
+            return
         record_id = self.new_id()
         holder = self.holder(c.event.subject)
         original, flag = self.duplicate_of(holder, c)
@@ -523,6 +567,13 @@ class _Decider:
                 )
                 return original, CONTESTED if contested else None
         ev = c.event
+        excluded = c.group.day_claims.get(ev.behaviour)
+        if excluded is not None:  # a day claim yields to the day's measured claims
+            yielded = excluding_claim(
+                self.claims.by_holder.get(holder, ()), excluded, ev.behaviour, c.day
+            )
+            if yielded is not None:
+                return yielded.id, None
         if c.meter is not None:  # the meter's period, whoever in the household has it
             same = self.claims.overlapping(c.meter, c.group, ev.started_at, ev.ended_at)
             if same is not None:
@@ -604,6 +655,7 @@ class _Decider:
             replaced=self.replaced,
             entry=entry,
             region_deltas=dict(self.region_deltas),
+            held=self.held,
         )
 
 

@@ -209,7 +209,7 @@ class Group:
 
     `clock_skew_s`: how far apart two claims of an exclusive group may lie and still be one act
     (dedup.py). `day_merge`: day-level quantities are merged per holder and day, not compared
-    by time (merge.py)."""
+    by time (merge.py). `day_claims`: behaviours settled after their day (settlement.py)."""
 
     code: str
     title: str
@@ -218,6 +218,9 @@ class Group:
     daily_cap_grams: int | None = None
     cap_source: str = ""  # where the cap comes from (caps are policy, not published factors)
     day_merge: DayMerge | None = None
+    #: day claims of this group (behaviour → the group whose claims of that day exclude it),
+    #: held and settled once their window closes (settlement.py)
+    day_claims: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.clock_skew_s < 0:
@@ -323,6 +326,10 @@ def catalogue_problems(catalogue: Catalogue) -> list[str]:
     for m in catalogue.methodologies:
         if m.group not in catalogue.groups:
             problems.append(f"{m.key}: unknown behaviour group {m.group!r}")
+    for g in catalogue.groups.values():
+        for behaviour, excluded in sorted(g.day_claims.items()):
+            if excluded not in catalogue.groups:
+                problems.append(f"group {g.code}: day claim {behaviour} excludes unknown group")
     ms = catalogue.methodologies
     for i, a in enumerate(ms):
         for b in ms[i + 1 :]:

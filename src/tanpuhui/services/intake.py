@@ -12,7 +12,7 @@ the winner's rows, so nothing is credited twice.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -35,7 +35,7 @@ from tanpuhui.domain.intake import (
 )
 from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.services.context import Context, Limits, retry_races
-from tanpuhui.services.ports import LockTableFullError, RaceLostError, StoredCatalogue
+from tanpuhui.services.ports import HeldClaim, LockTableFullError, RaceLostError, StoredCatalogue
 
 #: Attempts of one part of a batch that keeps losing uniqueness races.
 ATTEMPTS = 5
@@ -74,6 +74,7 @@ def submit_events(
         raise InvalidInputError(f"enterprise {enterprise.name} has no scene role")
     if not raws:
         return []
+    settle_due(ctx, enterprise_id)  # a closed window settles by itself with the next intake
     now = ctx.clock.now()
     prepared = prepare_batch(enterprise_id, raws, stored.catalogue, ctx.regions, now, ctx.tz)
     outcomes: list[Outcome] = []
@@ -96,27 +97,67 @@ def _parts(prepared: PreparedBatch, max_subjects: int) -> list[PreparedBatch]:
     return parts
 
 
+def settle_due(ctx: Context, enterprise_id: uuid.UUID | None = None, limit: int = 10_000) -> int:
+    """Settle the held day claims whose window has closed (settlement.py) — of one enterprise,
+    or of all; returns how many were settled. Each group of claims received together is
+    prepared as it was then, and decided now against everything credited meanwhile."""
+    now = ctx.clock.now()
+    with ctx.uow(write=False) as uow:
+        due = uow.settlement.due(now, enterprise_id, limit)
+        if not due:
+            return 0
+        stored = ctx.catalogues.current(uow)
+    groups: dict[tuple[uuid.UUID, datetime], list[HeldClaim]] = {}
+    for held in due:
+        groups.setdefault((held.enterprise_id, held.received_at), []).append(held)
+    for (enterprise, received_at), members in sorted(groups.items()):
+        events = [h.event for h in members]
+        prepared = prepare_batch(
+            enterprise, events, stored.catalogue, ctx.regions, received_at, ctx.tz
+        )
+        held_ids = {h.event.event_id: h.id for h in members}
+        _settle(ctx, stored, prepared, now, "settlement", held_ids)
+    return len(due)
+
+
 def _settle(
-    ctx: Context, stored: StoredCatalogue, prepared: PreparedBatch, now: datetime, source: str
+    ctx: Context,
+    stored: StoredCatalogue,
+    prepared: PreparedBatch,
+    now: datetime,
+    source: str,
+    settling: Mapping[str, uuid.UUID] | None = None,
 ) -> list[Outcome]:
     """Settle one part of a batch in one transaction, retrying lost races; halves itself if
-    the database's lock table is full."""
+    the database's lock table is full. `settling`: the held claims (by event id) the batch
+    settles."""
     try:
-        return retry_races(lambda: _settle_once(ctx, stored, prepared, now, source), ATTEMPTS)
+        return retry_races(
+            lambda: _settle_once(ctx, stored, prepared, now, source, settling), ATTEMPTS
+        )
     except LockTableFullError:
         if len(prepared.subjects()) <= 50:
             raise ConflictError("the database is too busy to lock; retry later") from None
         half = len(prepared.items) // 2
         return [
-            *_settle(ctx, stored, replace(prepared, items=prepared.items[:half]), now, source),
-            *_settle(ctx, stored, replace(prepared, items=prepared.items[half:]), now, source),
+            *_settle(
+                ctx, stored, replace(prepared, items=prepared.items[:half]), now, source, settling
+            ),
+            *_settle(
+                ctx, stored, replace(prepared, items=prepared.items[half:]), now, source, settling
+            ),
         ]
     except RaceLostError:
         raise ConflictError("the batch kept colliding with concurrent writers; retry it") from None
 
 
 def _settle_once(
-    ctx: Context, stored: StoredCatalogue, prepared: PreparedBatch, now: datetime, source: str
+    ctx: Context,
+    stored: StoredCatalogue,
+    prepared: PreparedBatch,
+    now: datetime,
+    source: str,
+    settling: Mapping[str, uuid.UUID] | None,
 ) -> list[Outcome]:
     catalogue = stored.catalogue
     enterprise_id = prepared.enterprise_id
@@ -140,9 +181,12 @@ def _settle_once(
             prepared.meter_scopes(),
         )
         state.bindings = bindings
+        if settling is None:  # replays of held day claims are answered as held
+            held = uow.settlement.held_outcomes(enterprise_id, prepared.event_ids())
+            state.existing = {**held, **state.existing}
         # ids for the entry and every record, made at once
         ids = iter(ctx.ids.many(len(prepared.items) + 1))
-        decision = decide_batch(prepared, state, ids.__next__, now)
+        decision = decide_batch(prepared, state, ids.__next__, now, settling=settling is not None)
         if decision.entry is not None:
             uow.ledger.open(decision.entry)
         batch_id = ctx.ids.new()
@@ -150,6 +194,9 @@ def _settle_once(
         if decision.entry is not None:
             uow.ledger.record(decision.entry, lines_on_events=True)
         uow.intake.add_region_totals(decision.region_deltas)
+        uow.settlement.hold(enterprise_id, decision.held, now, ctx.ids.new)
+        if settling is not None:
+            uow.settlement.mark_settled([settling[e] for e in prepared.event_ids()], now)
         uow.intake.close_batch(batch_id)
         uow.commit()
         return decision.outcomes

@@ -7,7 +7,7 @@ never commits: only the service that opened the unit of work does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from types import TracebackType
@@ -17,10 +17,11 @@ from tanpuhui.domain.binding import Move, PendingReduction
 from tanpuhui.domain.checks import Violation
 from tanpuhui.domain.claims import Claim, ClaimScope
 from tanpuhui.domain.errors import UnavailableError
+from tanpuhui.domain.events import BehaviourEvent
 from tanpuhui.domain.evidence import IssuerGrant, IssuerRights
 from tanpuhui.domain.exclusions import Exclusion
 from tanpuhui.domain.households import MeterScope
-from tanpuhui.domain.intake import BatchDecision, IntakeState, Outcome
+from tanpuhui.domain.intake import BatchDecision, Candidate, IntakeState, Outcome, StoredOutcome
 from tanpuhui.domain.ledger import Entry
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology
 from tanpuhui.domain.parties import Binding, Credential, Enterprise, Person
@@ -297,6 +298,33 @@ class ExclusionRepository(Protocol):
     def register_for(self, keys: Sequence[str]) -> dict[str, list[Exclusion]]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class HeldClaim:
+    """A day claim held provisional (settlement.py), as stored."""
+
+    id: uuid.UUID
+    enterprise_id: uuid.UUID
+    received_at: datetime
+    event: BehaviourEvent
+
+
+class SettlementRepository(Protocol):
+    def hold(
+        self,
+        enterprise_id: uuid.UUID,
+        held: Sequence[Candidate],
+        received_at: datetime,
+        new_id: Callable[[], uuid.UUID],
+    ) -> None: ...
+    def held_outcomes(
+        self, enterprise_id: uuid.UUID, event_ids: Sequence[str]
+    ) -> dict[str, StoredOutcome]: ...
+    def due(
+        self, now: datetime, enterprise_id: uuid.UUID | None, limit: int
+    ) -> list[HeldClaim]: ...
+    def mark_settled(self, ids: Sequence[uuid.UUID], now: datetime) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction and the repositories bound to it (read-only members: covariant)."""
 
@@ -326,6 +354,8 @@ class UnitOfWork(Protocol):
     def evidence(self) -> EvidenceRepository: ...
     @property
     def exclusions(self) -> ExclusionRepository: ...
+    @property
+    def settlement(self) -> SettlementRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -213,6 +214,7 @@ class SqlCatalogue:
                 r.clock_skew_s,
                 r.daily_cap_grams,
                 day_merge=DayMerge(r.day_merge) if r.day_merge else None,
+                day_claims=json.loads(r.day_claims) if r.day_claims else {},
             )
             for r in self.conn.execute(sa.select(t.behaviour_groups).order_by(g.code))
         ]
@@ -256,6 +258,9 @@ class SqlCatalogue:
                 "exclusive": g.exclusive,
                 "clock_skew_s": g.clock_skew_s,
                 "day_merge": g.day_merge.value if g.day_merge else None,
+                "day_claims": json.dumps(dict(g.day_claims), sort_keys=True)
+                if g.day_claims
+                else None,
                 "daily_cap_grams": g.daily_cap_grams,
                 "updated_at": updated_at,
             }

@@ -85,6 +85,7 @@ behaviour_groups = sa.Table(
     sa.Column("daily_cap_grams", sa.BigInteger, nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("day_merge", sa.Text, nullable=True),
+    sa.Column("day_claims", sa.Text, nullable=True),  # JSON {behaviour: excluded group}
 )
 
 methodology_versions = sa.Table(
@@ -277,6 +278,31 @@ issuer_grants = sa.Table(
         sqlite_where=sa.text("is_issuer"),
         postgresql_where=sa.text("is_issuer"),
     ),
+)
+
+#: Day claims held until their window closes (domain/settlement.py): the event as understood;
+#: once settled, its outcome is an ordinary `events` row and `settled_at` is set.
+provisional_claims = sa.Table(
+    "provisional_claims",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("enterprise_id", sa.Uuid, sa.ForeignKey("enterprises.id"), nullable=False),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("payload_hash", sa.LargeBinary(16), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("behaviour", sa.Text, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=False),
+    sa.Column("region", sa.Text, nullable=False),
+    sa.Column("quantities", sa.Text, nullable=False),
+    sa.Column("evidence_ref", sa.Text, nullable=True),
+    sa.Column("evidence_issuer", sa.Text, nullable=True),
+    sa.Column("methodology", sa.Text, nullable=False),  # code@version it was quantified with
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("closes_at", UTCDateTime, nullable=False),
+    sa.Column("settled_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("enterprise_id", "event_id"),
+    sa.Index("ix_provisional_claims_closes_at", "closes_at"),
 )
 
 #: The exclusion register (domain/exclusions.py): subjects claimed under another mechanism.

@@ -30,6 +30,7 @@ from tanpuhui.adapters.db.repositories import (
     SqlLocks,
     SqlPersons,
 )
+from tanpuhui.adapters.db.settlement_repository import SqlSettlement
 from tanpuhui.adapters.db.verify_repository import SqlVerify
 from tanpuhui.domain.errors import (
     ConfigurationError,
@@ -95,6 +96,7 @@ class SqlUnitOfWork:
         self.corrections = SqlCorrections(conn)
         self.evidence = SqlEvidence(conn)
         self.exclusions = SqlExclusions(conn)
+        self.settlement = SqlSettlement(conn)
         return self
 
     def __exit__(

@@ -2,7 +2,8 @@
 it are one act, replacing the overlap tolerance, whose meaning was the opposite) and a
 day-merge rule for day-level quantities; the issuer registry (evidence is owned: who is, and
 who may cite, an evidence issuer); the exclusion register (what is claimed under another
-mechanism: green certificates, CCER, an ETS sector).
+mechanism: green certificates, CCER, an ETS sector); day claims held provisional until they
+settle.
 
 Revision ID: 0005
 Revises: 0003
@@ -24,6 +25,36 @@ def upgrade() -> None:
     with op.batch_alter_table("behaviour_groups") as groups:
         groups.alter_column("overlap_tolerance_s", new_column_name="clock_skew_s")
         groups.add_column(sa.Column("day_merge", sa.Text, nullable=True))
+        groups.add_column(sa.Column("day_claims", sa.Text, nullable=True))
+    op.create_table(
+        "provisional_claims",
+        sa.Column("id", sa.Uuid, nullable=False),
+        sa.Column("enterprise_id", sa.Uuid, nullable=False),
+        sa.Column("event_id", sa.Text, nullable=False),
+        sa.Column("payload_hash", sa.LargeBinary(16), nullable=False),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("behaviour", sa.Text, nullable=False),
+        sa.Column("started_at", UTCDateTime, nullable=False),
+        sa.Column("ended_at", UTCDateTime, nullable=False),
+        sa.Column("region", sa.Text, nullable=False),
+        sa.Column("quantities", sa.Text, nullable=False),
+        sa.Column("evidence_ref", sa.Text, nullable=True),
+        sa.Column("evidence_issuer", sa.Text, nullable=True),
+        sa.Column("methodology", sa.Text, nullable=False),
+        sa.Column("received_at", UTCDateTime, nullable=False),
+        sa.Column("closes_at", UTCDateTime, nullable=False),
+        sa.Column("settled_at", UTCDateTime, nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_provisional_claims")),
+        sa.ForeignKeyConstraint(
+            ["enterprise_id"],
+            ["enterprises.id"],
+            name=op.f("fk_provisional_claims_enterprise_id_enterprises"),
+        ),
+        sa.UniqueConstraint(
+            "enterprise_id", "event_id", name=op.f("uq_provisional_claims_enterprise_id_event_id")
+        ),
+    )
+    op.create_index("ix_provisional_claims_closes_at", "provisional_claims", ["closes_at"])
     op.create_table(
         "issuer_grants",
         sa.Column("issuer", sa.Text, nullable=False),
