@@ -184,6 +184,10 @@ def _section(m: Methodology, catalogue: Catalogue, regions: RegionCatalogue) -> 
         bounds.append(f"duration {_range(b.duration_s.minimum, b.duration_s.maximum)} s")
     if b.max_speed_kmh is not None:
         bounds.append(f"speed at most {format_decimal(b.max_speed_kmh)} km/h")
+    for k, v in sorted(b.quantities_per_day.items()):
+        bounds.append(f"{k} {_range(v.minimum, v.maximum)} per day of the period covered")
+    if b.frequency is not None:
+        bounds.append(f"at most {b.frequency.max_count} per person within {b.frequency.window_s} s")
     lines += [
         "",
         f"Caps: group `{group.code}` {_grams(group.daily_cap_grams)} per person per day"
