@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from tanpuhui.domain.checks import check_claims
 from tanpuhui.domain.claims import Claim
+from tanpuhui.domain.decision import decide_batch
 from tanpuhui.domain.events import Reason, Rejection
 from tanpuhui.domain.evidence import IssuerRights, evidence_fingerprint
 from tanpuhui.domain.intake import (
@@ -30,7 +31,6 @@ from tanpuhui.domain.intake import (
     PreparedBatch,
     Refused,
     StoredOutcome,
-    decide_batch,
     prepare_batch,
 )
 from tanpuhui.domain.ledger import Entry, pending_account, person_account

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from tanpuhui.domain.decision import decide_batch
 from tanpuhui.domain.errors import (
     ConflictError,
     InvalidInputError,
@@ -29,7 +30,6 @@ from tanpuhui.domain.intake import (
     PreparedBatch,
     apply_exclusions,
     attach_evidence,
-    decide_batch,
     holder_of,
     prepare_batch,
 )
