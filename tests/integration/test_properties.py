@@ -608,7 +608,7 @@ def test_random_streams_keep_every_invariant(
 
 
 def test_replaying_a_batch_that_reused_a_rejected_event_id_answers_the_same(app: App) -> None:
-    """Suspected bug (domain/decision.py `decide_batch`, then in domain/intake.py): a batch holding a rejected event and,
+    """Suspected bug (domain/intake.py `decide_batch`): a batch holding a rejected event and,
     after it, the same event id with another payload answers [rejected, conflict]. Sent again,
     the same batch answers [rejected (replayed), pending_binding 319 g]: the replayed first
     item is not counted as seen in this batch, so the second is taken for a correction of the
