@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from tanpuhui.adapters.system import FixedClock
 from tanpuhui.bootstrap import App
 from tanpuhui.cli.main import cli
-from tanpuhui.domain.errors import ForbiddenError, InvalidInputError
+from tanpuhui.domain.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.parties import Role
 from tanpuhui.services.evidence import authorise_issuer
@@ -510,3 +510,35 @@ def test_tanpuhui_settle_settles_on_demand(app: App, clock: FixedClock, database
         cli, ["--database-url", database_url, "settle", "--json"], catch_exceptions=False
     )
     assert result.exit_code == 0 and '"settled": 1' in result.stdout
+
+
+def test_a_day_claim_reported_after_its_window_is_decided_at_once(app: App) -> None:
+    w = World(app, "Cars", "Metro")
+    ride = dict(metro("m-1"), started_at=at(8, days_ago=3).isoformat(),
+                ended_at=at(8, 30, days_ago=3).isoformat())  # fmt: skip
+    (trip,) = w.send("Metro", ride)
+    late = dict(car_free("cf-1"), started_at=at(0, days_ago=3).isoformat(),
+                ended_at=at(23, 59, days_ago=3).isoformat())  # fmt: skip
+    (day,) = w.send("Cars", late)
+
+    assert (day.kind, day.duplicate_of) == (K.DUPLICATE, trip.reduction_id)
+
+
+def test_the_registries_refuse_what_they_cannot_hold(app: App) -> None:
+    w = World(app, "Canteen", "Other")
+    with pytest.raises(InvalidInputError):
+        authorise_issuer(app.ctx, "wuhan-metro", w.ids["Canteen"])  # no namespace
+    with pytest.raises(NotFoundError):
+        authorise_issuer(app.ctx, "canteen:one", uuid.UUID(int=1))
+    first = authorise_issuer(app.ctx, "canteen:one", w.ids["Canteen"], is_issuer=True)
+    assert authorise_issuer(app.ctx, "canteen:one", w.ids["Canteen"], is_issuer=True) == first
+    with pytest.raises(ConflictError):
+        authorise_issuer(app.ctx, "canteen:one", w.ids["Other"], is_issuer=True)
+    with pytest.raises(InvalidInputError):
+        declare_claimed_elsewhere(app.ctx, "meter:1", "carbon-magic")
+    with pytest.raises(InvalidInputError):
+        declare_claimed_elsewhere(
+            app.ctx, "meter:1", "ccer", valid_from=at(0).date(), valid_to=at(0).date()
+        )
+    with pytest.raises(NotFoundError):
+        declare_claimed_elsewhere(app.ctx, "meter:1", "ccer", declared_by=uuid.UUID(int=1))

@@ -52,7 +52,9 @@ class EventBatch(_Doc):
     )
 
 
-OutcomeKind = Literal["credited", "capped", "duplicate", "rejected", "pending_binding", "conflict"]
+OutcomeKind = Literal[
+    "credited", "capped", "duplicate", "rejected", "pending_binding", "conflict", "provisional"
+]
 
 
 class Outcome(BaseModel):
@@ -64,8 +66,15 @@ class Outcome(BaseModel):
     methodology: str | None = None
     entry_id: str | None = None
     reduction_id: str | None = None
-    duplicate_of: str | None = Field(default=None, description="the reduction it duplicates")
-    reason: str | None = Field(default=None, description="stable reason code when rejected")
+    duplicate_of: str | None = Field(
+        default=None,
+        description="the reduction it duplicates (or, for a merged day count, tops up)",
+    )
+    reason: str | None = Field(
+        default=None,
+        description="stable reason code when rejected; `merged` for a day count that credits "
+        "only what it adds; `evidence_contested` for a duplicate kept for review",
+    )
     message: str | None = None
 
 

@@ -90,12 +90,6 @@ def claim_scopes(
     return scopes
 
 
-def overlap_seconds(
-    a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime
-) -> float:
-    return (min(a_end, b_end) - max(a_start, b_start)).total_seconds()
-
-
 class ClaimBook:
     def __init__(
         self,
