@@ -16,6 +16,7 @@ from tanpuhui.cli.main import cli
 from tanpuhui.domain.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.parties import Role
+from tanpuhui.services.events import get_event
 from tanpuhui.services.evidence import authorise_issuer
 from tanpuhui.services.exclusions import declare_claimed_elsewhere
 from tanpuhui.services.intake import settle_due, submit_events
@@ -477,8 +478,16 @@ def test_a_car_free_day_without_trips_is_credited_when_it_settles(
     (replay,) = w.send("Cars", car_free("cf-1"))
     assert (replay.kind, replay.replayed) == (K.PROVISIONAL, True)
 
+    view = get_event(app.ctx, w.ids["Cars"], "cf-1")  # the enterprise sees it held
+    assert (view.outcome.kind, view.behaviour, view.live_grams) == (
+        K.PROVISIONAL,
+        "car_non_use_day",
+        0,
+    )
+
     clock.moment = NOW + timedelta(days=1)
     assert settle_due(app.ctx) == 1
+    assert get_event(app.ctx, w.ids["Cars"], "cf-1").outcome.kind == K.CREDITED
     (settled,) = w.send("Cars", car_free("cf-1"))
     assert (settled.kind, settled.grams, settled.replayed) == (K.CREDITED, 4630, True)
     assert settle_due(app.ctx) == 0
