@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tanpuhui.domain.errors import ConfigurationError
+from tanpuhui.domain.intake import MAX_BATCH_EVENTS
 
 _OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
 
@@ -35,7 +36,7 @@ class Settings(BaseSettings):
     rate_limit_burst: float = Field(default=40.0, ge=1)
     #: Largest request body accepted (bytes) and largest batch (events).
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
-    max_batch: int = Field(default=10_000, ge=1, le=10_000)
+    max_batch: int = Field(default=MAX_BATCH_EVENTS, ge=1, le=MAX_BATCH_EVENTS)
     #: Distinct subjects settled per transaction (PostgreSQL takes one or two advisory locks
     #: each: keep 2 × this × concurrent writers below max_locks_per_transaction × connections).
     max_subjects_per_transaction: int = Field(default=4000, ge=10, le=100_000)

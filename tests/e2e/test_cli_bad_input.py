@@ -156,6 +156,11 @@ CASES: dict[str, list[Case]] = {
         case("--catalogue", "no/such/dir", **FILE),
         case("--catalogue", "bad.yaml", **FILE),
     ],
+    "settle": [
+        case(**DOWN),
+        case(**UNMIGRATED),
+        case("--jsn", **USAGE),
+    ],
     "docs events": [
         case("--out", "no/such/events.md", **INVALID),
         case("--out", "plain.md", **INVALID),  # no generated-table markers

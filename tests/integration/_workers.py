@@ -15,7 +15,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +24,8 @@ from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.system import FixedClock
 from tanpuhui.bootstrap import App, build
 from tanpuhui.config import Settings
+from tanpuhui.domain.caps import days_covered, spread
+from tanpuhui.domain.dedup import same_act
 from tanpuhui.domain.intake import Outcome
 from tanpuhui.domain.ledger import is_holder
 from tanpuhui.domain.methodology import Group
@@ -120,8 +122,8 @@ def active_claims(app: App) -> list[ClaimRow]:
 
 
 def overlap_violations(claims: Sequence[ClaimRow], groups: Mapping[str, Group]) -> list[str]:
-    """Pairs of active claims of one holder that overlap in an exclusive group beyond its
-    tolerance (compared pairwise: no cleverness to get wrong)."""
+    """Pairs of active claims of one holder that are the same act in an exclusive group
+    (`dedup.same_act`: overlapping or within the clock-skew tolerance), compared pairwise."""
     found = []
     by_holder_group: dict[tuple[str, str], list[ClaimRow]] = defaultdict(list)
     for c in claims:
@@ -132,21 +134,20 @@ def overlap_violations(claims: Sequence[ClaimRow], groups: Mapping[str, Group]) 
             continue
         for i, a in enumerate(members):
             for b in members[i + 1 :]:
-                overlap = (
-                    min(a.ended_at, b.ended_at) - max(a.started_at, b.started_at)
-                ).total_seconds()
-                if overlap > group.overlap_tolerance_s:
+                skew = timedelta(seconds=group.clock_skew_s)
+                if same_act(a.started_at, a.ended_at, b.started_at, b.ended_at, skew):
                     found.append(
                         f"{holder}: {a.id} [{a.started_at}, {a.ended_at}] and {b.id} "
-                        f"[{b.started_at}, {b.ended_at}] overlap {overlap} s in {code}"
+                        f"[{b.started_at}, {b.ended_at}] are one act in {code}"
                     )
     return found
 
 
 def cap_violations(claims: Sequence[ClaimRow], groups: Mapping[str, Group]) -> list[str]:
     totals: dict[tuple[str, str, Any], int] = defaultdict(int)
-    for c in claims:
-        totals[(c.holder, c.group, c.day)] += c.grams
+    for c in claims:  # per day of the period each claim covers (domain/caps.py)
+        for day, grams in spread(c.grams, c.day, days_covered(c.started_at, c.ended_at)):
+            totals[(c.holder, c.group, day)] += grams
     found = []
     for (holder, code, day), grams in sorted(totals.items()):
         cap = groups[code].daily_cap_grams

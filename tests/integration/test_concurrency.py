@@ -39,7 +39,8 @@ from tanpuhui.config import Settings
 from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.domain.methodology import Catalogue
-from tanpuhui.domain.parties import Role
+from tanpuhui.domain.parties import Enterprise, Role
+from tanpuhui.services.evidence import authorise_issuer
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import verify_ledger
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
@@ -100,7 +101,9 @@ def metro(event_id: str, subject: str, slot: int, *, jitter_s: int = 0) -> dict[
 
 
 def walk(event_id: str, subject: str, hour: int) -> dict[str, Any]:
-    """An hour of walking in Luzhou: 10,000 steps = 164 g; two such hours pass the cap."""
+    """An hour of walking in Luzhou, a count that grows with the hour: 10,000 steps = 164 g at
+    00:00, 24,000 = 393 g at 07:00. A day's counts are merged (the largest counts), and from
+    hour 6 on the largest passes the 296 g cap."""
     return event(
         event_id=event_id,
         subject=subject,
@@ -108,8 +111,17 @@ def walk(event_id: str, subject: str, hour: int) -> dict[str, Any]:
         region="510502",
         start=DAY + timedelta(hours=hour),
         minutes=60,
-        quantity={"steps": "10000"},
+        quantity={"steps": str(10_000 + 2_000 * hour)},
     )
+
+
+#: The issuer of the orders; every enterprise of a test may cite it (`cite_canteen`).
+CANTEEN = "canteen:central"
+
+
+def cite_canteen(app: App, *enterprises: Enterprise) -> None:
+    for enterprise in enterprises:
+        authorise_issuer(app.ctx, CANTEEN, enterprise.id)
 
 
 def cutlery(event_id: str, subject: str, order: str) -> dict[str, Any]:
@@ -121,7 +133,7 @@ def cutlery(event_id: str, subject: str, order: str) -> dict[str, Any]:
         start=DAY + timedelta(hours=12),
         minutes=30,
         quantity={"count": "1"},
-        evidence={"ref": order, "issuer": "canteen"},
+        evidence={"ref": order, "issuer": CANTEEN},
     )
 
 
@@ -227,6 +239,7 @@ def test_overlapping_batches_from_four_processes_settle_every_event_once(
     bikes, maps, food = (
         add_enterprise(app.ctx, name, {Role.SCENE}) for name in ("Bikes", "Maps", "Food")
     )
+    cite_canteen(app, bikes, maps, food)
     persons = [add_person(app.ctx) for _ in range(4)]
     for i, person in enumerate(persons):
         bind_subject(app.ctx, bikes.id, f"b-{i}", person.id)
@@ -240,7 +253,7 @@ def test_overlapping_batches_from_four_processes_settle_every_event_once(
             # one trip, reported by the bike app and (30 s later, 11 min) by the map app
             raws[bikes.id].append(bike(f"ride-{i}-{k}", f"b-{i}", k))
             raws[maps.id].append(metro(f"nav-{i}-{k}", f"m-{i}", k, jitter_s=30))
-        for hour in range(8):  # 8 × 164 g of walking a day against a 296 g cap
+        for hour in range(8):  # up to 393 g of walking a day against a 296 g cap
             raws[bikes.id].append(walk(f"walk-{i}-{hour}", f"b-{i}", hour))
         for hour in (*range(4), 20, 21):  # the map app counts some of the same hours
             raws[maps.id].append(walk(f"steps-{i}-{hour}", f"m-{i}", hour))
@@ -372,6 +385,7 @@ def test_two_transactions_colliding_on_a_unique_key_are_retried_not_failed(
     `DBAPIError` that `SqlUnitOfWork` translates into `RaceLostError`; `submit_events` does not
     retry and the error escapes to the caller."""
     bikes, maps = (add_enterprise(app.ctx, name, {Role.SCENE}) for name in ("Bikes", "Maps"))
+    cite_canteen(app, bikes, maps)
     first, second = {
         # the same order from two enterprises, for two unbound subjects
         "evidence": (

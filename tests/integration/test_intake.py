@@ -7,7 +7,8 @@ from datetime import timedelta
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.intake import OutcomeKind
 from tanpuhui.domain.ledger import pending_account, person_account
-from tanpuhui.domain.parties import Role
+from tanpuhui.domain.parties import Enterprise, Role
+from tanpuhui.services.evidence import authorise_issuer
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import show_ledger, verify_ledger
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
@@ -16,7 +17,7 @@ from tests.conftest import NOW
 from tests.db_fixtures import rows
 
 
-def scene(app: App, name: str = "Bikes") -> object:
+def scene(app: App, name: str = "Bikes") -> Enterprise:
     return add_enterprise(app.ctx, name, {Role.SCENE})
 
 
@@ -93,12 +94,15 @@ def test_the_same_trip_from_a_map_app_is_a_duplicate_of_the_bike_ride(app: App) 
 
 def test_the_same_order_reported_by_two_parties_is_credited_once(app: App) -> None:
     coffee, bank = scene(app, "Coffee"), scene(app, "Bank")
+    # the coffee chain is the issuer of its orders; the bank that paid them may cite them
+    authorise_issuer(app.ctx, "merchant:coffee-chain", coffee.id, is_issuer=True)
+    authorise_issuer(app.ctx, "merchant:coffee-chain", bank.id)
     a, b = (
         event(
             behaviour="no_disposable_cutlery",
             region="110101",
             quantity={"count": "1"},
-            evidence={"ref": "order-42", "issuer": "coffee-chain"},
+            evidence={"ref": "order-42", "issuer": "merchant:coffee-chain"},
             subject=s,
         )
         for s in ("c-1", "k-1")
@@ -153,41 +157,29 @@ def test_binding_reverses_a_pending_trip_the_person_already_has(app: App) -> Non
 
 
 def test_daily_group_cap_credits_in_part_then_nothing(app: App) -> None:
-    walks = scene(app, "Steps")
+    walks, watch = scene(app, "Steps"), scene(app, "Watch")
     person = add_person(app.ctx)
     bind_subject(app.ctx, walks.id, "w", person.id)
+    bind_subject(app.ctx, watch.id, "w", person.id)
     day = NOW - timedelta(days=1)
-    # Luzhou: 8.2 g per whole 500 steps; the walking group cap is 296 g a day
-    (a,) = submit_events(
-        app.ctx,
-        walks.id,
-        [
-            event(
-                subject="w",
-                behaviour="walking_steps",
-                region="510502",
-                start=day.replace(hour=1),
-                minutes=60,
-                quantity={"steps": "10000"},
-            )
-        ],
-    )
-    (b,) = submit_events(
-        app.ctx,
-        walks.id,
-        [
-            event(
-                subject="w",
-                behaviour="walking_steps",
-                region="510502",
-                start=day.replace(hour=3),
-                minutes=60,
-                quantity={"steps": "10000"},
-            )
-        ],
-    )
-    assert (a.kind, a.grams) == (OutcomeKind.CREDITED, 164)
-    assert (b.kind, b.grams, b.grams_cut) == (OutcomeKind.CAPPED, 296 - 164, 164 - (296 - 164))
+
+    def walked(steps: int) -> dict[str, object]:
+        return event(
+            subject="w",
+            behaviour="walking_steps",
+            region="510502",
+            start=day.replace(hour=1),
+            minutes=60,
+            quantity={"steps": str(steps)},
+        )
+
+    # Luzhou: 8.2 g per whole 500 steps; the walking group cap is 296 g a day. Step counts of
+    # one day are merged (the largest counts), so the second app's larger count adds 164 g
+    # above the first app's 328 — and the cap leaves none of it.
+    (a,) = submit_events(app.ctx, walks.id, [walked(20_000)])
+    (b,) = submit_events(app.ctx, watch.id, [walked(30_000)])
+    assert (a.kind, a.grams, a.grams_cut) == (OutcomeKind.CAPPED, 296, 328 - 296)
+    assert (b.kind, b.grams, b.grams_cut) == (OutcomeKind.CAPPED, 0, 492)
     assert verify_ledger(app.ctx) == []
 
 

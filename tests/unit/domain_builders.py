@@ -154,4 +154,4 @@ def with_methodology_cap(catalogue: Catalogue, key: str, cap: int) -> Catalogue:
     )
 
 
-MOBILITY = Group("mobility", "Mobility", exclusive=True, overlap_tolerance_s=120)
+MOBILITY = Group("mobility", "Mobility", exclusive=True, clock_skew_s=120)

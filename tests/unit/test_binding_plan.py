@@ -1,13 +1,15 @@
 """Binding: a subject's pending reductions move to the person under the intake rules.
 
 Pending reductions are Wuhan bike rides of 319 g (3.42 km × 93.3 g/km) unless a test says
-otherwise; the mobility group tolerates 120 s of overlap and caps a day at 10,000 g.
+otherwise; in the mobility group claims up to 180 s apart are one trip, and a day is capped at
+10,000 g.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from hypothesis import assume, given, settings
@@ -130,13 +132,16 @@ def test_a_duplicate_of_an_existing_person_claim_is_reversed_naming_it(
     assert result.region_deltas == {("420106", "mobility", TODAY): -319}
 
 
-def test_an_overlap_within_the_tolerance_is_not_a_duplicate(catalogue: Catalogue) -> None:
-    existing = claim(at(13, 8), 12)  # ends 13:20, two minutes into the ride
+def test_a_claim_farther_away_than_the_clock_skew_is_not_a_duplicate(
+    catalogue: Catalogue,
+) -> None:
+    existing = claim(at(13, 2), 12, claim_id=uuid.UUID(int=9))  # ends 13:14, 4 min before
+    near = claim(at(13, 3), 12, claim_id=uuid.UUID(int=10))  # ends 13:15, 3 min before
     r = pending(at(13, 18))
 
-    result = plan([r], [existing], catalogue)
-
-    assert result.moves[0].resolution == Resolution.MOVED
+    assert plan([r], [existing], catalogue).moves[0].resolution == Resolution.MOVED
+    (move,) = plan([r], [near], catalogue).moves
+    assert (move.resolution, move.duplicate_of) == (Resolution.DUPLICATE, near.id)
 
 
 def test_pending_reductions_are_settled_in_time_order(catalogue: Catalogue) -> None:
@@ -230,3 +235,25 @@ def test_any_binding_balances_loses_nothing_and_keeps_the_invariants(
     ]
     assert list(check_claims({PERSON: held}, catalogue.groups, {})) == []
     assert sum(result.region_deltas.values()) == -sum(m.reversed for m in result.moves)
+
+
+def test_a_pending_step_count_is_merged_with_the_persons_count_of_that_day(
+    catalogue: Catalogue,
+) -> None:
+    """Hole 2 at binding: before, both apps' counts of one day were kept in full."""
+    theirs = claim(at(22), 0, grams=164, group="walking", behaviour="walking_steps")
+    walk = replace(
+        pending(at(23), 0, grams=246, methodology="walking.luzhou@1"),
+        group="walking",
+        behaviour="walking_steps",
+    )
+    same = replace(walk, id=uuid.UUID(int=77), grams=100)
+
+    (move,) = plan([walk], [theirs], catalogue).moves
+    assert (move.resolution, move.moved, move.reversed) == (Resolution.CAPPED, 82, 164)
+    (dup,) = plan([same], [theirs], catalogue).moves
+    assert (dup.resolution, dup.duplicate_of, dup.reversed) == (
+        Resolution.DUPLICATE,
+        theirs.id,
+        100,
+    )

@@ -186,7 +186,7 @@ def test_an_asset_whose_accounts_do_not_sum_to_zero_is_reported() -> None:
 # --- 4 and 5: claims --------------------------------------------------------------------------
 
 GROUPS = {
-    "mobility": Group("mobility", "Mobility", True, overlap_tolerance_s=120, daily_cap_grams=1000),
+    "mobility": Group("mobility", "Mobility", True, clock_skew_s=120, daily_cap_grams=1000),
     "food": Group("food", "Food", False, daily_cap_grams=3000),
 }
 
@@ -207,10 +207,12 @@ def test_overlapping_claims_in_an_exclusive_group_are_reported() -> None:
     assert str(first.id) in violations[0].message and str(second.id) in violations[0].message
 
 
-def test_an_overlap_exactly_at_the_tolerance_is_not_a_violation() -> None:
-    claims = [claim(at(8), 30), claim(at(8, 28), 30)]  # 120 s = the mobility tolerance
+def test_claims_just_beyond_the_clock_skew_apart_are_not_a_violation() -> None:
+    claims = [claim(at(8), 30), claim(at(8, 32, 1), 30)]  # 121 s apart, the tolerance is 120
 
     assert list(check_claims({PERSON: claims}, GROUPS, {})) == []
+    near = [claim(at(8), 30), claim(at(8, 32), 30)]  # exactly 120 s apart: one act
+    assert codes(check_claims({PERSON: near}, GROUPS, {})) == [(4, "claims_overlap")]
 
 
 def test_an_overlap_one_second_beyond_the_tolerance_is_a_violation() -> None:

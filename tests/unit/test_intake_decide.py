@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 
 from tanpuhui.domain.checks import check_claims
 from tanpuhui.domain.claims import Claim
+from tanpuhui.domain.decision import decide_batch
 from tanpuhui.domain.events import Reason, Rejection
+from tanpuhui.domain.evidence import IssuerRights, evidence_fingerprint
 from tanpuhui.domain.intake import (
     BatchDecision,
     Candidate,
@@ -29,8 +31,6 @@ from tanpuhui.domain.intake import (
     PreparedBatch,
     Refused,
     StoredOutcome,
-    decide_batch,
-    evidence_fingerprint,
     prepare_batch,
 )
 from tanpuhui.domain.ledger import Entry, pending_account, person_account
@@ -190,11 +190,13 @@ def test_the_batch_names_the_state_it_needs(catalogue: Catalogue, regions: Regio
     assert batch.event_ids() == ["a", "b", "c", "d"]
     assert batch.subjects() == ["u-1", "u-2"]
     assert len(batch.fingerprints()) == 1
-    (scope,) = batch.claim_scopes(catalogue, CST)
+    (scope,) = batch.claim_scopes(catalogue)
     assert scope.group == "mobility"
     assert scope.days == [TODAY]
-    assert scope.since == at(9) - timedelta(seconds=catalogue.max_duration_s["mobility"])
-    assert scope.until == RIDE_START + timedelta(minutes=12)
+    skew = timedelta(seconds=catalogue.groups["mobility"].clock_skew_s)
+    reach = timedelta(seconds=catalogue.max_duration_s["mobility"])
+    assert scope.since == at(9) - reach - skew
+    assert scope.until == RIDE_START + timedelta(minutes=12) + skew + timedelta(microseconds=1)
 
 
 # --- phase 2: crediting, holders and the issuance entry -------------------------------------
@@ -459,25 +461,39 @@ def test_evidence_already_claimed_in_storage_is_a_duplicate_of_that_claim(
     assert decision.entry is None
 
 
-def test_two_enterprises_naming_the_same_issuer_and_ref_share_a_fingerprint() -> None:
-    ev = parsed(ride(evidence={"ref": "card-tap-1", "issuer": "wuhan-metro"}))
+def test_two_entitled_enterprises_naming_a_registered_issuer_share_a_fingerprint() -> None:
+    """Issue 15 item 3: before, any enterprise naming any issuer shared its fingerprints, so
+    one tenant could pre-empt or probe another's evidence. Now only a registered issuer is
+    matched across enterprises, and only from those entitled to cite it."""
+    ev = parsed(ride(evidence={"ref": "card-tap-1", "issuer": "card:wuhan-tong"}))
     own = parsed(ride(evidence={"ref": "card-tap-1"}))
+    registered = frozenset({"card:wuhan-tong"})
+    entitled = IssuerRights(registered, registered)
 
-    assert evidence_fingerprint(BIKES, ev) == evidence_fingerprint(MAPS, ev)
+    assert evidence_fingerprint(BIKES, ev, entitled) == evidence_fingerprint(MAPS, ev, entitled)
+    # nobody registered it: each enterprise's claim is its own, invisible to the other
+    assert evidence_fingerprint(BIKES, ev) != evidence_fingerprint(MAPS, ev)
     assert evidence_fingerprint(BIKES, own) != evidence_fingerprint(MAPS, own)
     assert evidence_fingerprint(BIKES, parsed(ride())) is None
+    refused = evidence_fingerprint(MAPS, ev, IssuerRights(registered))
+    assert isinstance(refused, Rejection) and refused.reason is Reason.ISSUER_NOT_ENTITLED
+    # the issuer's own references need not name it
+    assert evidence_fingerprint(BIKES, own, IssuerRights(registered, own="card:wuhan-tong")) == (
+        evidence_fingerprint(MAPS, ev, entitled)
+    )
 
 
 @pytest.mark.parametrize(
     ("overlap_s", "kind"),
     [
-        (119, OutcomeKind.CREDITED),
-        (120, OutcomeKind.CREDITED),  # exactly the group tolerance: two trips
-        (121, OutcomeKind.DUPLICATE),  # one second more: the same trip
+        (-181, OutcomeKind.CREDITED),  # ends 181 s before the ride: beyond the 180 s skew
+        (-180, OutcomeKind.DUPLICATE),  # within the clocks' tolerance: the same trip
+        (1, OutcomeKind.DUPLICATE),  # any overlap is the same trip (was: credited up to 120 s)
+        (120, OutcomeKind.DUPLICATE),
         (12 * 60, OutcomeKind.DUPLICATE),
     ],
 )
-def test_an_overlap_beyond_the_group_tolerance_is_a_duplicate_of_the_earlier_claim(
+def test_an_overlap_or_a_gap_within_the_clock_skew_is_a_duplicate_of_the_earlier_claim(
     overlap_s: int, kind: OutcomeKind, catalogue: Catalogue, regions: RegionCatalogue
 ) -> None:
     # A stored 10-minute claim (say the map app's navigation) ending `overlap_s` into the ride.

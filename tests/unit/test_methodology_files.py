@@ -722,20 +722,20 @@ def test_groups_file_loads() -> None:
       - code: mobility
         title: Low-carbon mobility
         exclusive: true
-        overlap_tolerance_s: 120
+        clock_skew_s: 120
         daily_cap_grams: 10000
       - {code: food, title: Food and dining, exclusive: false}
     """
 
     mobility, food = parse_groups(dedent(text), GROUPS_FILE)
 
-    assert (mobility.code, mobility.exclusive, mobility.overlap_tolerance_s) == (
+    assert (mobility.code, mobility.exclusive, mobility.clock_skew_s) == (
         "mobility",
         True,
         120,
     )
     assert mobility.daily_cap_grams == 10_000
-    assert (food.exclusive, food.overlap_tolerance_s, food.daily_cap_grams) == (False, 0, None)
+    assert (food.exclusive, food.clock_skew_s, food.daily_cap_grams) == (False, 0, None)
 
 
 def test_duplicate_group_codes_are_refused() -> None:
@@ -759,15 +759,14 @@ def test_a_group_tolerance_above_an_hour_is_refused() -> None:
       - code: mobility
         title: Mobility
         exclusive: true
-        overlap_tolerance_s: 3601
+        clock_skew_s: 3601
     """
 
     with pytest.raises(MethodologyFileError) as raised:
         parse_groups(dedent(text), GROUPS_FILE)
 
     assert raised.value.problems == [
-        f"{GROUPS_FILE}:5: groups[0].overlap_tolerance_s: Input should be less than or equal "
-        "to 3600"
+        f"{GROUPS_FILE}:5: groups[0].clock_skew_s: Input should be less than or equal to 3600"
     ]
 
 

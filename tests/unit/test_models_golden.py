@@ -114,6 +114,13 @@ GOLDEN: list[Golden] = [
     Golden("clean_plate.national@1", "clean_plate", SHANGHAI, D2025, {},
            "national_clean_plate_operator", "144", 144,
            "operator-set: the lowest published city value (Luzhou 144 g)"),
+    # --- version 2 of the clean plates: a frequency limit, the same factors (from 2026-11-01) ---
+    Golden("clean_plate.national@2", "clean_plate", SHANGHAI, D2026, {},
+           "national_clean_plate_operator", "144", 144, "as version 1: Luzhou's 144 g"),
+    Golden("clean_plate.beijing@2", "clean_plate", BEIJING, D2026, {},
+           "beijing_clean_plate_2022", "449", 449, "as version 1: ≥ 449 g per time"),
+    Golden("clean_plate.luzhou@2", "clean_plate", LUZHOU, D2026, {"count": "1"},
+           "luzhou_clean_plate_2024", "144", 144, "as version 1: 144 g → 5 points"),
     Golden("no_disposable_cutlery.national@1", "no_disposable_cutlery", SHANGHAI, D2025, {},
            "national_no_cutlery_operator", "23", 23, "operator-set: Beijing's 23 g per order"),
     Golden("cycling.shared_bike.national@1", "bike_share_ride", CHENGDU, D2025,

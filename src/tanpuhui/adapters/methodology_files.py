@@ -38,7 +38,9 @@ from tanpuhui.domain.methodology import (
     Band,
     Bounds,
     Confidence,
+    DayMerge,
     Factor,
+    Frequency,
     Group,
     Methodology,
     Plausibility,
@@ -108,10 +110,24 @@ class BoundsSpec(_Strict):
     max: Decimal | None = Field(default=None, gt=0)
 
 
+class FrequencySpec(_Strict):
+    max: int = Field(ge=1, le=1000)
+    window_s: int = Field(ge=60, le=31 * 86_400)
+
+
 class PlausibilitySpec(_Strict):
     max_speed_kmh: Decimal | None = Field(default=None, gt=0)
     duration_s: BoundsSpec = BoundsSpec()
     quantities: dict[str, BoundsSpec] = {}
+    #: at most `max` claims of the behaviour per person within any `window_s` seconds
+    frequency: FrequencySpec | None = None
+    #: bounds per day of the period an event covers (a 30-day reading may hold 30 × max)
+    quantities_per_day: dict[str, BoundsSpec] = {}
+
+
+#: Fields added after versions were published: left out of the canonical content when absent,
+#: so that the content hash of every version published before them stays what it was.
+_LATER_PLAUSIBILITY_FIELDS = ("frequency", "quantities_per_day")
 
 
 #: The largest emission factor a behaviour plausibly has per unit (100 kg): anything above is
@@ -173,9 +189,11 @@ class GroupSpec(_Strict):
     code: BehaviourCode
     title: Annotated[str, StringConstraints(min_length=3)]
     exclusive: bool
-    overlap_tolerance_s: int = Field(default=0, ge=0, le=3600)
+    clock_skew_s: int = Field(default=0, ge=0, le=3600)
     daily_cap_grams: int | None = Field(default=None, gt=0)
     cap_source: str = ""
+    day_merge: DayMerge | None = None
+    day_claims: dict[BehaviourCode, BehaviourCode] = {}
 
 
 class GroupsFileSpec(_Strict):
@@ -277,6 +295,9 @@ def load_spec(spec: MethodologySpec) -> LoadedMethodology:
     for name in _ADDED_FIELDS:
         if not data.get(name):
             data.pop(name, None)
+    for key in _LATER_PLAUSIBILITY_FIELDS:
+        if data["plausibility"].get(key) in (None, {}):
+            data["plausibility"].pop(key, None)
     content = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     digest = "sha256:" + hashlib.sha256(content.encode()).hexdigest()
     m = Methodology(
@@ -311,6 +332,14 @@ def load_spec(spec: MethodologySpec) -> LoadedMethodology:
             quantities={k: Bounds(b.min, b.max) for k, b in spec.plausibility.quantities.items()},
             duration_s=Bounds(spec.plausibility.duration_s.min, spec.plausibility.duration_s.max),
             max_speed_kmh=spec.plausibility.max_speed_kmh,
+            quantities_per_day={
+                k: Bounds(b.min, b.max) for k, b in spec.plausibility.quantities_per_day.items()
+            },
+            frequency=(
+                Frequency(spec.plausibility.frequency.max, spec.plausibility.frequency.window_s)
+                if spec.plausibility.frequency is not None
+                else None
+            ),
         ),
         daily_cap_grams=spec.daily_cap_grams,
         claim_window_days=spec.claim_window_days,
@@ -500,7 +529,16 @@ def parse_groups(text: str, name: str) -> list[Group]:
             [f"{name}:{_line(lines, ('groups',))}: duplicate group code(s) {duplicates}"],
         )
     return [
-        Group(g.code, g.title, g.exclusive, g.overlap_tolerance_s, g.daily_cap_grams, g.cap_source)
+        Group(
+            g.code,
+            g.title,
+            g.exclusive,
+            g.clock_skew_s,
+            g.daily_cap_grams,
+            g.cap_source,
+            g.day_merge,
+            dict(g.day_claims),
+        )
         for g in spec.groups
     ]
 

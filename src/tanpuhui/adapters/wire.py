@@ -25,9 +25,8 @@ from tanpuhui.domain.events import (
     REASON_MEANINGS,
     REGION_PATTERN,
 )
-from tanpuhui.domain.intake import OutcomeKind
+from tanpuhui.domain.intake import MAX_BATCH_EVENTS, OutcomeKind
 from tanpuhui.domain.quantity import DECIMAL_PATTERN, QUANTITIES
-from tanpuhui.services.intake import MAX_BATCH
 
 REF_TEMPLATE = "#/components/schemas/{name}"
 
@@ -53,14 +52,15 @@ def _reason_list() -> str:
 
 
 class Evidence(msgspec.Struct, forbid_unknown_fields=True):
-    """The real-world proof of a behaviour: an order, invoice or card-tap id."""
+    """The real-world proof of a behaviour: an order, invoice, card-tap or meter-reading id."""
 
     ref: Annotated[str, _doc("the id of the proof", minLength=1, maxLength=256)]
     issuer: Annotated[
         Annotated[str, msgspec.Meta(extra_json_schema={"minLength": 1, "maxLength": 128})] | None,
         _doc(
-            "who issued `ref` (default: you); two parties reporting the same `(issuer, ref)` "
-            "for the same behaviour are one behaviour"
+            "the real-world party that issued `ref`, as `<namespace>:<name>` (docs/events.md, "
+            "Evidence); without it the ref is your own. Two entitled parties reporting the "
+            "same `(issuer, ref)` for the same behaviour are one behaviour"
         ),
     ] = None
 
@@ -121,8 +121,8 @@ class Event(msgspec.Struct, forbid_unknown_fields=True):
     evidence: Annotated[
         Evidence | None,
         _doc(
-            "the order, invoice or card-tap id that proves the behaviour, and who issued it: "
-            '`{"ref": "…", "issuer": "…"}`'
+            "the order, invoice, card-tap or meter-reading id that proves the behaviour, and "
+            'who issued it: `{"ref": "…", "issuer": "…"}`'
         ),
     ] = None
 
@@ -133,9 +133,9 @@ class EventBatch(msgspec.Struct, forbid_unknown_fields=True):
     events: Annotated[
         list[Event],
         _doc(
-            f"Up to {MAX_BATCH:,} events. Each is validated on its own: an invalid one gets a "
-            "`rejected` outcome and the rest are processed.",
-            maxItems=MAX_BATCH,
+            f"Up to {MAX_BATCH_EVENTS:,} events. Each is validated on its own: an invalid one "
+            "gets a `rejected` outcome and the rest are processed.",
+            maxItems=MAX_BATCH_EVENTS,
         ),
     ]
 
@@ -156,13 +156,18 @@ class Outcome(msgspec.Struct, omit_defaults=True):
     duplicate_of: Annotated[
         str | None,
         _doc(
-            "the reduction it duplicates: its id when it is one of your own events, else an "
-            "opaque `other-…` reference, stable for you and different for every other tenant"
+            "the reduction it duplicates (or, for a merged day count, tops up): its id when it "
+            "is one of your own events, else an opaque `other-…` reference, stable for you and "
+            "different for every other tenant"
         ),
     ] = None
     reason: Annotated[
         str | None,
-        msgspec.Meta(description=f"stable reason code when rejected — {_reason_list()}"),
+        msgspec.Meta(
+            description="stable reason code when rejected — "
+            f"{_reason_list()}; on a duplicate, `merged` for a day count that credits only what "
+            "it adds and `evidence_contested` for one kept for review"
+        ),
     ] = None
     message: Annotated[str | None, _doc("what was wrong, for a person to read")] = None
 

@@ -13,13 +13,13 @@ from tanpuhui.api import schemas
 from tanpuhui.api.errors import PROBLEM
 from tanpuhui.api.security import bearer_person, context, read_body, signed_enterprise
 from tanpuhui.api.tenancy import mask_foreign
-from tanpuhui.domain.errors import InvalidInputError, PayloadTooLargeError
+from tanpuhui.domain.errors import InvalidInputError
 from tanpuhui.domain.parties import Enterprise, Person
 from tanpuhui.services import views
 from tanpuhui.services.access import bind_with_code, create_binding_code
 from tanpuhui.services.catalogue import current_catalogue
 from tanpuhui.services.events import get_event, outcome_feed
-from tanpuhui.services.intake import submit_events
+from tanpuhui.services.intake import check_batch_size, submit_events
 from tanpuhui.services.parties import unbind_subject
 
 router = APIRouter()
@@ -65,12 +65,7 @@ async def post_events(request: Request, enterprise: Signed) -> Response:
         raise InvalidInputError(
             'the body must be a JSON object {"events": [...]}', code="invalid_request"
         )
-    if len(items) > ctx.limits.max_batch:
-        raise PayloadTooLargeError(
-            f"a batch holds at most {ctx.limits.max_batch} events, not {len(items)}",
-            details={"limit": ctx.limits.max_batch},
-            code="batch_too_large",
-        )
+    check_batch_size(len(items), ctx.limits)
     outcomes = await run_in_threadpool(submit_events, ctx, enterprise.id, items, source="api")
     summary = Counter(o.kind.value for o in outcomes)
     rendered = await mask_foreign(ctx, enterprise.id, [views.outcome_view(o) for o in outcomes])

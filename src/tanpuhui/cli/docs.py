@@ -33,11 +33,11 @@ from tanpuhui.adapters.catalogue_files import (
 from tanpuhui.cli.common import console, err_console, handled
 from tanpuhui.domain.errors import InvalidInputError
 from tanpuhui.domain.events import REASON_MEANINGS, BehaviourEvent, Rejection
+from tanpuhui.domain.intake import MAX_BATCH_EVENTS
 from tanpuhui.domain.methodology import Catalogue, Confidence, Group, Methodology
 from tanpuhui.domain.models import MODELS, quantify
 from tanpuhui.domain.quantity import format_decimal
 from tanpuhui.domain.regions import RegionCatalogue
-from tanpuhui.services.intake import MAX_BATCH
 
 cli = typer.Typer(help="Generated documentation.", no_args_is_help=True)
 DEFAULT_OUT = Path("docs/methodologies.md")
@@ -133,8 +133,8 @@ def event_tables() -> dict[str, list[str]]:
         "rejected `too_large` (a valid event is valid whatever its spacing) |",
         f"| nesting anywhere in a batch body | {event_codec.MAX_BODY_DEPTH} levels | the batch "
         "is refused: 422 `too_deep` |",
-        f"| events in one batch | {MAX_BATCH:,} (or `TANPUHUI_MAX_BATCH`, if lower) | the batch "
-        "is refused: 413 `batch_too_large` |",
+        f"| events in one batch | {MAX_BATCH_EVENTS:,} (or `TANPUHUI_MAX_BATCH`, if lower) | "
+        "the batch is refused: 413 `batch_too_large` |",
     ]
     return {"fields": fields, "quantities": quantities, "reasons": reasons, "limits": limits}
 
@@ -187,13 +187,14 @@ def render(catalogue: Catalogue, regions: RegionCatalogue) -> str:
         "",
         "## Behaviour groups and daily caps",
         "",
-        "| group | exclusive (one claim at a time) | overlap tolerance | daily cap per person | "
+        "| group | exclusive (one claim at a time) | clock-skew tolerance | daily cap per person | "
         "cap source |",
         "| --- | --- | --- | --- | --- |",
     ]
     for g in sorted(catalogue.groups.values(), key=lambda g: g.code):
+        merged = " (merged per day)" if g.day_merge else ""
         lines.append(
-            f"| `{g.code}` | {'yes' if g.exclusive else 'no'} | {g.overlap_tolerance_s} s | "
+            f"| `{g.code}` | {'yes' if g.exclusive else 'no'} | {g.clock_skew_s} s{merged} | "
             f"{_grams(g.daily_cap_grams)} | {_cap_source(g)} |"
         )
     lines += ["", "## Contents", ""]
@@ -281,6 +282,10 @@ def _section(m: Methodology, catalogue: Catalogue, regions: RegionCatalogue) -> 
         bounds.append(f"duration {_range(b.duration_s.minimum, b.duration_s.maximum)} s")
     if b.max_speed_kmh is not None:
         bounds.append(f"speed at most {format_decimal(b.max_speed_kmh)} km/h")
+    for k, v in sorted(b.quantities_per_day.items()):
+        bounds.append(f"{k} {_range(v.minimum, v.maximum)} per day of the period covered")
+    if b.frequency is not None:
+        bounds.append(f"at most {b.frequency.max_count} per person within {b.frequency.window_s} s")
     lines += [
         "",
         f"Caps: group `{group.code}` {_grams(group.daily_cap_grams)} per person per day"

@@ -18,6 +18,7 @@ from tanpuhui.cli.common import app as open_app
 from tanpuhui.domain.errors import ConflictError, InvalidInputError
 from tanpuhui.domain.parties import Role
 from tanpuhui.services import views
+from tanpuhui.services.intake import settle_due
 from tanpuhui.services.ledger import resolve_account, show_ledger, verify_ledger
 from tanpuhui.services.parties import (
     add_enterprise,
@@ -84,6 +85,18 @@ def db_upgrade(
         f"database at head; methodologies: {len(report.added)} published, "
         f"{len(report.unchanged)} unchanged"
     )
+
+
+@cli.command("settle")
+@handled
+def settle(as_json: JsonOption = False) -> None:
+    """Settle the held day claims whose window has closed (car-free days …; docs/events.md)."""
+    with open_app() as app:
+        settled = settle_due(app.ctx)
+    if as_json:
+        emit_json({"settled": settled})
+    else:
+        console.print(f"{settled} held day claim(s) settled")
 
 
 @enterprise_cli.command("add")

@@ -55,6 +55,7 @@ from tanpuhui.demo.month import (
     BINDING_APPS,
     CST,
     ENTERPRISES,
+    FOOD_ISSUER,
     Person,
     batches,
     day_reports,
@@ -65,6 +66,7 @@ from tanpuhui.demo.server import HOST, serve_api, stop, wait_ready
 from tanpuhui.domain.errors import InvalidInputError, UnavailableError
 from tanpuhui.domain.parties import Role
 from tanpuhui.services.access import issue_person_token, register_credential
+from tanpuhui.services.evidence import authorise_issuer
 from tanpuhui.services.ledger import verify_ledger
 from tanpuhui.services.parties import add_enterprise, add_persons, bind_subjects
 
@@ -215,6 +217,9 @@ def _onboard(db: Path, persons: int, days: int, seed: int, say: Any) -> World:
         clients[key] = (credential.id, private)
         keys[name] = {"enterprise_id": str(enterprise.id), "credential_id": str(credential.id),
                       "private_key": private_pem(private)}  # fmt: skip
+    # the food platform issues its orders; the wallet that paid them may cite them
+    authorise_issuer(app.ctx, FOOD_ISSUER, enterprise_ids["food"], is_issuer=True)
+    authorise_issuer(app.ctx, FOOD_ISSUER, enterprise_ids["wallet"])
     credentials_file = db.with_name(db.name + ".credentials.json")
     credentials_file.write_text(json.dumps(keys, ensure_ascii=False, indent=2))
     credentials_file.chmod(0o600)

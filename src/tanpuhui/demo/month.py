@@ -34,6 +34,8 @@ ENTERPRISES = (
     ("recycling", "Demo Clothes Recycling 旧衣回收", "used-clothes recycling"),
     ("power", "Demo Power Utility 电网", "electricity utility"),
 )
+#: The issuer of the food platform's orders (domain/evidence.py).
+FOOD_ISSUER = "platform:demo-food"
 BINDING_APPS = ("bikes", "maps", "transit", "food", "wallet", "steps", "recycling", "power")
 
 
@@ -119,7 +121,7 @@ def day_reports(
                 "ended_at": _stamp(meal + timedelta(minutes=35)),
                 "quantity": {"count": "1"},
                 "region": p.region,
-                "evidence": {"ref": f"order-{tag}-{p.index}", "issuer": "demo-food"},
+                "evidence": {"ref": f"order-{tag}-{p.index}", "issuer": FOOD_ISSUER},
             }
             reports["food"].append(order)
             if rng.random() < 0.1:  # the wallet that paid for it reports the same order

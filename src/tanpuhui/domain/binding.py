@@ -5,7 +5,8 @@ A scene enterprise knows a person only as its own *subject*. Until the person bi
 move to the person in one entry, re-checked against the person's existing claims with the same
 rules as intake (claims.py), in order of time:
 
-    overlaps a claim the person already has → reversed to issuance (`duplicate`, naming it)
+    the same act as a claim the person has  → reversed to issuance (`duplicate`, naming it)
+    a day-level count the person's day has  → merged (merge.py): the excess reversed
     exceeds the person's daily caps          → the excess reversed to issuance (`capped`)
     otherwise                                → moved whole (`moved`)
 
@@ -21,8 +22,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
+from tanpuhui.domain.caps import days_covered
 from tanpuhui.domain.claims import Claim, ClaimBook
 from tanpuhui.domain.ledger import Entry, Posting, issuance_account
+from tanpuhui.domain.merge import merge_into_day
 from tanpuhui.domain.methodology import Catalogue
 
 
@@ -80,11 +83,17 @@ def plan_binding(
         methodology = catalogue.get(r.methodology)
         cap = methodology.daily_cap_grams if methodology is not None else None
         clash = book.overlapping(person_account, group, r.started_at, r.ended_at)
+        grams = r.grams
+        if clash is None and group.day_merge is not None:
+            grams = merge_into_day(book, person_account, group, r.day, r.grams).grams
+            if grams == 0:
+                clash = book.largest_on(person_account, group.code, r.day)
         if clash is not None:
             move = Move(r.id, Resolution.DUPLICATE, 0, r.grams, clash.id)
         else:
-            room = book.room(person_account, group, r.behaviour, r.day, cap)
-            moved = r.grams if room is None else min(r.grams, room)
+            days = days_covered(r.started_at, r.ended_at)
+            room = book.room(person_account, group, r.behaviour, r.day, cap, days)
+            moved = grams if room is None else min(grams, room)
             resolution = Resolution.MOVED if moved == r.grams else Resolution.CAPPED
             move = Move(r.id, resolution, moved, r.grams - moved)
             if moved > 0:

@@ -21,10 +21,12 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from tanpuhui.domain.claims import Claim, overlap_seconds
+from tanpuhui.domain.caps import days_covered, spread
+from tanpuhui.domain.claims import Claim
+from tanpuhui.domain.dedup import same_act
 from tanpuhui.domain.ledger import GENESIS_HASH, Posting, account_kind, chain_hash, is_holder
 from tanpuhui.domain.methodology import FactorUse, Group, Methodology, factor_use
 from tanpuhui.domain.models import quality_of, recompute
@@ -124,20 +126,19 @@ def check_claims(
         behaviour_day: dict[tuple[str, date], int] = defaultdict(int)
         for c in claims:
             by_group[c.group].append(c)
-            group_day[(c.group, c.day)] += c.grams
-            behaviour_day[(c.behaviour, c.day)] += c.grams
+            for day, grams in spread(c.grams, c.day, days_covered(c.started_at, c.ended_at)):
+                group_day[(c.group, day)] += grams
+                behaviour_day[(c.behaviour, day)] += grams
         for code, members in by_group.items():
             group = groups.get(code)
             if group is None or not group.exclusive:
                 continue
             members.sort(key=lambda c: (c.started_at, c.id))
             latest_end: Claim | None = None
+            skew = timedelta(seconds=group.clock_skew_s)
             for c in members:
-                if latest_end is not None and (
-                    overlap_seconds(
-                        latest_end.started_at, latest_end.ended_at, c.started_at, c.ended_at
-                    )
-                    > group.overlap_tolerance_s
+                if latest_end is not None and same_act(
+                    latest_end.started_at, latest_end.ended_at, c.started_at, c.ended_at, skew
                 ):
                     yield Violation(
                         4,

@@ -50,6 +50,10 @@ class Reason(StrEnum):
     TOO_DEEP = "too_deep"
     TOO_LARGE = "too_large"
     INVALID_UNICODE = "invalid_unicode"
+    ISSUER_NOT_ENTITLED = "issuer_not_entitled"  # evidence of an issuer it may not cite
+    #: more claims of the behaviour within the window than its methodology allows
+    TOO_FREQUENT = "too_frequent"
+    CLAIMED_ELSEWHERE = "claimed_elsewhere"  # in the exclusion register (exclusions.py)
 
 
 #: When each reason is given: docs/events.md and the OpenAPI document are generated from this.
@@ -82,6 +86,12 @@ REASON_MEANINGS: dict[Reason, str] = {
     Reason.TOO_LARGE: "the event's JSON is larger than the decoder reads",
     Reason.INVALID_UNICODE: "a string (or key) holds a lone UTF-16 surrogate escape such as "
     "`\\ud800`, which is no Unicode character",
+    Reason.ISSUER_NOT_ENTITLED: "the evidence names a registered issuer this enterprise may not "
+    "cite",
+    Reason.TOO_FREQUENT: "more claims of the behaviour within the methodology's window than it "
+    "allows",
+    Reason.CLAIMED_ELSEWHERE: "the meter, installation or programme is in the exclusion register "
+    "for that day (claimed under green certificates, CCER or an ETS sector)",
 }
 
 

@@ -1,35 +1,26 @@
-"""The intake pipeline for one batch of one enterprise, as two pure phases.
+"""The intake pipeline for one batch of one enterprise: its records, and the first pure phase.
 
 `prepare_batch` validates, resolves the methodology, checks plausibility and quantifies every
 event — it needs no stored state. From its result the service knows which state to load (one
 query each): stored outcomes of these event ids, bindings of these subjects, the active claims
-of these holders around these days, the evidence fingerprints. `decide_batch` then settles each
-event in batch order, deterministically:
+of these holders around these days (and of the meters they name), the evidence fingerprints,
+the issuer registry and the exclusion register; `attach_evidence` and `apply_exclusions` fold
+the two registers in, and `decide_batch` (decision.py) settles each event.
 
-    replay (same enterprise + event_id)  → the stored outcome again, nothing new
-      … with a different payload         → `conflict` (a stored *rejection* may be corrected)
-    evidence fingerprint already claimed → `duplicate` of the claim
-    overlap in an exclusive group        → `duplicate` of the earlier claim (first claim wins)
-    daily caps (group, methodology)      → credited in part (`capped`) or not at all
-    otherwise                            → `credited` to the person, or `pending_binding`
-
-Invariants kept: one outcome per event; no event credited twice; no two credited claims of a
-holder overlap in an exclusive group beyond its tolerance; no cap exceeded; the issuance entry
-balances (the ledger module refuses otherwise).
+The records here (outcomes, candidates, the decision) are NamedTuples and frozen dataclasses;
+`MAX_BATCH_EVENTS` is the one home of the batch-size limit.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, tzinfo
 from enum import StrEnum
 from typing import NamedTuple
 
-from tanpuhui.domain.claims import Claim, ClaimBook
+from tanpuhui.domain.claims import Claim, Claimed, ClaimScope, claim_scopes
 from tanpuhui.domain.events import (
     BehaviourEvent,
     Reason,
@@ -38,12 +29,18 @@ from tanpuhui.domain.events import (
     parse_event,
     raw_payload_hash,
 )
+from tanpuhui.domain.evidence import (
+    NO_RIGHTS,
+    IssuerRights,
+    evidence_fingerprint,
+    resend_fingerprint,
+)
+from tanpuhui.domain.exclusions import Exclusion, claimed_elsewhere, keys_of
+from tanpuhui.domain.households import MeterScope, meter_key, meter_of, meter_scope
 from tanpuhui.domain.ledger import (
     Entry,
-    Posting,
     balance_deltas,
     co2e_asset,
-    issuance_entry,
     pending_account,
     person_account,
 )
@@ -53,6 +50,10 @@ from tanpuhui.domain.plausibility import check_plausibility
 from tanpuhui.domain.quantity import format_decimal
 from tanpuhui.domain.regions import RegionCatalogue, province_of
 
+#: The contract's largest batch (docs/events.md): the one home of the batch-size limit; the
+#: settings may lower it (`Limits.max_batch`), never raise it.
+MAX_BATCH_EVENTS = 10_000
+
 
 class OutcomeKind(StrEnum):
     CREDITED = "credited"
@@ -61,6 +62,7 @@ class OutcomeKind(StrEnum):
     REJECTED = "rejected"
     PENDING_BINDING = "pending_binding"
     CONFLICT = "conflict"  # answered, never stored: the stored outcome stands
+    PROVISIONAL = "provisional"  # a day claim held until its window closes (settlement.py)
 
 
 # The per-event records below are NamedTuples rather than frozen dataclasses: they are built
@@ -94,6 +96,7 @@ class Candidate(NamedTuple):
     day: date
     asset: str
     fingerprint: bytes | None
+    meter: str | None = None  # the key of the meter whose period this is (households.py)
 
 
 class Refused(NamedTuple):
@@ -122,6 +125,7 @@ class IntakeState:
     bindings: Mapping[str, uuid.UUID] = field(default_factory=dict)  # subject → person
     claims: Mapping[str, Sequence[Claim]] = field(default_factory=dict)  # holder → claims
     evidence: Mapping[bytes, uuid.UUID] = field(default_factory=dict)  # fingerprint → claim
+    evidence_holders: Mapping[bytes, str] = field(default_factory=dict)  # fingerprint → holder
 
 
 class EventRecord(NamedTuple):
@@ -144,6 +148,7 @@ class BatchDecision:
     replaced: list[str]  # event ids whose stored rejection the new record replaces
     entry: Entry | None
     region_deltas: dict[tuple[str, str, date], int]  # (region, group, day) → grams
+    held: list[Candidate] = field(default_factory=list)  # day claims held provisional
 
     @property
     def balance_deltas(self) -> dict[tuple[str, str], int]:
@@ -166,45 +171,94 @@ class PreparedBatch:
     def subjects(self) -> list[str]:
         return sorted({c.event.subject for c in self.candidates()})
 
+    def issuers(self) -> list[str]:
+        """The evidence issuers this batch names (for the registry lookup)."""
+        return sorted(
+            {
+                c.event.evidence.issuer
+                for c in self.candidates()
+                if c.event.evidence is not None and c.event.evidence.issuer is not None
+            }
+        )
+
+    def meter_scopes(self) -> list[MeterScope]:
+        """The meters this batch's events name, as the keys their claims are kept under."""
+        keys = {(c.meter, meter_of(c.event)) for c in self.candidates() if c.meter is not None}
+        return sorted(meter_scope(key, meter) for key, meter in keys if meter is not None)
+
+    def exclusion_keys(self) -> list[str]:
+        """The exclusion-register keys this batch's events can match."""
+        return keys_of(self.enterprise_id, (c.event for c in self.candidates()))
+
+    def has_evidence(self) -> bool:
+        return any(isinstance(i, Candidate) and i.event.evidence for i in self.items)
+
     def fingerprints(self) -> list[bytes]:
         return sorted({c.fingerprint for c in self.candidates() if c.fingerprint is not None})
 
-    def claim_scopes(self, catalogue: Catalogue, tz: tzinfo) -> list[ClaimScope]:
-        """Per behaviour group in this batch, which stored claims can matter: those on the
-        same local days (caps) and those that start late enough to overlap (exclusivity)."""
-        by_group: dict[str, list[Candidate]] = defaultdict(list)
+    def claim_scopes(self, catalogue: Catalogue) -> list[ClaimScope]:
+        """The stored claims this batch's decision needs (the rule lives in claims.py), and
+        for a day claim those of the group it yields to (settlement.py)."""
+        claimed = []
         for c in self.candidates():
-            by_group[c.group.code].append(c)
-        scopes = []
-        for code, cands in sorted(by_group.items()):
-            reach = timedelta(seconds=catalogue.max_duration_s.get(code, 86_400))
-            days = sorted({c.day for c in cands})
-            scopes.append(
-                ClaimScope(
-                    code,
-                    days,
-                    min(c.event.started_at for c in cands) - reach,
-                    max(c.event.ended_at for c in cands),
-                )
-            )
-        return scopes
+            ev = c.event
+            claimed.append(Claimed(c.group.code, c.day, ev.started_at, ev.ended_at))
+            excluded = c.group.day_claims.get(ev.behaviour)
+            if excluded is not None:
+                claimed.append(Claimed(excluded, c.day, ev.started_at, ev.ended_at))
+        return claim_scopes(claimed, catalogue)
 
 
-class ClaimScope(NamedTuple):
-    """Stored claims of one group that a batch needs: on `days`, or starting in [since, until)."""
+def attach_evidence(batch: PreparedBatch, rights: IssuerRights) -> PreparedBatch:
+    """The batch with its evidence fingerprinted under the issuer registry's `rights` (one
+    lookup per batch, in the transaction): `prepare_batch` fingerprints as if nothing were
+    registered; a registered issuer may match across enterprises, or be refused."""
+    if rights.trivial:
+        return batch
+    items: list[Prepared] = []
+    for item in batch.items:
+        if isinstance(item, Candidate) and item.event.evidence is not None:
+            fp = evidence_fingerprint(batch.enterprise_id, item.event, rights)
+            meter = meter_of(item.event)
+            if isinstance(fp, Rejection):
+                ev = item.event
+                item = Refused(item.position, ev.event_id, fp, ev.payload_hash, None)
+            elif meter is not None:
+                key = meter_key(batch.enterprise_id, meter, rights)
+                item = item._replace(fingerprint=fp, meter=key)
+            else:
+                item = item._replace(fingerprint=fp)
+        items.append(item)
+    return PreparedBatch(batch.enterprise_id, items)
 
-    group: str
-    days: list[date]
-    since: datetime
-    until: datetime
+
+def apply_exclusions(
+    batch: PreparedBatch, register: Mapping[str, list[Exclusion]]
+) -> PreparedBatch:
+    """The batch with every event the exclusion register covers refused `claimed_elsewhere`
+    (exclusions.py; the register is read once per batch, in the transaction)."""
+    if not register:
+        return batch
+    items: list[Prepared] = []
+    for item in batch.items:
+        if isinstance(item, Candidate):
+            ev = item.event
+            refusal = claimed_elsewhere(register, batch.enterprise_id, ev, item.day)
+            if refusal is not None:
+                item = Refused(item.position, ev.event_id, refusal, ev.payload_hash, None)
+        items.append(item)
+    return PreparedBatch(batch.enterprise_id, items)
 
 
-def evidence_fingerprint(enterprise_id: uuid.UUID, event: BehaviourEvent) -> bytes | None:
-    if event.evidence is None:
+def _fingerprint(enterprise_id: uuid.UUID, event: BehaviourEvent, group: Group) -> bytes | None:
+    """The evidence fingerprint as if no issuer were registered (attach_evidence refines it),
+    else, where neither time nor day merging would catch a re-send, the re-send fingerprint."""
+    if event.evidence is not None:
+        fp = evidence_fingerprint(enterprise_id, event)
+        return fp if isinstance(fp, bytes) else None
+    if group.exclusive or group.day_merge is not None:
         return None
-    issuer = event.evidence.issuer or str(enterprise_id)
-    text = f"{issuer}\x1f{event.evidence.ref}\x1f{event.behaviour}"
-    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+    return resend_fingerprint(enterprise_id, event)
 
 
 def prepare_batch(
@@ -281,167 +335,13 @@ def _prepare_event(
     asset = assets.get(asset_key)
     if asset is None:
         asset = assets[asset_key] = co2e_asset(group.code, province_of(event.region), day)
+    meter = meter_of(event)
     return Candidate(
-        index,
-        event,
-        quantified,
-        group,
-        day,
-        asset,
-        None if event.evidence is None else evidence_fingerprint(enterprise_id, event),
-    )
+        index, event, quantified, group, day, asset, _fingerprint(enterprise_id, event, group),
+        None if meter is None else meter_key(enterprise_id, meter, NO_RIGHTS),
+    )  # fmt: skip
 
 
 def holder_of(enterprise_id: uuid.UUID, subject: str, bindings: Mapping[str, uuid.UUID]) -> str:
     person = bindings.get(subject)
     return person_account(person) if person else pending_account(enterprise_id, subject)
-
-
-def decide_batch(
-    batch: PreparedBatch,
-    state: IntakeState,
-    new_id: Callable[[], uuid.UUID],
-    now: datetime,
-) -> BatchDecision:
-    """Phase 2: settle every event against the loaded state, in batch order."""
-    enterprise_id = batch.enterprise_id
-    claims = ClaimBook(state.claims, state.evidence)
-    entry_id = new_id()
-    outcomes: list[Outcome] = []
-    records: list[EventRecord] = []
-    replaced: list[str] = []
-    seen: dict[str, StoredOutcome] = {}
-    credits: list[tuple[Posting, str]] = []
-    region_deltas: dict[tuple[str, str, date], int] = defaultdict(int)
-    holders: dict[str, str] = {}
-
-    for item in batch.items:
-        event_id = item.event.event_id if isinstance(item, Candidate) else item.event_id
-        payload_hash = item.event.payload_hash if isinstance(item, Candidate) else item.payload_hash
-        if event_id is not None:
-            prior = seen.get(event_id) or state.existing.get(event_id)
-            if prior is not None:
-                if prior.payload_hash == payload_hash:
-                    outcomes.append(_again(prior.outcome, item.position))
-                    # answered in this batch now: a later item cannot "correct" the id
-                    seen[event_id] = prior
-                    continue
-                if prior.outcome.kind != OutcomeKind.REJECTED or event_id in seen:
-                    outcomes.append(_conflict(item.position, event_id))
-                    continue
-                replaced.append(event_id)  # a corrected resubmission of a rejected event
-        if isinstance(item, Refused):
-            outcome = Outcome(
-                item.position,
-                event_id,
-                OutcomeKind.REJECTED,
-                reason=item.rejection.reason.value,
-                message=item.rejection.message,
-            )
-            outcomes.append(outcome)
-            if event_id is not None:
-                records.append(
-                    EventRecord(new_id(), event_id, payload_hash, outcome, None, item.raw)
-                )
-                seen[event_id] = StoredOutcome(payload_hash, outcome)
-            continue
-
-        c = item
-        assert event_id is not None
-        record_id = new_id()
-        holder = holders.get(c.event.subject)
-        if holder is None:
-            holder = holders[c.event.subject] = holder_of(
-                enterprise_id, c.event.subject, state.bindings
-            )
-        m = c.quantification.methodology
-        original = claims.evidence.get(c.fingerprint) if c.fingerprint else None
-        if original is None:
-            ev = c.event
-            overlapping = claims.overlapping(holder, c.group, ev.started_at, ev.ended_at)
-            original = overlapping.id if overlapping else None
-        if original is not None:
-            outcome = Outcome(
-                c.position,
-                event_id,
-                OutcomeKind.DUPLICATE,
-                duplicate_of=original,
-                methodology=m.key,
-            )
-        else:
-            grams = c.quantification.grams
-            room = claims.room(holder, c.group, c.event.behaviour, c.day, m.daily_cap_grams)
-            credited = grams if room is None else min(grams, room)
-            cut = grams - credited
-            if credited > 0:
-                kind = (
-                    OutcomeKind.PENDING_BINDING
-                    if holder.startswith("pending:")
-                    else (OutcomeKind.CAPPED if cut else OutcomeKind.CREDITED)
-                )
-            else:
-                kind = OutcomeKind.CAPPED if cut else OutcomeKind.CREDITED
-            outcome = Outcome(
-                c.position,
-                event_id,
-                kind,
-                grams=credited,
-                grams_cut=cut,
-                methodology=m.key,
-                entry_id=entry_id if credited > 0 else None,
-                reduction_id=record_id if credited > 0 else None,
-            )
-            if credited > 0:
-                ev = c.event
-                claims.add(
-                    holder,
-                    Claim(
-                        record_id,
-                        c.group.code,
-                        ev.behaviour,
-                        ev.started_at,
-                        ev.ended_at,
-                        c.day,
-                        credited,
-                    ),
-                    c.fingerprint,
-                )
-                credits.append((Posting(holder, c.asset, credited, record_id), m.code))
-                region_deltas[(ev.region, c.group.code, c.day)] += credited
-        outcomes.append(outcome)
-        records.append(
-            EventRecord(
-                record_id,
-                event_id,
-                payload_hash,
-                outcome,
-                c.event,
-                None,
-                c,
-                holder if outcome.grams > 0 else None,
-            )
-        )
-        seen[event_id] = StoredOutcome(payload_hash, outcome)
-
-    entry = issuance_entry(entry_id, now, credits) if credits else None
-    return BatchDecision(
-        outcomes=outcomes,
-        records=records,
-        replaced=replaced,
-        entry=entry,
-        region_deltas=dict(region_deltas),
-    )
-
-
-def _again(stored: Outcome, position: int) -> Outcome:
-    return stored._replace(position=position, replayed=True)
-
-
-def _conflict(position: int, event_id: str) -> Outcome:
-    return Outcome(
-        position,
-        event_id,
-        OutcomeKind.CONFLICT,
-        reason="conflict",
-        message=f"event {event_id} was already received with a different payload",
-    )

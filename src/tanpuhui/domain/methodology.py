@@ -93,11 +93,23 @@ class Bounds:
         return self.maximum is None or value <= self.maximum
 
 
+class Frequency(NamedTuple):
+    """At most `max_count` claims of a behaviour per person within any `window_s` seconds
+    (e.g. one clean plate per two hours): methodology data, checked by intake against the
+    person's claims (a claim over the limit is rejected `too_frequent`)."""
+
+    max_count: int
+    window_s: int
+
+
 @dataclass(frozen=True, slots=True)
 class Plausibility:
     quantities: Mapping[str, Bounds] = field(default_factory=dict)
     duration_s: Bounds = Bounds()
     max_speed_kmh: Decimal | None = None
+    frequency: Frequency | None = None
+    #: bounds per day of the period an event covers (caps.py): D days may hold D × these
+    quantities_per_day: Mapping[str, Bounds] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,20 +246,35 @@ class Substitution:
         return {mode for band in self.bands for mode in band.shares}
 
 
+class DayMerge(StrEnum):
+    """How day-level quantities of one holder, group and local day from several sources are
+    merged (融合汇总) instead of summed (merge.py)."""
+
+    LARGEST = "largest"  # the largest single claim of the day counts; a larger one, the rest
+
+
 @dataclass(frozen=True, slots=True)
 class Group:
-    """A behaviour group: the unit of exclusivity (one trip is one trip) and of daily caps."""
+    """A behaviour group: the unit of exclusivity (one trip is one trip) and of daily caps.
+
+    `clock_skew_s`: how far apart two claims of an exclusive group may lie and still be one act
+    (dedup.py). `day_merge`: day-level quantities are merged per holder and day, not compared
+    by time (merge.py). `day_claims`: behaviours settled after their day (settlement.py)."""
 
     code: str
     title: str
     exclusive: bool
-    overlap_tolerance_s: int = 0
+    clock_skew_s: int = 0
     daily_cap_grams: int | None = None
     cap_source: str = ""  # where the cap comes from (caps are policy, not published factors)
+    day_merge: DayMerge | None = None
+    #: day claims of this group (behaviour → the group whose claims of that day exclude it),
+    #: held and settled once their window closes (settlement.py)
+    day_claims: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.overlap_tolerance_s < 0:
-            raise ValueError(f"group {self.code}: overlap tolerance must not be negative")
+        if self.clock_skew_s < 0:
+            raise ValueError(f"group {self.code}: clock-skew tolerance must not be negative")
 
 
 class Catalogue:
@@ -272,6 +299,14 @@ class Catalogue:
             seconds = int(longest) if longest is not None else 86_400
             reach[m.group] = max(reach.get(m.group, 0), seconds)
         self.max_duration_s: Mapping[str, int] = reach
+        #: Per group, the longest frequency window of its methodologies (claims that far
+        #: before or after a new one can count against its frequency limit).
+        windows: dict[str, int] = {}
+        for m in self.methodologies:
+            if m.plausibility.frequency is not None:
+                longest_window = max(windows.get(m.group, 0), m.plausibility.frequency.window_s)
+                windows[m.group] = longest_window
+        self.frequency_window_s: Mapping[str, int] = windows
         # Memos of pure lookups (the catalogue never changes once built).
         self._resolved: dict[tuple[str, date, str], Methodology | None] = {}
         self._uses: dict[tuple[str, date, str], dict[str, FactorUse]] = {}
@@ -341,6 +376,10 @@ def catalogue_problems(catalogue: Catalogue) -> list[str]:
     for m in catalogue.methodologies:
         if m.group not in catalogue.groups:
             problems.append(f"{m.key}: unknown behaviour group {m.group!r}")
+    for g in catalogue.groups.values():
+        for behaviour, excluded in sorted(g.day_claims.items()):
+            if excluded not in catalogue.groups:
+                problems.append(f"group {g.code}: day claim {behaviour} excludes unknown group")
     ms = catalogue.methodologies
     for i, a in enumerate(ms):
         for b in ms[i + 1 :]:

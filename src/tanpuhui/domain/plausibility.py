@@ -2,7 +2,8 @@
 
 Checks, in order: the interval is ordered; the behaviour did not end in the future (beyond a
 clock-skew allowance); it is not older than the methodology's claim window; quantities and
-duration lie within the methodology's bounds; the implied speed is possible for the mode.
+duration lie within the methodology's bounds (and its bounds per day of the period covered,
+scaled by the days, caps.py); the implied speed is possible for the mode.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 
+from tanpuhui.domain.caps import days_covered
 from tanpuhui.domain.events import BehaviourEvent, Reason, Rejection
 from tanpuhui.domain.methodology import Methodology
 
@@ -45,6 +47,9 @@ def check_plausibility(m: Methodology, event: BehaviourEvent, now: datetime) -> 
                 f"quantity.{key}={value} is outside [{limit.minimum}, {limit.maximum}] for {m.key}",
                 f"quantity.{key}",
             )
+    per_day = _per_day_problem(m, event)
+    if per_day is not None:
+        return per_day
     seconds = (ended_at - started_at).total_seconds()
     duration = Decimal(int(seconds))
     if not bounds.duration_s.contains(duration):
@@ -64,5 +69,27 @@ def check_plausibility(m: Methodology, event: BehaviourEvent, now: datetime) -> 
                 Reason.IMPLAUSIBLE_SPEED,
                 f"{speed:.1f} km/h exceeds {bounds.max_speed_kmh} km/h for {m.key}",
                 "quantity.distance_km",
+            )
+    return None
+
+
+def _per_day_problem(m: Methodology, event: BehaviourEvent) -> Rejection | None:
+    """Bounds per day of the period the event covers, scaled by its days (caps.py)."""
+    per_day = m.plausibility.quantities_per_day
+    if not per_day:
+        return None
+    days = days_covered(event.started_at, event.ended_at)
+    for key, value in event.quantities.items():
+        limit = per_day.get(key)
+        if limit is None:
+            continue
+        low = None if limit.minimum is None else limit.minimum * days
+        high = None if limit.maximum is None else limit.maximum * days
+        if (low is not None and value < low) or (high is not None and value > high):
+            return Rejection(
+                Reason.OUT_OF_BOUNDS,
+                f"quantity.{key}={value} is outside [{low}, {high}] for {days} day(s) of"
+                f" {m.key} ([{limit.minimum}, {limit.maximum}] per day)",
+                f"quantity.{key}",
             )
     return None

@@ -11,6 +11,7 @@ from datetime import tzinfo
 from typing import TypeVar
 
 from tanpuhui.domain.errors import RaceLostError
+from tanpuhui.domain.intake import MAX_BATCH_EVENTS
 from tanpuhui.domain.regions import RegionCatalogue
 from tanpuhui.services.ports import (
     Clock,
@@ -26,8 +27,10 @@ T = TypeVar("T")
 
 
 def retry_races(action: Callable[[], T], attempts: int = 3) -> T:
-    """Run a unit of work again when a concurrent one won a uniqueness race: the next attempt
-    sees the winner's rows and gives the precise answer (e.g. "exists already")."""
+    """The one retry policy for lost races: run a unit of work again when a concurrent one won
+    a uniqueness race, with exponential back-off (10 ms, 20 ms …); the next attempt sees the
+    winner's rows and gives the precise answer (e.g. "exists already"). The last attempt's
+    `RaceLostError` propagates."""
     for attempt in range(attempts - 1):
         try:
             return action()
@@ -58,7 +61,7 @@ class Limits:
     rate_per_s: float = 20.0  # sustained requests per second per credential
     burst: float = 40.0  # bucket size
     max_body_bytes: int = 16 * 1024 * 1024
-    max_batch: int = 10_000
+    max_batch: int = MAX_BATCH_EVENTS  # lowers, never raises, the contract's limit
     binding_code_minutes: int = 15
     #: At most this many distinct subjects settle in one transaction (each takes a lock or two;
     #: a batch with more is settled in several transactions — safe, as intake is idempotent).

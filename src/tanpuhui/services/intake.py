@@ -11,33 +11,46 @@ the winner's rows, so nothing is credited twice.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from tanpuhui.domain.decision import decide_batch
 from tanpuhui.domain.errors import (
     InvalidInputError,
     LockTableFullError,
     NotFoundError,
     PayloadTooLargeError,
-    RaceLostError,
 )
 from tanpuhui.domain.intake import (
+    MAX_BATCH_EVENTS,
     Candidate,
     Outcome,
     PreparedBatch,
-    decide_batch,
+    apply_exclusions,
+    attach_evidence,
     holder_of,
     prepare_batch,
 )
 from tanpuhui.domain.ledger import pending_account, person_account
-from tanpuhui.services.context import Context
-from tanpuhui.services.ports import StoredCatalogue
+from tanpuhui.services.context import Context, Limits, retry_races
+from tanpuhui.services.ports import HeldClaim, StoredCatalogue
 
-MAX_BATCH = 10_000
+#: Attempts of one part of a batch that keeps losing uniqueness races.
 ATTEMPTS = 5
+
+
+def check_batch_size(count: int, limits: Limits) -> None:
+    """Refuse a batch above the configured limit (never above the contract's
+    `MAX_BATCH_EVENTS`), before any of it is read further."""
+    limit = min(MAX_BATCH_EVENTS, limits.max_batch)
+    if count > limit:
+        raise PayloadTooLargeError(
+            f"a batch holds at most {limit} events, not {count}",
+            details={"limit": limit},
+            code="batch_too_large",
+        )
 
 
 def submit_events(
@@ -51,13 +64,7 @@ def submit_events(
 
     Items are decoded JSON values, already-validated `BehaviourEvent`s (the adapters' fast
     decoding path) or `Rejection`s for items that could not be decoded at all."""
-    limit = min(MAX_BATCH, ctx.limits.max_batch)
-    if len(raws) > limit:
-        raise PayloadTooLargeError(
-            f"a batch holds at most {limit} events, not {len(raws)}",
-            details={"limit": limit},
-            code="batch_too_large",
-        )
+    check_batch_size(len(raws), ctx.limits)
     with ctx.uow(write=False) as uow:
         enterprise = uow.enterprises.find(enterprise_id)
         stored = ctx.catalogues.current(uow)
@@ -67,6 +74,7 @@ def submit_events(
         raise InvalidInputError(f"enterprise {enterprise.name} has no scene role")
     if not raws:
         return []
+    settle_due(ctx, enterprise_id)  # a closed window settles by itself with the next intake
     now = ctx.clock.now()
     prepared = prepare_batch(enterprise_id, raws, stored.catalogue, ctx.regions, now, ctx.tz)
     outcomes: list[Outcome] = []
@@ -89,52 +97,105 @@ def _parts(prepared: PreparedBatch, max_subjects: int) -> list[PreparedBatch]:
     return parts
 
 
+def settle_due(ctx: Context, enterprise_id: uuid.UUID | None = None, limit: int = 10_000) -> int:
+    """Settle the held day claims whose window has closed (settlement.py) — of one enterprise,
+    or of all; returns how many were settled. Each group of claims received together is
+    prepared as it was then, and decided now against everything credited meanwhile."""
+    now = ctx.clock.now()
+    with ctx.uow(write=False) as uow:
+        due = uow.settlement.due(now, enterprise_id, limit)
+        if not due:
+            return 0
+        stored = ctx.catalogues.current(uow)
+    groups: dict[tuple[uuid.UUID, datetime], list[HeldClaim]] = {}
+    for held in due:
+        groups.setdefault((held.enterprise_id, held.received_at), []).append(held)
+    for (enterprise, received_at), members in sorted(groups.items()):
+        events = [h.event for h in members]
+        prepared = prepare_batch(
+            enterprise, events, stored.catalogue, ctx.regions, received_at, ctx.tz
+        )
+        held_ids = {h.event.event_id: h.id for h in members}
+        _settle(ctx, stored, prepared, now, "settlement", held_ids)
+    return len(due)
+
+
 def _settle(
-    ctx: Context, stored: StoredCatalogue, prepared: PreparedBatch, now: datetime, source: str
+    ctx: Context,
+    stored: StoredCatalogue,
+    prepared: PreparedBatch,
+    now: datetime,
+    source: str,
+    settling: Mapping[str, uuid.UUID] | None = None,
 ) -> list[Outcome]:
-    """Settle one part of a batch in one transaction, retrying lost races; halves itself if
-    the database's lock table is full."""
+    """Settle one part of a batch in one transaction, retrying lost races (the last one
+    propagates: a retryable 503, never a conflict); halves itself if the database's lock table
+    is full. `settling`: the held claims (by event id) the batch
+    settles."""
+    try:
+        return retry_races(
+            lambda: _settle_once(ctx, stored, prepared, now, source, settling), ATTEMPTS
+        )
+    except LockTableFullError:
+        if len(prepared.subjects()) <= 50:
+            raise  # retryable as it is (503 + Retry-After), not a conflict to fix
+        half = len(prepared.items) // 2
+        return [
+            *_settle(
+                ctx, stored, replace(prepared, items=prepared.items[:half]), now, source, settling
+            ),
+            *_settle(
+                ctx, stored, replace(prepared, items=prepared.items[half:]), now, source, settling
+            ),
+        ]
+
+
+def _settle_once(
+    ctx: Context,
+    stored: StoredCatalogue,
+    prepared: PreparedBatch,
+    now: datetime,
+    source: str,
+    settling: Mapping[str, uuid.UUID] | None,
+) -> list[Outcome]:
     catalogue = stored.catalogue
     enterprise_id = prepared.enterprise_id
     subjects = prepared.subjects()
-    for attempt in range(ATTEMPTS):
-        try:
-            with ctx.uow() as uow:
-                # Lock order: every subject's pending account, then every person's account.
-                uow.locks.acquire([pending_account(enterprise_id, s) for s in subjects])
-                bindings = uow.bindings.active_for(enterprise_id, subjects)
-                uow.locks.acquire([person_account(p) for p in set(bindings.values())])
-                state = uow.intake.load_state(
-                    enterprise_id,
-                    prepared.event_ids(),
-                    sorted({holder_of(enterprise_id, s, bindings) for s in subjects}),
-                    prepared.claim_scopes(catalogue, ctx.tz),
-                    prepared.fingerprints(),
-                )
-                state.bindings = bindings
-                # ids for the entry and every record, made at once
-                ids = iter(ctx.ids.many(len(prepared.items) + 1))
-                decision = decide_batch(prepared, state, ids.__next__, now)
-                if decision.entry is not None:
-                    uow.ledger.open(decision.entry)
-                batch_id = ctx.ids.new()
-                uow.intake.save(batch_id, enterprise_id, now, source, decision, stored.ids)
-                if decision.entry is not None:
-                    uow.ledger.record(decision.entry, lines_on_events=True)
-                uow.intake.add_region_totals(decision.region_deltas)
-                uow.intake.close_batch(batch_id)
-                uow.commit()
-                return decision.outcomes
-        except LockTableFullError:
-            if len(subjects) <= 50:
-                raise  # retryable as it is (503 + Retry-After), not a conflict to fix
-            half = len(prepared.items) // 2
-            return [
-                *_settle(ctx, stored, replace(prepared, items=prepared.items[:half]), now, source),
-                *_settle(ctx, stored, replace(prepared, items=prepared.items[half:]), now, source),
-            ]
-        except RaceLostError:
-            if attempt == ATTEMPTS - 1:
-                raise  # retryable as it is (503 + Retry-After), not a conflict to fix
-            time.sleep(0.01 * 2**attempt)
-    raise AssertionError("unreachable")
+    with ctx.uow() as uow:
+        # Lock order: every subject's pending account, then every person's account.
+        uow.locks.acquire([pending_account(enterprise_id, s) for s in subjects])
+        bindings = uow.bindings.active_for(enterprise_id, subjects)
+        uow.locks.acquire([person_account(p) for p in set(bindings.values())])
+        if prepared.has_evidence():
+            rights = uow.evidence.rights_for(enterprise_id, prepared.issuers())
+            prepared = attach_evidence(prepared, rights)
+        register = uow.exclusions.register_for(prepared.exclusion_keys())
+        prepared = apply_exclusions(prepared, register)
+        state = uow.intake.load_state(
+            enterprise_id,
+            prepared.event_ids(),
+            sorted({holder_of(enterprise_id, s, bindings) for s in subjects}),
+            prepared.claim_scopes(catalogue),
+            prepared.fingerprints(),
+            prepared.meter_scopes(),
+        )
+        state.bindings = bindings
+        if settling is None:  # replays of held day claims are answered as held
+            held = uow.settlement.held_outcomes(enterprise_id, prepared.event_ids())
+            state.existing = {**held, **state.existing}
+        # ids for the entry and every record, made at once
+        ids = iter(ctx.ids.many(len(prepared.items) + 1))
+        decision = decide_batch(prepared, state, ids.__next__, now, settling=settling is not None)
+        if decision.entry is not None:
+            uow.ledger.open(decision.entry)
+        batch_id = ctx.ids.new()
+        uow.intake.save(batch_id, enterprise_id, now, source, decision, stored.ids)
+        if decision.entry is not None:
+            uow.ledger.record(decision.entry, lines_on_events=True)
+        uow.intake.add_region_totals(decision.region_deltas)
+        uow.settlement.hold(enterprise_id, decision.held, now, ctx.ids.new)
+        if settling is not None:
+            uow.settlement.mark_settled([settling[e] for e in prepared.event_ids()], now)
+        uow.intake.close_batch(batch_id)
+        uow.commit()
+        return decision.outcomes

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
 from tanpuhui.domain.binding import Move, PendingReduction, plan_binding
+from tanpuhui.domain.claims import Claimed, ClaimScope, claim_scopes
 from tanpuhui.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from tanpuhui.domain.events import valid_id
-from tanpuhui.domain.intake import ClaimScope
 from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.domain.methodology import Catalogue
 from tanpuhui.domain.parties import Binding, Enterprise, Person, Role
@@ -205,19 +204,9 @@ def bind_in(
 
 def binding_scopes(reductions: list[PendingReduction], catalogue: Catalogue) -> list[ClaimScope]:
     """The person's claims that the moving reductions must be checked against."""
-    scopes = []
-    for group in sorted({r.group for r in reductions}):
-        mine = [r for r in reductions if r.group == group]
-        reach = timedelta(seconds=catalogue.max_duration_s.get(group, 86_400))
-        scopes.append(
-            ClaimScope(
-                group,
-                sorted({r.day for r in mine}),
-                min(r.started_at for r in mine) - reach,
-                max(r.ended_at for r in mine),
-            )
-        )
-    return scopes
+    return claim_scopes(
+        (Claimed(r.group, r.day, r.started_at, r.ended_at) for r in reductions), catalogue
+    )
 
 
 def unbind_subject(ctx: Context, enterprise_id: uuid.UUID, subject: str) -> Binding:

@@ -7,7 +7,7 @@ never commits: only the service that opened the unit of work does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from types import TracebackType
@@ -15,8 +15,12 @@ from typing import Protocol, Self
 
 from tanpuhui.domain.binding import Move, PendingReduction
 from tanpuhui.domain.checks import Violation
-from tanpuhui.domain.claims import Claim
-from tanpuhui.domain.intake import BatchDecision, ClaimScope, IntakeState, Outcome
+from tanpuhui.domain.claims import Claim, ClaimScope
+from tanpuhui.domain.events import BehaviourEvent
+from tanpuhui.domain.evidence import IssuerGrant, IssuerRights
+from tanpuhui.domain.exclusions import Exclusion
+from tanpuhui.domain.households import MeterScope
+from tanpuhui.domain.intake import BatchDecision, Candidate, IntakeState, Outcome, StoredOutcome
 from tanpuhui.domain.ledger import Entry
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology
 from tanpuhui.domain.parties import Binding, Credential, Enterprise, Person
@@ -141,6 +145,7 @@ class IntakeRepository(Protocol):
         holders: Sequence[str],
         scopes: Sequence[ClaimScope],
         fingerprints: Sequence[bytes],
+        meters: Sequence[MeterScope] = (),
     ) -> IntakeState: ...
 
     def save(
@@ -264,6 +269,44 @@ class CorrectionRepository(Protocol):
     ) -> None: ...
 
 
+class EvidenceRepository(Protocol):
+    def grants_of(self, issuer: str) -> list[IssuerGrant]: ...
+    def grant(self, grant: IssuerGrant) -> None: ...
+    def rights_for(self, enterprise_id: uuid.UUID, issuers: Sequence[str]) -> IssuerRights: ...
+
+
+class ExclusionRepository(Protocol):
+    def add(self, exclusion: Exclusion) -> None: ...
+    def register_for(self, keys: Sequence[str]) -> dict[str, list[Exclusion]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HeldClaim:
+    """A day claim held provisional (settlement.py), as stored."""
+
+    id: uuid.UUID
+    enterprise_id: uuid.UUID
+    received_at: datetime
+    event: BehaviourEvent
+
+
+class SettlementRepository(Protocol):
+    def hold(
+        self,
+        enterprise_id: uuid.UUID,
+        held: Sequence[Candidate],
+        received_at: datetime,
+        new_id: Callable[[], uuid.UUID],
+    ) -> None: ...
+    def held_outcomes(
+        self, enterprise_id: uuid.UUID, event_ids: Sequence[str]
+    ) -> dict[str, StoredOutcome]: ...
+    def due(
+        self, now: datetime, enterprise_id: uuid.UUID | None, limit: int
+    ) -> list[HeldClaim]: ...
+    def mark_settled(self, ids: Sequence[uuid.UUID], now: datetime) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction and the repositories bound to it (read-only members: covariant)."""
 
@@ -289,6 +332,12 @@ class UnitOfWork(Protocol):
     def access(self) -> AccessRepository: ...
     @property
     def corrections(self) -> CorrectionRepository: ...
+    @property
+    def evidence(self) -> EvidenceRepository: ...
+    @property
+    def exclusions(self) -> ExclusionRepository: ...
+    @property
+    def settlement(self) -> SettlementRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

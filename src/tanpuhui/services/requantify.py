@@ -12,11 +12,10 @@ from __future__ import annotations
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
-from tanpuhui.domain.claims import ClaimBook
+from tanpuhui.domain.claims import ClaimBook, Claimed, claim_scopes
 from tanpuhui.domain.errors import InvalidInputError, NotFoundError
-from tanpuhui.domain.intake import ClaimScope
 from tanpuhui.domain.methodology import Methodology
 from tanpuhui.domain.requantify import RequantifyPlan, StoredReduction, plan_requantify
 from tanpuhui.services.context import Context
@@ -132,8 +131,11 @@ def _plan(
 ) -> RequantifyPlan:
     holders = sorted({r.holder for r in rows})
     days = sorted({r.day for r in rows})
-    never = min(r.event.started_at for r in rows) - timedelta(days=400)
-    scopes = [ClaimScope(new.group, days, never, never)]  # same-day claims only: for the caps
+    scopes = claim_scopes(  # same-day claims only: for the caps
+        (Claimed(new.group, r.day, r.event.started_at, r.event.ended_at) for r in rows),
+        stored.catalogue,
+        days_only=True,
+    )
     book = ClaimBook(uow.intake.claims_for(holders, scopes))
     for (holder, group, behaviour, day), grams in carry.items():
         if holder in holders and day in days:

@@ -27,9 +27,14 @@ def outcome_view(o: Outcome) -> dict[str, Any]:
         view["methodology"] = o.methodology
         view["entry_id"] = str(o.entry_id) if o.entry_id else None
         view["reduction_id"] = str(o.reduction_id) if o.reduction_id else None
+        if o.duplicate_of is not None:  # a merged day count: what it topped up, and why
+            view["duplicate_of"] = str(o.duplicate_of)
+            view["reason"] = o.reason
     elif o.kind == OutcomeKind.DUPLICATE:
         view["duplicate_of"] = str(o.duplicate_of)
         view["methodology"] = o.methodology
+        if o.reason is not None:  # evidence_contested: kept for review
+            view["reason"] = o.reason
     else:
         view["reason"] = o.reason
         view["message"] = o.message

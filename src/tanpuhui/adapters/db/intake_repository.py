@@ -28,10 +28,10 @@ import sqlalchemy as sa
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import any_of, chunks, fetch_tuples, insert_rows
 from tanpuhui.domain.binding import Move, PendingReduction
-from tanpuhui.domain.claims import Claim
+from tanpuhui.domain.claims import Claim, ClaimScope
+from tanpuhui.domain.households import MeterScope
 from tanpuhui.domain.intake import (
     BatchDecision,
-    ClaimScope,
     EventRecord,
     IntakeState,
     Outcome,
@@ -263,19 +263,23 @@ class SqlIntake:
         holders: Sequence[str],
         scopes: Sequence[ClaimScope],
         fingerprints: Sequence[bytes],
+        meters: Sequence[MeterScope] = (),
     ) -> IntakeState:
         state = IntakeState()
         if event_ids:
             state.existing = self._stored_outcomes(enterprise_id, event_ids)
         if holders and scopes:
             state.claims = self._claims(holders, scopes)
+        if meters and scopes:
+            state.claims = {**state.claims, **self._meter_claims(meters, scopes)}
         if fingerprints:
             rows = self.conn.execute(
-                sa.select(e.evidence_fp, e.id).where(
+                sa.select(e.evidence_fp, e.id, e.holder).where(
                     e.state == "active", any_of(self.conn, e.evidence_fp, fingerprints)
                 )
-            )
+            ).all()
             state.evidence = {r.evidence_fp: r.id for r in rows}
+            state.evidence_holders = {r.evidence_fp: r.holder for r in rows}
         return state
 
     def _stored_outcomes(
@@ -332,6 +336,28 @@ class SqlIntake:
         claims: dict[str, list[Claim]] = defaultdict(list)
         for r in fetch_tuples(self.conn, query):
             claims[r[0]].append(Claim(*r[1:]))
+        return claims
+
+    def _meter_claims(
+        self, meters: Sequence[MeterScope], scopes: Sequence[ClaimScope]
+    ) -> dict[str, list[Claim]]:
+        """Active claims of the meters, whoever holds them, keyed as the batch knows each
+        meter (households.py): one query."""
+        since, until = min(s.since for s in scopes), max(s.until for s in scopes)
+        query = sa.select(
+            e.evidence_issuer, e.enterprise_id, e.id, e.group_code, e.behaviour, e.started_at,
+            e.ended_at, e.day, e.live_grams,
+        ).where(
+            e.state == "active",
+            any_of(self.conn, e.evidence_issuer, sorted({m.issuer for m in meters})),
+            e.started_at >= since - timedelta(days=1),
+            e.started_at < until,
+        )  # fmt: skip
+        claims: dict[str, list[Claim]] = defaultdict(list)
+        for r in self.conn.execute(query):
+            for m in meters:
+                if m.issuer == r[0] and m.enterprise_id in (None, r[1]):
+                    claims[m.key].append(Claim(*r[2:]))
         return claims
 
     @staticmethod

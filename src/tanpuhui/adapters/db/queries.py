@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import any_of, chunks
 from tanpuhui.adapters.db.intake_repository import stored_outcome, stored_raw
+from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.services.ports import EventView, ReductionView
 
 _decode = msgspec.json.Decoder().decode
@@ -84,7 +85,30 @@ class SqlQueries:
         row = self.conn.execute(
             _event_query().where(e.enterprise_id == enterprise_id, e.event_id == event_id)
         ).first()
-        return _event_view(row) if row else None
+        return _event_view(row) if row else self._held_view(enterprise_id, event_id)
+
+    def _held_view(self, enterprise_id: uuid.UUID, event_id: str) -> EventView | None:
+        """A day claim still held (settlement.py): provisional, nothing credited yet."""
+        p = t.provisional_claims.c
+        r = self.conn.execute(
+            sa.select(t.provisional_claims).where(
+                p.enterprise_id == enterprise_id, p.event_id == event_id, p.settled_at.is_(None)
+            )
+        ).first()
+        if r is None:
+            return None
+        outcome = Outcome(
+            -1, event_id, OutcomeKind.PROVISIONAL, methodology=r.methodology,
+            message=f"a day claim: held until {r.closes_at.isoformat()}, then settled",
+        )  # fmt: skip
+        return EventView(
+            id=r.id, event_id=event_id, batch_seq=None, received_at=r.received_at,
+            outcome=outcome, subject=r.subject, behaviour=r.behaviour,
+            started_at=r.started_at, ended_at=r.ended_at, region=r.region,
+            quantities=json.loads(r.quantities), evidence_ref=r.evidence_ref,
+            evidence_issuer=r.evidence_issuer, raw=None, trace=None, account_kind=None,
+            state=None, live_grams=0, resolution=None, resolution_ref=None,
+        )  # fmt: skip
 
     def feed(
         self, enterprise_id: uuid.UUID, after: tuple[int, uuid.UUID] | None, limit: int

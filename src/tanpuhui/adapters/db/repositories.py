@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import any_of, insert_rows
 from tanpuhui.adapters.methodology_files import methodology_from_content
-from tanpuhui.domain.methodology import Catalogue, Group, Methodology
+from tanpuhui.domain.methodology import Catalogue, DayMerge, Group, Methodology
 from tanpuhui.domain.parties import Binding, Enterprise, Person, Role
 from tanpuhui.services.ports import PublishedVersion, StoredCatalogue
 
@@ -206,7 +207,15 @@ class SqlCatalogue:
         versions = self.versions()
         g = t.behaviour_groups.c
         groups = [
-            Group(r.code, r.title, r.exclusive, r.overlap_tolerance_s, r.daily_cap_grams)
+            Group(
+                r.code,
+                r.title,
+                r.exclusive,
+                r.clock_skew_s,
+                r.daily_cap_grams,
+                day_merge=DayMerge(r.day_merge) if r.day_merge else None,
+                day_claims=json.loads(r.day_claims) if r.day_claims else {},
+            )
             for r in self.conn.execute(sa.select(t.behaviour_groups).order_by(g.code))
         ]
         return StoredCatalogue(
@@ -247,7 +256,11 @@ class SqlCatalogue:
             values = {
                 "title": g.title,
                 "exclusive": g.exclusive,
-                "overlap_tolerance_s": g.overlap_tolerance_s,
+                "clock_skew_s": g.clock_skew_s,
+                "day_merge": g.day_merge.value if g.day_merge else None,
+                "day_claims": json.dumps(dict(g.day_claims), sort_keys=True)
+                if g.day_claims
+                else None,
                 "daily_cap_grams": g.daily_cap_grams,
                 "updated_at": updated_at,
             }

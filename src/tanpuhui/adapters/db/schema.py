@@ -5,7 +5,8 @@ What the database itself guarantees, whatever code writes to it:
 - one credit per event: an event row credits grams only together with the issuance entry that
   carries them (`ck_events_credit_has_entry`), and an event row is the only issuance line of
   its reduction;
-- an evidence fingerprint backs at most one active reduction;
+- an evidence fingerprint backs at most one active reduction (a re-send fingerprint too);
+- an issuer has at most one enterprise that is it, an enterprise is at most one issuer;
 - postings are non-zero; holder balances are never negative (issuance accounts may be);
 - entries, postings and issued amounts are immutable (triggers, see the migrations): an entry
   is written first, unsealed; its lines may only join it while it is unsealed (in the same
@@ -82,9 +83,11 @@ behaviour_groups = sa.Table(
     sa.Column("code", sa.Text, primary_key=True),
     sa.Column("title", sa.Text, nullable=False),
     sa.Column("exclusive", sa.Boolean, nullable=False),
-    sa.Column("overlap_tolerance_s", sa.Integer, nullable=False),
+    sa.Column("clock_skew_s", sa.Integer, nullable=False),
     sa.Column("daily_cap_grams", sa.BigInteger, nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("day_merge", sa.Text, nullable=True),
+    sa.Column("day_claims", sa.Text, nullable=True),  # JSON {behaviour: excluded group}
 )
 
 methodology_versions = sa.Table(
@@ -256,6 +259,72 @@ region_totals = sa.Table(
     sa.Column("group_code", sa.Text, primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("grams", sa.BigInteger, nullable=False),
+)
+
+#: The issuer registry (domain/evidence.py): `enterprise_id` may cite `issuer`'s references;
+#: `is_issuer`: it is that issuer. One enterprise per issuer is it; an enterprise is one issuer.
+issuer_grants = sa.Table(
+    "issuer_grants",
+    metadata,
+    sa.Column("issuer", sa.Text, primary_key=True),
+    sa.Column("enterprise_id", sa.Uuid, sa.ForeignKey("enterprises.id"), primary_key=True),
+    sa.Column("is_issuer", sa.Boolean, nullable=False),
+    sa.Column("granted_at", UTCDateTime, nullable=False),
+    sa.Index(
+        "uq_issuer_grants_issuer_is_issuer",
+        "issuer",
+        unique=True,
+        sqlite_where=sa.text("is_issuer"),
+        postgresql_where=sa.text("is_issuer"),
+    ),
+    sa.Index(
+        "uq_issuer_grants_enterprise_is_issuer",
+        "enterprise_id",
+        unique=True,
+        sqlite_where=sa.text("is_issuer"),
+        postgresql_where=sa.text("is_issuer"),
+    ),
+)
+
+#: Day claims held until their window closes (domain/settlement.py): the event as understood;
+#: once settled, its outcome is an ordinary `events` row and `settled_at` is set.
+provisional_claims = sa.Table(
+    "provisional_claims",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("enterprise_id", sa.Uuid, sa.ForeignKey("enterprises.id"), nullable=False),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("payload_hash", sa.LargeBinary(16), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("behaviour", sa.Text, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=False),
+    sa.Column("region", sa.Text, nullable=False),
+    sa.Column("quantities", sa.Text, nullable=False),
+    sa.Column("evidence_ref", sa.Text, nullable=True),
+    sa.Column("evidence_issuer", sa.Text, nullable=True),
+    sa.Column("methodology", sa.Text, nullable=False),  # code@version it was quantified with
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("closes_at", UTCDateTime, nullable=False),
+    sa.Column("settled_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("enterprise_id", "event_id"),
+    sa.Index("ix_provisional_claims_closes_at", "closes_at"),
+)
+
+#: The exclusion register (domain/exclusions.py): subjects claimed under another mechanism.
+exclusions = sa.Table(
+    "exclusions",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("key", sa.Text, nullable=False),  # meter:… | installation:… | enterprise:…
+    sa.Column("mechanism", sa.Text, nullable=False),
+    sa.Column("behaviours", sa.Text, nullable=False),  # JSON list; [] = every behaviour
+    sa.Column("valid_from", sa.Date, nullable=True),
+    sa.Column("valid_to", sa.Date, nullable=True),
+    sa.Column("declared_by", sa.Uuid, sa.ForeignKey("enterprises.id"), nullable=True),
+    sa.Column("declared_at", UTCDateTime, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Index("ix_exclusions_key", "key"),
 )
 
 credentials = sa.Table(

@@ -20,6 +20,8 @@ from sqlalchemy.engine import Engine
 from tanpuhui.adapters.db.access_repository import SqlAccess
 from tanpuhui.adapters.db.corrections_repository import SqlCorrections
 from tanpuhui.adapters.db.engine import WRITE
+from tanpuhui.adapters.db.evidence_repository import SqlEvidence
+from tanpuhui.adapters.db.exclusions_repository import SqlExclusions
 from tanpuhui.adapters.db.intake_repository import SqlIntake
 from tanpuhui.adapters.db.ledger_repository import SqlLedger
 from tanpuhui.adapters.db.queries import SqlQueries
@@ -30,6 +32,7 @@ from tanpuhui.adapters.db.repositories import (
     SqlLocks,
     SqlPersons,
 )
+from tanpuhui.adapters.db.settlement_repository import SqlSettlement
 from tanpuhui.adapters.db.verify_repository import SqlVerify
 from tanpuhui.domain.errors import (
     DatabaseLockedError,
@@ -102,6 +105,9 @@ class SqlUnitOfWork:
         self.queries = SqlQueries(conn)
         self.access = SqlAccess(conn)
         self.corrections = SqlCorrections(conn)
+        self.evidence = SqlEvidence(conn)
+        self.exclusions = SqlExclusions(conn)
+        self.settlement = SqlSettlement(conn)
         return self
 
     def __exit__(

@@ -1,0 +1,56 @@
+"""Households and meters: a meter's period is one act, whoever in the household reports it.
+
+A meter is one physical thing. The utility reports its monthly reading for the account holder,
+a smart-home app reports the same month for the spouse who installed it: that is one saving.
+Evidence that names a meter (`meter:<number>`, evidence.py) makes the meter itself the unit
+of exclusivity, across the persons of a household:
+
+    a claim naming a meter is the same act as any claim of that meter in its group whose
+    period overlaps it (dedup.py), whoever it was credited to; the earlier claim wins and the
+    later one is its `duplicate` — the period is credited once, to the person of the first
+    report (the documented rule: the household decides who reports, the platform counts the
+    meter once). Two meters of one person (two homes) are two acts.
+
+Who may speak for a meter follows evidence ownership: a meter registered in the issuer
+registry is matched across the enterprises entitled to cite it (the utility, an authorised
+smart-home app); a meter nobody registered is matched only within the reporting enterprise,
+so an unentitled party can neither pre-empt a household's reading nor probe it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import NamedTuple
+
+from tanpuhui.domain.events import BehaviourEvent
+from tanpuhui.domain.evidence import IssuerRights
+
+
+class MeterScope(NamedTuple):
+    """The stored claims of meter `issuer` that act `key` stands for: every enterprise's when
+    `enterprise_id` is None (a registered meter), else that enterprise's only."""
+
+    key: str
+    issuer: str
+    enterprise_id: uuid.UUID | None
+
+
+def meter_of(event: BehaviourEvent) -> str | None:
+    """The meter an event's evidence names, if any."""
+    evidence = event.evidence
+    if evidence is None or evidence.issuer is None or not evidence.issuer.startswith("meter:"):
+        return None
+    return evidence.issuer
+
+
+def meter_key(enterprise_id: uuid.UUID, meter: str, rights: IssuerRights) -> str:
+    """The key of the meter's claims: the meter itself when registered (and so cited by an
+    entitled enterprise: evidence.py refuses the others), else the meter as one reporter
+    knows it."""
+    return meter if meter in rights.registered else f"{meter}@{enterprise_id}"
+
+
+def meter_scope(key: str, meter: str) -> MeterScope:
+    if key == meter:
+        return MeterScope(key, meter, None)
+    return MeterScope(key, meter, uuid.UUID(key.rpartition("@")[2]))
