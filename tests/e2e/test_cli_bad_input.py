@@ -146,6 +146,23 @@ CASES: dict[str, list[Case]] = {
         case("a", "b", db=M, **INVALID),
         case("nope@1", "nope@2", db=M, **NOT_FOUND),
     ],
+    "issuer authorise": [
+        case("wuhan-metro", "--enterprise", "E", db=M, code="invalid_issuer", status=2),
+        case("transit:sz-metro", "--enterprise", "Nobody", db=M, **NOT_FOUND),
+        case("transit:sz-metro", **USAGE),
+        case("transit:sz-metro", "--enterprise", "E", **DOWN),
+    ],
+    "issuer list": [case(**DOWN), case(**UNMIGRATED)],
+    "exclusion add": [
+        case("person:x", "--mechanism", "ccer", db=M, code="invalid_exclusion", status=2),
+        case("meter:1", "--mechanism", "carbon-magic", db=M, code="invalid_exclusion", status=2),
+        case("meter:1", "--mechanism", "ccer", "--from", "yesterday", **USAGE),
+        case("meter:1", "--mechanism", "ccer", "--enterprise", "Nobody", db=M, **NOT_FOUND),
+        case("meter:1", "--mechanism", "ccer", "--enterprise", "E", db=M, code="not_entitled",
+             status=1),
+        case("meter:1", "--mechanism", "ccer", **UNMIGRATED),
+    ],
+    "exclusion list": [case(**DOWN), case(db="unusable", code="configuration", status=5)],
     "bench ingest": [case("--engine", "mysql", **INVALID), case("--events", "5", **USAGE)],
     "bench api": [
         case("--engine", "mysql", **INVALID),

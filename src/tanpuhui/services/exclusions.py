@@ -62,3 +62,9 @@ def declare_claimed_elsewhere(
         uow.exclusions.add(exclusion)
         uow.commit()
     return exclusion
+
+
+def list_exclusions(ctx: Context) -> list[Exclusion]:
+    """Every declaration of the exclusion register (the operator's view)."""
+    with ctx.uow(write=False) as uow:
+        return uow.exclusions.all()
