@@ -28,9 +28,7 @@ def _ago(hours: float) -> datetime:
 
 def _ingest(tanpuhui: Run, tmp_path: Path, enterprise: str, *events: dict[str, Any]) -> list[Any]:
     write_jsonl(tmp_path / "events.jsonl", events)
-    done = tanpuhui(
-        "ingest", "events.jsonl", "--enterprise", enterprise, "--outcomes", "out.jsonl"
-    )
+    done = tanpuhui("ingest", "events.jsonl", "--enterprise", enterprise, "--outcomes", "out.jsonl")
     assert done.returncode == 0, done.stderr
     assert_no_traceback(done)
     lines = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
@@ -59,13 +57,18 @@ def test_an_issuer_authorised_with_the_cli_makes_two_enterprises_reports_one_act
     tanpuhui("issuer", "authorise", "transit:sz-metro", "--enterprise", "Wallet", check=True)
 
     tap = {"ref": "tap-9001", "issuer": "transit:sz-metro"}
-    (own,) = _ingest(tanpuhui, tmp_path, "Metro",
-                     event(event_id="m-1", start=_ago(5), evidence={"ref": "tap-9001"}, **METRO))
-    (wallet,) = _ingest(tanpuhui, tmp_path, "Wallet",
-                        event(event_id="w-1", start=_ago(3), evidence=tap, **METRO))
-    (stranger,) = _ingest(tanpuhui, tmp_path, "Stranger",
-                          event(event_id="s-1", start=_ago(1), evidence=tap, **METRO))
-    # fmt: skip
+    (own,) = _ingest(
+        tanpuhui,
+        tmp_path,
+        "Metro",
+        event(event_id="m-1", start=_ago(5), evidence={"ref": "tap-9001"}, **METRO),
+    )
+    (wallet,) = _ingest(
+        tanpuhui, tmp_path, "Wallet", event(event_id="w-1", start=_ago(3), evidence=tap, **METRO)
+    )
+    (stranger,) = _ingest(
+        tanpuhui, tmp_path, "Stranger", event(event_id="s-1", start=_ago(1), evidence=tap, **METRO)
+    )
 
     assert own["kind"] == "credited" and own["grams"] > 0
     assert (wallet["kind"], wallet["grams"]) == ("duplicate", 0)

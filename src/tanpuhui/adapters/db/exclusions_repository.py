@@ -46,7 +46,7 @@ COLUMNS = sa.select(
 )  # fmt: skip
 
 
-def _exclusion(r: sa.Row[Any]) -> Exclusion:
+def _exclusion(r: Any) -> Exclusion:
     return Exclusion(
         r.id, r.key, r.mechanism, tuple(json.loads(r.behaviours)), r.valid_from, r.valid_to,
         r.declared_by, r.declared_at, r.note,
