@@ -106,4 +106,4 @@ def test_bad_declarations_are_refused_with_a_code(server: LiveServer) -> None:
         send_signed(server, e, "POST", "/v1/exclusions", b"[1, 2"), 422, "invalid_request"
     )
     unsigned = server.http.post("/v1/exclusions", json={"key": own, "mechanism": "ccer"})
-    assert unsigned.status_code == 401
+    assert_problem(unsigned, 401, "missing_signature")
