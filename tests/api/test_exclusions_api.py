@@ -89,6 +89,8 @@ def test_no_enterprise_may_declare_another_ones_programme(server: LiveServer) ->
 
 
 def test_bad_declarations_are_refused_with_a_code(server: LiveServer) -> None:
+    """Was, before the service bounded its text: a NUL in the note answered 500 on PostgreSQL,
+    and a NUL in a meter key 403 instead of saying the key is malformed."""
     e = onboard_enterprise(server, "E")
     own = f"enterprise:{e.enterprise.id}"
     cases = [
@@ -97,6 +99,9 @@ def test_bad_declarations_are_refused_with_a_code(server: LiveServer) -> None:
         ({"key": own, "mechanism": "ccer", "valid_from": "yesterday"}, "invalid_request"),
         ({"key": own, "mechanism": "ccer", "behaviours": ["Not A Behaviour!"]}, "invalid_request"),
         ({"key": "person:x", "mechanism": "ccer"}, "invalid_exclusion"),
+        ({"key": "meter:a\x00b", "mechanism": "ccer"}, "invalid_exclusion"),
+        ({"key": own, "mechanism": "ccer", "note": "a\x00b"}, "invalid_exclusion"),
+        ({"key": own, "mechanism": "ccer", "note": "x" * 501}, "invalid_request"),
         ({"key": own, "mechanism": "ccer", "valid_from": "2026-02-01", "valid_to": "2026-01-01"},
          "invalid_exclusion"),
     ]  # fmt: skip
