@@ -1,10 +1,10 @@
 """Tenant isolation over real HTTP, on SQLite and PostgreSQL: a second scene enterprise cannot
 read, probe or measure a first one's claims through any endpoint — events, the outcome feed
 and its cursors, duplicate references (in answers, read-backs, the feed and binding moves),
-credential-probe codes.
-
-Not here: evidence displacement and evidence probing (issue 15 item 3, evidence ownership),
-which the evidence-namespace work tests with its own change.
+credential-probe codes — nor displace or probe its evidence (issue 15 item 3: an issuer's
+references count only from the enterprises entitled to them, an unregistered issuer name is
+each reporter's own, and evidence claimed for two persons is flagged, naming the first claim
+opaquely).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from tanpuhui.adapters.crypto import generate_key
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.client import Client
 from tanpuhui.services.access import revoke_credential
+from tanpuhui.services.evidence import authorise_issuer
 from tests.api.conftest import (
     LiveServer,
     Onboarded,
@@ -197,3 +198,112 @@ def test_another_tenants_signature_cannot_be_replayed_as_ones_own(
     assert_problem(response, 401, "bad_signature")
     forged = signed_headers(generate_key(), a.credential_id, "GET", "/v1/outcomes", host=a.host)
     assert_problem(server.http.get("/v1/outcomes", headers=forged), 401, "bad_signature")
+
+
+METRO = {"behaviour": "metro_ride", "region": "440304", "quantity": {"distance_km": "8"}}
+#: what an outcome tells its reporter, without the ids that differ by construction
+TELLING = ("outcome", "reason", "message", "grams", "duplicate_of")
+
+
+def told(outcome: dict[str, Any]) -> dict[str, Any]:
+    return {k: outcome.get(k) for k in TELLING}
+
+
+def test_another_tenant_citing_a_registered_issuer_first_cannot_displace_its_report(
+    server: LiveServer, tenants: tuple[Onboarded, ...]
+) -> None:
+    """Was: B reported (SZ-Metro, tap-9001) for its own subject before the metro's genuine
+    tap; the genuine event became `duplicate` and B kept the grams."""
+    metro, b, _ = tenants
+    authorise_issuer(server.ctx, "transit:sz-metro", metro.enterprise.id, is_issuer=True)
+    person, intruder = onboard_person(server), onboard_person(server)
+    tap = {"ref": "tap-9001", "issuer": "transit:sz-metro"}
+    with metro.client() as cm, b.client() as cb:
+        bind(server, cm, "rider", person)
+        bind(server, cb, "b-1", intruder)
+        (fake,) = cb.submit_events(
+            [event(event_id="x-1", subject="b-1", start=TRIP, evidence=tap, **METRO)]
+        )["outcomes"]
+        (genuine,) = cm.submit_events(
+            [event(event_id="m-1", subject="rider", start=TRIP, evidence={"ref": "tap-9001"},
+                   **METRO)]
+        )["outcomes"]  # fmt: skip
+        # B's answer is the same for a reference the metro reported and one it never did
+        (probe,) = cb.submit_events(
+            [event(event_id="x-2", subject="b-1", start=TRIP + timedelta(hours=1),
+                   evidence=dict(tap, ref="tap-never"), **METRO)]
+        )["outcomes"]  # fmt: skip
+        (again,) = cb.submit_events(
+            [event(event_id="x-3", subject="b-1", start=TRIP + timedelta(hours=2), evidence=tap,
+                   **METRO)]
+        )["outcomes"]  # fmt: skip
+
+    assert (fake["outcome"], fake["reason"], fake.get("grams")) == (
+        "rejected",
+        "issuer_not_entitled",
+        None,  # no grams
+    )
+    assert genuine["outcome"] == "credited" and genuine["grams"] > 0
+    assert "duplicate_of" not in genuine
+    assert told(probe) == told(again) == told(fake)
+
+
+def test_an_unregistered_issuer_reference_tells_nothing_about_another_tenants_claims(
+    server: LiveServer, tenants: tuple[Onboarded, ...]
+) -> None:
+    """Was: evidence matched globally and first-wins, so B's outcome (duplicate or credited)
+    told it whether A had reported (issuer, ref)."""
+    a, b, _ = tenants
+    with a.client() as ca, b.client() as cb:
+        for client, subject in ((ca, "a-1"), (cb, "b-1"), (cb, "b-2")):
+            bind(server, client, subject, onboard_person(server))
+        used = {"ref": "tap-1", "issuer": "transit:some-line"}
+        (original,) = ca.submit_events(
+            [event(event_id="a-1", subject="a-1", start=TRIP, evidence=used, **METRO)]
+        )["outcomes"]
+        seen, unseen = cb.submit_events(
+            [event(event_id="b-1", subject="b-1", start=TRIP, evidence=used, **METRO),
+             event(event_id="b-2", subject="b-2", start=TRIP, evidence=dict(used, ref="tap-2"),
+                   **METRO)]
+        )["outcomes"]  # fmt: skip
+        read_back = cb.get_event("b-1")["outcome"]
+
+    assert original["outcome"] == "credited"
+    assert told(seen) == told(unseen)
+    assert seen["outcome"] == "credited" and "duplicate_of" not in seen
+    assert told(read_back) == told(seen)
+
+
+def test_the_same_evidence_claimed_for_two_persons_is_contested_and_names_the_first_opaquely(
+    server: LiveServer, tenants: tuple[Onboarded, ...]
+) -> None:
+    """Was: the second person's claim was silently first-wins, naming the other tenant's
+    reduction by its time-ordered id."""
+    coffee, bank, _ = tenants
+    authorise_issuer(server.ctx, "merchant:coffee", coffee.enterprise.id, is_issuer=True)
+    authorise_issuer(server.ctx, "merchant:coffee", bank.enterprise.id)
+    order = {"behaviour": "no_disposable_cutlery", "region": "110101",
+             "quantity": {"count": "1"}, "minutes": 30}  # fmt: skip
+    with coffee.client() as cc, bank.client() as cb:
+        bind(server, cc, "c-1", onboard_person(server))
+        bind(server, cb, "k-1", onboard_person(server))  # another person
+        (first,) = cc.submit_events(
+            [event(event_id="c-1", subject="c-1", start=TRIP, evidence={"ref": "order-5"},
+                   **order)]
+        )["outcomes"]  # fmt: skip
+        (second,) = cb.submit_events(
+            [event(event_id="k-1", subject="k-1", start=TRIP,
+                   evidence={"ref": "order-5", "issuer": "merchant:coffee"}, **order)]
+        )["outcomes"]  # fmt: skip
+        read_back = cb.get_event("k-1")["outcome"]
+
+    assert first["outcome"] == "credited"
+    assert (second["outcome"], second["reason"], second.get("grams")) == (
+        "duplicate",
+        "evidence_contested",
+        None,  # no grams
+    )
+    reference = second["duplicate_of"]
+    assert reference.startswith("other-") and first["reduction_id"] not in reference
+    assert first["reduction_id"].replace("-", "")[:12] not in reference
+    assert read_back["duplicate_of"] == reference and read_back["reason"] == "evidence_contested"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated, Any
+from datetime import date
+from typing import Annotated, Any, Literal
 
 import msgspec
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -19,6 +20,7 @@ from tanpuhui.services import views
 from tanpuhui.services.access import bind_with_code, create_binding_code
 from tanpuhui.services.catalogue import current_catalogue
 from tanpuhui.services.events import get_event, outcome_feed
+from tanpuhui.services.exclusions import declare_claimed_elsewhere
 from tanpuhui.services.intake import check_batch_size, submit_events
 from tanpuhui.services.parties import unbind_subject
 
@@ -167,6 +169,48 @@ async def delete_binding(request: Request, enterprise: Signed, subject: SubjectP
     ended = await run_in_threadpool(unbind_subject, context(request), enterprise.id, subject)
     assert ended.ended_at is not None
     return json_response({"subject": ended.subject, "ended_at": ended.ended_at.isoformat()})
+
+
+@router.post(
+    "/v1/exclusions",
+    summary="Declare your programme, or a meter or installation you may cite, claimed elsewhere",
+    description="Signed. Events it covers are rejected `claimed_elsewhere` from then on. Each "
+    "call adds one declaration (a retry adds an identical one, which changes nothing).",
+    response_model=schemas.ExclusionDeclared,
+    status_code=201,
+    responses=problems(401, 403, 408, 413, 422, 429, 503),
+    openapi_extra=json_body("ExclusionRequest"),
+)
+async def post_exclusion(request: Request, enterprise: Signed) -> Response:
+    try:
+        body = msgspec.json.decode(request.state.body, type=_ExclusionBody)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise InvalidInputError(f"invalid exclusion: {exc}", code="invalid_request") from None
+    x = await run_in_threadpool(
+        declare_claimed_elsewhere, context(request), body.key, body.mechanism,
+        declared_by=enterprise.id, behaviours=body.behaviours, valid_from=body.valid_from,
+        valid_to=body.valid_to, note=body.note,
+    )  # fmt: skip
+    answer = {
+        "id": str(x.id), "key": x.key, "mechanism": x.mechanism, "behaviours": list(x.behaviours),
+        "valid_from": x.valid_from, "valid_to": x.valid_to,
+        "declared_at": x.declared_at.isoformat(), "note": x.note,
+    }  # fmt: skip
+    return json_response(answer, status=201)
+
+
+_Behaviour = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_.]{1,64}$")]
+
+
+class _ExclusionBody(msgspec.Struct, forbid_unknown_fields=True):
+    """`schemas.ExclusionRequest`; the service checks the key and the period."""
+
+    key: Annotated[str, msgspec.Meta(max_length=160)]
+    mechanism: Literal["green_certificate", "ccer", "ets", "other_programme"]
+    behaviours: Annotated[list[_Behaviour], msgspec.Meta(max_length=64)] = []
+    valid_from: date | None = None
+    valid_to: date | None = None
+    note: Annotated[str, msgspec.Meta(max_length=500)] = ""
 
 
 @router.post(

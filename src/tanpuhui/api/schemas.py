@@ -10,7 +10,7 @@ has, are pydantic models.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, StringConstraints
@@ -130,6 +130,38 @@ class Unbound(BaseModel):
 class BindingCode(BaseModel):
     code: str
     expires_at: datetime
+
+
+Mechanism = Literal["green_certificate", "ccer", "ets", "other_programme"]
+
+
+class ExclusionRequest(_Doc):
+    """What an enterprise declares claimed under another mechanism (domain/exclusions.py)."""
+
+    key: Annotated[
+        str, StringConstraints(pattern=r"^(meter|installation|enterprise):\S", max_length=160)
+    ] = Field(
+        description="enterprise:<your id> (your own programme), or meter:<id> / installation:<id> "
+        "of an issuer you are authorised to cite"
+    )
+    mechanism: Mechanism
+    behaviours: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.]{1,64}$")]] = Field(
+        default=[], max_length=64, description="only these behaviours; empty: every behaviour"
+    )
+    valid_from: date | None = Field(default=None, description="first day covered (inclusive)")
+    valid_to: date | None = Field(default=None, description="first day no longer covered")
+    note: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class ExclusionDeclared(BaseModel):
+    id: str
+    key: str
+    mechanism: Mechanism
+    behaviours: list[str]
+    valid_from: date | None
+    valid_to: date | None
+    declared_at: datetime
+    note: str
 
 
 class Health(BaseModel):

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from tanpuhui.bootstrap import tune_runtime, upgrade_database
-from tanpuhui.cli import access, bench, bench_api, docs, files, methodology, serving
+from tanpuhui.cli import access, bench, bench_api, docs, files, methodology, registers, serving
 from tanpuhui.cli.common import JsonOption, console, emit_json, err_console, handled, run, state
 from tanpuhui.cli.common import app as open_app
 from tanpuhui.domain.errors import ConflictError, InvalidInputError
@@ -42,6 +42,8 @@ cli.add_typer(enterprise_cli, name="enterprise")
 cli.add_typer(person_cli, name="person")
 cli.add_typer(ledger_cli, name="ledger")
 cli.add_typer(methodology.cli, name="methodology")
+cli.add_typer(registers.issuer_cli, name="issuer")
+cli.add_typer(registers.exclusion_cli, name="exclusion")
 enterprise_cli.add_typer(access.credential_cli, name="credential")
 cli.add_typer(bench.cli, name="bench")
 cli.add_typer(docs.cli, name="docs")

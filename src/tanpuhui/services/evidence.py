@@ -42,3 +42,9 @@ def authorise_issuer(
         return grant
 
     return retry_races(add)
+
+
+def list_grants(ctx: Context) -> list[IssuerGrant]:
+    """Every entry of the issuer registry (the operator's view)."""
+    with ctx.uow(write=False) as uow:
+        return uow.evidence.all_grants()

@@ -2,6 +2,7 @@
 
 The operator may declare any subject; an enterprise only its own programme
 (`enterprise:<its id>`) or a meter or installation whose issuer it is entitled to cite.
+Keys, notes and behaviour codes are bounded printable text (whatever entry point sent them).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from tanpuhui.domain.exclusions import (
 )
 from tanpuhui.services.context import Context
 
+NOTE_LIMIT = 500
+
 
 def declare_claimed_elsewhere(
     ctx: Context,
@@ -33,7 +36,7 @@ def declare_claimed_elsewhere(
     note: str = "",
 ) -> Exclusion:
     """Add a declaration to the register; events it covers are rejected `claimed_elsewhere`."""
-    if not valid_key(key):
+    if not valid_key(key) or not key.isprintable():
         raise InvalidInputError(
             f"an exclusion key is one of {', '.join(k + ':…' for k in KEY_NAMESPACES)}",
             code="invalid_exclusion",
@@ -43,6 +46,12 @@ def declare_claimed_elsewhere(
             f"unknown mechanism {mechanism[:40]!r} (known: {', '.join(sorted(MECHANISMS))})",
             code="invalid_exclusion",
         )
+    if len(note) > NOTE_LIMIT or not note.isprintable():
+        raise InvalidInputError(
+            f"a note is at most {NOTE_LIMIT} printable characters", code="invalid_exclusion"
+        )
+    if any(len(b) > 64 or not b.isprintable() for b in behaviours):
+        raise InvalidInputError("a behaviour is a catalogue code", code="invalid_exclusion")
     if valid_from is not None and valid_to is not None and valid_to <= valid_from:
         raise InvalidInputError("valid_to must be after valid_from", code="invalid_exclusion")
     exclusion = Exclusion(
@@ -62,3 +71,9 @@ def declare_claimed_elsewhere(
         uow.exclusions.add(exclusion)
         uow.commit()
     return exclusion
+
+
+def list_exclusions(ctx: Context) -> list[Exclusion]:
+    """Every declaration of the exclusion register (the operator's view)."""
+    with ctx.uow(write=False) as uow:
+        return uow.exclusions.all()

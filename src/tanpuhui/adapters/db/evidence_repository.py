@@ -24,6 +24,13 @@ class SqlEvidence:
         )
         return [IssuerGrant(*r) for r in self.conn.execute(query)]
 
+    def all_grants(self) -> list[IssuerGrant]:
+        """The whole registry, by issuer, the issuer itself first, then by grant time."""
+        query = sa.select(g.issuer, g.enterprise_id, g.is_issuer, g.granted_at).order_by(
+            g.issuer, g.is_issuer.desc(), g.granted_at, g.enterprise_id
+        )
+        return [IssuerGrant(*r) for r in self.conn.execute(query)]
+
     def grant(self, grant: IssuerGrant) -> None:
         self.conn.execute(t.issuer_grants.insert().values(**grant._asdict()))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -28,23 +29,25 @@ class SqlExclusions:
         """The declarations of `keys` (one query)."""
         if not keys:
             return {}
-        query = sa.select(
-            x.id, x.key, x.mechanism, x.behaviours, x.valid_from, x.valid_to, x.declared_by,
-            x.declared_at, x.note,
-        ).where(any_of(self.conn, x.key, list(keys)))  # fmt: skip
         found: dict[str, list[Exclusion]] = defaultdict(list)
-        for r in self.conn.execute(query):
-            found[r.key].append(
-                Exclusion(
-                    r.id,
-                    r.key,
-                    r.mechanism,
-                    tuple(json.loads(r.behaviours)),
-                    r.valid_from,
-                    r.valid_to,
-                    r.declared_by,
-                    r.declared_at,
-                    r.note,
-                )
-            )
+        for r in self.conn.execute(COLUMNS.where(any_of(self.conn, x.key, list(keys)))):
+            found[r.key].append(_exclusion(r))
         return dict(found)
+
+    def all(self) -> list[Exclusion]:
+        """The whole register, by key, then by declaration time."""
+        query = COLUMNS.order_by(x.key, x.declared_at, x.id)
+        return [_exclusion(r) for r in self.conn.execute(query)]
+
+
+COLUMNS = sa.select(
+    x.id, x.key, x.mechanism, x.behaviours, x.valid_from, x.valid_to, x.declared_by,
+    x.declared_at, x.note,
+)  # fmt: skip
+
+
+def _exclusion(r: Any) -> Exclusion:
+    return Exclusion(
+        r.id, r.key, r.mechanism, tuple(json.loads(r.behaviours)), r.valid_from, r.valid_to,
+        r.declared_by, r.declared_at, r.note,
+    )  # fmt: skip
