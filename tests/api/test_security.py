@@ -49,6 +49,7 @@ ENTERPRISE_CALLS = [
     ("GET", "/v1/outcomes?limit=0"),
     ("POST", "/v1/bindings"),
     ("DELETE", "/v1/bindings/x"),
+    ("POST", "/v1/exclusions"),
 ]
 
 
