@@ -96,8 +96,11 @@ def create_app(app: App) -> FastAPI:
             )  # fmt: skip
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(schemas.components())  # the wire contract (adapters.wire)
-            binding = schemas.BindingRequest.model_json_schema()
-            components["BindingRequest"] = binding
+            # the bodies of routes that read their own JSON (`routes.json_body` names them)
+            for body in schemas.REQUEST_BODIES:
+                doc = body.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(doc.pop("$defs", {}))
+                components[body.__name__] = doc
             # FastAPI documents its own 422 body; ours is a problem like every other error
             problem_ref = {"$ref": "#/components/schemas/Problem"}
             for path in schema.get("paths", {}).values():

@@ -166,3 +166,8 @@ class ExclusionDeclared(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+
+
+#: The request bodies of the routes that read their own JSON (signed routes hash the raw bytes):
+#: each is named by `routes.json_body` and must be a component of the OpenAPI document.
+REQUEST_BODIES: tuple[type[BaseModel], ...] = (BindingRequest, ExclusionRequest)
