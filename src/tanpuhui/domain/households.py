@@ -6,10 +6,22 @@ Evidence that names a meter (`meter:<number>`, evidence.py) makes the meter itse
 of exclusivity, across the persons of a household:
 
     a claim naming a meter is the same act as any claim of that meter in its group whose
-    period overlaps it (dedup.py), whoever it was credited to; the earlier claim wins and the
-    later one is its `duplicate` — the period is credited once, to the person of the first
-    report (the documented rule: the household decides who reports, the platform counts the
-    meter once). Two meters of one person (two homes) are two acts.
+    period overlaps it (dedup.py), whoever it was credited to: the period is credited once.
+
+**Who is credited does not depend on arrival order.** A meter's period is held `provisional`
+like a day claim (settlement.py) until its window closes, one day after the period ends —
+time for the utility's reading and the app's report of the same month to both arrive. It is
+then settled by one documented rule, `settlement_rank`:
+
+    the report of the enterprise that *is* the meter's registered issuer (`is_issuer`: the
+    utility, whose subject is the account holder) wins;
+    without one, the report with the smallest (enterprise id, event id) wins;
+    the others become `duplicate` of the winner.
+
+A report arriving after its window closed is decided on arrival against what is credited (as
+a late day claim is). Two meters of one person (two homes) are two acts. Rival periods that
+overlap without ending on the same day settle as their windows close, earlier window first
+(still independent of arrival order; the rank decides only among reports settled together).
 
 Who may speak for a meter follows evidence ownership: a meter registered in the issuer
 registry is matched across the enterprises entitled to cite it (the utility, an authorised
@@ -54,3 +66,12 @@ def meter_scope(key: str, meter: str) -> MeterScope:
     if key == meter:
         return MeterScope(key, meter, None)
     return MeterScope(key, meter, uuid.UUID(key.rpartition("@")[2]))
+
+
+def settlement_rank(
+    enterprise_id: uuid.UUID, event_id: str, is_issuer: bool
+) -> tuple[bool, uuid.UUID, str]:
+    """The order in which held reports of one meter's period settle (the first credited wins,
+    the others are its duplicates): the meter's registered issuer first, then by (enterprise
+    id, event id)."""
+    return (not is_issuer, enterprise_id, event_id)

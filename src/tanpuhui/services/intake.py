@@ -23,6 +23,7 @@ from tanpuhui.domain.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
+from tanpuhui.domain.households import meter_of, settlement_rank
 from tanpuhui.domain.intake import (
     MAX_BATCH_EVENTS,
     Candidate,
@@ -98,19 +99,39 @@ def _parts(prepared: PreparedBatch, max_subjects: int) -> list[PreparedBatch]:
 
 
 def settle_due(ctx: Context, enterprise_id: uuid.UUID | None = None, limit: int = 10_000) -> int:
-    """Settle the held day claims whose window has closed (settlement.py) — of one enterprise,
-    or of all; returns how many were settled. Each group of claims received together is
-    prepared as it was then, and decided now against everything credited meanwhile."""
+    """Settle the held claims whose window has closed (settlement.py) — of one enterprise, or
+    of all; returns how many were settled. Each group of day claims received together is
+    prepared as it was then, and decided now against everything credited meanwhile. Meter
+    periods settle first, one by one in `settlement_rank` order (households.py), with the
+    due rival reports of the same meters from every enterprise."""
     now = ctx.clock.now()
     with ctx.uow(write=False) as uow:
         due = uow.settlement.due(now, enterprise_id, limit)
         if not due:
             return 0
+        meters = sorted({m for h in due if (m := meter_of(h.event)) is not None})
+        if meters and enterprise_id is not None:
+            known = {h.id for h in due}
+            rivals = uow.settlement.due_of_meters(now, meters)
+            due += [h for h in rivals if h.id not in known]
+        metered = [h for h in due if meter_of(h.event) is not None]
+        issuers = {
+            e: uow.evidence.rights_for(e, meters).own for e in {h.enterprise_id for h in metered}
+        }
         stored = ctx.catalogues.current(uow)
+
+    def rank(h: HeldClaim) -> tuple[bool, uuid.UUID, str]:
+        is_issuer = issuers[h.enterprise_id] == meter_of(h.event)
+        return settlement_rank(h.enterprise_id, h.event.event_id, is_issuer)
+
+    batches = [[h] for h in sorted(metered, key=rank)]
     groups: dict[tuple[uuid.UUID, datetime], list[HeldClaim]] = {}
     for held in due:
-        groups.setdefault((held.enterprise_id, held.received_at), []).append(held)
-    for (enterprise, received_at), members in sorted(groups.items()):
+        if meter_of(held.event) is None:
+            groups.setdefault((held.enterprise_id, held.received_at), []).append(held)
+    batches += [groups[key] for key in sorted(groups)]
+    for members in batches:
+        enterprise, received_at = members[0].enterprise_id, members[0].received_at
         events = [h.event for h in members]
         prepared = prepare_batch(
             enterprise, events, stored.catalogue, ctx.regions, received_at, ctx.tz
