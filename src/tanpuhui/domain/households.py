@@ -32,10 +32,15 @@ so an unentitled party can neither pre-empt a household's reading nor probe it.
 from __future__ import annotations
 
 import uuid
-from typing import NamedTuple
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import NamedTuple, TypeVar
 
 from tanpuhui.domain.events import BehaviourEvent
 from tanpuhui.domain.evidence import IssuerRights
+
+R = TypeVar("R")
+Rank = tuple[bool, uuid.UUID, str]  # settlement_rank's: smaller settles first
 
 
 class MeterScope(NamedTuple):
@@ -68,10 +73,22 @@ def meter_scope(key: str, meter: str) -> MeterScope:
     return MeterScope(key, meter, uuid.UUID(key.rpartition("@")[2]))
 
 
-def settlement_rank(
-    enterprise_id: uuid.UUID, event_id: str, is_issuer: bool
-) -> tuple[bool, uuid.UUID, str]:
+def settlement_rank(enterprise_id: uuid.UUID, event_id: str, is_issuer: bool) -> Rank:
     """The order in which held reports of one meter's period settle (the first credited wins,
     the others are its duplicates): the meter's registered issuer first, then by (enterprise
     id, event id)."""
     return (not is_issuer, enterprise_id, event_id)
+
+
+def settlement_rounds(reports: Iterable[tuple[str, R]], rank: Callable[[R], Rank]) -> list[list[R]]:
+    """Held reports of meter periods, (meter, report), in the order they settle: round n
+    holds every meter's n-th report by `rank` (so each meter's winner settles before the
+    reports it beats), each round itself in rank order — nothing depends on arrival order."""
+    by_meter: dict[str, list[R]] = defaultdict(list)
+    for meter, report in reports:
+        by_meter[meter].append(report)
+    rounds: dict[int, list[R]] = defaultdict(list)
+    for members in by_meter.values():
+        for n, report in enumerate(sorted(members, key=rank)):
+            rounds[n].append(report)
+    return [sorted(rounds[n], key=rank) for n in sorted(rounds)]
