@@ -19,9 +19,9 @@ then settled by one documented rule, `settlement_rank`:
     the others become `duplicate` of the winner.
 
 A report arriving after its window closed is decided on arrival against what is credited (as
-a late day claim is). Two meters of one person (two homes) are two acts. Rival periods that
-overlap without ending on the same day settle as their windows close, earlier window first
-(still independent of arrival order; the rank decides only among reports settled together).
+a late day claim is). Rival periods that overlap without ending on the same day settle as
+their windows close, earlier window first (still independent of arrival order; the rank
+decides among the reports settled together).
 
 Who may speak for a meter follows evidence ownership: a meter registered in the issuer
 registry is matched across the enterprises entitled to cite it (the utility, an authorised
