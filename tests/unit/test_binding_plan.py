@@ -257,3 +257,31 @@ def test_a_pending_step_count_is_merged_with_the_persons_count_of_that_day(
         theirs.id,
         100,
     )
+
+
+def test_a_plate_too_soon_after_the_persons_own_is_reversed_too_frequent(
+    catalogue: Catalogue,
+) -> None:
+    """At most one clean plate per person within two hours: before, binding moved a pending
+    plate 10 minutes after the person's own lunch plate as a credit (449 g twice)."""
+    lunch = claim(at(12), 20, grams=449, group="food", behaviour="clean_plate")
+    asset = f"co2e:food:110000:{TODAY:%Y-%m}"
+    plate = replace(
+        pending(at(12, 10), 20, grams=449, methodology="clean_plate.beijing@2"),
+        behaviour="clean_plate", group="food", asset=asset, region="110101",
+    )  # fmt: skip
+    dinner = replace(plate, id=uuid.UUID(int=2000), started_at=at(18), ended_at=at(18, 20))
+
+    result = plan([plate, dinner], [lunch], catalogue)
+
+    assert result.moves == [
+        Move(plate.id, Resolution.TOO_FREQUENT, 0, 449),
+        Move(dinner.id, Resolution.MOVED, 449, 0),
+    ]
+    assert result.entry is not None
+    assert_balanced(result.entry)
+    assert result.entry.postings[:2] == (
+        Posting(PENDING, asset, -449, plate.id),
+        Posting("issuance:clean_plate.beijing", asset, 449, plate.id),
+    )
+    assert result.region_deltas == {("110101", "food", TODAY): -449}

@@ -107,7 +107,7 @@ class BindingRequest(_Doc):
 
 class BindingReduction(BaseModel):
     reduction_id: str
-    resolution: Literal["moved", "capped", "duplicate"]
+    resolution: Literal["moved", "capped", "duplicate", "too_frequent"]
     moved_grams: int
     reversed_grams: int
     duplicate_of: str | None

@@ -4,7 +4,8 @@ against the loaded state, in batch order, deterministically — one named step p
     replay (same enterprise + event_id)  → the stored outcome again, nothing new
       … with a different payload         → `conflict` (a stored *rejection* may be corrected)
     refused (invalid …, an issuer it may not cite, claimed elsewhere) → `rejected`
-    a day claim in its window            → `provisional`, settled later (settlement.py)
+    a day claim or a meter's period in its window → `provisional`, settled later
+                                           (settlement.py, households.py)
     evidence fingerprint already claimed → `duplicate` of the claim (evidence.py)
     the same act in an exclusive group   → `duplicate` of the earlier claim (dedup.py); for a
                                            meter's period, whoever has it (households.py)
@@ -46,7 +47,7 @@ from tanpuhui.domain.intake import (
 )
 from tanpuhui.domain.ledger import Posting, issuance_entry
 from tanpuhui.domain.merge import merge_into_day
-from tanpuhui.domain.settlement import closes_at, excluding_claim
+from tanpuhui.domain.settlement import closes_at, excluding_claim, held_message
 
 
 def decide_batch(
@@ -166,9 +167,10 @@ class _Decider:
         return holder
 
     def hold(self, c: Candidate) -> bool:
-        """A day claim whose window is open is held `provisional` (settlement.py)."""
+        """A day claim or a meter's period whose window is open is held `provisional`
+        (settlement.py, households.py)."""
         ev = c.event
-        if self.settling or ev.behaviour not in c.group.day_claims:
+        if self.settling or (ev.behaviour not in c.group.day_claims and c.meter is None):
             return False
         until = closes_at(ev.ended_at)
         if self.now >= until:
@@ -178,7 +180,7 @@ class _Decider:
             ev.event_id,
             OutcomeKind.PROVISIONAL,
             methodology=c.quantification.methodology.key,
-            message=f"a day claim: held until {until.isoformat()}, then settled",
+            message=held_message(until, c.meter is not None),
         )
         self.outcomes.append(outcome)
         self.held.append(c)

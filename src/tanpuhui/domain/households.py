@@ -6,10 +6,22 @@ Evidence that names a meter (`meter:<number>`, evidence.py) makes the meter itse
 of exclusivity, across the persons of a household:
 
     a claim naming a meter is the same act as any claim of that meter in its group whose
-    period overlaps it (dedup.py), whoever it was credited to; the earlier claim wins and the
-    later one is its `duplicate` — the period is credited once, to the person of the first
-    report (the documented rule: the household decides who reports, the platform counts the
-    meter once). Two meters of one person (two homes) are two acts.
+    period overlaps it (dedup.py), whoever it was credited to: the period is credited once.
+
+**Who is credited does not depend on arrival order.** A meter's period is held `provisional`
+like a day claim (settlement.py) until its window closes, one day after the period ends —
+time for the utility's reading and the app's report of the same month to both arrive. It is
+then settled by one documented rule, `settlement_rank`:
+
+    the report of the enterprise that *is* the meter's registered issuer (`is_issuer`: the
+    utility, whose subject is the account holder) wins;
+    without one, the report with the smallest (enterprise id, event id) wins;
+    the others become `duplicate` of the winner.
+
+A report arriving after its window closed is decided on arrival against what is credited (as
+a late day claim is). Rival periods that overlap without ending on the same day settle as
+their windows close, earlier window first (still independent of arrival order; the rank
+decides among the reports settled together).
 
 Who may speak for a meter follows evidence ownership: a meter registered in the issuer
 registry is matched across the enterprises entitled to cite it (the utility, an authorised
@@ -20,10 +32,15 @@ so an unentitled party can neither pre-empt a household's reading nor probe it.
 from __future__ import annotations
 
 import uuid
-from typing import NamedTuple
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import NamedTuple, TypeVar
 
 from tanpuhui.domain.events import BehaviourEvent
 from tanpuhui.domain.evidence import IssuerRights
+
+R = TypeVar("R")
+Rank = tuple[bool, uuid.UUID, str]  # settlement_rank's: smaller settles first
 
 
 class MeterScope(NamedTuple):
@@ -54,3 +71,24 @@ def meter_scope(key: str, meter: str) -> MeterScope:
     if key == meter:
         return MeterScope(key, meter, None)
     return MeterScope(key, meter, uuid.UUID(key.rpartition("@")[2]))
+
+
+def settlement_rank(enterprise_id: uuid.UUID, event_id: str, is_issuer: bool) -> Rank:
+    """The order in which held reports of one meter's period settle (the first credited wins,
+    the others are its duplicates): the meter's registered issuer first, then by (enterprise
+    id, event id)."""
+    return (not is_issuer, enterprise_id, event_id)
+
+
+def settlement_rounds(reports: Iterable[tuple[str, R]], rank: Callable[[R], Rank]) -> list[list[R]]:
+    """Held reports of meter periods, (meter, report), in the order they settle: round n
+    holds every meter's n-th report by `rank` (so each meter's winner settles before the
+    reports it beats), each round itself in rank order — nothing depends on arrival order."""
+    by_meter: dict[str, list[R]] = defaultdict(list)
+    for meter, report in reports:
+        by_meter[meter].append(report)
+    rounds: dict[int, list[R]] = defaultdict(list)
+    for members in by_meter.values():
+        for n, report in enumerate(sorted(members, key=rank)):
+            rounds[n].append(report)
+    return [sorted(rounds[n], key=rank) for n in sorted(rounds)]

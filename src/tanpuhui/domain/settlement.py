@@ -20,6 +20,9 @@ Trips are never held: they are credited on arrival, and the day claim settles ag
 trip reported within its window, whatever the order. (A trip reported after the window closed
 meets the settled day claim like any later claim.) The provisional answer is what a replay of
 the event returns until it settles; afterwards the event's outcome is what it became.
+
+A **meter's period** (evidence issuer `meter:<number>`) is held the same way, for the same
+window, whatever its group: its rival reports settle by the rule of households.py.
 """
 
 from __future__ import annotations
@@ -29,12 +32,19 @@ from datetime import date, datetime, timedelta
 
 from tanpuhui.domain.claims import Claim
 
-#: How long after a day claim ends its window stays open for the reports it must await.
+#: How long after a day claim (or a meter's period) ends its window stays open for the
+#: reports it must await.
 SETTLE_AFTER = timedelta(days=1)
 
 
 def closes_at(ended_at: datetime) -> datetime:
     return ended_at + SETTLE_AFTER
+
+
+def held_message(until: datetime, meter: bool) -> str:
+    """What a held claim's outcome says, on arrival and on every replay until it settles."""
+    what = "a meter's period" if meter else "a day claim"
+    return f"{what}: held until {until.isoformat()}, then settled"
 
 
 def excluding_claim(

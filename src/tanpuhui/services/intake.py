@@ -12,6 +12,7 @@ the winner's rows, so nothing is credited twice.
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -23,6 +24,7 @@ from tanpuhui.domain.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
+from tanpuhui.domain.households import meter_of, settlement_rank, settlement_rounds
 from tanpuhui.domain.intake import (
     MAX_BATCH_EVENTS,
     Candidate,
@@ -98,19 +100,26 @@ def _parts(prepared: PreparedBatch, max_subjects: int) -> list[PreparedBatch]:
 
 
 def settle_due(ctx: Context, enterprise_id: uuid.UUID | None = None, limit: int = 10_000) -> int:
-    """Settle the held day claims whose window has closed (settlement.py) — of one enterprise,
-    or of all; returns how many were settled. Each group of claims received together is
-    prepared as it was then, and decided now against everything credited meanwhile."""
+    """Settle the held claims whose window has closed (settlement.py) — of one enterprise, or
+    of all; returns how many were settled. Each group of claims received together is prepared
+    as it was then, and decided now against everything credited meanwhile. Meter periods
+    settle with the due rival reports of the same meters from every enterprise, in rounds of
+    `settlement_rank` (households.py): each meter's winner before the reports it beats."""
     now = ctx.clock.now()
     with ctx.uow(write=False) as uow:
         due = uow.settlement.due(now, enterprise_id, limit)
         if not due:
             return 0
+        meters = sorted({m for h in due if (m := meter_of(h.event)) is not None})
+        if meters and enterprise_id is not None:
+            known = {h.id for h in due}
+            rivals = uow.settlement.due_of_meters(now, meters)
+            due += [h for h in rivals if h.id not in known]
+        reporters = {h.enterprise_id for h in due if meter_of(h.event) is not None}
+        issuers = {e: uow.evidence.rights_for(e, meters).own for e in reporters}
         stored = ctx.catalogues.current(uow)
-    groups: dict[tuple[uuid.UUID, datetime], list[HeldClaim]] = {}
-    for held in due:
-        groups.setdefault((held.enterprise_id, held.received_at), []).append(held)
-    for (enterprise, received_at), members in sorted(groups.items()):
+    for members in _settlement_batches(due, issuers):
+        enterprise, received_at = members[0].enterprise_id, members[0].received_at
         events = [h.event for h in members]
         prepared = prepare_batch(
             enterprise, events, stored.catalogue, ctx.regions, received_at, ctx.tz
@@ -118,6 +127,37 @@ def settle_due(ctx: Context, enterprise_id: uuid.UUID | None = None, limit: int 
         held_ids = {h.event.event_id: h.id for h in members}
         _settle(ctx, stored, prepared, now, "settlement", held_ids)
     return len(due)
+
+
+def _settlement_batches(
+    due: Sequence[HeldClaim], issuers: Mapping[uuid.UUID, str | None]
+) -> list[list[HeldClaim]]:
+    """The due claims as batches to settle in order: the meter periods in the rounds of
+    `settlement_rounds` (consecutive reports received together settle as one batch), then
+    the day claims, grouped by (enterprise, time received)."""
+
+    def rank(h: HeldClaim) -> tuple[bool, uuid.UUID, str]:
+        is_issuer = issuers.get(h.enterprise_id) == meter_of(h.event)
+        return settlement_rank(h.enterprise_id, h.event.event_id, is_issuer)
+
+    metered = [(meter, h) for h in due if (meter := meter_of(h.event)) is not None]
+    batches: list[list[HeldClaim]] = []
+    for round_ in settlement_rounds(metered, rank):
+        start = len(batches)
+        for held in round_:
+            if len(batches) > start and _received_together(batches[-1][-1], held):
+                batches[-1].append(held)
+            else:
+                batches.append([held])
+    groups: dict[tuple[uuid.UUID, datetime], list[HeldClaim]] = defaultdict(list)
+    for held in due:
+        if meter_of(held.event) is None:
+            groups[(held.enterprise_id, held.received_at)].append(held)
+    return batches + [groups[key] for key in sorted(groups)]
+
+
+def _received_together(a: HeldClaim, b: HeldClaim) -> bool:
+    return (a.enterprise_id, a.received_at) == (b.enterprise_id, b.received_at)
 
 
 def _settle(

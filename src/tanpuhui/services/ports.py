@@ -284,7 +284,7 @@ class ExclusionRepository(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class HeldClaim:
-    """A day claim held provisional (settlement.py), as stored."""
+    """A day claim or a meter's period held provisional (settlement.py), as stored."""
 
     id: uuid.UUID
     enterprise_id: uuid.UUID
@@ -306,6 +306,7 @@ class SettlementRepository(Protocol):
     def due(
         self, now: datetime, enterprise_id: uuid.UUID | None, limit: int
     ) -> list[HeldClaim]: ...
+    def due_of_meters(self, now: datetime, meters: Sequence[str]) -> list[HeldClaim]: ...
     def mark_settled(self, ids: Sequence[uuid.UUID], now: datetime) -> None: ...
 
 

@@ -19,6 +19,7 @@ from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import any_of, chunks
 from tanpuhui.adapters.db.intake_repository import stored_outcome, stored_raw
 from tanpuhui.domain.intake import Outcome, OutcomeKind
+from tanpuhui.domain.settlement import held_message
 from tanpuhui.services.ports import EventView, ReductionView
 
 _decode = msgspec.json.Decoder().decode
@@ -88,7 +89,8 @@ class SqlQueries:
         return _event_view(row) if row else self._held_view(enterprise_id, event_id)
 
     def _held_view(self, enterprise_id: uuid.UUID, event_id: str) -> EventView | None:
-        """A day claim still held (settlement.py): provisional, nothing credited yet."""
+        """A day claim or meter period still held (settlement.py): provisional, nothing
+        credited yet."""
         p = t.provisional_claims.c
         r = self.conn.execute(
             sa.select(t.provisional_claims).where(
@@ -99,7 +101,7 @@ class SqlQueries:
             return None
         outcome = Outcome(
             -1, event_id, OutcomeKind.PROVISIONAL, methodology=r.methodology,
-            message=f"a day claim: held until {r.closes_at.isoformat()}, then settled",
+            message=held_message(r.closes_at, (r.evidence_issuer or "").startswith("meter:")),
         )  # fmt: skip
         return EventView(
             id=r.id, event_id=event_id, batch_seq=None, received_at=r.received_at,

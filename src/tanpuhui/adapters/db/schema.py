@@ -182,7 +182,9 @@ events = sa.Table(
     sa.Column("holder", sa.Text),
     sa.Column("state", sa.Text),  # active | reversed
     sa.Column("live_grams", sa.BigInteger, nullable=False),  # grams it backs now
-    sa.Column("resolution", sa.Text),  # for pending ones, what binding did: moved|capped|duplicate
+    sa.Column(
+        "resolution", sa.Text
+    ),  # for pending ones, what binding did: moved|capped|duplicate|too_frequent
     sa.Column("resolution_ref", sa.Uuid),  # … and the claim it duplicated
     sa.Column("resolved_at", UTCDateTime),
     # the version its grams are quantified with now (NULL: the original, methodology_id)

@@ -1,6 +1,6 @@
-"""Storage of held day claims (domain/settlement.py): written by intake, read and closed by
-settlement. A held claim answers replays of its event id until it settles into an `events`
-row."""
+"""Storage of held day claims and meter periods (domain/settlement.py, households.py):
+written by intake, read and closed by settlement. A held claim answers replays of its event id
+until it settles into an `events` row."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tanpuhui.adapters.db.bulk import any_of
 from tanpuhui.adapters.db.intake_repository import quantities_json
 from tanpuhui.domain.events import BehaviourEvent, Evidence
 from tanpuhui.domain.intake import Candidate, Outcome, OutcomeKind, StoredOutcome
-from tanpuhui.domain.settlement import closes_at
+from tanpuhui.domain.settlement import closes_at, held_message
 from tanpuhui.services.ports import HeldClaim
 
 p = t.provisional_claims.c
@@ -64,7 +64,9 @@ class SqlSettlement:
         self, enterprise_id: uuid.UUID, event_ids: Sequence[str]
     ) -> dict[str, StoredOutcome]:
         """What replays of still-held event ids are answered."""
-        query = sa.select(p.event_id, p.payload_hash, p.methodology, p.closes_at).where(
+        query = sa.select(
+            p.event_id, p.payload_hash, p.methodology, p.closes_at, p.evidence_issuer
+        ).where(
             p.enterprise_id == enterprise_id,
             p.settled_at.is_(None),
             any_of(self.conn, p.event_id, list(event_ids)),
@@ -77,7 +79,7 @@ class SqlSettlement:
                     r.event_id,
                     OutcomeKind.PROVISIONAL,
                     methodology=r.methodology,
-                    message=f"a day claim: held until {r.closes_at.isoformat()}, then settled",
+                    message=held_message(r.closes_at, _names_meter(r.evidence_issuer)),
                 ),
             )
             for r in self.conn.execute(query)
@@ -95,6 +97,22 @@ class SqlSettlement:
             query = query.where(p.enterprise_id == enterprise_id)
         return [_held(r) for r in self.conn.execute(query)]
 
+    def due_of_meters(self, now: datetime, meters: Sequence[str]) -> list[HeldClaim]:
+        """Held claims of any enterprise naming one of `meters` whose window has closed: the
+        rival reports of a meter's period settle together (households.py)."""
+        if not meters:
+            return []
+        query = (
+            sa.select(t.provisional_claims)
+            .where(
+                p.settled_at.is_(None),
+                p.closes_at <= now,
+                any_of(self.conn, p.evidence_issuer, list(meters)),
+            )
+            .order_by(p.closes_at, p.id)
+        )
+        return [_held(r) for r in self.conn.execute(query)]
+
     def mark_settled(self, ids: Sequence[uuid.UUID], now: datetime) -> None:
         if ids:
             self.conn.execute(
@@ -102,6 +120,10 @@ class SqlSettlement:
                 .where(any_of(self.conn, p.id, list(ids)))
                 .values(settled_at=now)
             )
+
+
+def _names_meter(issuer: str | None) -> bool:
+    return issuer is not None and issuer.startswith("meter:")
 
 
 def _held(r: sa.Row[object]) -> HeldClaim:
