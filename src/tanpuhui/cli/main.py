@@ -92,13 +92,14 @@ def db_upgrade(
 @cli.command("settle")
 @handled
 def settle(as_json: JsonOption = False) -> None:
-    """Settle the held day claims whose window has closed (car-free days …; docs/events.md)."""
+    """Settle the held claims whose window has closed: day claims (car-free days …) and meter
+    periods (docs/events.md)."""
     with open_app() as app:
         settled = settle_due(app.ctx)
     if as_json:
         emit_json({"settled": settled})
     else:
-        console.print(f"{settled} held day claim(s) settled")
+        console.print(f"{settled} held claim(s) settled")
 
 
 @enterprise_cli.command("add")

@@ -62,7 +62,7 @@ class OutcomeKind(StrEnum):
     REJECTED = "rejected"
     PENDING_BINDING = "pending_binding"
     CONFLICT = "conflict"  # answered, never stored: the stored outcome stands
-    PROVISIONAL = "provisional"  # a day claim held until its window closes (settlement.py)
+    PROVISIONAL = "provisional"  # a day claim or meter period held until its window closes
 
 
 # The per-event records below are NamedTuples rather than frozen dataclasses: they are built
@@ -148,7 +148,7 @@ class BatchDecision:
     replaced: list[str]  # event ids whose stored rejection the new record replaces
     entry: Entry | None
     region_deltas: dict[tuple[str, str, date], int]  # (region, group, day) → grams
-    held: list[Candidate] = field(default_factory=list)  # day claims held provisional
+    held: list[Candidate] = field(default_factory=list)  # held provisional (settlement.py)
 
     @property
     def balance_deltas(self) -> dict[tuple[str, str], int]:
