@@ -1,0 +1,48 @@
+"""Logical shards: which of the S shards a holder's rows, log entries and locks live in.
+
+The shard key is the one distribution column of every person- or holder-scoped table
+(DESIGN.md §7): rows about one holder always share a shard, so a writer for one person never
+takes a lock that a writer for another shard needs, and the schema distributes on a
+hash-partitioned or Citus PostgreSQL by this column alone.
+
+`S` is fixed when a ledger is created (`SHARD_COUNT` is the default, stored with the ledger);
+changing it would move every row, so code takes the count as a parameter where it can.
+
+The shard of an account is a hash of its *owner*: a person's account, a pending subject's
+account, an enterprise for both its holdings and its retirements. Issuance accounts have no
+owner: their lines belong to the shard of the holder line they pair with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+#: The number of logical shards of a new ledger (a power of two keeps resharding by splitting
+#: possible: shard k of S becomes k and k+S of 2S).
+SHARD_COUNT = 1024
+
+
+def owner_of(account: str) -> str:
+    """The account whose shard `account` lives in (an enterprise's retired grams live with
+    its holdings)."""
+    kind, _, rest = account.partition(":")
+    if kind == "retired":
+        return f"enterprise:{rest}"
+    return account
+
+
+def shard_of_account(account: str, shards: int = SHARD_COUNT) -> int:
+    """The shard of a holder account: the first 8 bytes of SHA-256 of its owner, modulo S."""
+    if shards < 1:
+        raise ValueError("a ledger has at least one shard")
+    digest = hashlib.sha256(owner_of(account).encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shards
+
+
+def shard_of_person(person_id: uuid.UUID, shards: int = SHARD_COUNT) -> int:
+    return shard_of_account(f"person:{person_id}", shards)
+
+
+def shard_of_enterprise(enterprise_id: uuid.UUID, shards: int = SHARD_COUNT) -> int:
+    return shard_of_account(f"enterprise:{enterprise_id}", shards)

@@ -1,0 +1,34 @@
+"""The shard function: stable, in range, owner-based."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tanpuhui.domain.shards import SHARD_COUNT, owner_of, shard_of_account, shard_of_person
+
+
+def test_a_shard_is_stable_and_in_range() -> None:
+    person = uuid.UUID("00000000-0000-4000-8000-000000000001")
+    first = shard_of_person(person)
+    assert first == shard_of_person(person) == shard_of_account(f"person:{person}")
+    assert 0 <= first < SHARD_COUNT
+    assert all(0 <= shard_of_account(f"person:{uuid.uuid4()}", 8) < 8 for _ in range(200))
+
+
+def test_retired_grams_live_with_their_enterprise() -> None:
+    enterprise = uuid.uuid4()
+    assert owner_of(f"retired:{enterprise}") == f"enterprise:{enterprise}"
+    assert shard_of_account(f"retired:{enterprise}") == shard_of_account(f"enterprise:{enterprise}")
+
+
+def test_shards_spread_people() -> None:
+    """1,000 people over 16 shards: every shard is used (a constant function would fail)."""
+    used = {shard_of_account(f"person:{uuid.UUID(int=i)}", 16) for i in range(1000)}
+    assert used == set(range(16))
+
+
+def test_a_ledger_has_at_least_one_shard() -> None:
+    with pytest.raises(ValueError):
+        shard_of_account("person:x", 0)
