@@ -24,6 +24,7 @@ from tanpuhui.services.ledger import verify_ledger
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
 from tests.builders import event
 from tests.conftest import CST, NOW
+from tests.integration.test_settlement_window import held_until
 
 K = OutcomeKind
 TODAY = NOW.astimezone(CST).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -46,6 +47,15 @@ class World:
 
     def send(self, name: str, *events: dict[str, Any]) -> list[Outcome]:
         return submit_events(self.app.ctx, self.ids[name], list(events))
+
+    def settle(self, held: Outcome, *sent: tuple[str, dict[str, Any]]) -> list[Outcome]:
+        """Move the clock to where `held`'s window closes (its outcome says when), settle what
+        is due, and return what each `sent` event became (its replay)."""
+        clock = self.app.ctx.clock
+        assert isinstance(clock, FixedClock)
+        clock.moment = held_until(held)
+        settle_due(self.app.ctx)
+        return [self.send(name, raw)[0] for name, raw in sent]
 
 
 # --- hole 1: instants, short intervals and skewed clocks -------------------------------------
@@ -327,7 +337,9 @@ def test_generation_that_carries_green_certificates_is_claimed_elsewhere(app: Ap
         app.ctx, "meter:PV-0042", "green_certificate", valid_from=at(0, days_ago=60).date()
     )
     (certified,) = w.send("Grid", generated("g-1", "meter:PV-0042", at(0, days_ago=31), 30))
-    (other,) = w.send("Grid", generated("g-2", "meter:PV-0043", at(0, days_ago=31), 30))
+    uncertified = generated("g-2", "meter:PV-0043", at(0, days_ago=31), 30)
+    (held,) = w.send("Grid", uncertified)
+    (other,) = w.settle(held, ("Grid", uncertified))
 
     assert (certified.kind, certified.reason, certified.grams) == (
         K.REJECTED,
@@ -388,8 +400,13 @@ def test_one_meter_month_reported_for_two_members_of_a_household_is_credited_onc
     for name in ("Utility", "SmartHome"):
         authorise_issuer(app.ctx, "meter:SG-4400123", w.ids[name])
 
-    (bill,) = w.send("Utility", meter_month("b-1", "u-1", "bill-2026-10"))
-    (app_report,) = w.send("SmartHome", meter_month("s-1", "u-2", "dev-77-oct"))
+    sent = [
+        ("Utility", meter_month("b-1", "u-1", "bill-2026-10")),
+        ("SmartHome", meter_month("s-1", "u-2", "dev-77-oct")),
+    ]
+    held = [w.send(name, raw)[0] for name, raw in sent]
+    assert [o.kind for o in held] == [K.PROVISIONAL, K.PROVISIONAL]
+    bill, app_report = w.settle(held[0], *sent)
 
     assert (bill.kind, bill.grams) == (K.CREDITED, 190_830)  # 300 kWh × 636.1 g
     assert (app_report.kind, app_report.duplicate_of) == (K.DUPLICATE, bill.reduction_id)
@@ -403,9 +420,13 @@ def test_an_unregistered_meter_is_one_act_within_the_reporting_enterprise_only(
     spouse = add_person(app.ctx)
     bind_subject(app.ctx, w.ids["Utility"], "u-2", spouse.id)
 
-    (first,) = w.send("Utility", meter_month("b-1", "u-1", "bill-1"))
-    (again,) = w.send("Utility", meter_month("b-2", "u-2", "bill-1b"))
-    (other,) = w.send("Other", meter_month("o-1", "u-1", "x"))  # cannot reach the utility's
+    sent = [
+        ("Utility", meter_month("b-1", "u-1", "bill-1")),
+        ("Utility", meter_month("b-2", "u-2", "bill-1b")),
+        ("Other", meter_month("o-1", "u-1", "x")),  # cannot reach the utility's
+    ]
+    held = [w.send(name, raw)[0] for name, raw in sent]
+    first, again, other = w.settle(held[0], *sent)
 
     assert first.kind == K.CREDITED
     assert (again.kind, again.duplicate_of) == (K.DUPLICATE, first.reduction_id)
@@ -445,8 +466,9 @@ def settled_total(app: App, clock: FixedClock, first: str) -> tuple[int, list[Ou
     day, ride = car_free(f"cf-{first}"), metro(f"m-{first}")
     sends = [(cars, day), (trains, ride)] if first == "day" else [(trains, ride), (cars, day)]
     answers = [w.send(name, raw)[0] for name, raw in sends]
-    clock.moment = NOW + timedelta(days=1)  # the day's window closes …
-    w.send(cars, event(event_id=f"next-{first}", start=NOW + timedelta(hours=20)))
+    (held,) = [o for o in answers if o.kind == K.PROVISIONAL]
+    clock.moment = held_until(held)  # the day's window closes …
+    w.send(cars, event(event_id=f"next-{first}", start=clock.moment - timedelta(hours=2)))
     again = [w.send(name, raw)[0] for name, raw in sends]  # … and it settled with that intake
     clock.moment = NOW
     return sum(o.grams for o in again), answers + again
@@ -485,7 +507,10 @@ def test_a_car_free_day_without_trips_is_credited_when_it_settles(
         0,
     )
 
-    clock.moment = NOW + timedelta(days=1)
+    assert held_until(held) == at(23, 59, days_ago=1) + timedelta(days=31)  # was: 1 day
+    clock.moment = held_until(held) - timedelta(seconds=1)
+    assert settle_due(app.ctx) == 0
+    clock.moment = held_until(held)
     assert settle_due(app.ctx) == 1
     assert get_event(app.ctx, w.ids["Cars"], "cf-1").outcome.kind == K.CREDITED
     (settled,) = w.send("Cars", car_free("cf-1"))
@@ -504,31 +529,42 @@ def test_a_video_conference_avoiding_a_trip_yields_to_that_days_ride(
     (ride,) = w.send("Metro", metro("m-1"))
     assert vc.kind == K.PROVISIONAL
 
-    clock.moment = NOW + timedelta(days=2)
+    clock.moment = held_until(vc)
     settle_due(app.ctx)
     (vc_after,) = w.send("Office", event(event_id="vc-1", start=at(16, days_ago=1), **conference))
     assert (vc_after.kind, vc_after.duplicate_of) == (K.DUPLICATE, ride.reduction_id)
 
 
 def test_tanpuhui_settle_settles_on_demand(app: App, clock: FixedClock, database_url: str) -> None:
+    """The command runs on the system clock: the day claim is sent 60 days before `NOW`, so its
+    31-day window closed before `NOW` (and so before any real day this test runs on)."""
     w = World(app, "Cars")
-    (held,) = w.send("Cars", car_free("cf-1"))
-    assert held.kind == K.PROVISIONAL
-    clock.moment = NOW + timedelta(days=1)
+    clock.moment = NOW - timedelta(days=60)
+    old_day = dict(
+        car_free("cf-1"),
+        started_at=(TODAY - timedelta(days=61)).isoformat(),
+        ended_at=(TODAY - timedelta(days=60, minutes=1)).isoformat(),
+    )
+    (held,) = w.send("Cars", old_day)
+    assert held.kind == K.PROVISIONAL and held_until(held) < NOW
     result = CliRunner().invoke(
         cli, ["--database-url", database_url, "settle", "--json"], catch_exceptions=False
     )
     assert result.exit_code == 0 and '"settled": 1' in result.stdout
 
 
-def test_a_day_claim_reported_after_its_window_is_decided_at_once(app: App) -> None:
+def test_a_day_claim_reported_days_late_is_held_and_yields_to_that_days_trip(app: App) -> None:
+    """Before: a car-free day reported three days late was past its one-day window and decided
+    at once; now it is held like any (its window covers the trips' claim windows)."""
     w = World(app, "Cars", "Metro")
     ride = dict(metro("m-1"), started_at=at(8, days_ago=3).isoformat(),
                 ended_at=at(8, 30, days_ago=3).isoformat())  # fmt: skip
     (trip,) = w.send("Metro", ride)
     late = dict(car_free("cf-1"), started_at=at(0, days_ago=3).isoformat(),
                 ended_at=at(23, 59, days_ago=3).isoformat())  # fmt: skip
-    (day,) = w.send("Cars", late)
+    (held,) = w.send("Cars", late)
+    assert held.kind == K.PROVISIONAL
+    (day,) = w.settle(held, ("Cars", late))
 
     assert (day.kind, day.duplicate_of) == (K.DUPLICATE, trip.reduction_id)
 

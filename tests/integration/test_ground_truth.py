@@ -17,8 +17,8 @@ earns once (each trip and meal once, each day of steps its total up to the 296 g
 car-free day only on a day without trips) plus the meter periods their household may be
 credited, the household's total exceeds nothing it earns (each meter period once), and each
 person's credited total — so also who got each meter period — is the same in both orders.
-(Car-free days are drawn for yesterday only: a day claim reported after its window closed is
-decided on arrival, documented in settlement.py.)
+(Car-free days are drawn for both days: every held claim's window covers the claim windows of
+the reports it awaits (settlement.py), so none arrives after its window closed.)
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from tanpuhui.adapters.system import FixedClock
 from tanpuhui.bootstrap import App
+from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.ledger import person_account
 from tanpuhui.domain.parties import Role
 from tanpuhui.services.evidence import authorise_issuer
@@ -44,6 +45,7 @@ from tests.builders import event
 from tests.conftest import CST, NOW
 from tests.db_fixtures import rows
 from tests.integration.test_properties import PHASES, fresh_app
+from tests.integration.test_settlement_window import held_until
 
 ENTERPRISES = ("a", "b", "c")
 PERSONS = 2
@@ -103,7 +105,7 @@ def truths(draw: st.DrawFn) -> list[Act]:
             for n in range(draw(st.integers(0, 2))):
                 start = day + timedelta(hours=12 + 5 * n)
                 acts.append(Act("meal", p, start, f"order-{p}-{d}-{n}", MEAL_GRAMS))
-            if d == 0 and draw(st.integers(0, 2)) == 0:  # a day without the car
+            if draw(st.integers(0, 2)) == 0:  # a day without the car
                 acts.append(Act("car_free", p, day, "", CAR_FREE_GRAMS))
             if draw(st.booleans()):
                 total = draw(st.integers(500, 30_000))
@@ -203,16 +205,19 @@ def deliver(app: App, reports: list[Report], cuts: list[bool]) -> dict[int, int]
             authorise_issuer(app.ctx, METER.format(p=p), enterprise_id, is_issuer=issuer)
             bind_subject(app.ctx, enterprise_id, f"{e}-{p}", person.id)
     batch: list[Report] = []
+    outcomes: list[Outcome] = []
     for report, cut in zip(reports, cuts, strict=True):
         if batch and (cut or batch[-1].enterprise != report.enterprise):
-            submit_events(app.ctx, ids[batch[0].enterprise], [r.raw for r in batch])
+            outcomes += submit_events(app.ctx, ids[batch[0].enterprise], [r.raw for r in batch])
             batch = []
         batch.append(report)
     if batch:
-        submit_events(app.ctx, ids[batch[0].enterprise], [r.raw for r in batch])
+        outcomes += submit_events(app.ctx, ids[batch[0].enterprise], [r.raw for r in batch])
     assert isinstance(app.ctx.clock, FixedClock)
-    app.ctx.clock.moment = NOW + timedelta(days=2)  # every day's window has closed
+    held = [held_until(o) for o in outcomes if o.kind == OutcomeKind.PROVISIONAL]
+    app.ctx.clock.moment = max(held, default=NOW)  # every window has closed
     settle_due(app.ctx)
+    assert rows(app, "select count(*) from provisional_claims where settled_at is null") == [(0,)]
     assert verify_ledger(app.ctx) == []
     held = dict(rows(app, "select account, sum(amount) from balances group by account"))
     return {p: int(held.get(person_account(person.id), 0)) for p, person in enumerate(persons)}

@@ -1,6 +1,7 @@
 """A meter's period goes to one report by a documented rule, whatever the arrival order
-(domain/households.py): held `provisional` until one day after the period ends, then the
-meter's registered issuer's report wins, else the smallest (enterprise id, event id)."""
+(domain/households.py): held `provisional` until no rival report can still arrive (93 days
+after the period ends: the home-energy claim window, 92 days, and a day; settlement.py), then
+the meter's registered issuer's report wins, else the smallest (enterprise id, event id)."""
 
 from __future__ import annotations
 
@@ -20,14 +21,16 @@ from tanpuhui.services.ledger import show_ledger, verify_ledger
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
 from tests.builders import event
 from tests.conftest import CST, NOW
+from tests.integration.test_settlement_window import held_until
 
 K = OutcomeKind
 TODAY = NOW.astimezone(CST).replace(hour=0, minute=0, second=0, microsecond=0)
 MONTH_GRAMS = 190_830  # 300 kWh × 636.1 g (华北 grid)
+CLOSES = TODAY + timedelta(days=93)  # the month's window: 92-day claim window and a day
 
 
 def meter_month(event_id: str, subject: str, meter: str) -> dict[str, Any]:
-    """300 kWh saved over the 30 days up to this midnight: its window closes tomorrow."""
+    """300 kWh saved over the 30 days up to this midnight: its window closes 93 days later."""
     return event(
         event_id=event_id,
         subject=subject,
@@ -80,6 +83,7 @@ def test_the_utilitys_account_holder_gets_the_meter_month_whichever_report_arriv
         order = [home.first, home.second] if utility_first else [home.second, home.first]
         arrived = [home.report(who) for who in order]
         assert [o.kind for o in arrived] == [K.PROVISIONAL, K.PROVISIONAL]
+        assert [held_until(o) for o in arrived] == [CLOSES, CLOSES]
         replay = home.report(order[0])
         assert (replay.kind, replay.replayed) == (K.PROVISIONAL, True)
         assert replay.message is not None and "meter's period" in replay.message
@@ -87,7 +91,7 @@ def test_the_utilitys_account_holder_gets_the_meter_month_whichever_report_arriv
         assert (view.outcome.kind, view.outcome.message) == (K.PROVISIONAL, replay.message)
         assert home.grams() == (0, 0)
 
-        clock.moment = NOW + timedelta(days=1)  # the window closes: the app's next intake
+        clock.moment = CLOSES  # the window closes: the app's next intake
         smart = home.report(home.second)  # settles both reports, the utility's too
         bill = home.report(home.first)
         clock.moment = NOW
@@ -110,7 +114,9 @@ def test_without_the_issuers_report_the_smallest_enterprise_id_wins_in_either_or
         larger = max(home.first, home.second)
         for who in [smaller, larger] if smaller_first else [larger, smaller]:
             assert home.report(who).kind == K.PROVISIONAL
-        clock.moment = NOW + timedelta(days=1)
+        clock.moment = CLOSES - timedelta(seconds=1)
+        assert settle_due(app.ctx) == 0
+        clock.moment = CLOSES
         assert settle_due(app.ctx) == 2  # what `tanpuhui settle` runs
         won, lost = home.report(smaller), home.report(larger)
         clock.moment = NOW
@@ -122,17 +128,26 @@ def test_without_the_issuers_report_the_smallest_enterprise_id_wins_in_either_or
     assert verify_ledger(app.ctx) == []
 
 
-def test_a_meter_report_after_its_window_closed_is_decided_against_what_is_credited(
+def test_the_issuers_report_wins_however_late_it_arrives_within_its_claim_window(
     app: App, clock: FixedClock
 ) -> None:
-    """The settled month stands: the issuer's report arriving late is its duplicate."""
+    """Before: the window closed a day after the month ended, so the app's report settled
+    alone and the utility's, arriving two months later, was its duplicate — the spouse kept
+    the month (190,830 g) because the utility was late. Now the month waits for every report
+    its claim window admits: the account holder gets it; after the window nothing can be
+    reported for the month any more (`outside_claim_window`), so the settlement stands."""
     home = Household(app, "meter:SG-9", first_is_issuer=True)
     assert home.report(home.second).kind == K.PROVISIONAL
-    clock.moment = NOW + timedelta(days=1)
-    assert settle_due(app.ctx, home.second) == 1
-    smart = home.report(home.second)
-    late = home.report(home.first)
+    clock.moment = NOW + timedelta(days=60)
+    assert settle_due(app.ctx) == 0
+    assert home.report(home.first).kind == K.PROVISIONAL
+    clock.moment = CLOSES
+    assert settle_due(app.ctx, home.second) == 2  # the utility's rival report with it
+    smart, bill = home.report(home.second), home.report(home.first)
+    assert (bill.kind, bill.grams) == (K.CREDITED, MONTH_GRAMS)
+    assert (smart.kind, smart.duplicate_of) == (K.DUPLICATE, bill.reduction_id)
+    too_late = submit_events(app.ctx, home.first, [dict(meter_month("m-late", "u-1", home.meter))])
+    assert (too_late[0].kind, too_late[0].reason) == (K.REJECTED, "outside_claim_window")
     clock.moment = NOW
-    assert smart.kind == K.CREDITED and not late.replayed
-    assert (late.kind, late.duplicate_of) == (K.DUPLICATE, smart.reduction_id)
-    assert home.grams() == (0, MONTH_GRAMS)
+    assert home.grams() == (MONTH_GRAMS, 0)
+    assert verify_ledger(app.ctx) == []

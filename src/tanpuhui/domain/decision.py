@@ -36,6 +36,7 @@ from tanpuhui.domain.intake import (
     BatchDecision,
     Candidate,
     EventRecord,
+    Held,
     IntakeState,
     Outcome,
     OutcomeKind,
@@ -47,7 +48,7 @@ from tanpuhui.domain.intake import (
 )
 from tanpuhui.domain.ledger import Posting, issuance_entry
 from tanpuhui.domain.merge import merge_into_day
-from tanpuhui.domain.settlement import closes_at, excluding_claim, held_message
+from tanpuhui.domain.settlement import excluding_claim, held_message
 
 
 def decide_batch(
@@ -97,7 +98,7 @@ class _Decider:
         settling: bool,
     ) -> None:
         self.now, self.settling = now, settling
-        self.held: list[Candidate] = []
+        self.held: list[Held] = []
         self.enterprise_id = enterprise_id
         self.state = state
         self.new_id = new_id
@@ -170,9 +171,9 @@ class _Decider:
         """A day claim or a meter's period whose window is open is held `provisional`
         (settlement.py, households.py)."""
         ev = c.event
-        if self.settling or (ev.behaviour not in c.group.day_claims and c.meter is None):
+        if self.settling or c.settle_after is None:
             return False
-        until = closes_at(ev.ended_at)
+        until = ev.ended_at + c.settle_after
         if self.now >= until:
             return False
         outcome = Outcome(
@@ -183,7 +184,7 @@ class _Decider:
             message=held_message(until, c.meter is not None),
         )
         self.outcomes.append(outcome)
-        self.held.append(c)
+        self.held.append(Held(c, until))
         self.seen[ev.event_id] = StoredOutcome(ev.payload_hash, outcome)
         return True
 

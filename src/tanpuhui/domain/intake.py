@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -49,6 +49,7 @@ from tanpuhui.domain.models import Quantification, quantify
 from tanpuhui.domain.plausibility import check_plausibility
 from tanpuhui.domain.quantity import format_decimal
 from tanpuhui.domain.regions import RegionCatalogue, province_of
+from tanpuhui.domain.settlement import settle_after
 
 #: The contract's largest batch (docs/events.md): the one home of the batch-size limit; the
 #: settings may lower it (`Limits.max_batch`), never raise it.
@@ -97,6 +98,15 @@ class Candidate(NamedTuple):
     asset: str
     fingerprint: bytes | None
     meter: str | None = None  # the key of the meter whose period this is (households.py)
+    #: how long after it ends a day claim or a meter's period is held (settlement.py)
+    settle_after: timedelta | None = None
+
+
+class Held(NamedTuple):
+    """A claim held `provisional` until `closes_at`, as decided (settlement.py)."""
+
+    candidate: Candidate
+    closes_at: datetime
 
 
 class Refused(NamedTuple):
@@ -148,7 +158,7 @@ class BatchDecision:
     replaced: list[str]  # event ids whose stored rejection the new record replaces
     entry: Entry | None
     region_deltas: dict[tuple[str, str, date], int]  # (region, group, day) → grams
-    held: list[Candidate] = field(default_factory=list)  # held provisional (settlement.py)
+    held: list[Held] = field(default_factory=list)  # held provisional (settlement.py)
 
     @property
     def balance_deltas(self) -> dict[tuple[str, str], int]:
@@ -336,9 +346,12 @@ def _prepare_event(
     if asset is None:
         asset = assets[asset_key] = co2e_asset(group.code, province_of(event.region), day)
     meter = meter_of(event)
+    held = None
+    if meter is not None or event.behaviour in group.day_claims:
+        held = settle_after(catalogue.claim_window_days, group, event.behaviour, meter is not None)
     return Candidate(
         index, event, quantified, group, day, asset, _fingerprint(enterprise_id, event, group),
-        None if meter is None else meter_key(enterprise_id, meter, NO_RIGHTS),
+        None if meter is None else meter_key(enterprise_id, meter, NO_RIGHTS), held,
     )  # fmt: skip
 
 

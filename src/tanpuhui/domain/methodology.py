@@ -307,6 +307,12 @@ class Catalogue:
                 longest_window = max(windows.get(m.group, 0), m.plausibility.frequency.window_s)
                 windows[m.group] = longest_window
         self.frequency_window_s: Mapping[str, int] = windows
+        #: Per group, the longest claim window of its methodologies, every version: how late
+        #: a claim of the group may still arrive (what a held claim must await, settlement.py).
+        claim_windows: dict[str, int] = {}
+        for m in self.methodologies:
+            claim_windows[m.group] = max(claim_windows.get(m.group, 0), m.claim_window_days)
+        self.claim_window_days: Mapping[str, int] = claim_windows
         # Memos of pure lookups (the catalogue never changes once built).
         self._resolved: dict[tuple[str, date, str], Methodology | None] = {}
         self._uses: dict[tuple[str, date, str], dict[str, FactorUse]] = {}

@@ -7,38 +7,67 @@ first (4,630 g or 46 g). Instead, a **day claim** — a behaviour a group lists 
 (groups.yaml), with the group whose claims it excludes — is held:
 
     on arrival          → `provisional` (stored, not credited), while its window is open:
-                          until `SETTLE_AFTER` after the claim ends
+                          until `settle_after` after the claim ends
     once the window closes (with the enterprise's next intake, or `tanpuhui settle`) it is
     settled by the conservative rule:
         the holder has a credited claim of the excluded group on that local day
                         → `duplicate` of the earliest of them (the measured trips stand;
                           the blanket day claim, worth far more, yields)
         otherwise       → decided as any claim (dedup, caps) and credited
-    a day claim arriving after its window closed is settled at once, by the same rule
+
+**The window covers every claim it awaits.** A trip is accepted up to its methodology's
+claim window after it started (plausibility.py: 30 days for every mobility version today).
+So the window of a held claim is, from the catalogue when it is decided:
+
+    closes_at = ended_at + MARGIN + the longest claim window (days) of any methodology
+                version of the group(s) it awaits
+
+where it awaits the group its behaviour yields to (`day_claims`) and, for a meter's period,
+the rival reports of its own group. `MARGIN` (one day) covers the rest of the local day: a
+trip of the held claim's day starts before that day ends, at most a day after the claim
+started (so before `ended_at + MARGIN`). Once `now ≥ closes_at` every claim the held one could
+yield to is refused `outside_claim_window`: nothing that could change its settlement can still
+arrive, and the credited result is the same in every arrival order (before: one day, so a
+metro ride reported three days late met an already-credited car-free day, and kept 46 g
+where the other order gave 4,630 g … or the reverse). The product cost is the wait: a car-free
+day or a trip-avoiding video conference is provisional for 31 days after it ends, a meter's
+period (home energy, rooftop PV: 92-day claim windows) for 93 days (docs/events.md).
+A held claim itself is accepted only within its own claim window, never longer than the
+window it waits for today, so it never arrives after its window closed; if a catalogue made it
+so, it would be settled at once, by the same rule.
 
 Trips are never held: they are credited on arrival, and the day claim settles against every
-trip reported within its window, whatever the order. (A trip reported after the window closed
-meets the settled day claim like any later claim.) The provisional answer is what a replay of
-the event returns until it settles; afterwards the event's outcome is what it became.
+trip reported within its window, whatever the order. The provisional answer is what a replay
+of the event returns until it settles; afterwards the event's outcome is what it became.
 
-A **meter's period** (evidence issuer `meter:<number>`) is held the same way, for the same
-window, whatever its group: its rival reports settle by the rule of households.py.
+A **meter's period** (evidence issuer `meter:<number>`) is held the same way: its rival
+reports settle by the rule of households.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 
 from tanpuhui.domain.claims import Claim
+from tanpuhui.domain.methodology import Group
 
-#: How long after a day claim (or a meter's period) ends its window stays open for the
-#: reports it must await.
-SETTLE_AFTER = timedelta(days=1)
+#: The rest of the held claim's local day, after the claim windows of what it awaits: a claim
+#: of that day starts at most a day after the held claim started (module docstring).
+MARGIN = timedelta(days=1)
 
 
-def closes_at(ended_at: datetime) -> datetime:
-    return ended_at + SETTLE_AFTER
+def settle_after(
+    claim_window_days: Mapping[str, int], group: Group, behaviour: str, meter: bool
+) -> timedelta | None:
+    """How long after it ends a claim of `behaviour` in `group` is held, from the catalogue's
+    longest claim window per group (`Catalogue.claim_window_days`); None: it is not held."""
+    awaited = [g for g in (group.day_claims.get(behaviour),) if g is not None]
+    if meter:
+        awaited.append(group.code)
+    if not awaited:
+        return None
+    return MARGIN + timedelta(days=max(claim_window_days.get(g, 0) for g in awaited))
 
 
 def held_message(until: datetime, meter: bool) -> str:

@@ -20,7 +20,13 @@ from tanpuhui.domain.events import BehaviourEvent
 from tanpuhui.domain.evidence import IssuerGrant, IssuerRights
 from tanpuhui.domain.exclusions import Exclusion
 from tanpuhui.domain.households import MeterScope
-from tanpuhui.domain.intake import BatchDecision, Candidate, IntakeState, Outcome, StoredOutcome
+from tanpuhui.domain.intake import (
+    BatchDecision,
+    Held,
+    IntakeState,
+    Outcome,
+    StoredOutcome,
+)
 from tanpuhui.domain.ledger import Entry
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology
 from tanpuhui.domain.parties import Binding, Credential, Enterprise, Person
@@ -296,7 +302,7 @@ class SettlementRepository(Protocol):
     def hold(
         self,
         enterprise_id: uuid.UUID,
-        held: Sequence[Candidate],
+        held: Sequence[Held],
         received_at: datetime,
         new_id: Callable[[], uuid.UUID],
     ) -> None: ...

@@ -16,8 +16,8 @@ from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import any_of
 from tanpuhui.adapters.db.intake_repository import quantities_json
 from tanpuhui.domain.events import BehaviourEvent, Evidence
-from tanpuhui.domain.intake import Candidate, Outcome, OutcomeKind, StoredOutcome
-from tanpuhui.domain.settlement import closes_at, held_message
+from tanpuhui.domain.intake import Held, Outcome, OutcomeKind, StoredOutcome
+from tanpuhui.domain.settlement import held_message
 from tanpuhui.services.ports import HeldClaim
 
 p = t.provisional_claims.c
@@ -30,7 +30,7 @@ class SqlSettlement:
     def hold(
         self,
         enterprise_id: uuid.UUID,
-        held: Sequence[Candidate],
+        held: Sequence[Held],
         received_at: datetime,
         new_id: Callable[[], uuid.UUID],
     ) -> None:
@@ -54,9 +54,9 @@ class SqlSettlement:
                     "evidence_issuer": c.event.evidence.issuer if c.event.evidence else None,
                     "methodology": c.quantification.methodology.key,
                     "received_at": received_at,
-                    "closes_at": closes_at(c.event.ended_at),
+                    "closes_at": until,  # as decided (decision.py), not recomputed
                 }
-                for c in held
+                for c, until in held
             ],
         )
 
