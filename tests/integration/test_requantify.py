@@ -3,7 +3,8 @@ respected; every ledger invariant holds afterwards (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +15,7 @@ from tanpuhui.adapters.methodology_files import parse_methodology
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.errors import ImmutableVersionError
 from tanpuhui.domain.ledger import Entry, Posting, enterprise_account, person_account
+from tanpuhui.domain.methodology import Catalogue
 from tanpuhui.domain.parties import Role
 from tanpuhui.services.catalogue import VersionFile, publish_version, retire_version
 from tanpuhui.services.intake import submit_events
@@ -21,7 +23,7 @@ from tanpuhui.services.ledger import show_ledger, verify_ledger
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
 from tanpuhui.services.requantify import requantify
 from tests.builders import event
-from tests.conftest import NOW
+from tests.conftest import CST, NOW
 from tests.db_fixtures import rows
 
 CODE = "cycling.shared_bike.wuhan"
@@ -180,3 +182,64 @@ def test_requantify_properties(
         assert verify_ledger(app.ctx) == []
     finally:
         app.close()
+
+
+ENERGY = "household_electricity.saved"
+
+
+def tripled_energy_version(app: App) -> tuple[int, VersionFile]:
+    """household_electricity.saved@2 with 北京's 2023 factor tripled (1.9083 kg/kWh), as the
+    version after the newest published, effective after all of them."""
+    versions = app_catalogue(app).versions(ENERGY)
+    number = max(v.version for v in versions) + 1
+    effective = max(v.effective_from for v in versions) + timedelta(days=1)
+    text = (bundled_catalogue_dir() / f"{ENERGY}@2.yaml").read_text(encoding="utf-8")
+    text = text.replace("version: 2", f"version: {number}")
+    text = text.replace("effective_from: 2025-01-01", f"effective_from: {effective}")
+    old = 'id: grid_north_11_2023, role: er, value: "0.6361"'
+    assert old in text
+    text = text.replace(old, 'id: grid_north_11_2023_x3, role: er, value: "1.9083"')
+    name = f"{ENERGY}@{number}.yaml"
+    loaded = parse_methodology(text, name, app.ctx.regions)
+    return number, VersionFile(name, loaded.methodology, loaded.content)
+
+
+def app_catalogue(app: App) -> Catalogue:
+    with app.ctx.uow(write=False) as uow:
+        return app.ctx.catalogues.current(uow).catalogue
+
+
+def test_requantifying_a_multi_day_claim_counts_it_against_every_day_it_covers(
+    app: App,
+) -> None:
+    """A 3-day reading (1 kWh, 636 g: 212 g on each of its days) and a 1-day reading on its
+    third day (15 kWh, 9,541 g) in Beijing; the group caps home energy at 10,000 g a day.
+    Tripling the factor makes them 1,908 g (636 g a day) and 28,624 g. Re-quantified in time
+    order, the 3-day reading keeps 1,908 g, and the third day has 10,000 − 636 = 9,364 g left
+    for the other. Before: the 3-day reading was taken out of and put back on its start day
+    only, so its 212 g stayed counted on the third day and its new 636 g were not: the other
+    reading got 9,788 g, 10,424 g in all on that day, over the cap (11,696 g instead of
+    11,272 g)."""
+    home = add_enterprise(app.ctx, "Utility", {Role.SCENE})
+    person = add_person(app.ctx)
+    bind_subject(app.ctx, home.id, "u-1", person.id)
+    day = (NOW - timedelta(days=10)).astimezone(CST).replace(hour=12, minute=0, second=0)
+
+    def saved(event_id: str, start: datetime, seconds: int, kwh: str) -> dict[str, Any]:
+        return event(event_id=event_id, behaviour="household_electricity_saved",
+                     region="110105", start=start, minutes=seconds / 60,
+                     quantity={"kwh": kwh})  # fmt: skip
+
+    third = saved("third-day", day + timedelta(days=2, hours=1), 86_400, "15")
+    spread = saved("three-days", day, 2 * 86_400 + 1, "1")
+    outcomes = submit_events(app.ctx, home.id, [third, spread])
+    assert [(o.kind.value, o.grams) for o in outcomes] == [("credited", 9541), ("credited", 636)]
+
+    number, version = tripled_energy_version(app)
+    publish_version(app.ctx, version, version.methodology.effective_from)
+    done = requantify(app.ctx, ENERGY, 2, number)
+    assert (done.grams_before, done.grams_after, done.capped) == (10_177, 11_272, 1)
+    applied = requantify(app.ctx, ENERGY, 2, number, apply=True)
+    assert (applied.grams_before, applied.grams_after) == (10_177, 11_272)
+    assert show_ledger(app.ctx, person_account(person.id)).total_grams == 11_272
+    assert verify_ledger(app.ctx) == []

@@ -55,22 +55,16 @@ class Claimed(NamedTuple):
     ended_at: datetime
 
 
-def claim_scopes(
-    new: Iterable[Claimed], catalogue: Catalogue, *, days_only: bool = False
-) -> list[ClaimScope]:
+def claim_scopes(new: Iterable[Claimed], catalogue: Catalogue) -> list[ClaimScope]:
     """The one rule for which stored claims can matter to new ones, per group: those on the
-    same local days (caps) and those that start late enough to overlap (exclusivity). With
-    `days_only`, just the same-day claims (a re-quantification only needs the caps)."""
+    same local days (caps) and those that start late enough to overlap (exclusivity, and the
+    caps of the days a longer claim covers)."""
     by_group: dict[str, list[Claimed]] = defaultdict(list)
     for c in new:
         by_group[c.group].append(c)
     scopes = []
     for code, members in sorted(by_group.items()):
         days = sorted({c.day for c in members})
-        if days_only:
-            never = min(c.started_at for c in members) - timedelta(days=400)
-            scopes.append(ClaimScope(code, days, never, never))
-            continue
         group = catalogue.groups.get(code)
         skew = timedelta(
             seconds=max(

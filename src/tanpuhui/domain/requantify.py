@@ -3,7 +3,9 @@ have been, and the correcting ledger entry — never an edit.
 
 For each reduction currently quantified with the old version, the event is quantified again
 with the new one (same inputs, day and region); the result is held to the person's daily caps
-as they are re-run for the day in time order with the new values. The difference is posted:
+as they are re-run in time order with the new values — against every day the claim covers,
+by the rule intake uses (caps.py: a 3-day reading counts a third on each of its days and may
+credit at most 3 × the smallest room on them). The difference is posted:
 
     more grams   issuance:{code} → holder
     fewer grams  holder → issuance:{code}, as far as the holder still has them; what the
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import NamedTuple
 
+from tanpuhui.domain.caps import days_covered, spread
 from tanpuhui.domain.claims import ClaimBook
 from tanpuhui.domain.events import BehaviourEvent, Rejection
 from tanpuhui.domain.ledger import Entry, Posting, issuance_account
@@ -73,6 +76,18 @@ class RequantifyPlan:
     region_deltas: dict[tuple[str, str, date], int]
 
 
+def day_shares(r: StoredReduction, grams: int) -> list[tuple[date, int]]:
+    """What `grams` of reduction `r` count on each local day it covers (caps.py)."""
+    return list(spread(grams, r.day, days_covered(r.event.started_at, r.event.ended_at)))
+
+
+def _count(claims: ClaimBook, r: StoredReduction, group: str, grams: int) -> None:
+    """Add (or, negative, take back) `grams` of `r` to the usage of every day it covers."""
+    sign = -1 if grams < 0 else 1
+    for day, share in day_shares(r, abs(grams)):
+        claims.adjust(r.holder, group, r.event.behaviour, day, sign * share)
+
+
 def plan_requantify(
     reductions: Sequence[StoredReduction],
     new: Methodology,
@@ -91,22 +106,23 @@ def plan_requantify(
     regions: dict[tuple[str, str, date], int] = defaultdict(int)
     group = catalogue.groups[new.group]
     ordered = sorted(reductions, key=lambda r: (r.event.started_at, r.id))
-    # Caps are re-run for the day in time order with the new values: first take every
-    # reduction being recomputed out of its day's usage, then add each back, capped.
+    # Caps are re-run in time order with the new values: first take every reduction being
+    # recomputed out of the usage of the days it covers, then add each back, capped.
     for r in ordered:
-        claims.adjust(r.holder, group.code, r.event.behaviour, r.day, -r.live_grams)
+        _count(claims, r, group.code, -r.live_grams)
     for r in ordered:
         q = quantify(new, r.event, r.day, catalogue)
         if isinstance(q, Rejection):
             skipped.append((r.id, q))
-            claims.adjust(r.holder, group.code, r.event.behaviour, r.day, r.live_grams)
+            _count(claims, r, group.code, r.live_grams)
             continue
         target = q.grams
-        room = claims.room(r.holder, group, r.event.behaviour, r.day, new.daily_cap_grams)
+        days = days_covered(r.event.started_at, r.event.ended_at)
+        room = claims.room(r.holder, group, r.event.behaviour, r.day, new.daily_cap_grams, days)
         capped = room is not None and target > room
         if capped and room is not None:
             target = room
-        claims.adjust(r.holder, group.code, r.event.behaviour, r.day, target)
+        _count(claims, r, group.code, target)
         delta = target - r.live_grams
         taken = shortfall = 0
         if delta > 0:

@@ -17,7 +17,12 @@ from datetime import date
 from tanpuhui.domain.claims import ClaimBook, Claimed, claim_scopes
 from tanpuhui.domain.errors import InvalidInputError, NotFoundError
 from tanpuhui.domain.methodology import Methodology
-from tanpuhui.domain.requantify import RequantifyPlan, StoredReduction, plan_requantify
+from tanpuhui.domain.requantify import (
+    RequantifyPlan,
+    StoredReduction,
+    day_shares,
+    plan_requantify,
+)
 from tanpuhui.services.context import Context
 from tanpuhui.services.ports import StoredCatalogue, UnitOfWork
 
@@ -114,9 +119,14 @@ def requantify(
                 uow.intake.add_region_totals(plan.region_deltas)
                 uow.commit()
             else:
-                behaviour = {r.id: r.event.behaviour for r in rows}
+                by_id = {r.id: r for r in rows}
                 for c in plan.corrections:
-                    carry[(c.holder, c.group, behaviour[c.reduction_id], c.day)] += c.delta
+                    r = by_id[c.reduction_id]
+                    key = (c.holder, c.group, r.event.behaviour)
+                    for day, share in day_shares(r, c.after):
+                        carry[(*key, day)] += share
+                    for day, share in day_shares(r, c.before):
+                        carry[(*key, day)] -= share
             after = rows[-1].id
     return report
 
@@ -130,11 +140,17 @@ def _plan(
     carry: dict[tuple[str, str, str, date], int],
 ) -> RequantifyPlan:
     holders = sorted({r.holder for r in rows})
-    days = sorted({r.day for r in rows})
-    scopes = claim_scopes(  # same-day claims only: for the caps
-        (Claimed(new.group, r.day, r.event.started_at, r.event.ended_at) for r in rows),
+    # the caps of every day a reduction covers: the claims on those days, and those that
+    # started earlier and still cover one of them (caps.py), as intake loads them
+    covered = {r.id: [day for day, _ in day_shares(r, 1)] for r in rows}
+    days = {day for r in rows for day in covered[r.id]}
+    scopes = claim_scopes(
+        (
+            Claimed(new.group, day, r.event.started_at, r.event.ended_at)
+            for r in rows
+            for day in covered[r.id]
+        ),
         stored.catalogue,
-        days_only=True,
     )
     book = ClaimBook(uow.intake.claims_for(holders, scopes))
     for (holder, group, behaviour, day), grams in carry.items():
