@@ -413,6 +413,38 @@ def test_one_meter_month_reported_for_two_members_of_a_household_is_credited_onc
     assert verify_ledger(app.ctx) == []
 
 
+def test_two_meters_of_one_person_in_one_period_both_credit(app: App) -> None:
+    """Two homes, one account holder: each meter's month is its own saving. Before: home
+    energy was exclusive per person, so the second meter's month was a `duplicate` of the
+    first (63,610 g instead of 127,220 g). A reading that names no meter may be either
+    meter's, so the metered months yield to it (conservative; it is decided on arrival, and
+    always arrives before they settle: their window outlasts its claim window)."""
+    w = World(app, "Utility")
+    other = add_person(app.ctx)
+    bind_subject(app.ctx, w.ids["Utility"], "u-2", other.id)
+    for meter in ("meter:HOME-A", "meter:HOME-B", "meter:HOME-C"):
+        authorise_issuer(app.ctx, meter, w.ids["Utility"])
+
+    def month(event_id: str, subject: str, meter: str | None) -> dict[str, Any]:
+        raw = dict(saved(event_id, "100", at(0, days_ago=31), 30), subject=subject)
+        return raw if meter is None else dict(raw, evidence={"ref": event_id, "issuer": meter})
+
+    sent = [
+        ("Utility", month("a-1", "u-1", "meter:HOME-A")),
+        ("Utility", month("b-1", "u-1", "meter:HOME-B")),
+        ("Utility", month("c-1", "u-2", "meter:HOME-C")),
+    ]
+    held = [w.send(name, raw)[0] for name, raw in sent]
+    assert [o.kind for o in held] == [K.PROVISIONAL] * 3
+    (unnamed,) = w.send("Utility", month("n-1", "u-2", None))
+    assert (unnamed.kind, unnamed.grams) == (K.CREDITED, 63_610)
+    home_a, home_b, home_c = w.settle(held[0], *sent)
+
+    assert [(o.kind, o.grams) for o in (home_a, home_b)] == [(K.CREDITED, 63_610)] * 2
+    assert (home_c.kind, home_c.duplicate_of) == (K.DUPLICATE, unnamed.reduction_id)
+    assert verify_ledger(app.ctx) == []
+
+
 def test_an_unregistered_meter_is_one_act_within_the_reporting_enterprise_only(
     app: App,
 ) -> None:

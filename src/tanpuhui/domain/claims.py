@@ -30,6 +30,16 @@ class Claim(NamedTuple):
     ended_at: datetime
     day: date
     grams: int
+    #: the meter whose period this is (`meter:<number>`, households.py), else None: in an
+    #: exclusive group two claims of different meters are not the same act
+    meter: str | None = None
+
+
+def other_meters(a: str | None, b: str | None) -> bool:
+    """Two claims that name different meters are two acts (two homes, or a home and its
+    rooftop): a claim without a meter may be any of the holder's meters, so it is compared
+    with all of them (conservative)."""
+    return a is not None and b is not None and a != b
 
 
 #: Scopes end before `until`: one microsecond more keeps a claim starting exactly at the end.
@@ -108,10 +118,15 @@ class ClaimBook:
             self.behaviour_day[(holder, c.behaviour, day)] += grams
 
     def overlapping(
-        self, holder: str, group: Group, started_at: datetime, ended_at: datetime
+        self,
+        holder: str,
+        group: Group,
+        started_at: datetime,
+        ended_at: datetime,
+        meter: str | None = None,
     ) -> Claim | None:
         """The first claim of `holder` that is the same act as this interval (dedup.py), if
-        the group is exclusive."""
+        the group is exclusive; a claim of another meter than `meter` never is."""
         if not group.exclusive:
             return None
         code, skew = group.code, timedelta(seconds=group.clock_skew_s)
@@ -123,6 +138,7 @@ class ClaimBook:
                 and claim.started_at <= until
                 and since <= claim.ended_at
                 and same_act(claim.started_at, claim.ended_at, started_at, ended_at, skew)
+                and not other_meters(claim.meter, meter)
             ):
                 return claim
         return None

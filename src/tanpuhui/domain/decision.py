@@ -32,6 +32,7 @@ from tanpuhui.domain.caps import days_covered
 from tanpuhui.domain.claims import Claim, ClaimBook
 from tanpuhui.domain.events import Reason
 from tanpuhui.domain.evidence import CONTESTED
+from tanpuhui.domain.households import meter_of
 from tanpuhui.domain.intake import (
     BatchDecision,
     Candidate,
@@ -263,7 +264,8 @@ class _Decider:
             same = self.claims.overlapping(c.meter, c.group, ev.started_at, ev.ended_at)
             if same is not None:
                 return same.id, None
-        same = self.claims.overlapping(holder, c.group, ev.started_at, ev.ended_at)
+        meter = meter_of(ev) if c.meter is not None else None  # exclusive per meter
+        same = self.claims.overlapping(holder, c.group, ev.started_at, ev.ended_at, meter)
         return (same.id if same else None), None
 
     def too_frequent(self, holder: str, c: Candidate, record_id: uuid.UUID) -> bool:
@@ -322,9 +324,11 @@ class _Decider:
         )
         if credited > 0:
             ev = c.event
+            meter = meter_of(ev) if c.meter is not None else None
             claim = Claim(
-                record_id, c.group.code, ev.behaviour, ev.started_at, ev.ended_at, c.day, credited
-            )
+                record_id, c.group.code, ev.behaviour, ev.started_at, ev.ended_at, c.day,
+                credited, meter,
+            )  # fmt: skip
             self.claims.add(holder, claim, c.fingerprint)
             if c.meter is not None:
                 self.claims.add(c.meter, claim)

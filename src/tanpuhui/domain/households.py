@@ -6,7 +6,10 @@ Evidence that names a meter (`meter:<number>`, evidence.py) makes the meter itse
 of exclusivity, across the persons of a household:
 
     a claim naming a meter is the same act as any claim of that meter in its group whose
-    period overlaps it (dedup.py), whoever it was credited to: the period is credited once.
+    period overlaps it (dedup.py), whoever it was credited to: the period is credited once;
+    it is not the same act as a period of another meter, even of the same person (two homes:
+    both credit, claims.py `other_meters`); a reading naming no meter may be any of the
+    holder's meters and is compared with all of them.
 
 **Who is credited does not depend on arrival order.** A meter's period is held `provisional`
 like a day claim (settlement.py) until its window closes, one day after the period ends —
@@ -55,9 +58,12 @@ class MeterScope(NamedTuple):
 def meter_of(event: BehaviourEvent) -> str | None:
     """The meter an event's evidence names, if any."""
     evidence = event.evidence
-    if evidence is None or evidence.issuer is None or not evidence.issuer.startswith("meter:"):
-        return None
-    return evidence.issuer
+    return None if evidence is None else meter_named(evidence.issuer)
+
+
+def meter_named(issuer: str | None) -> str | None:
+    """`issuer` when it is a meter (`meter:<number>`), else None."""
+    return issuer if issuer is not None and issuer.startswith("meter:") else None
 
 
 def meter_key(enterprise_id: uuid.UUID, meter: str, rights: IssuerRights) -> str:

@@ -29,7 +29,7 @@ from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import any_of, chunks, fetch_tuples, insert_rows
 from tanpuhui.domain.binding import Move, PendingReduction
 from tanpuhui.domain.claims import Claim, ClaimScope
-from tanpuhui.domain.households import MeterScope
+from tanpuhui.domain.households import MeterScope, meter_named
 from tanpuhui.domain.intake import (
     BatchDecision,
     EventRecord,
@@ -326,7 +326,7 @@ class SqlIntake:
         since = min(*(s.since for s in scopes), *(self._day_start(s.days[0]) for s in scopes))
         query = sa.select(
             e.holder, e.id, e.group_code, e.behaviour, e.started_at, e.ended_at, e.day,
-            e.live_grams,
+            e.live_grams, e.evidence_issuer,
         ).where(
             e.state == "active",
             any_of(self.conn, e.holder, holders),
@@ -335,7 +335,7 @@ class SqlIntake:
         )  # fmt: skip
         claims: dict[str, list[Claim]] = defaultdict(list)
         for r in fetch_tuples(self.conn, query):
-            claims[r[0]].append(Claim(*r[1:]))
+            claims[r[0]].append(Claim(r[1], r[2], r[3], r[4], r[5], r[6], r[7], meter_named(r[8])))
         return claims
 
     def _meter_claims(
@@ -357,7 +357,7 @@ class SqlIntake:
         for r in self.conn.execute(query):
             for m in meters:
                 if m.issuer == r[0] and m.enterprise_id in (None, r[1]):
-                    claims[m.key].append(Claim(*r[2:]))
+                    claims[m.key].append(Claim(*r[2:], r[0]))
         return claims
 
     @staticmethod

@@ -29,6 +29,7 @@ from tanpuhui.domain.checks import (
     check_trace,
 )
 from tanpuhui.domain.claims import Claim
+from tanpuhui.domain.households import meter_named
 from tanpuhui.domain.ledger import Posting, account_kind
 from tanpuhui.domain.methodology import Catalogue
 
@@ -145,17 +146,13 @@ class SqlVerify:
                 e.ended_at,
                 e.day,
                 e.live_grams,
+                e.evidence_issuer,  # two meters' periods are two acts (domain/claims.py)
             )
             .where(e.state == "active")
             .order_by(e.holder, e.started_at)
         )
         for holder, group in groupby(rows, key=lambda r: r.holder):
-            claims = [
-                Claim(
-                    r.id, r.group_code, r.behaviour, r.started_at, r.ended_at, r.day, r.live_grams
-                )
-                for r in group
-            ]
+            claims = [Claim(*r[1:8], meter_named(r.evidence_issuer)) for r in group]
             yield from check_claims({holder: claims}, catalogue.groups, caps)
 
     def _traces(self, catalogue: Catalogue) -> Iterator[Violation]:
