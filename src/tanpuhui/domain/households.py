@@ -12,17 +12,18 @@ of exclusivity, across the persons of a household:
     holder's meters and is compared with all of them.
 
 **Who is credited does not depend on arrival order.** A meter's period is held `provisional`
-like a day claim (settlement.py) until its window closes, one day after the period ends —
-time for the utility's reading and the app's report of the same month to both arrive. It is
-then settled by one documented rule, `settlement_rank`:
+like a day claim (settlement.py) until its window closes — a day plus the longest claim
+window of its group after the period ends (93 days for home energy and rooftop PV), when no
+rival report of the period can still be accepted. It is then settled by one documented
+rule, `settlement_rank`:
 
     the report of the enterprise that *is* the meter's registered issuer (`is_issuer`: the
     utility, whose subject is the account holder) wins;
     without one, the report with the smallest (enterprise id, event id) wins;
     the others become `duplicate` of the winner.
 
-A report arriving after its window closed is decided on arrival against what is credited (as
-a late day claim is). Rival periods that overlap without ending on the same day settle as
+(A report arriving after its window closed — impossible with today's catalogue, whose
+claim windows are shorter than the wait — would be decided on arrival.) Rival periods that overlap without ending on the same day settle as
 their windows close, earlier window first (still independent of arrival order; the rank
 decides among the reports settled together).
 
