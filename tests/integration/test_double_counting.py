@@ -306,6 +306,25 @@ def test_one_day_may_not_save_a_months_worth(app: App) -> None:
     assert verify_ledger(app.ctx) == []
 
 
+def test_from_2027_a_days_saving_beyond_the_bound_per_day_is_refused(
+    app: App, clock: FixedClock
+) -> None:
+    """household_electricity.saved@4 bounds the saving per day of the period (17 kWh, an
+    operator-set parameter): 5,000 kWh in one day is refused `out_of_bounds` — under @3 it
+    was credited up to the day's cap (10,000 g) — while a 30-day reading of 300 kWh (10 kWh
+    a day) is credited in full (300 × 636.1 g)."""
+    w = World(app, "Power")
+    clock.moment = datetime(2027, 3, 1, 12, tzinfo=CST)
+    day = datetime(2027, 1, 10, tzinfo=CST)
+    (one,) = w.send("Power", saved("d-1", "5000", day, 1))
+    (month,) = w.send("Power", saved("m-1", "300", day + timedelta(days=1), 30))
+
+    assert (one.kind, one.reason) == (K.REJECTED, "out_of_bounds")
+    assert "household_electricity.saved@4" in (one.message or "")
+    assert (month.kind, month.grams) == (K.CREDITED, 190_830)
+    assert verify_ledger(app.ctx) == []
+
+
 def test_a_months_reading_may_save_a_month_of_daily_caps(app: App) -> None:
     w = World(app, "Power")
     (month,) = w.send("Power", saved("m-1", "400", at(0, days_ago=31), 30))

@@ -41,6 +41,7 @@ class Golden(NamedTuple):
 
 D2022, D2024, D2025 = date(2022, 6, 1), date(2024, 6, 1), date(2025, 6, 1)
 D2026 = date(2026, 12, 15)  # the audit's fixes (issue 9 item 8) apply from 2026-12-01
+D2027 = date(2027, 1, 15)  # energy bounds per day of the period apply from 2027-01-01
 HONG_KONG, TAIWAN, EAST_INNER_MONGOLIA = "810000", "710000", "150402"
 
 GOLDEN: list[Golden] = [
@@ -410,6 +411,19 @@ GOLDEN: list[Golden] = [
     Golden("rooftop_pv.grid_average@2", "rooftop_pv_generation", GUANGZHOU, D2026,
            {"kwh": "350"}, "grid_low_44_2023", "141470.0000", 141470,
            "广东: 南方 2023 0.4042 × 350 kWh"),
+    # --- bounds per day of the period (from 2027): the same factors, the kWh bounded per day --
+    Golden("household_electricity.saved@4", "household_electricity_saved", SHANGHAI, D2027,
+           {"kwh": "300"}, "grid_low_31_2023", "165000.0000", 165000,
+           "上海: 华东 2023 0.5500 × 300 kWh over 30 days (10 kWh a day, within the 17 a day)",
+           minutes=30 * 24 * 60),
+    Golden("rooftop_pv.grid_average@3", "rooftop_pv_generation", CHENGDU, D2027,
+           {"kwh": "900"}, "grid_low_51_2023", "126360.0000", 126360,
+           "四川: provincial 2022 0.1404 × 900 kWh over 30 days (within 109 a day)",
+           minutes=30 * 24 * 60),
+    Golden("household_electricity.shenzhen_baseline@3", "household_electricity_use", SHENZHEN,
+           D2027, {"kwh": "60", "baseline_kwh": "80", "count": "1"},
+           "grid_south_44_2023,shenzhen_residential_baseline_operator", "6063.0", 6063,
+           "as version 2 (75 − 60 kWh) × 南方 2023 0.4042", minutes=30 * 24 * 60),
 ]  # fmt: skip
 
 

@@ -110,6 +110,14 @@ class BoundsSpec(_Strict):
     max: Decimal | None = Field(default=None, gt=0)
 
 
+class DayBoundsSpec(BoundsSpec):
+    """A bound per day of the period an event covers, with where it comes from: a published
+    value, or an operator's choice labelled `operator-set` (no published one exists)."""
+
+    source: Annotated[str, StringConstraints(min_length=3)]
+    confidence: Confidence
+
+
 class FrequencySpec(_Strict):
     max: int = Field(ge=1, le=1000)
     window_s: int = Field(ge=60, le=31 * 86_400)
@@ -122,7 +130,7 @@ class PlausibilitySpec(_Strict):
     #: at most `max` claims of the behaviour per person within any `window_s` seconds
     frequency: FrequencySpec | None = None
     #: bounds per day of the period an event covers (a 30-day reading may hold 30 × max)
-    quantities_per_day: dict[str, BoundsSpec] = {}
+    quantities_per_day: dict[str, DayBoundsSpec] = {}
 
 
 #: Fields added after versions were published: left out of the canonical content when absent,
@@ -333,7 +341,8 @@ def load_spec(spec: MethodologySpec) -> LoadedMethodology:
             duration_s=Bounds(spec.plausibility.duration_s.min, spec.plausibility.duration_s.max),
             max_speed_kmh=spec.plausibility.max_speed_kmh,
             quantities_per_day={
-                k: Bounds(b.min, b.max) for k, b in spec.plausibility.quantities_per_day.items()
+                k: Bounds(b.min, b.max, b.source, b.confidence)
+                for k, b in spec.plausibility.quantities_per_day.items()
             },
             frequency=(
                 Frequency(spec.plausibility.frequency.max, spec.plausibility.frequency.window_s)
@@ -408,6 +417,12 @@ def _semantic_problems(
     for key in spec.plausibility.quantities:
         if key not in QUANTITY_KEYS:
             report(("plausibility", "quantities", key), f"unknown quantity {key}")
+    for key, day in spec.plausibility.quantities_per_day.items():
+        path = ("plausibility", "quantities_per_day", key)
+        if key not in QUANTITY_KEYS:
+            report(path, f"unknown quantity {key}")
+        if day.confidence == Confidence.OPERATOR_SET and not day.source.startswith("operator-set:"):
+            report(path, 'an operator-set bound says so: its source starts "operator-set:"')
     if spec.region is not None and spec.region not in regions:
         report(("region",), f"unknown region code {spec.region}")
     if spec.effective_to is not None and spec.effective_to <= spec.effective_from:

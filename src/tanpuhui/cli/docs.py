@@ -283,7 +283,9 @@ def _section(m: Methodology, catalogue: Catalogue, regions: RegionCatalogue) -> 
     if b.max_speed_kmh is not None:
         bounds.append(f"speed at most {format_decimal(b.max_speed_kmh)} km/h")
     for k, v in sorted(b.quantities_per_day.items()):
-        bounds.append(f"{k} {_range(v.minimum, v.maximum)} per day of the period covered")
+        # an operator-set bound's source starts "operator-set:" (methodology_files.py)
+        why = f"⚠ {v.source}" if v.confidence == Confidence.OPERATOR_SET else v.source
+        bounds.append(f"{k} {_range(v.minimum, v.maximum)} per day of the period covered ({why})")
     if b.frequency is not None:
         bounds.append(f"at most {b.frequency.max_count} per person within {b.frequency.window_s} s")
     lines += [
@@ -357,6 +359,9 @@ def _example_quantities(m: Methodology, catalogue: Catalogue) -> dict[str, Decim
 def _example_value(m: Methodology, key: str) -> Decimal:
     """The example quantity for `key`, inside the version's bounds."""
     value = EXAMPLE_QUANTITY[key]
+    per_day = m.plausibility.quantities_per_day.get(key)  # the example lasts the shortest
+    if per_day is not None and per_day.maximum is not None:  # duration: one day at most
+        value = min(value, per_day.maximum)
     bounds = m.plausibility.quantities.get(key)
     if bounds is not None and bounds.maximum is not None:
         value = min(value, bounds.maximum)

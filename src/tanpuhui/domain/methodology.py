@@ -86,6 +86,10 @@ class Factor:
 class Bounds:
     minimum: Decimal | None = None
     maximum: Decimal | None = None
+    #: where the bound comes from (bounds per day of a period carry one: a published value,
+    #: or an `operator-set` choice saying why), and how it is known
+    source: str = ""
+    confidence: Confidence | None = None
 
     def contains(self, value: Decimal) -> bool:
         if self.minimum is not None and value < self.minimum:
