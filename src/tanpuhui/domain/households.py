@@ -23,9 +23,9 @@ rule, `settlement_rank`:
     the others become `duplicate` of the winner.
 
 (A report arriving after its window closed — impossible with today's catalogue, whose
-claim windows are shorter than the wait — would be decided on arrival.) Rival periods that overlap without ending on the same day settle as
-their windows close, earlier window first (still independent of arrival order; the rank
-decides among the reports settled together).
+claim windows are shorter than the wait — would be decided on arrival.) Rival periods that
+overlap without ending on the same day settle as their windows close, earlier window first
+(still independent of arrival order; the rank decides among the reports settled together).
 
 Who may speak for a meter follows evidence ownership: a meter registered in the issuer
 registry is matched across the enterprises entitled to cite it (the utility, an authorised
