@@ -638,3 +638,26 @@ def test_the_registries_refuse_what_they_cannot_hold(app: App) -> None:
         )
     with pytest.raises(NotFoundError):
         declare_claimed_elsewhere(app.ctx, "meter:1", "ccer", declared_by=uuid.UUID(int=1))
+
+
+# --- the Luzhou QR-code tap without a distance (the decision left open) ----------------------
+
+
+def test_a_luzhou_qr_tap_without_a_distance_is_credited_as_the_shortest_ride(
+    app: App, clock: FixedClock
+) -> None:
+    """Before (bus.luzhou@2): `quantity_mismatch`. From bus.luzhou@3 a tap without a distance
+    earns the shortest ride's share (80 g × 0.2 / 3 km = 5 g), never more than a ride reported
+    with its distance (2.4 km: 64 g)."""
+    w = World(app, "Bus")
+    clock.moment = datetime(2027, 1, 20, 12, tzinfo=CST)
+    tap = {"behaviour": "bus_ride", "region": "510502", "minutes": 20}
+    morning, evening = datetime(2027, 1, 15, 8, tzinfo=CST), datetime(2027, 1, 15, 18, tzinfo=CST)
+    (bare,) = w.send("Bus", event(event_id="t-1", start=morning, quantity={"count": "1"}, **tap))
+    (known,) = w.send(
+        "Bus", event(event_id="t-2", start=evening, quantity={"distance_km": "2.4"}, **tap)
+    )
+
+    assert (bare.kind, bare.grams, bare.methodology) == (K.CREDITED, 5, "bus.luzhou@3")
+    assert (known.kind, known.grams) == (K.CREDITED, 64)
+    assert verify_ledger(app.ctx) == []

@@ -352,6 +352,12 @@ GOLDEN: list[Golden] = [
            "luzhou_bus_qr_2024", "64.0", 64, "80 g/trip × 2.4 / 3 km = 64"),
     Golden("bus.luzhou@2", "bus_ride", LUZHOU, D2026, {"distance_km": "8"},
            "luzhou_bus_qr_2024", "80", 80, "beyond 3 km: the full 80 g per ride"),
+    Golden("bus.luzhou@3", "bus_ride", LUZHOU, D2027, {},
+           "luzhou_bus_qr_2024", "5.333333333333333333333333334", 5,
+           "a QR tap without its distance: the shortest ride accepted, 80 g × 0.2 / 3 km "
+           "(version 2: quantity_mismatch)"),
+    Golden("bus.luzhou@3", "bus_ride", LUZHOU, D2027, {"distance_km": "2.4"},
+           "luzhou_bus_qr_2024", "64.0", 64, "as version 2: 80 g/trip × 2.4 / 3 km = 64"),
     Golden("bus.wuhan@3", "bus_ride", WUHAN, D2026, {"distance_km": "3.95"},
            "wuhan_bus_2025", "106.25", 106,
            "212.5 g/trip × 3.95 / 7.9 km (212.5 / 26.9 = 7.90) = 106.25 → 106"),

@@ -514,6 +514,7 @@ def _trip_and_deduction_problems(
                 ok = False
             if not ok:
                 report(("parameters", "full_trip_km"), "must be a positive distance in km")
+    _unknown_distance_problems(spec, report)
     declared = sorted(spec.uncertainty_deduction.items(), key=lambda kv: quality_rank(kv[0]))
     for (better, d1), (worse, d2) in pairwise(declared):
         if d2 < d1:
@@ -522,6 +523,30 @@ def _trip_and_deduction_problems(
                 f"{worse.value} deducts {d2}, less than the better {better.value} ({d1})",
             )
     return []
+
+
+def _unknown_distance_problems(
+    spec: MethodologySpec, report: Callable[[tuple[str | int, ...], str], None]
+) -> None:
+    """`unknown_distance_km` (models.py): the distance a trip without one is credited as —
+    only beside `full_trip_km`, and never above the shortest distance the version accepts, so
+    leaving the distance out cannot earn more than reporting it."""
+    unknown = spec.parameters.get("unknown_distance_km")
+    if unknown is None:
+        return
+    path = ("parameters", "unknown_distance_km")
+    if "full_trip_km" not in spec.parameters:
+        report(path, "only a version that scales trips by full_trip_km credits unknown distances")
+        return
+    shortest = spec.plausibility.quantities.get("distance_km", BoundsSpec()).min
+    try:
+        value: Decimal | None = Decimal(unknown)
+    except ArithmeticError:
+        value = None
+    if value is None or not value.is_finite() or value <= 0:
+        report(path, "must be a positive distance in km")
+    elif shortest is None or value > shortest:
+        report(path, f"must not exceed the shortest distance_km accepted ({shortest})")
 
 
 def _periods_overlap(a: FactorSpec, b: FactorSpec) -> bool:

@@ -185,6 +185,16 @@ def render(catalogue: Catalogue, regions: RegionCatalogue) -> str:
         "before the one rounding down, shown in the trace); each section below states the "
         "quality its reductions can have and its deduction.",
         "",
+        "**Bounds per day of the period.** A reading that covers D days (a meter's month) may "
+        "hold D × a version's bounds per day, one day only one day's; no such bound is "
+        "published for household energy, so each is an operator-set parameter that says so and "
+        "why (shown ⚠ with the version's plausibility). **A trip without its distance.** Where "
+        "a per-trip credit is scaled by distance (`full_trip_km`), a trip reported without its "
+        "distance is refused (`quantity_mismatch`), unless the version names "
+        "`unknown_distance_km`: then it is credited as the shortest trip the version accepts, "
+        "so leaving the distance out never earns more than reporting it (bus.luzhou@3: a "
+        "QR-code tap, 5 g).",
+        "",
         "## Behaviour groups and daily caps",
         "",
         "| group | exclusive (one claim at a time) | clock-skew tolerance | daily cap per person | "

@@ -20,7 +20,10 @@ the trace shows the quality, the deduction and the gross result.
 
 Per-trip credit scaled by distance: a `per_occurrence` version with the parameter
 `full_trip_km` credits a trip shorter than that distance in proportion,
-ER = count × ER_per_trip × min(1, distance_km / full_trip_km) (the distance is then required).
+ER = count × ER_per_trip × min(1, distance_km / full_trip_km). The distance is then required,
+unless the version also names `unknown_distance_km`: a trip reported without its distance (a
+QR-code tap) is credited as a trip of that distance — at most the shortest trip the version
+accepts, so leaving the distance out never earns more than reporting it.
 
 Ceiling: a `distance` or `mode_mix` version may carry a `ceiling` factor (grams per km): ER per
 km never exceeds it (e.g. an e-bike ride never earns more than a pedal-bike ride).
@@ -165,6 +168,8 @@ def _trips(m: Methodology, event: BehaviourEvent, key: str) -> dict[str, Decimal
         return inputs
     distance = event.quantities.get("distance_km")
     if distance is None:
+        if "unknown_distance_km" in m.parameters:
+            return inputs  # credited as the shortest trip (_per_trip)
         return Rejection(
             Reason.QUANTITY_MISMATCH,
             f"{m.key} needs quantity.distance_km (a trip shorter than "
@@ -180,7 +185,10 @@ def _per_trip(m: Methodology, f: Mapping[str, FactorUse], i: Inputs) -> Decimal:
     full = m.parameters.get("full_trip_km")
     if full is None:
         return credit
-    return credit * min(ONE, i["distance_km"] / Decimal(full))
+    distance = i.get("distance_km")
+    if distance is None:  # a tap without its distance: the version's shortest trip
+        distance = Decimal(m.parameters["unknown_distance_km"])
+    return credit * min(ONE, distance / Decimal(full))
 
 
 def _per_unit(m: Methodology, f: Mapping[str, FactorUse], i: Inputs) -> Decimal:
