@@ -32,7 +32,9 @@ def upgrade() -> None:
             name=op.f("ck_web_users_user_has_enterprise"),
         ),
         sa.ForeignKeyConstraint(
-            ["enterprise_id"], ["enterprises.id"], name=op.f("fk_web_users_enterprise_id_enterprises")
+            ["enterprise_id"],
+            ["enterprises.id"],
+            name=op.f("fk_web_users_enterprise_id_enterprises"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_web_users")),
     )
