@@ -109,6 +109,7 @@ class Pages:
     base_url: str
     api: FastAPI
     http: httpx.Client  # cookies kept, redirects not followed unless asked
+    visitors: list[httpx.Client]
 
 
 @contextmanager
@@ -130,7 +131,12 @@ def serve_pages(app: App) -> Iterator[Pages]:
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=30) as http:
-            yield Pages(base, api, http)
+            served = Pages(base, api, http, [])
+            try:
+                yield served
+            finally:
+                for visitor in served.visitors:
+                    visitor.close()
     finally:
         server.should_exit = True
         thread.join(timeout=15)
@@ -139,4 +145,6 @@ def serve_pages(app: App) -> Iterator[Pages]:
 
 def client(pages: Pages) -> httpx.Client:
     """Another visitor (own cookies) of the same server."""
-    return httpx.Client(base_url=pages.base_url, timeout=30)
+    visitor = httpx.Client(base_url=pages.base_url, timeout=30)
+    pages.visitors.append(visitor)
+    return visitor
