@@ -51,10 +51,8 @@ def test_a_person_signs_in_with_the_code_sent_to_them_and_sees_their_ledger(
     ((_, who, code),) = pages.api.state.web.demo_sender.recent()
     assert who == f"person:{world.alice}"
     entered = http.get(sent.headers["location"])
-    signed = http.post(
-        "/signin/code",
-        data={"csrf": csrf_of(entered.text), "as": "person", "account": str(world.alice), "code": code},
-    )  # fmt: skip
+    data = {"as": "person", "account": str(world.alice), "code": code}
+    signed = http.post("/signin/code", data={"csrf": csrf_of(entered.text), **data})
     assert (signed.status_code, signed.headers["location"]) == (303, "/me")
     ledger = http.get("/me")
     assert ledger.status_code == 200
@@ -249,7 +247,8 @@ def test_one_enterprise_cannot_touch_or_search_another_enterprises_data(
     assert (
         rows(
             app,
-            "select count(*) from credentials where revoked_at is not null or expires_at is not null",
+            "select count(*) from credentials"
+            " where revoked_at is not null or expires_at is not null",
         )[0][0]
         == 0
     )
