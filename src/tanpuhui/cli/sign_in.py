@@ -9,13 +9,12 @@ form is posted by the person who holds the code, with its CSRF token.
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlencode
 
 import typer
 
 from tanpuhui.cli.common import app as open_app
 from tanpuhui.cli.common import console, emit_json, handled
-from tanpuhui.domain.sign_in import CODE_TTL, PrincipalKind
+from tanpuhui.domain.sign_in import CODE_TTL, PrincipalKind, sign_in_path
 from tanpuhui.services.context import Context
 from tanpuhui.services.parties import resolve_enterprise
 from tanpuhui.services.sign_in import add_web_user, issue_code
@@ -29,8 +28,7 @@ DEFAULT_BASE = "http://127.0.0.1:8000"
 
 
 def sign_in_link(base_url: str, kind: PrincipalKind, account: str, code: str) -> str:
-    query = urlencode({"as": kind.value, "account": account, "code": code})
-    return f"{base_url.rstrip('/')}/signin/code?{query}"
+    return base_url.rstrip("/") + sign_in_path(kind, account, code)
 
 
 def _issue(
@@ -43,7 +41,9 @@ def _issue(
         emit_json({"account": account, **extra, "code": code, "link": link, "minutes": minutes})
         return
     console.print(f"account {account}", highlight=False)
-    console.print(f"sign-in code {code} (valid {minutes} min, once): {link}", highlight=False)
+    console.print(
+        f"sign-in code {code} (valid {minutes} min, once): {link}", highlight=False, soft_wrap=True
+    )
 
 
 @handled

@@ -114,6 +114,11 @@ def split_session_token(token: str) -> tuple[int, str] | None:
     return int(head), secret
 
 
+def sign_in_path(kind: PrincipalKind, account: uuid.UUID | str, code: str) -> str:
+    """The page that opens the sign-in form filled in (opening it signs nobody in)."""
+    return f"/signin/code?as={kind.value}&account={account}&code={code}"
+
+
 def parse_principal_id(raw: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(raw.strip())
