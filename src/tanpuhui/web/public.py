@@ -4,6 +4,7 @@ and (dev mode only) the demo page that shows the sign-in codes the console sende
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -17,7 +18,15 @@ from tanpuhui.services.catalogue import current_catalogue, get_methodology
 from tanpuhui.services.pages import K_MIN_PERSONS, landing_totals
 from tanpuhui.services.sign_in import request_code, sign_in, sign_out, sign_out_everywhere
 from tanpuhui.services.views import methodology_view
-from tanpuhui.web.render import checked_form, current, handled, page, redirect, web_of
+from tanpuhui.web.render import (
+    LANDING_TTL_S,
+    checked_form,
+    current,
+    handled,
+    page,
+    redirect,
+    web_of,
+)
 from tanpuhui.web.security import SESSION_COOKIE, set_session_cookie
 
 router = APIRouter()
@@ -32,12 +41,16 @@ HOME = {
 @router.get("/")
 @handled
 async def landing(request: Request) -> Response:
-    ctx = web_of(request).app.ctx
+    web = web_of(request)
+    ctx = web.app.ctx
     catalogue = current_catalogue(ctx).catalogue
+    now = time.monotonic()
+    if web.landing is None or now - web.landing[0] > LANDING_TTL_S:
+        web.landing = (now, landing_totals(ctx))
     return page(
         request,
         "landing.html",
-        totals=landing_totals(ctx),
+        totals=web.landing[1],
         k=K_MIN_PERSONS,
         methodologies=[methodology_view(m) for m in catalogue.methodologies],
     )

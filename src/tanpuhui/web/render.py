@@ -10,6 +10,7 @@ with the HTTP status the API would give; a wrong CSRF token is 403 `csrf_failed`
 from __future__ import annotations
 
 import functools
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ POLICY = (
     "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 P = ParamSpec("P")
+LANDING_TTL_S = 30.0
 
 
 @dataclass
@@ -62,6 +64,9 @@ class Web:
     demo_sender: ConsoleCodeSender | None
     catalogues: i18n.Catalogues = field(default_factory=i18n.Catalogues)
     limiter: AddressLimiter = field(default_factory=AddressLimiter)
+    #: the landing page's totals, recomputed at most every `LANDING_TTL_S` (they count persons
+    #: per region over the events: not a query for every visitor)
+    landing: tuple[float, Any] | None = None
     env: jinja2.Environment = field(init=False)
 
     def __post_init__(self) -> None:
@@ -163,12 +168,16 @@ def handled(
     @functools.wraps(route)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
         request = next(a for a in (*args, *kwargs.values()) if isinstance(a, Request))
+        started = time.perf_counter()
         try:
-            return await route(*args, **kwargs)
+            response = await route(*args, **kwargs)
         except CsrfError:
-            return page(request, "error.html", 403, code="csrf_failed")
+            response = page(request, "error.html", 403, code="csrf_failed")
         except TanpuhuiError as exc:
-            return page(request, "error.html", status_of(exc), code=exc.code)
+            response = page(request, "error.html", status_of(exc), code=exc.code)
+        # the page's own time (services, queries, template), read by `tanpuhui bench pages`
+        response.headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
+        return response
 
     return wrapper
 

@@ -1,5 +1,6 @@
 """The pages (issue 14): enterprise users and operators who sign in, one-time sign-in codes and
-server-side sessions. Codes and sessions carry the shard of the principal's owner account in
+server-side sessions, and a partial index for the person page's claims not credited. Codes
+and sessions carry the shard of the principal's owner account in
 their primary key (common distribution rules); web users are a small reference table.
 
 Revision ID: 0009
@@ -69,9 +70,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("shard", "token_hash", name=op.f("pk_web_sessions")),
     )
     op.create_index("ix_web_sessions_shard_principal", "web_sessions", ["shard", "principal"])
+    # the person page's claims not credited, through the person's bindings (partial: only
+    # duplicates and binding-time reversals are indexed)
+    not_credited = sa.text(
+        "outcome = 'duplicate' OR resolution IN ('capped', 'duplicate', 'too_frequent')"
+    )
+    op.create_index(
+        "ix_events_not_credited",
+        "events",
+        ["enterprise_id", "subject"],
+        sqlite_where=not_credited,
+        postgresql_where=not_credited,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_events_not_credited", table_name="events")
     op.drop_table("web_sessions")
     op.drop_table("sign_in_codes")
     op.drop_table("web_users")
