@@ -303,6 +303,21 @@ def test_duplicates_say_which_claim_was_kept(pages: Pages, app: App, world: Worl
     assert "Kept: bike_share_ride · 青桔单车" in section
 
 
+def test_another_persons_claims_lost_at_binding_are_not_shown(
+    pages: Pages, app: App, world: World
+) -> None:
+    """Before: the "not credited" query's OR was not bracketed, so every person's claims
+    reversed at binding showed on every ledger page."""
+    submit_events(app.ctx, world.maps, [event(event_id="m-bob", subject="m-2", start=at(7, 1))])
+    moved = bind_subject(app.ctx, world.maps, "m-2", world.bob)  # overlaps bob's b-9: reversed
+    assert moved.reversed_grams > 0
+    sign_in(pages.http, app, PrincipalKind.PERSON, world.alice)
+    assert "m-bob" not in pages.http.get("/me").text
+    bob = _visitor(pages)
+    sign_in(bob, app, PrincipalKind.PERSON, world.bob)
+    assert "<code>m-bob</code>" in bob.get("/me").text
+
+
 def test_the_landing_page_shows_only_regions_with_ten_persons(pages: Pages, app: App) -> None:
     ctx = app.ctx
     metro = add_enterprise(ctx, "Metro", {"scene"}).id  # type: ignore[arg-type]

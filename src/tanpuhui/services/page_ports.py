@@ -41,6 +41,17 @@ class Share:
 
 
 @dataclass(frozen=True, slots=True)
+class Slice:
+    """A holder's live grams and reductions of one day, behaviour and enterprise."""
+
+    day: date
+    behaviour: str
+    enterprise: str
+    grams: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class NotCredited:
     """A claim of the person's that was not credited, and what it lost to. `kept_*` is filled
     only when the kept claim is the person's own (never another holder's data)."""
@@ -64,9 +75,7 @@ class RejectedReason:
 
 
 class PageQueries(Protocol):
-    def by_day(self, holder: str) -> list[tuple[date, int]]: ...
-    def by_behaviour(self, holder: str) -> list[Share]: ...
-    def by_enterprise(self, holder: str) -> list[Share]: ...
+    def slices(self, holder: str) -> list[Slice]: ...
     def reduction_of(self, holder: str, reduction_id: uuid.UUID) -> ReductionView | None: ...
     def not_credited(self, person_id: uuid.UUID, limit: int) -> list[NotCredited]: ...
     def region_persons(self, prefix_length: int) -> list[Share]: ...

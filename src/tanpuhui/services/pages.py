@@ -10,6 +10,7 @@ persons is never shown on its own (its grams count in the instance total only).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -19,7 +20,7 @@ from tanpuhui.domain.ledger import person_account
 from tanpuhui.domain.parties import Binding
 from tanpuhui.services.context import Context
 from tanpuhui.services.ledger import TracedReduction, trace_of
-from tanpuhui.services.page_ports import NotCredited, RejectedReason, Share
+from tanpuhui.services.page_ports import NotCredited, RejectedReason, Share, Slice
 from tanpuhui.services.views import event_detail, traced_view
 
 #: k-anonymity threshold of the public totals: a region is shown only with this many persons.
@@ -91,28 +92,38 @@ def person_page(ctx: Context, person_id: uuid.UUID, *, limit: int = 50) -> Perso
         if uow.persons.find(person_id) is None:
             raise NotFoundError(f"no person {person_id}")
         catalogue = ctx.catalogues.current(uow).catalogue
-        days = uow.pages.by_day(account)
-        by_behaviour = uow.pages.by_behaviour(account)
-        by_enterprise = uow.pages.by_enterprise(account)
+        slices = uow.pages.slices(account)
         reductions = uow.queries.recent_reductions(account, limit)
         not_credited = uow.pages.not_credited(person_id, limit)
         linked = _linked(
             uow.bindings.subjects_of(person_id), {e.id: e.name for e in uow.enterprises.list()}
         )
     months: dict[date, int] = {}
-    for day, grams in days:
-        months[day.replace(day=1)] = months.get(day.replace(day=1), 0) + grams
+    for s in slices:
+        months[s.day.replace(day=1)] = months.get(s.day.replace(day=1), 0) + s.grams
     return PersonPage(
         account=account,
-        total_grams=sum(g for _, g in days),
+        total_grams=sum(s.grams for s in slices),
         month_grams=months.get(month, 0),
         month=month,
         by_month=sorted(months.items()),
-        by_behaviour=by_behaviour,
-        by_enterprise=by_enterprise,
+        by_behaviour=_shares(slices, lambda s: s.behaviour),
+        by_enterprise=_shares(slices, lambda s: s.enterprise),
         reductions=[trace_of(r, catalogue) for r in reductions],
         not_credited=not_credited,
         linked=linked,
+    )
+
+
+def _shares(slices: list[Slice], key: Callable[[Slice], str]) -> list[Share]:
+    """Grams and reductions per key, largest first."""
+    grams: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for s in slices:
+        grams[key(s)] = grams.get(key(s), 0) + s.grams
+        counts[key(s)] = counts.get(key(s), 0) + s.count
+    return sorted(
+        (Share(k, g, counts[k]) for k, g in grams.items()), key=lambda x: (-x.grams, x.key)
     )
 
 

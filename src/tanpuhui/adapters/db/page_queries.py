@@ -10,21 +10,20 @@ person's own bindings; enterprise queries by the enterprise.
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.queries import SqlQueries
-from tanpuhui.services.page_ports import NotCredited, RejectedReason, Share
+from tanpuhui.services.page_ports import NotCredited, RejectedReason, Share, Slice
 from tanpuhui.services.ports import ReductionView
 
 _ACTIVE = t.events.c.state == "active"
 #: the predicate of the partial index `ix_events_not_credited`, spelled so the planners of both
 #: engines match it (literal constants, not parameters)
 _NOT_CREDITED = sa.text(
-    "events.outcome = 'duplicate' OR events.resolution IN ('capped', 'duplicate', 'too_frequent')"
+    "(events.outcome = 'duplicate' OR events.resolution IN ('capped', 'duplicate', 'too_frequent'))"
 )
 
 
@@ -32,36 +31,21 @@ class SqlPages:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
 
-    def by_day(self, holder: str) -> list[tuple[date, int]]:
-        e = t.events.c
-        rows = self.conn.execute(
-            sa.select(e.day, sa.func.sum(e.live_grams))
-            .where(_ACTIVE, e.holder == holder)
-            .group_by(e.day)
-            .order_by(e.day)
-        )
-        return [(d, int(g)) for d, g in rows]
-
-    def by_behaviour(self, holder: str) -> list[Share]:
-        e = t.events.c
-        return self._shares(
-            sa.select(e.behaviour, sa.func.sum(e.live_grams), sa.func.count())
-            .where(_ACTIVE, e.holder == holder)
-            .group_by(e.behaviour)
-        )
-
-    def by_enterprise(self, holder: str) -> list[Share]:
+    def slices(self, holder: str) -> list[Slice]:
+        """The holder's live grams and reductions per (day, behaviour, enterprise): one pass
+        over the holder's claims index, from which every total and breakdown is summed."""
         e, ent = t.events.c, t.enterprises.c
-        return self._shares(
-            sa.select(ent.name, sa.func.sum(e.live_grams), sa.func.count())
-            .select_from(t.events.join(t.enterprises, ent.id == e.enterprise_id))
+        rows = self.conn.execute(
+            sa.select(
+                e.day, e.behaviour, e.enterprise_id, sa.func.sum(e.live_grams), sa.func.count()
+            )
             .where(_ACTIVE, e.holder == holder)
-            .group_by(ent.name)
-        )
-
-    def _shares(self, query: sa.Select[Any]) -> list[Share]:
-        shares = [Share(str(k), int(g), int(n)) for k, g, n in self.conn.execute(query)]
-        return sorted(shares, key=lambda s: (-s.grams, s.key))
+            .group_by(e.day, e.behaviour, e.enterprise_id)
+        ).all()
+        names = dict(self.conn.execute(sa.select(ent.id, ent.name)).all()) if rows else {}
+        return [
+            Slice(d, str(b), str(names.get(eid, eid)), int(g), int(n)) for d, b, eid, g, n in rows
+        ]
 
     def reduction_of(self, holder: str, reduction_id: uuid.UUID) -> ReductionView | None:
         for r in SqlQueries(self.conn).recent_reductions(holder, 1, only=reduction_id):
