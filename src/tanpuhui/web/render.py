@@ -88,10 +88,10 @@ def web_of(request: Request) -> Web:
 
 def current(request: Request) -> Session | None:
     """The signed-in session of this request (looked up once)."""
-    if "session" not in request.state.__dict__:
-        web = web_of(request)
-        request.state.session = session_of(web.app.ctx, request.cookies.get(SESSION_COOKIE))
-    session: Session | None = request.state.session
+    memo: dict[str, Any] = request.scope.setdefault("tanpuhui.web", {})
+    if "session" not in memo:
+        memo["session"] = session_of(web_of(request).app.ctx, request.cookies.get(SESSION_COOKIE))
+    session: Session | None = memo["session"]
     return session
 
 

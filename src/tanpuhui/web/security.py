@@ -42,8 +42,8 @@ def anonymous_csrf(request: Request) -> str:
     value = request.cookies.get(CSRF_COOKIE, "")
     if len(value) == 43 and value.replace("-", "").replace("_", "").isalnum():
         return value
-    token: str = request.state.__dict__.setdefault("new_csrf", secrets.token_urlsafe(32))
-    return token
+    memo: dict[str, str] = request.scope.setdefault("tanpuhui.web", {})
+    return memo.setdefault("new_csrf", secrets.token_urlsafe(32))
 
 
 def session_csrf(session_token: str) -> str:
@@ -72,7 +72,7 @@ async def checked_form(request: Request, signed_in: bool) -> FormData:
 
 def set_cookies(request: Request, response: Response) -> None:
     """Hand out the double-submit cookie when this request minted one."""
-    new = request.state.__dict__.get("new_csrf")
+    new = request.scope.get("tanpuhui.web", {}).get("new_csrf")
     if new:
         response.set_cookie(
             CSRF_COOKIE, new, httponly=True, samesite="strict", secure=is_https(request), path="/"
