@@ -20,6 +20,7 @@ DYNAMIC = {
     "quality.": ["text", "2nd", "derived", "operator-set"],
     "credential.": ["active", "rotating", "expired", "revoked"],
     "why.": ["duplicate", "capped", "too_frequent", "other"],
+    "category.": ["衣", "食", "住", "行", "用", "办公", "数字金融"],
     "error.": ["other", "csrf_failed", "invalid_code", "rate_limited", "not_found"],
 }
 #: attributes a reader sees or hears

@@ -5,7 +5,7 @@ and (dev mode only) the demo page that shows the sign-in codes the console sende
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
@@ -52,8 +52,16 @@ async def landing(request: Request) -> Response:
         "landing.html",
         totals=web.landing[1],
         k=K_MIN_PERSONS,
-        methodologies=[methodology_view(m) for m in catalogue.methodologies],
+        categories=_by_category([methodology_view(m) for m in catalogue.methodologies]),
     )
+
+
+def _by_category(views: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The catalogue by T/ACEF 031-2022 category (衣 食 住 行 用 办公 数字金融), largest first."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for view in views:
+        groups.setdefault(view["category"] or "?", []).append(view)
+    return sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
 
 
 @router.get("/methodologies/{key}")
