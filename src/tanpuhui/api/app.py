@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tanpuhui import __version__
+from tanpuhui import __version__, web
 from tanpuhui.adapters.event_codec import EventDecoder
 from tanpuhui.api import errors, schemas
 from tanpuhui.api.routes import router
@@ -86,6 +86,7 @@ def create_app(app: App) -> FastAPI:
     )
     errors.install(api)
     api.include_router(router)
+    web.install(api, app)  # the pages (tanpuhui.web) on the same app and services
     api.add_middleware(SecurityHeaders)
 
     def openapi() -> dict[str, Any]:

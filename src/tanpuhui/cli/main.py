@@ -12,7 +12,18 @@ import typer
 from rich.table import Table
 
 from tanpuhui.bootstrap import tune_runtime, upgrade_database
-from tanpuhui.cli import access, bench, bench_api, docs, files, methodology, registers, serving
+from tanpuhui.cli import (
+    access,
+    bench,
+    bench_api,
+    bench_pages,
+    docs,
+    files,
+    methodology,
+    registers,
+    serving,
+)
+from tanpuhui.cli import sign_in as sign_in_cli
 from tanpuhui.cli.common import JsonOption, console, emit_json, err_console, handled, run, state
 from tanpuhui.cli.common import app as open_app
 from tanpuhui.domain.errors import ConflictError, InvalidInputError
@@ -53,6 +64,10 @@ cli.command("demo")(serving.demo)
 cli.command("ingest")(files.ingest)
 cli.command("sample")(files.sample)
 bench.cli.command("api")(bench_api.bench_api)
+bench.cli.command("pages")(bench_pages.bench_pages)
+cli.add_typer(sign_in_cli.operator_cli, name="operator")
+cli.command("sign-in-code")(sign_in_cli.sign_in_code)
+enterprise_cli.command("user-add")(sign_in_cli.user_add)
 
 
 @cli.callback()

@@ -97,6 +97,12 @@ def demo(
                 f"serving at {result.base_url} (API docs at {result.base_url}/docs); the demo "
                 f"enterprises' keys are in {result.credentials_file}. Ctrl-C to stop."
             )
+            (err_console if as_json else console).print(
+                f"pages at {result.base_url}/ — sign in as a demo person (the code is valid "
+                f"10 minutes; `tanpuhui sign-in-code` issues more): {result.sign_in_link}",
+                highlight=False,
+                soft_wrap=True,  # a link cut by the terminal width would not open
+            )
 
     run_demo(
         db, persons=persons, days=days, port=port, seed=seed, serve=not no_serve,

@@ -65,10 +65,12 @@ from tanpuhui.demo.month import (
 from tanpuhui.demo.server import HOST, serve_api, stop, wait_ready
 from tanpuhui.domain.errors import InvalidInputError, UnavailableError
 from tanpuhui.domain.parties import Role
+from tanpuhui.domain.sign_in import PrincipalKind, sign_in_path
 from tanpuhui.services.access import issue_person_token, register_credential
 from tanpuhui.services.evidence import authorise_issuer
 from tanpuhui.services.ledger import verify_ledger
 from tanpuhui.services.parties import add_enterprise, add_persons, bind_subjects
+from tanpuhui.services.sign_in import issue_code
 
 URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")
 
@@ -114,6 +116,7 @@ class DemoResult:
     enterprises: list[tuple[str, str, str]]
     base_url: str
     credentials_file: Path
+    sign_in_link: str = ""  # the pages: one demo person's sign-in (a code valid 10 minutes)
 
 
 def check_demo_path(db: Path) -> None:
@@ -249,9 +252,12 @@ def _run_month(
     say("verifying the ledger …")
     violations = len(verify_ledger(world.app.ctx))
     by_city, pending, owned = _totals(world.app, world.people)
+    someone = next(p for p in world.people if p.binds == "early")
+    _, code = issue_code(world.app.ctx, PrincipalKind.PERSON, str(someone.id))
     return DemoResult(
         stats, len(world.people), world.days, 0.0, violations, by_city, pending, owned,
         list(ENTERPRISES), base, world.credentials_file,
+        base + sign_in_path(PrincipalKind.PERSON, someone.id, code),
     )  # fmt: skip
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 from tanpuhui.domain.binding import Move, PendingReduction
 from tanpuhui.domain.checks import Violation
@@ -31,6 +31,9 @@ from tanpuhui.domain.ledger import Entry
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology
 from tanpuhui.domain.parties import Binding, Credential, Enterprise, Person
 from tanpuhui.domain.requantify import RequantifyPlan, StoredReduction
+
+if TYPE_CHECKING:  # the pages' ports (page_ports imports this module's views)
+    from tanpuhui.services.page_ports import PageQueries, SignInRepository
 
 
 class Clock(Protocol):
@@ -347,6 +350,10 @@ class UnitOfWork(Protocol):
     def exclusions(self) -> ExclusionRepository: ...
     @property
     def settlement(self) -> SettlementRepository: ...
+    @property
+    def sign_in(self) -> SignInRepository: ...
+    @property
+    def pages(self) -> PageQueries: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

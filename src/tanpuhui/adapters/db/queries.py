@@ -29,7 +29,10 @@ class SqlQueries:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
 
-    def recent_reductions(self, holder: str, limit: int) -> list[ReductionView]:
+    def recent_reductions(
+        self, holder: str, limit: int, *, only: uuid.UUID | None = None
+    ) -> list[ReductionView]:
+        """The holder's newest active reductions (`only`: just that one, if it is the holder's)."""
         e, ent = t.events.c, t.enterprises.c
         rows = self.conn.execute(
             sa.select(
@@ -51,6 +54,7 @@ class SqlQueries:
             )
             .select_from(_with_correction(t.events.join(t.enterprises, ent.id == e.enterprise_id)))
             .where(e.state == "active", e.holder == holder)
+            .where(e.id == only if only is not None else sa.true())
             .order_by(e.started_at.desc())
             .limit(limit)
         )

@@ -398,3 +398,64 @@ corrections = sa.Table(
         "after_grams >= 0 AND before_grams >= 0 AND shortfall_grams >= 0", name="grams_valid"
     ),
 )
+
+# --- the pages: sign-in (issue 14; domain/sign_in.py) ---------------------------------------
+
+#: People who sign in for a scene enterprise (`user`) or for the platform (`operator`). Few and
+#: shared: a reference table, like the enterprises they belong to.
+web_users = sa.Table(
+    "web_users",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("enterprise_id", sa.Uuid, sa.ForeignKey("enterprises.id"), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("kind IN ('user', 'operator')", name="kind_known"),
+    sa.CheckConstraint("(kind = 'user') = (enterprise_id IS NOT NULL)", name="user_has_enterprise"),
+    sa.Index("ix_web_users_enterprise_id", "enterprise_id"),
+    info={"distribution": "reference"},
+)
+
+#: One-time sign-in codes (only their digest), in the shard of the principal's owner account.
+sign_in_codes = sa.Table(
+    "sign_in_codes",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("principal", sa.Text, primary_key=True),  # person:… | user:… | operator:…
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("code_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("used_at", UTCDateTime, nullable=True),
+    sa.CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    sa.Index("ix_sign_in_codes_shard_principal_created_at", "shard", "principal", "created_at"),
+    info={"distribution": "shard"},
+)
+
+#: Server-side sessions of the pages (only the token's digest), in the principal's shard.
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("token_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("principal", sa.Text, nullable=False),
+    sa.Column("enterprise_id", sa.Uuid, nullable=True),  # a user's enterprise
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Index("ix_web_sessions_shard_principal", "shard", "principal"),
+    info={"distribution": "shard"},
+)
+
+#: A person's claims that were not credited (the ledger page's "why not"), found through the
+#: person's bindings: only those rows are indexed, so intake pays for it on duplicates alone.
+NOT_CREDITED = "outcome = 'duplicate' OR resolution IN ('capped', 'duplicate', 'too_frequent')"
+sa.Index(
+    "ix_events_not_credited",
+    events.c.enterprise_id,
+    events.c.subject,
+    sqlite_where=sa.text(NOT_CREDITED),
+    postgresql_where=sa.text(NOT_CREDITED),
+)

@@ -24,6 +24,7 @@ from tanpuhui.adapters.db.evidence_repository import SqlEvidence
 from tanpuhui.adapters.db.exclusions_repository import SqlExclusions
 from tanpuhui.adapters.db.intake_repository import SqlIntake
 from tanpuhui.adapters.db.ledger_repository import SqlLedger
+from tanpuhui.adapters.db.page_queries import SqlPages
 from tanpuhui.adapters.db.queries import SqlQueries
 from tanpuhui.adapters.db.repositories import (
     SqlBindings,
@@ -33,6 +34,7 @@ from tanpuhui.adapters.db.repositories import (
     SqlPersons,
 )
 from tanpuhui.adapters.db.settlement_repository import SqlSettlement
+from tanpuhui.adapters.db.sign_in_repository import SqlSignIn
 from tanpuhui.adapters.db.verify_repository import SqlVerify
 from tanpuhui.domain.errors import (
     DatabaseLockedError,
@@ -108,6 +110,7 @@ class SqlUnitOfWork:
         self.evidence = SqlEvidence(conn)
         self.exclusions = SqlExclusions(conn)
         self.settlement = SqlSettlement(conn)
+        self.sign_in, self.pages = SqlSignIn(conn), SqlPages(conn)
         return self
 
     def __exit__(

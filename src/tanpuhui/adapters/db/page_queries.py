@@ -1,0 +1,161 @@
+"""Read queries of the pages: a holder's ledger sliced by day, behaviour and enterprise; one
+reduction of a holder; the person's claims that were not credited (with what they lost to,
+shown only when it is the person's own); regional totals with their persons (for
+k-suppression); an enterprise's intake counts and rejections by reason.
+
+Every person query is bounded by the holder (`events.holder`, the claims index) or by the
+person's own bindings; enterprise queries by the enterprise.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+
+from tanpuhui.adapters.db import schema as t
+from tanpuhui.adapters.db.queries import SqlQueries
+from tanpuhui.services.page_ports import NotCredited, RejectedReason, Share, Slice
+from tanpuhui.services.ports import ReductionView
+
+_ACTIVE = t.events.c.state == "active"
+#: the predicate of the partial index `ix_events_not_credited`, spelled so the planners of both
+#: engines match it (literal constants, not parameters)
+_NOT_CREDITED = sa.text(
+    "(events.outcome = 'duplicate' OR events.resolution IN ('capped', 'duplicate', 'too_frequent'))"
+)
+
+
+class SqlPages:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def slices(self, holder: str) -> list[Slice]:
+        """The holder's live grams and reductions per (day, behaviour, enterprise): one pass
+        over the holder's claims index, from which every total and breakdown is summed."""
+        e, ent = t.events.c, t.enterprises.c
+        rows = self.conn.execute(
+            sa.select(
+                e.day, e.behaviour, e.enterprise_id, sa.func.sum(e.live_grams), sa.func.count()
+            )
+            .where(_ACTIVE, e.holder == holder)
+            .group_by(e.day, e.behaviour, e.enterprise_id)
+        ).all()
+        names = dict(self.conn.execute(sa.select(ent.id, ent.name)).all()) if rows else {}
+        return [
+            Slice(d, str(b), str(names.get(eid, eid)), int(g), int(n)) for d, b, eid, g, n in rows
+        ]
+
+    def reduction_of(self, holder: str, reduction_id: uuid.UUID) -> ReductionView | None:
+        for r in SqlQueries(self.conn).recent_reductions(holder, 1, only=reduction_id):
+            return r
+        return None
+
+    def not_credited(self, person_id: uuid.UUID, limit: int) -> list[NotCredited]:
+        e, b, ent = t.events.c, t.bindings.c, t.enterprises.c
+        kept = t.events.alias("kept")
+        kept_ent = t.enterprises.alias("kept_enterprise")
+        why = sa.case(
+            (e.outcome == "duplicate", "duplicate"),
+            else_=sa.func.coalesce(e.resolution, e.outcome),
+        )
+        query = (
+            sa.select(
+                e.event_id,
+                ent.name,
+                e.behaviour,
+                e.started_at,
+                why.label("why"),
+                kept.c.holder,
+                kept.c.behaviour.label("kb"),
+                kept.c.started_at.label("ks"),
+                kept_ent.c.name.label("ke"),
+            )
+            .select_from(
+                t.events.join(
+                    t.bindings, sa.and_(b.enterprise_id == e.enterprise_id, b.subject == e.subject)
+                )
+                .join(t.enterprises, ent.id == e.enterprise_id)
+                .outerjoin(
+                    kept,
+                    kept.c.id == sa.func.coalesce(e.duplicate_of, e.resolution_ref),
+                )
+                .outerjoin(kept_ent, kept_ent.c.id == kept.c.enterprise_id)
+            )
+            .where(b.person_id == person_id)
+            .where(_NOT_CREDITED)
+            .order_by(e.received_at.desc())
+            .limit(limit)
+        )
+        mine = f"person:{person_id}"
+        return [
+            NotCredited(
+                r.event_id,
+                r.name,
+                r.behaviour,
+                r.started_at,
+                r.why,
+                r.holder == mine,
+                r.kb if r.holder == mine else None,
+                r.ks if r.holder == mine else None,
+                r.ke if r.holder == mine else None,
+            )
+            for r in self.conn.execute(query)
+        ]
+
+    def region_persons(self, prefix_length: int) -> list[Share]:
+        """Grams (from the regional aggregates) and distinct persons per region prefix."""
+        rt, e = t.region_totals.c, t.events.c
+        grams: dict[Any, Any] = dict(
+            self.conn.execute(
+                sa.select(
+                    sa.func.substr(rt.region, 1, prefix_length).label("p"), sa.func.sum(rt.grams)
+                ).group_by("p")
+            ).all()
+        )
+        persons: dict[Any, Any] = dict(
+            self.conn.execute(
+                sa.select(
+                    sa.func.substr(e.region, 1, prefix_length).label("p"),
+                    sa.func.count(sa.distinct(e.holder)),
+                )
+                .where(_ACTIVE, e.holder.like("person:%"))
+                .group_by("p")
+            ).all()
+        )
+        return [
+            Share(str(p), int(grams.get(p, 0)), int(persons.get(p, 0)))
+            for p in sorted(set(grams) | set(persons))
+        ]
+
+    def intake_counts(self, enterprise_id: uuid.UUID) -> dict[str, int]:
+        e = t.events.c
+        rows = self.conn.execute(
+            sa.select(e.outcome, sa.func.count())
+            .where(e.enterprise_id == enterprise_id)
+            .group_by(e.outcome)
+        )
+        return {str(o): int(n) for o, n in rows}
+
+    def rejected(self, enterprise_id: uuid.UUID, examples: int) -> list[RejectedReason]:
+        e = t.events.c
+        counts = self.conn.execute(
+            sa.select(e.reason, sa.func.count())
+            .where(e.enterprise_id == enterprise_id, e.outcome == "rejected")
+            .group_by(e.reason)
+            .order_by(sa.func.count().desc(), e.reason)
+        ).all()
+        reasons = []
+        for reason, count in counts:
+            sample = self.conn.execute(
+                sa.select(e.event_id, e.message)
+                .where(e.enterprise_id == enterprise_id, e.outcome == "rejected")
+                .where(e.reason == reason)
+                .order_by(e.received_at.desc(), e.event_id)
+                .limit(examples)
+            )
+            reasons.append(
+                RejectedReason(str(reason), int(count), [(i, m or "") for i, m in sample])
+            )
+        return reasons
