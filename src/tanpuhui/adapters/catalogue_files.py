@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tanpuhui.adapters.methodology_files import LoadedMethodology, parse_groups, parse_methodology
 from tanpuhui.domain.methodology import Catalogue, Group, superseded
-from tanpuhui.domain.regions import Region, RegionCatalogue
+from tanpuhui.domain.regions import CodeChange, Region, RegionCatalogue
 
 GROUPS_FILE = "groups.yaml"
 
@@ -26,6 +26,17 @@ def load_regions() -> RegionCatalogue:
     return RegionCatalogue(
         (Region(r["code"], r["name"], r["level"], r["parent"] or None) for r in rows),
         version=version,
+        changes=load_code_changes(),
+    )
+
+
+@cache
+def load_code_changes() -> tuple[CodeChange, ...]:
+    """The documented mapping of changed region codes (data/region_changes.csv)."""
+    resource = importlib.resources.files("tanpuhui") / "data" / "region_changes.csv"
+    _, *lines = resource.read_text(encoding="utf-8").splitlines()
+    return tuple(
+        CodeChange(r["old"], r["new"], r["since"], r["note"]) for r in csv.DictReader(lines)
     )
 
 

@@ -18,6 +18,7 @@ from tanpuhui.domain.events import valid_id
 from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.domain.methodology import Catalogue
 from tanpuhui.domain.parties import Binding, Enterprise, Person, Role
+from tanpuhui.services.aggregates import changes_between
 from tanpuhui.services.context import Context, retry_races
 from tanpuhui.services.ports import UnitOfWork
 
@@ -193,11 +194,14 @@ def bind_in(
             ctx.ids.new(),
             now,
         )
+        before = uow.aggregates.snapshots([r.id for r in reductions])
         uow.intake.apply_moves(person, plan.moves, now)
+        after = uow.aggregates.snapshots([r.id for r in reductions])
         if plan.entry is not None:
             uow.ledger.open(plan.entry)
             uow.ledger.record(plan.entry, lines_on_events=False)
         uow.intake.add_region_totals(plan.region_deltas)
+        uow.aggregates.record(changes_between(before, after))
         moves = plan.moves
     return BindingResult(binding, True, moves)
 

@@ -7,12 +7,13 @@ never commits: only the service that opened the unit of work does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from types import TracebackType
-from typing import Protocol, Self
+from typing import NamedTuple, Protocol, Self
 
+from tanpuhui.domain.aggregates import Cell, Change, Counts
 from tanpuhui.domain.binding import Move, PendingReduction
 from tanpuhui.domain.checks import Violation
 from tanpuhui.domain.claims import Claim, ClaimScope
@@ -23,6 +24,7 @@ from tanpuhui.domain.households import MeterScope
 from tanpuhui.domain.intake import BatchDecision, Candidate, IntakeState, Outcome, StoredOutcome
 from tanpuhui.domain.ledger import Entry
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology
+from tanpuhui.domain.officials import Official
 from tanpuhui.domain.parties import Binding, Credential, Enterprise, Person
 from tanpuhui.domain.requantify import RequantifyPlan, StoredReduction
 
@@ -310,6 +312,38 @@ class SettlementRepository(Protocol):
     def mark_settled(self, ids: Sequence[uuid.UUID], now: datetime) -> None: ...
 
 
+class Snapshot(NamedTuple):
+    """A reduction as the rollups count it: its holder, cell, day and live grams."""
+
+    id: uuid.UUID
+    holder: str
+    cell: Cell
+    day: date
+    grams: int
+
+
+class AggregateQuery(NamedTuple):
+    period: str
+    bounds: tuple[str, str] | None  # region codes inside the scope; None = the nation
+    mapped: Mapping[str, str]  # changed region codes: old → current
+    filters: Mapping[str, str]  # breakdown name (BREAKDOWNS) → value
+    by: str | None
+    child_digits: int  # a by-region breakdown: the leading digits naming a child
+
+
+class AggregateRepository(Protocol):
+    def record(self, changes: Iterable[Change]) -> None: ...
+    def snapshots(self, reduction_ids: Sequence[uuid.UUID]) -> list[Snapshot]: ...
+    def counts(self, q: AggregateQuery) -> tuple[Counts, list[tuple[str, Counts]]]: ...
+    def consistency(self) -> Iterator[Violation]: ...
+
+
+class OfficialRepository(Protocol):
+    def add(self, official: Official, token_hash: bytes) -> None: ...
+    def find_by_token(self, token_hash: bytes) -> Official | None: ...
+    def list(self, kind: str | None = None) -> list[Official]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction and the repositories bound to it (read-only members: covariant)."""
 
@@ -341,6 +375,10 @@ class UnitOfWork(Protocol):
     def exclusions(self) -> ExclusionRepository: ...
     @property
     def settlement(self) -> SettlementRepository: ...
+    @property
+    def aggregates(self) -> AggregateRepository: ...
+    @property
+    def officials(self) -> OfficialRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -193,6 +193,8 @@ events = sa.Table(
     # the quality tier of the quantification its grams are backed by now (the trace's, or the
     # latest correction's): the lowest confidence among the factors used; NULL without a trace
     sa.Column("quality", sa.Text),
+    # the GB/T 2260 code-list version `region` was recorded under (regions.csv's header)
+    sa.Column("region_version", sa.Text),
     sa.UniqueConstraint("enterprise_id", "event_id"),
     sa.CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome_known"),
     sa.CheckConstraint(
@@ -397,4 +399,67 @@ corrections = sa.Table(
     sa.CheckConstraint(
         "after_grams >= 0 AND before_grams >= 0 AND shortfall_grams >= 0", name="grams_valid"
     ),
+)
+
+
+# --- governments and verifiers (issue 12, migration 0008) ---------------------------------
+
+
+def _rollup_cell() -> list[sa.Column[object]]:
+    """The dimensions of one aggregate cell (domain/aggregates.py `Cell`), after the period."""
+    return [
+        sa.Column("region", sa.Text, primary_key=True),  # as recorded (mapped on read)
+        sa.Column("behaviour", sa.Text, primary_key=True),
+        sa.Column("group_code", sa.Text, primary_key=True),
+        sa.Column("enterprise_id", sa.Uuid, primary_key=True),
+        sa.Column("methodology", sa.Text, primary_key=True),  # the code, without version
+        sa.Column("quality", sa.Text, primary_key=True),
+    ]
+
+
+#: Partial sums of credited grams and reductions per (holder shard, period, cell); `period` is
+#: a day (2026-11-03), a month (2026-11) or a year (2026): every change writes all three, so a
+#: query reads only rows of its own period. Keyed by the shard of the reduction's holder, so
+#: writers of different shards never touch the same row; readers sum over shards.
+region_rollups = sa.Table(
+    "region_rollups",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("period", sa.Text, primary_key=True),
+    *_rollup_cell(),
+    sa.Column("grams", sa.BigInteger, nullable=False),
+    sa.Column("events", sa.BigInteger, nullable=False),
+    sa.Index("ix_region_rollups_period_region", "period", "region"),
+    info={"distribution": "shard"},
+)
+
+#: First-seen rows: person `holder` was credited in this (period, cell). Counting distinct
+#: holders over these rows is the number of active persons without reading reductions.
+person_activity = sa.Table(
+    "person_activity",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("holder", sa.Text, primary_key=True),
+    sa.Column("period", sa.Text, primary_key=True),
+    *_rollup_cell(),
+    sa.Index("ix_person_activity_period_region", "period", "region"),
+    info={"distribution": "shard"},
+)
+
+#: Government, verifier and operator accounts; a government account is scoped to a region.
+#: Only a SHA-256 of the bearer token is kept.
+officials = sa.Table(
+    "officials",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("region", sa.Text, nullable=True),
+    sa.Column("token_hash", sa.LargeBinary(32), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("kind", "name"),
+    sa.CheckConstraint("kind IN ('government', 'verifier', 'operator')", name="kind_known"),
+    sa.CheckConstraint("(kind = 'government') = (region IS NOT NULL)", name="region_scoped"),
+    info={"distribution": "reference"},
 )

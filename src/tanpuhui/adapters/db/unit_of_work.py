@@ -18,12 +18,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tanpuhui.adapters.db.access_repository import SqlAccess
+from tanpuhui.adapters.db.aggregates_repository import SqlAggregates
 from tanpuhui.adapters.db.corrections_repository import SqlCorrections
 from tanpuhui.adapters.db.engine import WRITE
 from tanpuhui.adapters.db.evidence_repository import SqlEvidence
 from tanpuhui.adapters.db.exclusions_repository import SqlExclusions
 from tanpuhui.adapters.db.intake_repository import SqlIntake
 from tanpuhui.adapters.db.ledger_repository import SqlLedger
+from tanpuhui.adapters.db.officials_repository import SqlOfficials
 from tanpuhui.adapters.db.queries import SqlQueries
 from tanpuhui.adapters.db.repositories import (
     SqlBindings,
@@ -108,6 +110,8 @@ class SqlUnitOfWork:
         self.evidence = SqlEvidence(conn)
         self.exclusions = SqlExclusions(conn)
         self.settlement = SqlSettlement(conn)
+        self.aggregates = SqlAggregates(conn)
+        self.officials = SqlOfficials(conn)
         return self
 
     def __exit__(

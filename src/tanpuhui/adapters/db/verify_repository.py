@@ -16,6 +16,7 @@ import msgspec
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
+from tanpuhui.adapters.db.aggregates_repository import SqlAggregates
 from tanpuhui.adapters.db.bulk import any_of
 from tanpuhui.domain.checks import (
     SealedEntry,
@@ -55,6 +56,7 @@ class SqlVerify:
         yield from self._claims(catalogue)
         yield from self._traces(catalogue)
         yield from self._region_totals(computed)
+        yield from SqlAggregates(self.conn).consistency()
 
     def _entries(
         self, computed: dict[tuple[str, str], int], unbalanced: list[Violation]

@@ -1,0 +1,91 @@
+"""Governments and verifiers (issue 12): the code-list version each reduction's region was
+recorded under; regional rollups maintained with the writes (partial sums per shard, summed on
+read, so no row is one every writer locks); first-seen rows of active persons per cell (the
+distinct-persons count without a scan); the accounts of officials (government, verifier,
+operator) with hashed bearer tokens.
+
+Revision ID: 0008
+Revises: 0005
+Create Date: 2026-12-01
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from tanpuhui.adapters.db.types import UTCDateTime
+
+revision = "0008"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+#: the dimensions of one rollup cell, after (shard, period)
+CELL = ("region", "behaviour", "group_code", "enterprise_id", "methodology", "quality")
+
+
+def _cell_columns() -> list[sa.Column[object]]:
+    return [
+        sa.Column("region", sa.Text, nullable=False),
+        sa.Column("behaviour", sa.Text, nullable=False),
+        sa.Column("group_code", sa.Text, nullable=False),
+        sa.Column("enterprise_id", sa.Uuid, nullable=False),
+        sa.Column("methodology", sa.Text, nullable=False),
+        sa.Column("quality", sa.Text, nullable=False),
+    ]
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("events") as events:
+        events.add_column(sa.Column("region_version", sa.Text, nullable=True))
+    op.create_table(
+        "region_rollups",
+        sa.Column("shard", sa.SmallInteger, nullable=False),
+        sa.Column("period", sa.Text, nullable=False),
+        *_cell_columns(),
+        sa.Column("grams", sa.BigInteger, nullable=False),
+        sa.Column("events", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint("shard", "period", *CELL, name=op.f("pk_region_rollups")),
+    )
+    op.create_index(op.f("ix_region_rollups_period_region"), "region_rollups", ["period", "region"])
+    op.create_table(
+        "person_activity",
+        sa.Column("shard", sa.SmallInteger, nullable=False),
+        sa.Column("holder", sa.Text, nullable=False),
+        sa.Column("period", sa.Text, nullable=False),
+        *_cell_columns(),
+        sa.PrimaryKeyConstraint(
+            "shard", "holder", "period", *CELL, name=op.f("pk_person_activity")
+        ),
+    )
+    op.create_index(
+        op.f("ix_person_activity_period_region"), "person_activity", ["period", "region"]
+    )
+    op.create_table(
+        "officials",
+        sa.Column("id", sa.Uuid, nullable=False),
+        sa.Column("kind", sa.Text, nullable=False),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("region", sa.Text, nullable=True),
+        sa.Column("token_hash", sa.LargeBinary(32), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("revoked_at", UTCDateTime, nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_officials")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_officials_token_hash")),
+        sa.UniqueConstraint("kind", "name", name=op.f("uq_officials_kind_name")),
+        sa.CheckConstraint(
+            "kind IN ('government', 'verifier', 'operator')", name=op.f("ck_officials_kind_known")
+        ),
+        sa.CheckConstraint(
+            "(kind = 'government') = (region IS NOT NULL)", name=op.f("ck_officials_region_scoped")
+        ),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("officials")
+    op.drop_index("ix_person_activity_period_region", table_name="person_activity")
+    op.drop_table("person_activity")
+    op.drop_index("ix_region_rollups_period_region", table_name="region_rollups")
+    op.drop_table("region_rollups")
+    with op.batch_alter_table("events") as events:
+        events.drop_column("region_version")
