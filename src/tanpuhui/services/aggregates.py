@@ -195,3 +195,41 @@ def _labels(
                 names[k] = enterprise.name
         return names
     return {}
+
+
+@dataclass(frozen=True)
+class MonthlyReport:
+    """The monthly report of one region (issue 12 item 3): every figure already suppressed."""
+
+    month: RegionalStats  # the month's total, by behaviour group
+    trend: list[tuple[str, Figures]]  # the twelve months up to this one
+    regions: RegionalStats | None  # by city/county (None for a county)
+    enterprises: list[StatsRow]  # the top scene enterprises by grams
+
+
+def monthly_report(
+    ctx: Context, *, region: str | None, month: str, scope: str | None = None, top: int = 5
+) -> MonthlyReport:
+    if parse_period(month).kind != "month":
+        raise InvalidInputError(
+            f"a monthly report is for a month (2026-11), not {month!r}", code="invalid_period"
+        )
+    by_group = regional_stats(ctx, region=region, period=month, by="group", scope=scope)
+    year, number = int(month[:4]), int(month[5:7])
+    months = []
+    for back in range(11, -1, -1):
+        y, m = divmod(year * 12 + number - 1 - back, 12)
+        months.append(f"{y:04d}-{m + 1:02d}")
+    trend = [(m, regional_stats(ctx, region=region, period=m, scope=scope).total) for m in months]
+    counties = region is not None and not region.endswith("00")
+    by_region = (
+        None
+        if counties
+        else regional_stats(ctx, region=region, period=month, by="region", scope=scope)
+    )
+    by_enterprise = regional_stats(ctx, region=region, period=month, by="enterprise", scope=scope)
+    ranked = sorted(
+        (r for r in by_enterprise.rows if r.figures.grams is not None),
+        key=lambda r: (-(r.figures.grams or 0), r.label),
+    )
+    return MonthlyReport(by_group, trend, by_region, ranked[:top])

@@ -1,0 +1,170 @@
+"""Government endpoints (`/v1/government/…`): regional aggregates for a government account,
+scoped to its region — a region outside it is 403 `out_of_scope`, an unknown one 404
+`unknown_region` — as JSON, CSV, XLSX and the monthly PDF report. Bearer token of a
+government account (`tanpuhui government add`); only suppressed aggregates, never a person."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from tanpuhui.adapters.exports import report_pdf, stats_csv, stats_xlsx
+from tanpuhui.api.routes import json_response, problems
+from tanpuhui.api.security import context, guarded
+from tanpuhui.domain.officials import Official, OfficialKind
+from tanpuhui.services.aggregates import RegionalStats, monthly_report, regional_stats
+from tanpuhui.services.officials import authenticate_official
+
+router = APIRouter()
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def government(request: Request) -> Official:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else ""
+
+    async def authenticate() -> Official:
+        return await run_in_threadpool(
+            authenticate_official, context(request), token or None, OfficialKind.GOVERNMENT
+        )
+
+    return await guarded(request, authenticate)
+
+
+Government = Annotated[Official, Depends(government)]
+Region = Annotated[
+    str | None,
+    Query(pattern=r"^\d{6}$", description="a region code inside yours (default: yours)"),
+]
+Period = Annotated[
+    str, Query(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$", description="2026, 2026-11 or 2026-11-03")
+]
+By = Annotated[
+    str | None,
+    Query(pattern=r"^(region|group|behaviour|enterprise|methodology|quality)$"),
+]
+
+
+class StatsRow(BaseModel):
+    key: str
+    label: str
+    grams: int | None = Field(description="null: suppressed (fewer than k persons)")
+    events: int | None
+    persons: int | None
+
+
+class Stats(BaseModel):
+    region: str | None
+    region_name: str
+    period: str
+    by: str | None
+    min_persons: int = Field(description="k: cells with fewer active persons are suppressed")
+    grams: int | None
+    events: int | None
+    persons: int | None
+    rows: list[StatsRow]
+
+
+async def _stats(
+    request: Request, official: Official, region: str | None, period: str, by: str | None,
+    behaviour: str | None, group: str | None,
+) -> RegionalStats:  # fmt: skip
+    filters = {k: v for k, v in (("behaviour", behaviour), ("group", group)) if v is not None}
+    return await run_in_threadpool(
+        lambda: regional_stats(
+            context(request),
+            region=region or official.region,
+            period=period,
+            by=by,
+            filters=filters,
+            scope=official.region,
+        )
+    )
+
+
+_Q: dict[str, Any] = {"responses": problems(401, 403, 404, 422, 429, 503)}
+Behaviour = Annotated[str | None, Query(max_length=64)]
+Group = Annotated[str | None, Query(max_length=64)]
+
+
+@router.get(
+    "/v1/government/stats",
+    summary="(Government) Aggregated reductions of your region or a region inside it",
+    response_model=Stats,
+    **_Q,
+)
+async def get_stats(
+    request: Request, official: Government, period: Period, region: Region = None,
+    by: By = None, behaviour: Behaviour = None, group: Group = None,
+) -> Response:  # fmt: skip
+    stats = await _stats(request, official, region, period, by, behaviour, group)
+    return json_response(stats.to_json())
+
+
+def _file(content: bytes, media: str, name: str) -> Response:
+    headers = {"content-disposition": f'attachment; filename="{name}"'}
+    return Response(content, media_type=media, headers=headers)
+
+
+def _media(media: str) -> dict[str, Any]:
+    return {"responses": {200: {"content": {media: {}}, "description": "the file"}}}
+
+
+@router.get(
+    "/v1/government/stats.csv",
+    summary="(Government) The same aggregates as CSV",
+    response_class=Response,
+    **_Q,
+    openapi_extra=_media("text/csv"),
+)
+async def get_stats_csv(
+    request: Request, official: Government, period: Period, region: Region = None,
+    by: By = None, behaviour: Behaviour = None, group: Group = None,
+) -> Response:  # fmt: skip
+    stats = await _stats(request, official, region, period, by, behaviour, group)
+    name = f"stats-{stats.region or 'national'}-{stats.period}.csv"
+    return _file(stats_csv(stats), "text/csv; charset=utf-8", name)
+
+
+@router.get(
+    "/v1/government/stats.xlsx",
+    summary="(Government) The same aggregates as an XLSX workbook",
+    response_class=Response,
+    **_Q,
+    openapi_extra=_media(XLSX),
+)
+async def get_stats_xlsx(
+    request: Request, official: Government, period: Period, region: Region = None,
+    by: By = None, behaviour: Behaviour = None, group: Group = None,
+) -> Response:  # fmt: skip
+    stats = await _stats(request, official, region, period, by, behaviour, group)
+    name = f"stats-{stats.region or 'national'}-{stats.period}.xlsx"
+    return _file(await run_in_threadpool(stats_xlsx, stats), XLSX, name)
+
+
+@router.get(
+    "/v1/government/report.pdf",
+    summary="(Government) The monthly report of a region as PDF",
+    response_class=Response,
+    **_Q,
+    openapi_extra=_media("application/pdf"),
+)
+async def get_report(
+    request: Request,
+    official: Government,
+    month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="2026-11")],
+    region: Region = None,
+) -> Response:
+    ctx = context(request)
+    report = await run_in_threadpool(
+        lambda: monthly_report(
+            ctx, region=region or official.region, month=month, scope=official.region
+        )
+    )
+    pdf = await run_in_threadpool(report_pdf, report)
+    name = f"report-{report.month.region or 'national'}-{month}.pdf"
+    return _file(pdf, "application/pdf", name)
