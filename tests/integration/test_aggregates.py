@@ -12,9 +12,10 @@ from datetime import timedelta
 import pytest
 
 from tanpuhui.bootstrap import App
+from tanpuhui.domain.aggregates import Change
 from tanpuhui.domain.errors import InvalidInputError, NotFoundError
 from tanpuhui.domain.parties import Role
-from tanpuhui.services.aggregates import regional_stats
+from tanpuhui.services.aggregates import changes_between, regional_stats
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import verify_ledger
 from tanpuhui.services.parties import add_enterprise, add_persons, bind_subjects
@@ -183,3 +184,33 @@ def test_a_random_stream_adds_up_per_region_level_period_and_behaviour(
         )
         assert stats.total.grams == grams, (code, period, behaviour)
     assert verify_ledger(app.ctx) == []
+
+
+def test_a_changed_code_aggregates_under_its_successor(app: App, bikes: uuid.UUID) -> None:
+    """A reduction recorded under 莱芜市莱城区 (371202, merged into 济南 as 370116 in 2019)
+    counts for 370116, 济南市 (370100) and 山东省, through data/region_changes.csv."""
+    subjects = [f"s-{i}" for i in range(10)]
+    _people(app, bikes, subjects)
+    out = submit_events(
+        app.ctx, bikes, [event(subject=s, region="370116", event_id=s) for s in subjects]
+    )
+    old = [
+        Change(ch.holder, ch.cell._replace(region="371202"), ch.day, ch.grams, ch.events)
+        for ch in _changes_of(app)
+    ]
+    with app.ctx.uow() as uow:  # as if recorded under the 2018 list
+        uow.aggregates.record(old)
+        uow.commit()
+    grams = sum(o.grams for o in out)
+    for code in ("370116", "370100", "370000"):
+        assert regional_stats(app.ctx, region=code, period=MONTH).total.grams == 2 * grams
+    city = regional_stats(app.ctx, region="370100", period=MONTH, by="region")
+    assert {r.key: r.figures.grams for r in city.rows} == {"370116": 2 * grams}
+    assert regional_stats(app.ctx, region="370117", period=MONTH, min_persons=1).rows == []
+
+
+def _changes_of(app: App) -> list[Change]:
+    ids = [r[0] for r in rows(app, "select id from events where state = 'active'")]
+    with app.ctx.uow(write=False) as uow:
+        snaps = uow.aggregates.snapshots([uuid.UUID(str(i)) for i in ids])
+    return changes_between([], snaps)
