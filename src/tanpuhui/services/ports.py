@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from types import TracebackType
-from typing import NamedTuple, Protocol, Self
+from typing import Any, NamedTuple, Protocol, Self
 
 from tanpuhui.domain.aggregates import Cell, Change, Counts
 from tanpuhui.domain.binding import Move, PendingReduction
@@ -24,6 +24,7 @@ from tanpuhui.domain.households import MeterScope
 from tanpuhui.domain.intake import BatchDecision, Candidate, IntakeState, Outcome, StoredOutcome
 from tanpuhui.domain.ledger import Entry
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology
+from tanpuhui.domain.mrv import BatchState
 from tanpuhui.domain.officials import Official
 from tanpuhui.domain.parties import Binding, Credential, Enterprise, Person
 from tanpuhui.domain.requantify import RequantifyPlan, StoredReduction
@@ -344,6 +345,54 @@ class OfficialRepository(Protocol):
     def list(self, kind: str | None = None) -> list[Official]: ...
 
 
+class BatchCandidate(NamedTuple):
+    id: uuid.UUID
+    holder: str
+    grams: int
+    region: str
+    behaviour: str
+    day: date
+
+
+@dataclass(frozen=True)
+class IssuanceBatch:
+    id: uuid.UUID
+    methodology_id: uuid.UUID
+    region: str | None
+    month: str
+    state: BatchState
+    report: dict[str, Any]
+    created_by: str
+    created_at: datetime
+    sample_seed: int | None = None
+    sample: list[dict[str, Any]] | None = None
+    decided_by: uuid.UUID | None = None
+    decided_at: datetime | None = None
+    comment: str | None = None
+
+
+class MrvRepository(Protocol):
+    def candidates(
+        self, methodology_id: uuid.UUID, bounds: tuple[str, str] | None, first: date, last: date
+    ) -> list[BatchCandidate]: ...
+    def add(self, batch: IssuanceBatch, members: list[BatchCandidate]) -> None: ...
+    def get(self, batch_id: uuid.UUID) -> IssuanceBatch: ...
+    def members(self, batch_id: uuid.UUID) -> list[uuid.UUID]: ...
+    def record_sample(
+        self, batch_id: uuid.UUID, seed: int, sample: list[dict[str, Any]], by: uuid.UUID
+    ) -> None: ...
+    def decide(
+        self,
+        batch_id: uuid.UUID,
+        state: BatchState,
+        by: uuid.UUID,
+        at: datetime,
+        comment: str,
+        entry_id: uuid.UUID | None,
+    ) -> None: ...
+    def verification(self, reduction_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction and the repositories bound to it (read-only members: covariant)."""
 
@@ -379,6 +428,8 @@ class UnitOfWork(Protocol):
     def aggregates(self) -> AggregateRepository: ...
     @property
     def officials(self) -> OfficialRepository: ...
+    @property
+    def mrv(self) -> MrvRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -463,3 +463,42 @@ officials = sa.Table(
     sa.CheckConstraint("(kind = 'government') = (region IS NOT NULL)", name="region_scoped"),
     info={"distribution": "reference"},
 )
+
+#: MRV issuance batches (domain/mrv.py): one methodology version's reductions of a region and
+#: month, with the monitoring report generated at creation, the verifier's seeded sample and
+#: the decision (state open → approved | rejected, once; actor and time recorded).
+issuance_batches = sa.Table(
+    "issuance_batches",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("methodology_id", sa.Uuid, sa.ForeignKey("methodology_versions.id"), nullable=False),
+    sa.Column("region", sa.Text, nullable=True),  # None: the nation
+    sa.Column("month", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("report", sa.Text, nullable=False),  # JSON monitoring report
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sample_seed", sa.BigInteger, nullable=True),
+    sa.Column("sample", sa.Text, nullable=True),  # JSON: the sampled ids and their recomputation
+    sa.Column("sampled_by", sa.Uuid, nullable=True),
+    sa.Column("decided_by", sa.Uuid, sa.ForeignKey("officials.id"), nullable=True),
+    sa.Column("decided_at", UTCDateTime, nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("entry_id", sa.Uuid, nullable=True),  # a rejection's reversing entry
+    sa.CheckConstraint("state IN ('open', 'approved', 'rejected')", name="state_known"),
+    info={"distribution": "reference"},
+)
+
+#: Which batch each reduction is in (at most one: the key) and its verification state.
+batch_reductions = sa.Table(
+    "batch_reductions",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),  # the reduction's holder's
+    sa.Column("reduction_id", sa.Uuid, primary_key=True),
+    sa.Column("batch_id", sa.Uuid, sa.ForeignKey("issuance_batches.id"), nullable=False),
+    sa.Column("grams", sa.BigInteger, nullable=False),  # live grams when batched
+    sa.Column("state", sa.Text, nullable=False),
+    sa.CheckConstraint("state IN ('in_review', 'verified', 'rejected')", name="state_known"),
+    sa.Index("ix_batch_reductions_batch_id", "batch_id"),
+    info={"distribution": "shard"},
+)

@@ -25,6 +25,7 @@ from tanpuhui.adapters.db.evidence_repository import SqlEvidence
 from tanpuhui.adapters.db.exclusions_repository import SqlExclusions
 from tanpuhui.adapters.db.intake_repository import SqlIntake
 from tanpuhui.adapters.db.ledger_repository import SqlLedger
+from tanpuhui.adapters.db.mrv_repository import SqlMrv
 from tanpuhui.adapters.db.officials_repository import SqlOfficials
 from tanpuhui.adapters.db.queries import SqlQueries
 from tanpuhui.adapters.db.repositories import (
@@ -112,6 +113,7 @@ class SqlUnitOfWork:
         self.settlement = SqlSettlement(conn)
         self.aggregates = SqlAggregates(conn)
         self.officials = SqlOfficials(conn)
+        self.mrv = SqlMrv(conn)
         return self
 
     def __exit__(

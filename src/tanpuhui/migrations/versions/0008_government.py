@@ -80,8 +80,66 @@ def upgrade() -> None:
         ),
     )
 
+    _mrv()
+
+
+def _mrv() -> None:
+    op.create_table(
+        "issuance_batches",
+        sa.Column("id", sa.Uuid, nullable=False),
+        sa.Column("methodology_id", sa.Uuid, nullable=False),
+        sa.Column("region", sa.Text, nullable=True),
+        sa.Column("month", sa.Text, nullable=False),
+        sa.Column("state", sa.Text, nullable=False),
+        sa.Column("report", sa.Text, nullable=False),
+        sa.Column("created_by", sa.Text, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("sample_seed", sa.BigInteger, nullable=True),
+        sa.Column("sample", sa.Text, nullable=True),
+        sa.Column("sampled_by", sa.Uuid, nullable=True),
+        sa.Column("decided_by", sa.Uuid, nullable=True),
+        sa.Column("decided_at", UTCDateTime, nullable=True),
+        sa.Column("comment", sa.Text, nullable=True),
+        sa.Column("entry_id", sa.Uuid, nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_issuance_batches")),
+        sa.ForeignKeyConstraint(
+            ["methodology_id"],
+            ["methodology_versions.id"],
+            name=op.f("fk_issuance_batches_methodology_id_methodology_versions"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["decided_by"], ["officials.id"], name=op.f("fk_issuance_batches_decided_by_officials")
+        ),
+        sa.CheckConstraint(
+            "state IN ('open', 'approved', 'rejected')",
+            name=op.f("ck_issuance_batches_state_known"),
+        ),
+    )
+    op.create_table(
+        "batch_reductions",
+        sa.Column("shard", sa.SmallInteger, nullable=False),
+        sa.Column("reduction_id", sa.Uuid, nullable=False),
+        sa.Column("batch_id", sa.Uuid, nullable=False),
+        sa.Column("grams", sa.BigInteger, nullable=False),
+        sa.Column("state", sa.Text, nullable=False),
+        sa.PrimaryKeyConstraint("shard", "reduction_id", name=op.f("pk_batch_reductions")),
+        sa.ForeignKeyConstraint(
+            ["batch_id"],
+            ["issuance_batches.id"],
+            name=op.f("fk_batch_reductions_batch_id_issuance_batches"),
+        ),
+        sa.CheckConstraint(
+            "state IN ('in_review', 'verified', 'rejected')",
+            name=op.f("ck_batch_reductions_state_known"),
+        ),
+    )
+    op.create_index(op.f("ix_batch_reductions_batch_id"), "batch_reductions", ["batch_id"])
+
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_batch_reductions_batch_id"), table_name="batch_reductions")
+    op.drop_table("batch_reductions")
+    op.drop_table("issuance_batches")
     op.drop_table("officials")
     op.drop_index("ix_person_activity_period_region", table_name="person_activity")
     op.drop_table("person_activity")
