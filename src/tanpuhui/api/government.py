@@ -16,7 +16,7 @@ from tanpuhui.api.routes import json_response, problems
 from tanpuhui.api.security import context, guarded
 from tanpuhui.domain.officials import Official, OfficialKind
 from tanpuhui.services.aggregates import RegionalStats, monthly_report, regional_stats
-from tanpuhui.services.officials import authenticate_official
+from tanpuhui.services.officials import authenticate_official, record_export
 
 router = APIRouter()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -105,6 +105,11 @@ async def get_stats(
     return json_response(stats.to_json())
 
 
+async def _exported(request: Request, official: Official, name: str, stats: RegionalStats) -> None:
+    params = {"region": stats.region, "period": stats.period, "by": stats.by}
+    await run_in_threadpool(record_export, context(request), official, name, params)
+
+
 def _file(content: bytes, media: str, name: str) -> Response:
     headers = {"content-disposition": f'attachment; filename="{name}"'}
     return Response(content, media_type=media, headers=headers)
@@ -127,6 +132,7 @@ async def get_stats_csv(
 ) -> Response:  # fmt: skip
     stats = await _stats(request, official, region, period, by, behaviour, group)
     name = f"stats-{stats.region or 'national'}-{stats.period}.csv"
+    await _exported(request, official, name, stats)
     return _file(stats_csv(stats), "text/csv; charset=utf-8", name)
 
 
@@ -143,6 +149,7 @@ async def get_stats_xlsx(
 ) -> Response:  # fmt: skip
     stats = await _stats(request, official, region, period, by, behaviour, group)
     name = f"stats-{stats.region or 'national'}-{stats.period}.xlsx"
+    await _exported(request, official, name, stats)
     return _file(await run_in_threadpool(stats_xlsx, stats), XLSX, name)
 
 
@@ -167,4 +174,5 @@ async def get_report(
     )
     pdf = await run_in_threadpool(report_pdf, report)
     name = f"report-{report.month.region or 'national'}-{month}.pdf"
+    await _exported(request, official, name, report.month)
     return _file(pdf, "application/pdf", name)

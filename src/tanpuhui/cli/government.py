@@ -3,6 +3,7 @@ the code list, the regional aggregates and the officials' accounts (issue 12).""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -11,9 +12,10 @@ from rich.table import Table
 from tanpuhui.cli.common import JsonOption, console, emit_json, handled
 from tanpuhui.cli.common import app as open_app
 from tanpuhui.domain.aggregates import BREAKDOWNS, Figures
-from tanpuhui.domain.errors import NotFoundError, TanpuhuiError
+from tanpuhui.domain.errors import InvalidInputError, NotFoundError, TanpuhuiError
 from tanpuhui.domain.officials import OfficialKind
 from tanpuhui.services.aggregates import RegionalStats, regional_stats
+from tanpuhui.services.audit import list_audit
 from tanpuhui.services.officials import NewOfficial, add_official
 from tanpuhui.services.regions import region_info, show_region
 
@@ -146,3 +148,46 @@ def verifier_add(name: str, as_json: JsonOption = False) -> None:
     with open_app() as app:
         new = add_official(app.ctx, OfficialKind.VERIFIER, name)
     _print_new(new, as_json)
+
+
+@handled
+def audit(
+    actor: Annotated[
+        str | None, typer.Option(help="Only this actor (operator, verifier:ID …).")
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="Only this kind (official.add, mrv.approve …).")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="From this day or time (ISO 8601).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The audit trail of administrative actions, oldest first, filtered."""
+    start = _since(since)
+    with open_app() as app:
+        found = list_audit(app.ctx, actor=actor, kind=kind, since=start)
+    records = [
+        {
+            "seq": s.seq, "id": str(s.record.id), "at": s.record.at.isoformat(),
+            "actor": s.record.actor, "kind": s.record.kind, "subject": s.record.subject,
+            "before": s.record.before, "after": s.record.after, "hash": s.hash.hex(),
+        }
+        for s in found
+    ]  # fmt: skip
+    if as_json:
+        emit_json(records)
+        return
+    for r in records:
+        console.print(
+            f"{r['seq']:>6} {r['at']} {r['actor']} {r['kind']} {r['subject']} {r['after'] or ''}",
+            highlight=False,
+        )
+
+
+def _since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(f"--since {text!r} is not an ISO 8601 day or time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -20,6 +20,7 @@ from tanpuhui.cli import (
     files,
     government,
     methodology,
+    mrv,
     registers,
     serving,
 )
@@ -61,6 +62,8 @@ cli.add_typer(government.regions_cli, name="regions")
 cli.add_typer(government.government_cli, name="government")
 cli.add_typer(government.verifier_cli, name="verifier")
 cli.command("stats")(government.stats)
+cli.add_typer(mrv.cli, name="mrv")
+cli.command("audit")(government.audit)
 
 cli.command("serve")(serving.serve)
 cli.command("demo")(serving.demo)

@@ -20,6 +20,7 @@ from tanpuhui.domain.mrv import BatchState, check_open, draw_sample, plan_reject
 from tanpuhui.domain.officials import OfficialKind
 from tanpuhui.domain.requantify import StoredReduction
 from tanpuhui.services.aggregates import changes_between
+from tanpuhui.services.audit import audited
 from tanpuhui.services.context import Context
 from tanpuhui.services.officials import authenticate_official
 from tanpuhui.services.ports import BatchCandidate, IssuanceBatch, UnitOfWork
@@ -59,6 +60,14 @@ def create_batch(
             monitoring_report(m, region, month, members), actor, ctx.clock.now(),
         )  # fmt: skip
         uow.mrv.add(batch, members)
+        audited(
+            uow,
+            ctx,
+            actor,
+            "mrv.batch_create",
+            f"batch:{batch.id}",
+            after={"state": "open", "reductions": len(members), "grams": batch.report["grams"]},
+        )
         uow.commit()
     return batch
 
@@ -131,6 +140,14 @@ def sample_batch(
         rows = uow.corrections.reductions_at(batch.methodology_id, None, None, len(drawn), drawn)
         results = [_recompute(r, m, stored.catalogue) for r in rows]
         uow.mrv.record_sample(batch_id, seed, results, verifier.id)
+        audited(
+            uow,
+            ctx,
+            f"verifier:{verifier.id}",
+            "mrv.sample",
+            f"batch:{batch_id}",
+            after={"seed": seed, "size": size, "drawn": [r["reduction_id"] for r in results]},
+        )
         uow.commit()
     return results
 
@@ -171,6 +188,15 @@ def approve_batch(ctx: Context, batch_id: uuid.UUID, token: str | None, comment:
         batch = uow.mrv.get(batch_id)
         check_open(batch.state, batch_id)
         uow.mrv.decide(batch_id, BatchState.APPROVED, verifier.id, ctx.clock.now(), comment, None)
+        audited(
+            uow,
+            ctx,
+            f"verifier:{verifier.id}",
+            "mrv.approve",
+            f"batch:{batch_id}",
+            before={"state": "open"},
+            after={"state": "approved", "comment": comment},
+        )
         uow.commit()
 
 
@@ -203,6 +229,19 @@ def reject_batch(ctx: Context, batch_id: uuid.UUID, token: str | None, comment: 
         uow.aggregates.record(changes_between(before, uow.aggregates.snapshots(members)))
         entry_id = plan.entry.id if plan.entry else None
         uow.mrv.decide(batch_id, BatchState.REJECTED, verifier.id, now, comment, entry_id)
+        audited(
+            uow,
+            ctx,
+            f"verifier:{verifier.id}",
+            "mrv.reject",
+            f"batch:{batch_id}",
+            before={"state": "open"},
+            after={
+                "state": "rejected",
+                "comment": comment,
+                "entry": str(entry_id) if entry_id else None,
+            },
+        )
         uow.commit()
     return sum(c.shortfall for c in plan.corrections)
 

@@ -4,9 +4,11 @@ with a bearer token shown once, and authenticate a request's token."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tanpuhui.domain.errors import AuthenticationError, InvalidInputError, NotFoundError
 from tanpuhui.domain.officials import Official, OfficialKind
+from tanpuhui.services.audit import audited
 from tanpuhui.services.context import Context
 
 
@@ -34,8 +36,23 @@ def add_official(
     token = ctx.secrets.new_token()
     with ctx.uow() as uow:
         uow.officials.add(official, ctx.secrets.digest(token))
+        audited(
+            uow,
+            ctx,
+            "operator",
+            "official.add",
+            f"{kind.value}:{official.id}",
+            after={"name": name, "region": region},
+        )
         uow.commit()
     return NewOfficial(official, token)
+
+
+def record_export(ctx: Context, official: Official, what: str, params: dict[str, Any]) -> None:
+    """An export leaves the platform: who took what, recorded in the audit trail."""
+    with ctx.uow() as uow:
+        audited(uow, ctx, f"{official.kind.value}:{official.id}", "export", what, after=params)
+        uow.commit()
 
 
 def authenticate_official(ctx: Context, token: str | None, kind: OfficialKind) -> Official:

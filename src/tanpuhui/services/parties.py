@@ -19,6 +19,7 @@ from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.domain.methodology import Catalogue
 from tanpuhui.domain.parties import Binding, Enterprise, Person, Role
 from tanpuhui.services.aggregates import changes_between
+from tanpuhui.services.audit import audited
 from tanpuhui.services.context import Context, retry_races
 from tanpuhui.services.ports import UnitOfWork
 
@@ -36,6 +37,14 @@ def add_enterprise(ctx: Context, name: str, roles: set[Role]) -> Enterprise:
             if uow.enterprises.find_by_name(name) is not None:
                 raise ConflictError(f"an enterprise named {name!r} exists already")
             uow.enterprises.add(enterprise)
+            audited(
+                uow,
+                ctx,
+                "operator",
+                "enterprise.add",
+                f"enterprise:{enterprise.id}",
+                after={"name": name, "roles": sorted(r.value for r in roles)},
+            )
             uow.commit()
         return enterprise
 

@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any, NamedTuple, Protocol, Self
 
 from tanpuhui.domain.aggregates import Cell, Change, Counts
+from tanpuhui.domain.audit import AuditRecord, SealedRecord
 from tanpuhui.domain.binding import Move, PendingReduction
 from tanpuhui.domain.checks import Violation
 from tanpuhui.domain.claims import Claim, ClaimScope
@@ -393,6 +394,14 @@ class MrvRepository(Protocol):
     def verification(self, reduction_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]: ...
 
 
+class AuditRepository(Protocol):
+    def append(self, record: AuditRecord) -> SealedRecord: ...
+    def find(
+        self, actor: str | None, kind: str | None, since: datetime | None, limit: int
+    ) -> list[SealedRecord]: ...
+    def chain(self) -> Iterator[SealedRecord]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction and the repositories bound to it (read-only members: covariant)."""
 
@@ -430,6 +439,8 @@ class UnitOfWork(Protocol):
     def officials(self) -> OfficialRepository: ...
     @property
     def mrv(self) -> MrvRepository: ...
+    @property
+    def audit(self) -> AuditRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -502,3 +502,23 @@ batch_reductions = sa.Table(
     sa.Index("ix_batch_reductions_batch_id", "batch_id"),
     info={"distribution": "shard"},
 )
+
+#: The audit trail (domain/audit.py): every administrative action, append-only (triggers
+#: refuse UPDATE and DELETE), in a hash chain of its own ordered by `seq`.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("before", sa.Text, nullable=True),  # JSON
+    sa.Column("after", sa.Text, nullable=True),  # JSON
+    sa.Column("prev_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("hash", sa.LargeBinary(32), nullable=False),
+    sa.Index("ix_audit_log_actor", "actor"),
+    sa.Index("ix_audit_log_kind", "kind"),
+    info={"distribution": "reference"},
+)

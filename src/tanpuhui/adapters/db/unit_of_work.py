@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from tanpuhui.adapters.db.access_repository import SqlAccess
 from tanpuhui.adapters.db.aggregates_repository import SqlAggregates
+from tanpuhui.adapters.db.audit_repository import SqlAudit
 from tanpuhui.adapters.db.corrections_repository import SqlCorrections
 from tanpuhui.adapters.db.engine import WRITE
 from tanpuhui.adapters.db.evidence_repository import SqlEvidence
@@ -114,6 +115,7 @@ class SqlUnitOfWork:
         self.aggregates = SqlAggregates(conn)
         self.officials = SqlOfficials(conn)
         self.mrv = SqlMrv(conn)
+        self.audit = SqlAudit(conn)
         return self
 
     def __exit__(

@@ -81,6 +81,42 @@ def upgrade() -> None:
     )
 
     _mrv()
+    _audit()
+
+
+def _audit() -> None:
+    op.create_table(
+        "audit_log",
+        sa.Column("seq", sa.BigInteger, nullable=False),
+        sa.Column("id", sa.Uuid, nullable=False),
+        sa.Column("at", UTCDateTime, nullable=False),
+        sa.Column("actor", sa.Text, nullable=False),
+        sa.Column("kind", sa.Text, nullable=False),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("before", sa.Text, nullable=True),
+        sa.Column("after", sa.Text, nullable=True),
+        sa.Column("prev_hash", sa.LargeBinary(32), nullable=False),
+        sa.Column("hash", sa.LargeBinary(32), nullable=False),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_audit_log")),
+        sa.UniqueConstraint("id", name=op.f("uq_audit_log_id")),
+    )
+    op.create_index(op.f("ix_audit_log_actor"), "audit_log", ["actor"])
+    op.create_index(op.f("ix_audit_log_kind"), "audit_log", ["kind"])
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER trg_audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+            "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"
+        )
+    else:
+        for action in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER trg_audit_log_append_only_{action[0].lower()} BEFORE {action} "
+                "ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+            )
 
 
 def _mrv() -> None:
@@ -137,6 +173,12 @@ def _mrv() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER trg_audit_log_append_only ON audit_log")
+        op.execute("DROP FUNCTION audit_log_append_only()")
+    op.drop_index(op.f("ix_audit_log_kind"), table_name="audit_log")
+    op.drop_index(op.f("ix_audit_log_actor"), table_name="audit_log")
+    op.drop_table("audit_log")
     op.drop_index(op.f("ix_batch_reductions_batch_id"), table_name="batch_reductions")
     op.drop_table("batch_reductions")
     op.drop_table("issuance_batches")
