@@ -16,6 +16,7 @@ from tanpuhui.cli import (
     access,
     bench,
     bench_api,
+    bench_regions,
     docs,
     files,
     government,
@@ -70,6 +71,7 @@ cli.command("demo")(serving.demo)
 cli.command("ingest")(files.ingest)
 cli.command("sample")(files.sample)
 bench.cli.command("api")(bench_api.bench_api)
+bench.cli.command("regions")(bench_regions.bench_regions)
 
 
 @cli.callback()

@@ -158,13 +158,15 @@ class SqlAggregates:
             sa.func.coalesce(sa.func.sum(c.events), 0),
         )
         where = self._where(table, q)
-        out: dict[str | None, tuple[int, int]] = {}
-        total = self.conn.execute(sa.select(*measures).where(*where)).one()
-        out[None] = (int(total[0]), int(total[1]))
         key = self._key(table, q)
-        if key is not None:
-            for k, g, n in self.conn.execute(sa.select(key, *measures).where(*where).group_by(key)):
-                out[_text(k)] = (int(g), int(n))
+        if key is None:
+            total = self.conn.execute(sa.select(*measures).where(*where)).one()
+            return {None: (int(total[0]), int(total[1]))}
+        # every row is in exactly one group: the total is the groups' sum (one read, not two)
+        out: dict[str | None, tuple[int, int]] = {}
+        for k, g, n in self.conn.execute(sa.select(key, *measures).where(*where).group_by(key)):
+            out[_text(k)] = (int(g), int(n))
+        out[None] = (sum(g for g, _ in out.values()), sum(n for _, n in out.values()))
         return out
 
     def _persons(self, q: AggregateQuery) -> dict[str | None, int]:

@@ -405,15 +405,18 @@ corrections = sa.Table(
 # --- governments and verifiers (issue 12, migration 0008) ---------------------------------
 
 
+_CELL = ("region", "behaviour", "group_code", "enterprise_id", "methodology", "quality")
+
+
 def _rollup_cell() -> list[sa.Column[object]]:
     """The dimensions of one aggregate cell (domain/aggregates.py `Cell`), after the period."""
     return [
-        sa.Column("region", sa.Text, primary_key=True),  # as recorded (mapped on read)
-        sa.Column("behaviour", sa.Text, primary_key=True),
-        sa.Column("group_code", sa.Text, primary_key=True),
-        sa.Column("enterprise_id", sa.Uuid, primary_key=True),
-        sa.Column("methodology", sa.Text, primary_key=True),  # the code, without version
-        sa.Column("quality", sa.Text, primary_key=True),
+        sa.Column("region", sa.Text, nullable=False),  # as recorded (mapped on read)
+        sa.Column("behaviour", sa.Text, nullable=False),
+        sa.Column("group_code", sa.Text, nullable=False),
+        sa.Column("enterprise_id", sa.Uuid, nullable=False),
+        sa.Column("methodology", sa.Text, nullable=False),  # the code, without version
+        sa.Column("quality", sa.Text, nullable=False),
     ]
 
 
@@ -424,12 +427,13 @@ def _rollup_cell() -> list[sa.Column[object]]:
 region_rollups = sa.Table(
     "region_rollups",
     metadata,
-    sa.Column("shard", sa.SmallInteger, primary_key=True),
-    sa.Column("period", sa.Text, primary_key=True),
+    sa.Column("shard", sa.SmallInteger, nullable=False),
+    sa.Column("period", sa.Text, nullable=False),
     *_rollup_cell(),
     sa.Column("grams", sa.BigInteger, nullable=False),
     sa.Column("events", sa.BigInteger, nullable=False),
-    sa.Index("ix_region_rollups_period_region", "period", "region"),
+    # period and region lead the key: a query reads one period's range of codes in key order
+    sa.PrimaryKeyConstraint("period", *_CELL, "shard"),
     info={"distribution": "shard"},
 )
 
@@ -438,11 +442,11 @@ region_rollups = sa.Table(
 person_activity = sa.Table(
     "person_activity",
     metadata,
-    sa.Column("shard", sa.SmallInteger, primary_key=True),
-    sa.Column("holder", sa.Text, primary_key=True),
-    sa.Column("period", sa.Text, primary_key=True),
+    sa.Column("shard", sa.SmallInteger, nullable=False),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("period", sa.Text, nullable=False),
     *_rollup_cell(),
-    sa.Index("ix_person_activity_period_region", "period", "region"),
+    sa.PrimaryKeyConstraint("period", *_CELL, "holder", "shard"),
     info={"distribution": "shard"},
 )
 

@@ -44,9 +44,9 @@ def upgrade() -> None:
         *_cell_columns(),
         sa.Column("grams", sa.BigInteger, nullable=False),
         sa.Column("events", sa.BigInteger, nullable=False),
-        sa.PrimaryKeyConstraint("shard", "period", *CELL, name=op.f("pk_region_rollups")),
+        # period and region lead the key: a query reads one period's range of codes in order
+        sa.PrimaryKeyConstraint("period", *CELL, "shard", name=op.f("pk_region_rollups")),
     )
-    op.create_index(op.f("ix_region_rollups_period_region"), "region_rollups", ["period", "region"])
     op.create_table(
         "person_activity",
         sa.Column("shard", sa.SmallInteger, nullable=False),
@@ -54,11 +54,8 @@ def upgrade() -> None:
         sa.Column("period", sa.Text, nullable=False),
         *_cell_columns(),
         sa.PrimaryKeyConstraint(
-            "shard", "holder", "period", *CELL, name=op.f("pk_person_activity")
+            "period", *CELL, "holder", "shard", name=op.f("pk_person_activity")
         ),
-    )
-    op.create_index(
-        op.f("ix_person_activity_period_region"), "person_activity", ["period", "region"]
     )
     op.create_table(
         "officials",
@@ -183,9 +180,7 @@ def downgrade() -> None:
     op.drop_table("batch_reductions")
     op.drop_table("issuance_batches")
     op.drop_table("officials")
-    op.drop_index("ix_person_activity_period_region", table_name="person_activity")
     op.drop_table("person_activity")
-    op.drop_index("ix_region_rollups_period_region", table_name="region_rollups")
     op.drop_table("region_rollups")
     with op.batch_alter_table("events") as events:
         events.drop_column("region_version")
