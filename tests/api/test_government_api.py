@@ -14,11 +14,13 @@ from openpyxl import load_workbook
 
 from tanpuhui.domain.officials import OfficialKind
 from tanpuhui.services.intake import submit_events
+from tanpuhui.services.mrv import create_batch
 from tanpuhui.services.officials import add_official
 from tanpuhui.services.parties import add_persons, bind_subjects
 from tests.api.conftest import LiveServer, Onboarded, assert_no_leak, assert_problem, onboard_person
 from tests.builders import event
 from tests.conftest import CST, NOW
+from tests.db_fixtures import rows
 
 MONTH = NOW.astimezone(CST).strftime("%Y-%m")
 
@@ -163,3 +165,31 @@ def test_the_monthly_report_is_a_pdf_with_its_chinese_text(
         headers={"Authorization": f"Bearer {other.token}"},
     )
     assert_problem(refused, 403, "out_of_scope")
+
+
+def test_a_verifier_reviews_a_batch_over_http(server: LiveServer, bikes: Onboarded) -> None:
+    _rides(server, bikes, "440305", "n", 6)
+    ((methodology,),) = rows(
+        server.app,
+        "select distinct m.code || '@' || m.version from events e"
+        " join methodology_versions m on m.id = e.methodology_id where e.grams > 0",
+    )
+    batch = create_batch(server.ctx, methodology, "440300", MONTH)
+    token = add_official(server.ctx, OfficialKind.VERIFIER, "CQC").token
+    auth = {"Authorization": f"Bearer {token}"}
+    path = f"/v1/mrv/batches/{batch.id}"
+
+    shown = server.http.get(path, headers=auth).json()
+    assert (shown["state"], shown["report"]["reductions"]) == ("open", 6)
+    draws = [
+        server.http.post(f"{path}/sample", json={"seed": 3, "size": 4}, headers=auth).json()
+        for _ in range(2)
+    ]
+    assert draws[0] == draws[1] and len(draws[0]["sample"]) == 4
+    assert_problem(server.http.get(path, headers=_shenzhen(server)), 401, "invalid_token")
+    approved = server.http.post(f"{path}/approve", json={"comment": "ok"}, headers=auth)
+    assert approved.json()["verification"] == {"verified": 6}
+    again = server.http.post(f"{path}/reject", json={"comment": "no"}, headers=auth)
+    assert_problem(again, 409, "batch_decided")
+    missing = server.http.get(f"/v1/mrv/batches/{uuid.uuid4()}", headers=auth)
+    assert_problem(missing, 404, "unknown_batch")

@@ -1,13 +1,19 @@
-"""Government endpoints (`/v1/government/…`): regional aggregates for a government account,
-scoped to its region — a region outside it is 403 `out_of_scope`, an unknown one 404
-`unknown_region` — as JSON, CSV, XLSX and the monthly PDF report. Bearer token of a
-government account (`tanpuhui government add`); only suppressed aggregates, never a person."""
+"""Government and verifier endpoints.
+
+`/v1/government/…`: regional aggregates for a government account, scoped to its region — a
+region outside it is 403 `out_of_scope`, an unknown one 404 `unknown_region` — as JSON, CSV,
+XLSX and the monthly PDF report. Bearer token of a government account (`tanpuhui government
+add`); only suppressed aggregates, never a person.
+
+`/v1/mrv/batches/…`: a verifier's review of an issuance batch (show, sample, approve, reject).
+"""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -16,6 +22,7 @@ from tanpuhui.api.routes import json_response, problems
 from tanpuhui.api.security import context, guarded
 from tanpuhui.domain.officials import Official, OfficialKind
 from tanpuhui.services.aggregates import RegionalStats, monthly_report, regional_stats
+from tanpuhui.services.mrv import approve_batch, reject_batch, sample_batch, show_batch
 from tanpuhui.services.officials import authenticate_official, record_export
 
 router = APIRouter()
@@ -176,3 +183,87 @@ async def get_report(
     name = f"report-{report.month.region or 'national'}-{month}.pdf"
     await _exported(request, official, name, report.month)
     return _file(pdf, "application/pdf", name)
+
+
+# --- verifiers: MRV review over HTTP ------------------------------------------------------
+
+
+async def verifier_token(request: Request) -> str:
+    """The bearer token as sent; the service authenticates it as a verifier's."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+VerifierToken = Annotated[str, Depends(verifier_token)]
+BatchId = Annotated[uuid.UUID, Path(description="the issuance batch")]
+
+
+class SampleRequest(BaseModel):
+    seed: int = Field(ge=0, le=2**62, description="recorded; the same seed draws the same sample")
+    size: int = Field(default=20, ge=1, le=1000)
+
+
+class Decision(BaseModel):
+    comment: str = Field(max_length=4000, description="required to reject")
+
+
+async def _verified(request: Request, token: str) -> None:
+    ctx = context(request)
+    await guarded(
+        request,
+        lambda: run_in_threadpool(authenticate_official, ctx, token or None, OfficialKind.VERIFIER),
+    )
+
+
+@router.get(
+    "/v1/mrv/batches/{batch_id}",
+    summary="(Verifier) An issuance batch: its monitoring report, sample and decision",
+    responses=problems(401, 404, 422, 429, 503),
+)
+async def get_batch(request: Request, batch_id: BatchId, token: VerifierToken) -> Response:
+    await _verified(request, token)
+    return json_response(await run_in_threadpool(show_batch, context(request), batch_id))
+
+
+@router.post(
+    "/v1/mrv/batches/{batch_id}/sample",
+    summary="(Verifier) Draw a seeded sample and recompute it with the engine",
+    responses=problems(401, 404, 409, 422, 429, 503),
+)
+async def post_sample(
+    request: Request, batch_id: BatchId, body: SampleRequest, token: VerifierToken
+) -> Response:
+    ctx = context(request)
+    await _verified(request, token)
+    drawn = await run_in_threadpool(sample_batch, ctx, batch_id, token, body.seed, body.size)
+    return json_response({"seed": body.seed, "sample": drawn})
+
+
+@router.post(
+    "/v1/mrv/batches/{batch_id}/approve",
+    summary="(Verifier) Approve: the batch's reductions become verified",
+    responses=problems(401, 404, 409, 422, 429, 503),
+)
+async def post_approve(
+    request: Request, batch_id: BatchId, body: Decision, token: VerifierToken
+) -> Response:
+    ctx = context(request)
+    await _verified(request, token)
+    await run_in_threadpool(approve_batch, ctx, batch_id, token, body.comment)
+    return json_response(await run_in_threadpool(show_batch, ctx, batch_id))
+
+
+@router.post(
+    "/v1/mrv/batches/{batch_id}/reject",
+    summary="(Verifier) Reject: the reductions are reversed; the buffer covers grams sold",
+    responses=problems(401, 404, 409, 422, 429, 503),
+)
+async def post_reject(
+    request: Request, batch_id: BatchId, body: Decision, token: VerifierToken
+) -> Response:
+    ctx = context(request)
+    await _verified(request, token)
+    covered = await run_in_threadpool(reject_batch, ctx, batch_id, token, body.comment)
+    shown = await run_in_threadpool(show_batch, ctx, batch_id)
+    return json_response({**shown, "buffer_grams": covered})
