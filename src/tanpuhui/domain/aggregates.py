@@ -194,6 +194,16 @@ def child_level(scope: str | None) -> int:
     return 6
 
 
+def parent_code(code: str) -> str | None:
+    """The region code one level up (a prefecture's province; a county's prefecture, by its
+    digits, even where the list has none: breakdowns group by digits); None above provinces."""
+    if code.endswith("0000"):
+        return None
+    if code.endswith("00"):
+        return code[:2] + "0000"
+    return code[:4] + "00"
+
+
 def child_code(code: str, digits: int) -> str:
     return code[:digits].ljust(6, "0")
 

@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tanpuhui.domain.aggregates import (
+    SUPPRESSED,
     Cell,
     Change,
     Figures,
     check_breakdown,
     child_code,
     child_level,
+    parent_code,
     parse_period,
     scope_bounds,
     suppress,
@@ -122,9 +124,11 @@ def regional_stats(
         )
         total, rows = uow.aggregates.counts(query)
         labels = _labels(uow, by, [key for key, _ in rows], regions, catalogue)
-    if by == "region":
-        rows = [(child_code(key, query.child_digits), c) for key, c in rows]
-    shown_total, shown = suppress(total, rows, k)
+        if by == "region":
+            rows = [(child_code(key, query.child_digits), c) for key, c in rows]
+        shown_total, shown = suppress(total, rows, k)
+        if shown_total.grams is not None and _hidden_above(uow, query, region, k):
+            shown_total, shown = SUPPRESSED, [(key, SUPPRESSED) for key, _ in shown]
     return RegionalStats(
         region,
         name,
@@ -134,6 +138,26 @@ def regional_stats(
         shown_total,
         [StatsRow(key, labels.get(key, key), f) for key, f in shown],
     )
+
+
+def _hidden_above(uow: Any, query: AggregateQuery, region: str | None, k: int) -> bool:
+    """Whether `region` is suppressed in the by-region breakdown of any region above it.
+
+    Without this, a district shown on its own but suppressed as the complement in its city's
+    breakdown gives away its suppressed sibling: the city's total minus the district."""
+    child = region
+    while child is not None:
+        parent = parent_code(child)
+        above = query._replace(
+            bounds=scope_bounds(parent), by="region", child_digits=child_level(parent)
+        )
+        total, rows = uow.aggregates.counts(above)
+        key = child_code(child, above.child_digits)
+        _, shown = suppress(total, [(child_code(c, above.child_digits), n) for c, n in rows], k)
+        if any(c == key and f.grams is None for c, f in shown):
+            return True
+        child = parent
+    return False
 
 
 def _check_region(regions: RegionCatalogue, region: str | None, scope: str | None) -> str:
