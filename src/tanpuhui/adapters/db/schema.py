@@ -434,6 +434,7 @@ region_rollups = sa.Table(
     sa.Column("events", sa.BigInteger, nullable=False),
     # period and region lead the key: a query reads one period's range of codes in key order
     sa.PrimaryKeyConstraint("period", *_CELL, "shard"),
+    sqlite_with_rowid=False,  # the key is the row: one B-tree, not a table and its index
     info={"distribution": "shard"},
 )
 
@@ -447,6 +448,7 @@ person_activity = sa.Table(
     sa.Column("period", sa.Text, nullable=False),
     *_rollup_cell(),
     sa.PrimaryKeyConstraint("period", *_CELL, "holder", "shard"),
+    sqlite_with_rowid=False,
     info={"distribution": "shard"},
 )
 

@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("events", sa.BigInteger, nullable=False),
         # period and region lead the key: a query reads one period's range of codes in order
         sa.PrimaryKeyConstraint("period", *CELL, "shard", name=op.f("pk_region_rollups")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "person_activity",
@@ -56,6 +57,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "period", *CELL, "holder", "shard", name=op.f("pk_person_activity")
         ),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "officials",
