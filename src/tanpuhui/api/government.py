@@ -11,15 +11,16 @@ add`); only suppressed aggregates, never a person.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from tanpuhui.adapters.exports import report_pdf, stats_csv, stats_xlsx
 from tanpuhui.api.routes import json_response, problems
-from tanpuhui.api.security import context, guarded
+from tanpuhui.api.security import context, guarded, read_body
+from tanpuhui.domain.errors import InvalidInputError
 from tanpuhui.domain.officials import Official, OfficialKind
 from tanpuhui.services.aggregates import RegionalStats, monthly_report, regional_stats
 from tanpuhui.services.mrv import approve_batch, reject_batch, sample_batch, show_batch
@@ -189,10 +190,18 @@ async def get_report(
 
 
 async def verifier_token(request: Request) -> str:
-    """The bearer token as sent; the service authenticates it as a verifier's."""
+    """The bearer token of a verifier account, authenticated before anything else is read
+    (a 401 comes before any validation of the request); the services check it again."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    ctx = context(request)
+
+    async def authenticate() -> str:
+        await run_in_threadpool(authenticate_official, ctx, token or None, OfficialKind.VERIFIER)
+        return token
+
+    return await guarded(request, authenticate)
 
 
 VerifierToken = Annotated[str, Depends(verifier_token)]
@@ -208,12 +217,23 @@ class Decision(BaseModel):
     comment: str = Field(max_length=4000, description="required to reject")
 
 
-async def _verified(request: Request, token: str) -> None:
-    ctx = context(request)
-    await guarded(
-        request,
-        lambda: run_in_threadpool(authenticate_official, ctx, token or None, OfficialKind.VERIFIER),
-    )
+M = TypeVar("M", bound=BaseModel)
+
+
+async def _body(request: Request, model: type[M]) -> M:
+    """The JSON body, read after authentication (an anonymous caller gets 401, not 422)."""
+    try:
+        return model.model_validate_json(await read_body(request))
+    except ValidationError as exc:
+        raise InvalidInputError(
+            f"the body is not a {model.__name__}: {exc.errors()[0]['msg']}",
+            code="invalid_request",
+        ) from None
+
+
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    content = {"application/json": {"schema": model.model_json_schema()}}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 @router.get(
@@ -222,20 +242,18 @@ async def _verified(request: Request, token: str) -> None:
     responses=problems(401, 404, 422, 429, 503),
 )
 async def get_batch(request: Request, batch_id: BatchId, token: VerifierToken) -> Response:
-    await _verified(request, token)
     return json_response(await run_in_threadpool(show_batch, context(request), batch_id))
 
 
 @router.post(
     "/v1/mrv/batches/{batch_id}/sample",
     summary="(Verifier) Draw a seeded sample and recompute it with the engine",
-    responses=problems(401, 404, 409, 422, 429, 503),
+    responses=problems(401, 404, 409, 413, 422, 429, 503),
+    openapi_extra=_schema(SampleRequest),
 )
-async def post_sample(
-    request: Request, batch_id: BatchId, body: SampleRequest, token: VerifierToken
-) -> Response:
+async def post_sample(request: Request, batch_id: BatchId, token: VerifierToken) -> Response:
     ctx = context(request)
-    await _verified(request, token)
+    body = await _body(request, SampleRequest)
     drawn = await run_in_threadpool(sample_batch, ctx, batch_id, token, body.seed, body.size)
     return json_response({"seed": body.seed, "sample": drawn})
 
@@ -243,13 +261,12 @@ async def post_sample(
 @router.post(
     "/v1/mrv/batches/{batch_id}/approve",
     summary="(Verifier) Approve: the batch's reductions become verified",
-    responses=problems(401, 404, 409, 422, 429, 503),
+    responses=problems(401, 404, 409, 413, 422, 429, 503),
+    openapi_extra=_schema(Decision),
 )
-async def post_approve(
-    request: Request, batch_id: BatchId, body: Decision, token: VerifierToken
-) -> Response:
+async def post_approve(request: Request, batch_id: BatchId, token: VerifierToken) -> Response:
     ctx = context(request)
-    await _verified(request, token)
+    body = await _body(request, Decision)
     await run_in_threadpool(approve_batch, ctx, batch_id, token, body.comment)
     return json_response(await run_in_threadpool(show_batch, ctx, batch_id))
 
@@ -257,13 +274,12 @@ async def post_approve(
 @router.post(
     "/v1/mrv/batches/{batch_id}/reject",
     summary="(Verifier) Reject: the reductions are reversed; the buffer covers grams sold",
-    responses=problems(401, 404, 409, 422, 429, 503),
+    responses=problems(401, 404, 409, 413, 422, 429, 503),
+    openapi_extra=_schema(Decision),
 )
-async def post_reject(
-    request: Request, batch_id: BatchId, body: Decision, token: VerifierToken
-) -> Response:
+async def post_reject(request: Request, batch_id: BatchId, token: VerifierToken) -> Response:
     ctx = context(request)
-    await _verified(request, token)
+    body = await _body(request, Decision)
     covered = await run_in_threadpool(reject_batch, ctx, batch_id, token, body.comment)
     shown = await run_in_threadpool(show_batch, ctx, batch_id)
     return json_response({**shown, "buffer_grams": covered})
