@@ -76,13 +76,20 @@ class SqlAggregates:
         )
 
     def _first_seen(self, rows: list[tuple[int, str, str, Cell]]) -> None:
+        by_region = sorted({(s, h, p, cell.region) for s, h, p, cell in rows})
+        self._insert_new(
+            t.person_regions,
+            [dict(zip(("shard", "holder", "period", "region"), r, strict=True)) for r in by_region],
+        )
         flat = [(s, h, p, *cell) for s, h, p, cell in rows]
-        self.conn.execute(
-            sqlite.insert(t.person_activity).on_conflict_do_nothing()
-            if self.conn.dialect.name == "sqlite"
-            else postgresql.insert(t.person_activity).on_conflict_do_nothing(),
+        self._insert_new(
+            t.person_activity,
             [dict(zip(("shard", "holder", "period", *_CELL), r, strict=True)) for r in flat],
         )
+
+    def _insert_new(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        dialect = sqlite if self.conn.dialect.name == "sqlite" else postgresql
+        self.conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
 
     def snapshots(self, reduction_ids: Sequence[uuid.UUID]) -> list[Snapshot]:
         """The reductions as the rollups count them now (active ones; others count 0)."""
@@ -170,7 +177,9 @@ class SqlAggregates:
         return out
 
     def _persons(self, q: AggregateQuery) -> dict[str | None, int]:
-        table = t.person_activity
+        # by region alone (no filter, no other breakdown): the far smaller per-region rows
+        regional = not q.filters and q.by in (None, "region")
+        table = t.person_regions if regional else t.person_activity
         distinct = sa.func.count(sa.distinct(table.c.holder))
         where = self._where(table, q)
         out: dict[str | None, int] = {

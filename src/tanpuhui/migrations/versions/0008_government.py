@@ -60,6 +60,17 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
     op.create_table(
+        "person_regions",
+        sa.Column("shard", sa.SmallInteger, nullable=False),
+        sa.Column("holder", sa.Text, nullable=False),
+        sa.Column("period", sa.Text, nullable=False),
+        sa.Column("region", sa.Text, nullable=False),
+        sa.PrimaryKeyConstraint(
+            "period", "region", "holder", "shard", name=op.f("pk_person_regions")
+        ),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
         "officials",
         sa.Column("id", sa.Uuid, nullable=False),
         sa.Column("kind", sa.Text, nullable=False),
@@ -182,6 +193,7 @@ def downgrade() -> None:
     op.drop_table("batch_reductions")
     op.drop_table("issuance_batches")
     op.drop_table("officials")
+    op.drop_table("person_regions")
     op.drop_table("person_activity")
     op.drop_table("region_rollups")
     with op.batch_alter_table("events") as events:
