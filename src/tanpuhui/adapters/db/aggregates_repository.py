@@ -142,10 +142,13 @@ class SqlAggregates:
         where: list[sa.ColumnElement[bool]] = [c.period == q.period]
         if q.bounds is not None:
             lo, hi = q.bounds
-            region = self._region(table, q)
-            olds = [old for old, new in q.mapped.items() if lo <= new <= hi]
-            where.append(sa.or_(c.region.between(lo, hi), c.region.in_(olds)))
-            where.append(region.between(lo, hi))
+            # a plain range of the key where no changed code crosses the scope's border
+            into = [old for old, new in q.mapped.items() if lo <= new <= hi and not lo <= old <= hi]
+            out = [old for old, new in q.mapped.items() if lo <= old <= hi and not lo <= new <= hi]
+            inside = c.region.between(lo, hi)
+            where.append(sa.or_(inside, c.region.in_(into)) if into else inside)
+            if out:
+                where.append(c.region.not_in(out))
         for name, value in q.filters.items():
             column = c[_BY_COLUMN[name]]
             where.append(column == (uuid.UUID(value) if name == "enterprise" else value))
