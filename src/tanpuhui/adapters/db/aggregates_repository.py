@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import any_of
@@ -88,8 +88,20 @@ class SqlAggregates:
         )
 
     def _insert_new(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-        dialect = sqlite if self.conn.dialect.name == "sqlite" else postgresql
-        self.conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+        if self.conn.dialect.name == "sqlite":
+            self.conn.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
+            return
+        # PostgreSQL: one statement over arrays, not one bound row per first-seen row
+        names = [c.name for c in table.columns]
+        types = [
+            "int2" if n == "shard" else "uuid" if n == "enterprise_id" else "text" for n in names
+        ]
+        unnest = ", ".join(f"%({n})s::{ty}[]" for n, ty in zip(names, types, strict=True))
+        self.conn.exec_driver_sql(
+            f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({unnest}) "
+            "ON CONFLICT DO NOTHING",
+            {n: [r[n] for r in rows] for n in names},
+        )
 
     def snapshots(self, reduction_ids: Sequence[uuid.UUID]) -> list[Snapshot]:
         """The reductions as the rollups count them now (active ones; others count 0)."""
