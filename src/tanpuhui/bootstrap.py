@@ -79,6 +79,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Ap
             max_body_bytes=settings.max_body_bytes,
             max_batch=settings.max_batch,
             max_subjects_per_transaction=settings.max_subjects_per_transaction,
+            min_persons=settings.min_persons,
         ),
     )
     return App(settings, engine, ctx)

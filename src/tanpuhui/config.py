@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     #: Comma-separated host names (with `:port` when not the default) this deployment answers
     #: to; when set, requests signed for any other host are refused (`wrong_host`).
     public_hosts: str = ""
+    #: Regional aggregates: a cell with fewer active persons than this is suppressed (k).
+    min_persons: int = Field(default=10, ge=1)
     #: /readyz probes a write (rolled back) and is not ready when it waits longer than this.
     ready_write_timeout_s: float = Field(default=0.5, gt=0)
 

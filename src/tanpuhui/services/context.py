@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import TypeVar
 
+from tanpuhui.domain.aggregates import DEFAULT_MIN_PERSONS
 from tanpuhui.domain.errors import RaceLostError
 from tanpuhui.domain.intake import MAX_BATCH_EVENTS
 from tanpuhui.domain.regions import RegionCatalogue
@@ -66,6 +67,8 @@ class Limits:
     #: At most this many distinct subjects settle in one transaction (each takes a lock or two;
     #: a batch with more is settled in several transactions — safe, as intake is idempotent).
     max_subjects_per_transaction: int = 4000
+    #: k of the regional aggregates: a cell with fewer active persons is suppressed.
+    min_persons: int = DEFAULT_MIN_PERSONS
 
 
 @dataclass(frozen=True)

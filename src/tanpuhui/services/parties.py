@@ -18,6 +18,8 @@ from tanpuhui.domain.events import valid_id
 from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.domain.methodology import Catalogue
 from tanpuhui.domain.parties import Binding, Enterprise, Person, Role
+from tanpuhui.services.aggregates import changes_between
+from tanpuhui.services.audit import audited
 from tanpuhui.services.context import Context, retry_races
 from tanpuhui.services.ports import UnitOfWork
 
@@ -35,6 +37,14 @@ def add_enterprise(ctx: Context, name: str, roles: set[Role]) -> Enterprise:
             if uow.enterprises.find_by_name(name) is not None:
                 raise ConflictError(f"an enterprise named {name!r} exists already")
             uow.enterprises.add(enterprise)
+            audited(
+                uow,
+                ctx,
+                "operator",
+                "enterprise.add",
+                f"enterprise:{enterprise.id}",
+                after={"name": name, "roles": sorted(r.value for r in roles)},
+            )
             uow.commit()
         return enterprise
 
@@ -193,11 +203,14 @@ def bind_in(
             ctx.ids.new(),
             now,
         )
+        before = uow.aggregates.snapshots([r.id for r in reductions])
         uow.intake.apply_moves(person, plan.moves, now)
+        after = uow.aggregates.snapshots([r.id for r in reductions])
         if plan.entry is not None:
             uow.ledger.open(plan.entry)
             uow.ledger.record(plan.entry, lines_on_events=False)
         uow.intake.add_region_totals(plan.region_deltas)
+        uow.aggregates.record(changes_between(before, after))
         moves = plan.moves
     return BindingResult(binding, True, moves)
 

@@ -7,12 +7,14 @@ never commits: only the service that opened the unit of work does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Self
 
+from tanpuhui.domain.aggregates import Cell, Change, Counts
+from tanpuhui.domain.audit import AuditRecord, SealedRecord
 from tanpuhui.domain.binding import Move, PendingReduction
 from tanpuhui.domain.checks import Violation
 from tanpuhui.domain.claims import Claim, ClaimScope
@@ -29,6 +31,8 @@ from tanpuhui.domain.intake import (
 )
 from tanpuhui.domain.ledger import Entry
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology
+from tanpuhui.domain.mrv import BatchState
+from tanpuhui.domain.officials import Official
 from tanpuhui.domain.parties import Binding, Credential, Enterprise, Person
 from tanpuhui.domain.requantify import RequantifyPlan, StoredReduction
 
@@ -319,6 +323,94 @@ class SettlementRepository(Protocol):
     def mark_settled(self, ids: Sequence[uuid.UUID], now: datetime) -> None: ...
 
 
+class Snapshot(NamedTuple):
+    """A reduction as the rollups count it: its holder, cell, day and live grams."""
+
+    id: uuid.UUID
+    holder: str
+    cell: Cell
+    day: date
+    grams: int
+
+
+class AggregateQuery(NamedTuple):
+    period: str
+    bounds: tuple[str, str] | None  # region codes inside the scope; None = the nation
+    mapped: Mapping[str, str]  # changed region codes: old → current
+    filters: Mapping[str, str]  # breakdown name (BREAKDOWNS) → value
+    by: str | None
+    child_digits: int  # a by-region breakdown: the leading digits naming a child
+
+
+class AggregateRepository(Protocol):
+    def record(self, changes: Iterable[Change]) -> None: ...
+    def snapshots(self, reduction_ids: Sequence[uuid.UUID]) -> list[Snapshot]: ...
+    def counts(self, q: AggregateQuery) -> tuple[Counts, list[tuple[str, Counts]]]: ...
+    def consistency(self) -> Iterator[Violation]: ...
+
+
+class OfficialRepository(Protocol):
+    def add(self, official: Official, token_hash: bytes) -> None: ...
+    def find_by_token(self, token_hash: bytes) -> Official | None: ...
+    def list(self, kind: str | None = None) -> list[Official]: ...
+
+
+class BatchCandidate(NamedTuple):
+    id: uuid.UUID
+    holder: str
+    grams: int
+    region: str
+    behaviour: str
+    day: date
+
+
+@dataclass(frozen=True)
+class IssuanceBatch:
+    id: uuid.UUID
+    methodology_id: uuid.UUID
+    region: str | None
+    month: str
+    state: BatchState
+    report: dict[str, Any]
+    created_by: str
+    created_at: datetime
+    sample_seed: int | None = None
+    sample: list[dict[str, Any]] | None = None
+    decided_by: uuid.UUID | None = None
+    decided_at: datetime | None = None
+    comment: str | None = None
+
+
+class MrvRepository(Protocol):
+    def candidates(
+        self, methodology_id: uuid.UUID, bounds: tuple[str, str] | None, first: date, last: date
+    ) -> list[BatchCandidate]: ...
+    def add(self, batch: IssuanceBatch, members: list[BatchCandidate]) -> None: ...
+    def get(self, batch_id: uuid.UUID) -> IssuanceBatch: ...
+    def members(self, batch_id: uuid.UUID) -> list[uuid.UUID]: ...
+    def record_sample(
+        self, batch_id: uuid.UUID, seed: int, sample: list[dict[str, Any]], by: uuid.UUID
+    ) -> None: ...
+    def decide(
+        self,
+        batch_id: uuid.UUID,
+        state: BatchState,
+        by: uuid.UUID,
+        at: datetime,
+        comment: str,
+        entry_id: uuid.UUID | None,
+    ) -> None: ...
+    def verification(self, reduction_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]: ...
+
+
+class AuditRepository(Protocol):
+    def append(self, record: AuditRecord) -> SealedRecord: ...
+    def find(
+        self, actor: str | None, kind: str | None, since: datetime | None, limit: int
+    ) -> list[SealedRecord]: ...
+    def chain(self) -> Iterator[SealedRecord]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction and the repositories bound to it (read-only members: covariant)."""
 
@@ -354,6 +446,14 @@ class UnitOfWork(Protocol):
     def sign_in(self) -> SignInRepository: ...
     @property
     def pages(self) -> PageQueries: ...
+    @property
+    def aggregates(self) -> AggregateRepository: ...
+    @property
+    def officials(self) -> OfficialRepository: ...
+    @property
+    def mrv(self) -> MrvRepository: ...
+    @property
+    def audit(self) -> AuditRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

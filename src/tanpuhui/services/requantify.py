@@ -23,6 +23,7 @@ from tanpuhui.domain.requantify import (
     day_shares,
     plan_requantify,
 )
+from tanpuhui.services.aggregates import changes_between
 from tanpuhui.services.context import Context
 from tanpuhui.services.ports import StoredCatalogue, UnitOfWork
 
@@ -110,6 +111,7 @@ def requantify(
             if apply:
                 if plan.entry is not None:
                     uow.ledger.open(plan.entry)
+                before = uow.aggregates.snapshots([r.id for r in rows])
                 uow.corrections.record(
                     plan, old_id, new_id, [ctx.ids.new() for _ in plan.corrections],
                     ctx.clock.now(),
@@ -117,6 +119,8 @@ def requantify(
                 if plan.entry is not None:
                     uow.ledger.record(plan.entry, lines_on_events=False)
                 uow.intake.add_region_totals(plan.region_deltas)
+                after_ = uow.aggregates.snapshots([r.id for r in rows])
+                uow.aggregates.record(changes_between(before, after_))
                 uow.commit()
             else:
                 by_id = {r.id: r for r in rows}

@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
+from tanpuhui.adapters.catalogue_files import load_regions
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import any_of, chunks, fetch_tuples, insert_rows
 from tanpuhui.domain.binding import Move, PendingReduction
@@ -75,6 +76,7 @@ EVENT_COLUMNS = (
     "live_grams",
     "evidence_fp",
     "quality",
+    "region_version",
 )
 RAW_LIMIT = 8192
 #: An over-long raw event is summarised: its top-level fields of at most these sizes (JSON
@@ -205,7 +207,7 @@ def event_row(
                 r.id, enterprise_id, r.event_id, batch_id, received_at, r.payload_hash,
                 None, None, None, None, None, None, None, None, raw, kind, o.reason, o.message,
                 0, 0, None, methodology_id, None, None, None, None, None, None, None, None, 0,
-                None, None,
+                None, None, None,
             )  # fmt: skip
         evidence = ev.evidence
         return (
@@ -213,7 +215,7 @@ def event_row(
             ev.behaviour, ev.started_at, ev.ended_at, ev.region, quantities_json(ev.quantities),
             evidence.ref if evidence else None, evidence.issuer if evidence else None, raw, kind,
             o.reason, o.message, 0, 0, None, methodology_id, None, None, None, None, None, None,
-            None, None, 0, None, None,
+            None, None, 0, None, None, load_regions().version,
         )  # fmt: skip
     evidence = ev.evidence
     credited = o.grams > 0
@@ -226,7 +228,7 @@ def event_row(
         trace, c.group.code, c.day,
         c.asset if credited else None, r.holder if credited else None, o.entry_id,
         r.holder if credited else None, "active" if credited else None, o.grams,
-        c.fingerprint if credited else None, quality,
+        c.fingerprint if credited else None, quality, load_regions().version,
     )  # fmt: skip
 
 

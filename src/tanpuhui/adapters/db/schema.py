@@ -193,6 +193,8 @@ events = sa.Table(
     # the quality tier of the quantification its grams are backed by now (the trace's, or the
     # latest correction's): the lowest confidence among the factors used; NULL without a trace
     sa.Column("quality", sa.Text),
+    # the GB/T 2260 code-list version `region` was recorded under (regions.csv's header)
+    sa.Column("region_version", sa.Text),
     sa.UniqueConstraint("enterprise_id", "event_id"),
     sa.CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome_known"),
     sa.CheckConstraint(
@@ -458,4 +460,147 @@ sa.Index(
     events.c.subject,
     sqlite_where=sa.text(NOT_CREDITED),
     postgresql_where=sa.text(NOT_CREDITED),
+)
+
+
+# --- governments and verifiers (issue 12, migration 0008) ---------------------------------
+
+
+_CELL = ("region", "behaviour", "group_code", "enterprise_id", "methodology", "quality")
+
+
+def _rollup_cell() -> list[sa.Column[object]]:
+    """The dimensions of one aggregate cell (domain/aggregates.py `Cell`), after the period."""
+    return [
+        sa.Column("region", sa.Text, nullable=False),  # as recorded (mapped on read)
+        sa.Column("behaviour", sa.Text, nullable=False),
+        sa.Column("group_code", sa.Text, nullable=False),
+        sa.Column("enterprise_id", sa.Uuid, nullable=False),
+        sa.Column("methodology", sa.Text, nullable=False),  # the code, without version
+        sa.Column("quality", sa.Text, nullable=False),
+    ]
+
+
+#: Partial sums of credited grams and reductions per (holder shard, period, cell); `period` is
+#: a day (2026-11-03), a month (2026-11) or a year (2026): every change writes all three, so a
+#: query reads only rows of its own period. Keyed by the shard of the reduction's holder, so
+#: writers of different shards never touch the same row; readers sum over shards.
+region_rollups = sa.Table(
+    "region_rollups",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, nullable=False),
+    sa.Column("period", sa.Text, nullable=False),
+    *_rollup_cell(),
+    sa.Column("grams", sa.BigInteger, nullable=False),
+    sa.Column("events", sa.BigInteger, nullable=False),
+    # period and region lead the key: a query reads one period's range of codes in key order
+    sa.PrimaryKeyConstraint("period", *_CELL, "shard"),
+    sqlite_with_rowid=False,  # the key is the row: one B-tree, not a table and its index
+    info={"distribution": "shard"},
+)
+
+#: First-seen rows: person `holder` was credited in this (period, cell). Counting distinct
+#: holders over these rows is the number of active persons without reading reductions.
+person_activity = sa.Table(
+    "person_activity",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, nullable=False),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("period", sa.Text, nullable=False),
+    *_rollup_cell(),
+    sa.PrimaryKeyConstraint("period", *_CELL, "holder", "shard"),
+    sqlite_with_rowid=False,
+    info={"distribution": "shard"},
+)
+
+#: First-seen rows by region alone: person `holder` was credited in `region` in `period`. The
+#: persons of a region, or of each region of a breakdown, without filters count these — far
+#: fewer rows than `person_activity`, whose cells multiply by behaviour and enterprise.
+person_regions = sa.Table(
+    "person_regions",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, nullable=False),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("period", sa.Text, nullable=False),
+    sa.Column("region", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("period", "region", "holder", "shard"),
+    sqlite_with_rowid=False,
+    info={"distribution": "shard"},
+)
+
+#: Government, verifier and operator accounts; a government account is scoped to a region.
+#: Only a SHA-256 of the bearer token is kept.
+officials = sa.Table(
+    "officials",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("region", sa.Text, nullable=True),
+    sa.Column("token_hash", sa.LargeBinary(32), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("kind", "name"),
+    sa.CheckConstraint("kind IN ('government', 'verifier', 'operator')", name="kind_known"),
+    sa.CheckConstraint("(kind = 'government') = (region IS NOT NULL)", name="region_scoped"),
+    info={"distribution": "reference"},
+)
+
+#: MRV issuance batches (domain/mrv.py): one methodology version's reductions of a region and
+#: month, with the monitoring report generated at creation, the verifier's seeded sample and
+#: the decision (state open → approved | rejected, once; actor and time recorded).
+issuance_batches = sa.Table(
+    "issuance_batches",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("methodology_id", sa.Uuid, sa.ForeignKey("methodology_versions.id"), nullable=False),
+    sa.Column("region", sa.Text, nullable=True),  # None: the nation
+    sa.Column("month", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("report", sa.Text, nullable=False),  # JSON monitoring report
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sample_seed", sa.BigInteger, nullable=True),
+    sa.Column("sample", sa.Text, nullable=True),  # JSON: the sampled ids and their recomputation
+    sa.Column("sampled_by", sa.Uuid, nullable=True),
+    sa.Column("decided_by", sa.Uuid, sa.ForeignKey("officials.id"), nullable=True),
+    sa.Column("decided_at", UTCDateTime, nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("entry_id", sa.Uuid, nullable=True),  # a rejection's reversing entry
+    sa.CheckConstraint("state IN ('open', 'approved', 'rejected')", name="state_known"),
+    info={"distribution": "reference"},
+)
+
+#: Which batch each reduction is in (at most one: the key) and its verification state.
+batch_reductions = sa.Table(
+    "batch_reductions",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),  # the reduction's holder's
+    sa.Column("reduction_id", sa.Uuid, primary_key=True),
+    sa.Column("batch_id", sa.Uuid, sa.ForeignKey("issuance_batches.id"), nullable=False),
+    sa.Column("grams", sa.BigInteger, nullable=False),  # live grams when batched
+    sa.Column("state", sa.Text, nullable=False),
+    sa.CheckConstraint("state IN ('in_review', 'verified', 'rejected')", name="state_known"),
+    sa.Index("ix_batch_reductions_batch_id", "batch_id"),
+    info={"distribution": "shard"},
+)
+
+#: The audit trail (domain/audit.py): every administrative action, append-only (triggers
+#: refuse UPDATE and DELETE), in a hash chain of its own ordered by `seq`.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("before", sa.Text, nullable=True),  # JSON
+    sa.Column("after", sa.Text, nullable=True),  # JSON
+    sa.Column("prev_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("hash", sa.LargeBinary(32), nullable=False),
+    sa.Index("ix_audit_log_actor", "actor"),
+    sa.Index("ix_audit_log_kind", "kind"),
+    info={"distribution": "reference"},
 )

@@ -18,12 +18,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tanpuhui.adapters.db.access_repository import SqlAccess
+from tanpuhui.adapters.db.aggregates_repository import SqlAggregates
+from tanpuhui.adapters.db.audit_repository import SqlAudit
 from tanpuhui.adapters.db.corrections_repository import SqlCorrections
 from tanpuhui.adapters.db.engine import WRITE
 from tanpuhui.adapters.db.evidence_repository import SqlEvidence
 from tanpuhui.adapters.db.exclusions_repository import SqlExclusions
 from tanpuhui.adapters.db.intake_repository import SqlIntake
 from tanpuhui.adapters.db.ledger_repository import SqlLedger
+from tanpuhui.adapters.db.mrv_repository import SqlMrv
+from tanpuhui.adapters.db.officials_repository import SqlOfficials
 from tanpuhui.adapters.db.page_queries import SqlPages
 from tanpuhui.adapters.db.queries import SqlQueries
 from tanpuhui.adapters.db.repositories import (
@@ -111,6 +115,10 @@ class SqlUnitOfWork:
         self.exclusions = SqlExclusions(conn)
         self.settlement = SqlSettlement(conn)
         self.sign_in, self.pages = SqlSignIn(conn), SqlPages(conn)
+        self.aggregates = SqlAggregates(conn)
+        self.officials = SqlOfficials(conn)
+        self.mrv = SqlMrv(conn)
+        self.audit = SqlAudit(conn)
         return self
 
     def __exit__(

@@ -16,7 +16,10 @@ import msgspec
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
+from tanpuhui.adapters.db.aggregates_repository import SqlAggregates
+from tanpuhui.adapters.db.audit_repository import SqlAudit
 from tanpuhui.adapters.db.bulk import any_of
+from tanpuhui.domain.audit import check_audit_chain
 from tanpuhui.domain.checks import (
     SealedEntry,
     Violation,
@@ -56,6 +59,8 @@ class SqlVerify:
         yield from self._claims(catalogue)
         yield from self._traces(catalogue)
         yield from self._region_totals(computed)
+        yield from SqlAggregates(self.conn).consistency()
+        yield from check_audit_chain(SqlAudit(self.conn).chain())
 
     def _entries(
         self, computed: dict[tuple[str, str], int], unbalanced: list[Violation]

@@ -1,0 +1,54 @@
+"""Officials (schema `officials`): government, verifier and operator accounts, looked up by
+the hash of their bearer token; the unique keys decide races (one name per kind)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from tanpuhui.adapters.db import schema as t
+from tanpuhui.domain.errors import ConflictError
+from tanpuhui.domain.officials import Official, OfficialKind
+
+
+class SqlOfficials:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def add(self, official: Official, token_hash: bytes) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(
+                    sa.insert(t.officials).values(
+                        id=official.id,
+                        kind=official.kind.value,
+                        name=official.name,
+                        region=official.region,
+                        token_hash=token_hash,
+                        created_at=official.created_at,
+                    )
+                )
+        except sa.exc.IntegrityError:
+            raise ConflictError(
+                f"a {official.kind.value} account named {official.name!r} exists already",
+                code="official_exists",
+            ) from None
+
+    def find_by_token(self, token_hash: bytes) -> Official | None:
+        row = self.conn.execute(
+            sa.select(t.officials).where(
+                t.officials.c.token_hash == token_hash, t.officials.c.revoked_at.is_(None)
+            )
+        ).one_or_none()
+        return _official(row) if row is not None else None
+
+    def list(self, kind: str | None = None) -> list[Official]:
+        query = sa.select(t.officials).order_by(t.officials.c.kind, t.officials.c.name)
+        if kind is not None:
+            query = query.where(t.officials.c.kind == kind)
+        return [_official(r) for r in self.conn.execute(query)]
+
+
+def _official(r: Any) -> Official:
+    return Official(r.id, OfficialKind(r.kind), r.name, r.region, r.created_at, r.revoked_at)
