@@ -43,7 +43,7 @@ def add_enterprise(ctx: Context, name: str, roles: set[Role]) -> Enterprise:
                 "operator",
                 "enterprise.add",
                 f"enterprise:{enterprise.id}",
-                after={"name": name, "roles": sorted(r.value for r in roles)},
+                after={"name": name, "roles": sorted(str(r) for r in roles)},
             )
             uow.commit()
         return enterprise
