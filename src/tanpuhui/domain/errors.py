@@ -13,7 +13,14 @@
     ├── ForbiddenError                  forbidden        403   proven, but not allowed
     ├── NotFoundError                   not_found        404   a named thing does not exist
     ├── ConflictError                   conflict         409   contradicts stored state
-    │   └── ImmutableVersionError       immutable_version      a published version would change
+    │   ├── ImmutableVersionError       immutable_version      a published version would change
+    │   ├── OfferClosedError            offer_closed           the offer is paused, closed or
+    │   │                                                      outside its window
+    │   ├── BudgetExhaustedError        budget_exhausted       the offer's budget (or coupon
+    │   │                               coupons_exhausted      pool) cannot cover the sale
+    │   ├── PerPersonLimitError         per_person_limit       over the offer's per-person cap
+    │   ├── HoldExpiredError            hold_expired           a hold's expiry has passed
+    │   └── HoldStateError              hold_not_held          a hold is confirmed or voided
     ├── RateLimitedError                rate_limited     429   slow down (`retry_after_s`)
     ├── LedgerError                     ledger_error     409   a movement would break the ledger
     │   ├── UnbalancedEntryError        unbalanced_entry
@@ -107,6 +114,26 @@ class ConflictError(TanpuhuiError):
 
 class ImmutableVersionError(ConflictError):
     code = "immutable_version"
+
+
+class OfferClosedError(ConflictError):
+    code = "offer_closed"
+
+
+class BudgetExhaustedError(ConflictError):
+    code = "budget_exhausted"
+
+
+class PerPersonLimitError(ConflictError):
+    code = "per_person_limit"
+
+
+class HoldExpiredError(ConflictError):
+    code = "hold_expired"
+
+
+class HoldStateError(ConflictError):
+    code = "hold_not_held"
 
 
 class LedgerError(TanpuhuiError):

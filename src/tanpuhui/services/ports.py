@@ -25,6 +25,7 @@ from tanpuhui.domain.ledger import Entry
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology
 from tanpuhui.domain.parties import Binding, Credential, Enterprise, Person
 from tanpuhui.domain.requantify import RequantifyPlan, StoredReduction
+from tanpuhui.services.market_ports import MarketRepository
 
 
 class Clock(Protocol):
@@ -341,6 +342,8 @@ class UnitOfWork(Protocol):
     def exclusions(self) -> ExclusionRepository: ...
     @property
     def settlement(self) -> SettlementRepository: ...
+    @property
+    def market(self) -> MarketRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

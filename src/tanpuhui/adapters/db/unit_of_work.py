@@ -24,6 +24,7 @@ from tanpuhui.adapters.db.evidence_repository import SqlEvidence
 from tanpuhui.adapters.db.exclusions_repository import SqlExclusions
 from tanpuhui.adapters.db.intake_repository import SqlIntake
 from tanpuhui.adapters.db.ledger_repository import SqlLedger
+from tanpuhui.adapters.db.market_repository import SqlMarket
 from tanpuhui.adapters.db.queries import SqlQueries
 from tanpuhui.adapters.db.repositories import (
     SqlBindings,
@@ -108,6 +109,7 @@ class SqlUnitOfWork:
         self.evidence = SqlEvidence(conn)
         self.exclusions = SqlExclusions(conn)
         self.settlement = SqlSettlement(conn)
+        self.market = SqlMarket(conn)
         return self
 
     def __exit__(
