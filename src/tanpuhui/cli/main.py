@@ -12,7 +12,17 @@ import typer
 from rich.table import Table
 
 from tanpuhui.bootstrap import tune_runtime, upgrade_database
-from tanpuhui.cli import access, bench, bench_api, docs, files, methodology, registers, serving
+from tanpuhui.cli import (
+    access,
+    bench,
+    bench_api,
+    docs,
+    files,
+    market,
+    methodology,
+    registers,
+    serving,
+)
 from tanpuhui.cli.common import JsonOption, console, emit_json, err_console, handled, run, state
 from tanpuhui.cli.common import app as open_app
 from tanpuhui.domain.errors import ConflictError, InvalidInputError
@@ -52,6 +62,10 @@ cli.command("serve")(serving.serve)
 cli.command("demo")(serving.demo)
 cli.command("ingest")(files.ingest)
 cli.command("sample")(files.sample)
+cli.add_typer(market.offer_cli, name="offer")
+cli.add_typer(market.hold_cli, name="hold")
+cli.add_typer(market.programme_cli, name="programme")
+cli.command("sell")(market.sell)
 bench.cli.command("api")(bench_api.bench_api)
 
 
@@ -285,7 +299,7 @@ def ledger_show(
         ent = resolve_enterprise(app.ctx, enterprise) if enterprise else None
         account = resolve_account(app.ctx, who, ent.id if ent else None)
         view = show_ledger(app.ctx, account, limit=limit)
-    data = views.ledger_view(view)
+        data = {**views.ledger_view(view), **market.ledger_part(app.ctx, account, limit)}
     if as_json:
         emit_json(data)
         return
@@ -294,6 +308,7 @@ def ledger_show(
     for asset, amount in view.balances.items():
         table.add_row(asset, str(amount))
     console.print(table)
+    market.print_ledger_part(data)
     for t in data["reductions"]:
         tr = t["trace"]
         console.print(

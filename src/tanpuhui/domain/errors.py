@@ -13,7 +13,9 @@
     ├── ForbiddenError                  forbidden        403   proven, but not allowed
     ├── NotFoundError                   not_found        404   a named thing does not exist
     ├── ConflictError                   conflict         409   contradicts stored state
-    │   ├── ImmutableVersionError       immutable_version      a published version would change
+    │   └── ImmutableVersionError       immutable_version      a published version would change
+    ├── MarketError                     market_refused   409   a sale or hold the market refuses
+    │   │                                                      (CLI exit 1, as ledger refusals)
     │   ├── OfferClosedError            offer_closed           the offer is paused, closed or
     │   │                                                      outside its window
     │   ├── BudgetExhaustedError        budget_exhausted       the offer's budget (or coupon
@@ -116,23 +118,27 @@ class ImmutableVersionError(ConflictError):
     code = "immutable_version"
 
 
-class OfferClosedError(ConflictError):
+class MarketError(TanpuhuiError):
+    code = "market_refused"
+
+
+class OfferClosedError(MarketError):
     code = "offer_closed"
 
 
-class BudgetExhaustedError(ConflictError):
+class BudgetExhaustedError(MarketError):
     code = "budget_exhausted"
 
 
-class PerPersonLimitError(ConflictError):
+class PerPersonLimitError(MarketError):
     code = "per_person_limit"
 
 
-class HoldExpiredError(ConflictError):
+class HoldExpiredError(MarketError):
     code = "hold_expired"
 
 
-class HoldStateError(ConflictError):
+class HoldStateError(MarketError):
     code = "hold_not_held"
 
 

@@ -27,6 +27,7 @@ from tanpuhui.domain.errors import (
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
+    OfferClosedError,
     PerPersonLimitError,
     RaceLostError,
 )
@@ -104,6 +105,12 @@ def _check_terms(terms: OfferTerms) -> None:
         raise InvalidInputError("the maximum per person is below the minimum per sale")
     if terms.hold_minutes is not None and not 1 <= terms.hold_minutes <= 60 * 24 * 30:
         raise InvalidInputError("a hold lasts 1 minute to 30 days")
+    for region in terms.regions:
+        if not (len(region) == 6 and region.isdigit() and region.endswith("0000")):
+            raise InvalidInputError(f"{region!r} is not a province code (e.g. 510000)")
+    for vintage in terms.vintages:
+        if not (len(vintage) == 7 and vintage[4] == "-" and vintage.replace("-", "").isdigit()):
+            raise InvalidInputError(f"{vintage!r} is not a vintage month (YYYY-MM)")
     if len(terms.coupons) > MAX_COUPONS or len(set(terms.coupons)) != len(terms.coupons):
         raise InvalidInputError(f"a coupon pool holds up to {MAX_COUPONS} distinct codes")
 
@@ -187,7 +194,7 @@ def set_offer_status(
         if offer is None or (enterprise_id is not None and offer.enterprise_id != enterprise_id):
             raise NotFoundError(f"no offer {offer_id}")
         if offer.status is OfferStatus.CLOSED and status is not OfferStatus.CLOSED:
-            raise ConflictError(f"offer {offer_id} is closed", code="offer_closed")
+            raise OfferClosedError(f"offer {offer_id} is closed")
         uow.market.set_offer_status(offer_id, status)
         uow.commit()
     return get_offer(ctx, offer_id)
@@ -430,3 +437,10 @@ def holdings_of(ctx: Context, account: str) -> dict[str, list[Lot]]:
         if lot.grams > 0:
             by_class.setdefault(lot.asset, []).append(lot)
     return by_class
+
+
+def points_of(ctx: Context, account: str) -> dict[str, int]:
+    """A holder's points by programme."""
+    with ctx.uow(write=False) as uow:
+        balances = uow.ledger.balances_of(account)
+    return {a.partition(":")[2]: n for a, n in balances.items() if a.startswith("points:")}

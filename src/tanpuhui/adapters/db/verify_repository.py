@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import any_of
+from tanpuhui.adapters.db.market_repository import SqlMarket
 from tanpuhui.domain.checks import (
     SealedEntry,
     Violation,
@@ -55,6 +56,7 @@ class SqlVerify:
         yield from self._claims(catalogue)
         yield from self._traces(catalogue)
         yield from self._region_totals(computed)
+        yield from SqlMarket(self.conn).lineage_violations()
 
     def _entries(
         self, computed: dict[tuple[str, str], int], unbalanced: list[Violation]

@@ -1,0 +1,110 @@
+"""The market from the command line (issue 11 item 6), the real `tanpuhui` in a subprocess on
+both engines: publish a programme, create offers, sell (idempotent by request id), refusals as
+one `error[code]` line with exit 1, holds confirmed and voided, `ledger show` with points, holds
+and sales, and `ledger verify` clean afterwards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.cli_support import assert_no_traceback, ride, write_jsonl
+from tests.e2e.conftest import Run
+
+PROGRAMME = Path(__file__).parents[2] / "src/tanpuhui/programmes/luzhou.lvya@1.yaml"
+
+
+def _json(tanpuhui: Run, *args: str) -> Any:
+    done = tanpuhui(*args, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_no_traceback(done)
+    return json.loads(done.stdout)
+
+
+def _seller(tanpuhui: Run, tmp_path: Path) -> tuple[str, int]:
+    tanpuhui("enterprise", "add", "Bikes", "--role", "scene", check=True)
+    person = tanpuhui("person", "add", check=True).stdout.strip()
+    tanpuhui("bind", "u-1", "--enterprise", "Bikes", "--person", person, check=True)
+    write_jsonl(tmp_path / "e.jsonl", [ride("r1", hours_ago=30), ride("r2", hours_ago=5)])
+    tanpuhui("ingest", "e.jsonl", "--enterprise", "Bikes", check=True)
+    return person, _json(tanpuhui, "ledger", "show", person)["total_grams"]
+
+
+def test_a_person_sells_to_a_points_offer_from_the_command_line(
+    tanpuhui: Run, tmp_path: Path
+) -> None:
+    person, grams = _seller(tanpuhui, tmp_path)
+    published = _json(tanpuhui, "programme", "publish", str(PROGRAMME))
+    assert published["published"] and published["ref"] == "luzhou.lvya@1"
+    assert _json(tanpuhui, "programme", "show", "luzhou.lvya")["rules"][0]["points"] == 10
+    tanpuhui("enterprise", "add", "Maps", "--role", "platform", check=True)
+    offer = _json(
+        tanpuhui,
+        "offer",
+        "create",
+        "Maps",
+        "--budget-grams",
+        "100000",
+        "--points-per-kg",
+        "100",
+        "--programme",
+        "luzhou.lvya",
+        "--group",
+        "mobility",
+    )
+    sale = _json(
+        tanpuhui, "sell", person, "--offer", offer["id"], "--grams", "200", "--request-id", "q1"
+    )
+    assert sale["status"] == "completed" and sale["incentive"]["points"] == 20
+    again = _json(
+        tanpuhui, "sell", person, "--offer", offer["id"], "--grams", "200", "--request-id", "q1"
+    )
+    assert again["id"] == sale["id"] and again["replayed"]
+    too_much = tanpuhui("sell", person, "--offer", offer["id"], "--grams", str(grams))
+    assert too_much.returncode == 1
+    assert too_much.stderr.strip().startswith("error[insufficient_balance]")
+    assert_no_traceback(too_much)
+    ledger = _json(tanpuhui, "ledger", "show", person)
+    assert ledger["total_grams"] == grams - 200
+    assert ledger["points"] == {"luzhou.lvya": 20}
+    assert [s["id"] for s in ledger["sales"]] == [sale["id"]]
+    listed = _json(tanpuhui, "offer", "list")
+    assert listed[0]["remaining_grams"] == 100000 - 200
+    assert _json(tanpuhui, "offer", "pause", offer["id"])["status"] == "paused"
+    paused = tanpuhui("sell", person, "--offer", offer["id"], "--grams", "100")
+    assert paused.returncode == 1 and "error[offer_closed]" in paused.stderr
+    assert _json(tanpuhui, "offer", "close", offer["id"])["status"] == "closed"
+    assert tanpuhui("ledger", "verify").returncode == 0
+
+
+def test_coupon_holds_are_confirmed_or_voided_from_the_command_line(
+    tanpuhui: Run, tmp_path: Path
+) -> None:
+    person, grams = _seller(tanpuhui, tmp_path)
+    tanpuhui("enterprise", "add", "Coffee", "--role", "platform", check=True)
+    (tmp_path / "codes.txt").write_text("A-1\nA-2\n\n", encoding="utf-8")
+    offer = _json(
+        tanpuhui,
+        "offer",
+        "create",
+        "Coffee",
+        "--budget-grams",
+        "5000",
+        "--coupons",
+        "codes.txt",
+        "--hold-minutes",
+        "30",
+    )
+    assert offer["incentive"] == {"kind": "coupon", "coupons_left": 2}
+    first = _json(tanpuhui, "sell", person, "--offer", offer["id"], "--grams", "100")
+    assert first["status"] == "held" and first["incentive"]["code"] == "A-1"
+    assert _json(tanpuhui, "ledger", "show", person)["holds"][0]["id"] == first["id"]
+    assert _json(tanpuhui, "hold", "confirm", first["id"])["status"] == "confirmed"
+    second = _json(tanpuhui, "sell", person, "--offer", offer["id"], "--grams", "100")
+    assert _json(tanpuhui, "hold", "void", second["id"])["status"] == "voided"
+    late = tanpuhui("hold", "confirm", second["id"])
+    assert late.returncode == 1 and late.stderr.startswith("error[hold_not_held]")
+    assert _json(tanpuhui, "ledger", "show", person)["total_grams"] == grams - 100
+    assert _json(tanpuhui, "hold", "expire") == {"expired": 0}
+    assert tanpuhui("ledger", "verify").returncode == 0
