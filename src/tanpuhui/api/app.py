@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tanpuhui import __version__
 from tanpuhui.adapters.event_codec import EventDecoder
-from tanpuhui.api import errors, schemas
+from tanpuhui.api import errors, market_routes, schemas
 from tanpuhui.api.routes import router
 from tanpuhui.api.security import FailureLimiter
 from tanpuhui.bootstrap import App, database_ready
@@ -86,6 +86,7 @@ def create_app(app: App) -> FastAPI:
     )
     errors.install(api)
     api.include_router(router)
+    api.include_router(market_routes.router)
     api.add_middleware(SecurityHeaders)
 
     def openapi() -> dict[str, Any]:

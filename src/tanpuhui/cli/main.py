@@ -30,6 +30,7 @@ from tanpuhui.domain.parties import Role
 from tanpuhui.services import views
 from tanpuhui.services.intake import settle_due
 from tanpuhui.services.ledger import resolve_account, show_ledger, verify_ledger
+from tanpuhui.services.market_views import person_market_view
 from tanpuhui.services.parties import (
     add_enterprise,
     add_person,
@@ -299,7 +300,7 @@ def ledger_show(
         ent = resolve_enterprise(app.ctx, enterprise) if enterprise else None
         account = resolve_account(app.ctx, who, ent.id if ent else None)
         view = show_ledger(app.ctx, account, limit=limit)
-        data = {**views.ledger_view(view), **market.ledger_part(app.ctx, account, limit)}
+        data = {**views.ledger_view(view), **person_market_view(app.ctx, account, limit)}
     if as_json:
         emit_json(data)
         return

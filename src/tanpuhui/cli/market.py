@@ -22,14 +22,11 @@ from tanpuhui.domain.errors import InvalidInputError
 from tanpuhui.domain.market import OfferStatus, SaleStatus
 from tanpuhui.domain.methodology import Confidence
 from tanpuhui.services import market_views as mv
-from tanpuhui.services.context import Context
 from tanpuhui.services.market import (
     OfferTerms,
     create_offer,
     expire_holds,
     list_offers,
-    points_of,
-    sales_of_person,
     sell_reductions,
     set_offer_status,
     settle_hold,
@@ -264,19 +261,6 @@ def programme_show(code: str, as_json: JsonOption = False) -> None:
         console.print(
             f"  {r['behaviour']}: {r['points']} per {r['per']} — {r['source']}", markup=False
         )
-
-
-def ledger_part(ctx: Context, account: str, limit: int) -> dict[str, Any]:
-    """What `ledger show` adds for a person: points by programme, open holds and sales."""
-    kind, _, rest = account.partition(":")
-    if kind != "person":
-        return {}
-    sales = [mv.sale_view(r) for r in sales_of_person(ctx, uuid.UUID(rest), limit)]
-    return {
-        "points": points_of(ctx, account),
-        "holds": [s for s in sales if s["status"] == SaleStatus.HELD.value],
-        "sales": sales,
-    }
 
 
 def print_ledger_part(data: dict[str, Any]) -> None:

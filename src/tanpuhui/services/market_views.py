@@ -3,11 +3,13 @@ function per fact, so the outputs cannot drift)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from tanpuhui.domain.market import Lot
+from tanpuhui.domain.market import Lot, SaleStatus
 from tanpuhui.domain.programmes import Programme
-from tanpuhui.services.market import OfferView, SaleResult
+from tanpuhui.services.context import Context
+from tanpuhui.services.market import OfferView, SaleResult, points_of, sales_of_person
 
 
 def offer_view(v: OfferView) -> dict[str, Any]:
@@ -101,4 +103,18 @@ def programme_view(p: Programme) -> dict[str, Any]:
         "merchants": list(p.merchants),
         "expiry_days": p.expiry_days,
         "content_hash": p.content_hash,
+    }
+
+
+def person_market_view(ctx: Context, account: str, limit: int) -> dict[str, Any]:
+    """What a person's ledger adds from the market: points by programme, holds, sales (empty
+    for any other account)."""
+    kind, _, rest = account.partition(":")
+    if kind != "person":
+        return {}
+    sales = [sale_view(r) for r in sales_of_person(ctx, uuid.UUID(rest), limit)]
+    return {
+        "points": points_of(ctx, account),
+        "holds": [s for s in sales if s["status"] == SaleStatus.HELD.value],
+        "sales": sales,
     }
