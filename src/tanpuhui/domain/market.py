@@ -47,11 +47,6 @@ from tanpuhui.domain.methodology import Confidence, quality_rank
 MAX_BUDGET_GRAMS = 10**13
 
 
-def points_issuance_account(programme: str) -> str:
-    """The account a programme's points are issued from (it goes negative, as issuance does)."""
-    return f"issuance:points:{programme}"
-
-
 class OfferStatus(StrEnum):
     OPEN = "open"
     PAUSED = "paused"

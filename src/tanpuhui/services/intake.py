@@ -37,6 +37,7 @@ from tanpuhui.domain.intake import (
 )
 from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.services.context import Context, Limits, retry_races
+from tanpuhui.services.points import award_in, credits_of
 from tanpuhui.services.ports import HeldClaim, StoredCatalogue
 
 #: Attempts of one part of a batch that keeps losing uniqueness races.
@@ -233,6 +234,7 @@ def _settle_once(
         if decision.entry is not None:
             uow.ledger.record(decision.entry, lines_on_events=True)
         uow.intake.add_region_totals(decision.region_deltas)
+        award_in(uow, ctx, credits_of(decision.records), now)
         uow.settlement.hold(enterprise_id, decision.held, now, ctx.ids.new)
         if settling is not None:
             uow.settlement.mark_settled([settling[e] for e in prepared.event_ids()], now)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from tanpuhui.domain.errors import (
     BudgetExhaustedError,
@@ -44,11 +44,11 @@ from tanpuhui.domain.market import (
     available_lots,
     lineage_deltas,
     points_for,
-    points_issuance_account,
     sale_entry,
 )
 from tanpuhui.domain.methodology import Confidence
 from tanpuhui.domain.parties import Role
+from tanpuhui.domain.points import points_issuance_account
 from tanpuhui.domain.shards import shard_of_person
 from tanpuhui.services.context import Context, retry_races
 from tanpuhui.services.ports import UnitOfWork
@@ -258,7 +258,7 @@ def sell_in(
     taken = allocate(lots, grams, offer)
     sale = _new_sale(uow, ctx, offer, person_id, grams, request_id, now)
     if sale.status is SaleStatus.COMPLETED:
-        _post(uow, sale, taken)
+        _post(uow, sale, taken, ctx.tz)
     uow.market.add_sale(sale, shard, taken)
     _take_budget(uow, offer, grams, now)
     return SaleResult(sale, sale.status, taken)
@@ -310,7 +310,7 @@ def _new_sale(
     )
 
 
-def _post(uow: UnitOfWork, sale: Sale, lots: Sequence[Lot]) -> None:
+def _post(uow: UnitOfWork, sale: Sale, lots: Sequence[Lot], tz: tzinfo) -> None:
     """Post a sale's entry (grams to the enterprise, points to the person) and its lineage."""
     assert sale.entry_id is not None
     points = None
@@ -328,6 +328,9 @@ def _post(uow: UnitOfWork, sale: Sale, lots: Sequence[Lot]) -> None:
     uow.ledger.open(entry)
     uow.ledger.record(entry, lines_on_events=False)
     uow.market.apply_lineage(lineage_deltas(entry))
+    if points is not None:  # sale points expire like awarded ones: record the day earned
+        day = entry.created_at.astimezone(tz).date()
+        uow.market.add_points_earned({(entry.postings[0].account, points[1], day): points[2]})
 
 
 def _take_budget(uow: UnitOfWork, offer: Offer, grams: int, now: datetime) -> None:
@@ -397,7 +400,7 @@ def _settle_in(
     if not uow.market.settle_sale(settled, shard):
         raise RaceLostError(f"hold {sale_id} changed concurrently")
     if status is SaleStatus.CONFIRMED:
-        _post(uow, settled, lots)
+        _post(uow, settled, lots, ctx.tz)
     else:
         uow.market.give_budget(sale.offer_id, sale.grams)
     return SaleResult(settled, status, lots)

@@ -19,6 +19,7 @@ from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.domain.methodology import Catalogue
 from tanpuhui.domain.parties import Binding, Enterprise, Person, Role
 from tanpuhui.services.context import Context, retry_races
+from tanpuhui.services.points import award_in, moved_credits
 from tanpuhui.services.ports import UnitOfWork
 
 
@@ -198,6 +199,7 @@ def bind_in(
             uow.ledger.open(plan.entry)
             uow.ledger.record(plan.entry, lines_on_events=False)
         uow.intake.add_region_totals(plan.region_deltas)
+        award_in(uow, ctx, moved_credits(person, reductions, plan.moves), now)
         moves = plan.moves
     return BindingResult(binding, True, moves)
 

@@ -13,22 +13,25 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import msgspec
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
-from tanpuhui.adapters.db.bulk import insert_rows
+from tanpuhui.adapters.db.bulk import any_of, insert_rows
 from tanpuhui.adapters.programme_files import programme_from_content
 from tanpuhui.domain.checks import Violation
 from tanpuhui.domain.ledger import is_holder
 from tanpuhui.domain.market import Lot, Offer, OfferStatus, Sale, SaleStatus
 from tanpuhui.domain.methodology import Confidence
+from tanpuhui.domain.points import Redemption
 from tanpuhui.domain.programmes import Programme
-from tanpuhui.domain.shards import shard_of_account
+from tanpuhui.domain.shards import shard_of_account, shard_of_enterprise
 
+#: Parsed programme versions by (code, version, content hash): versions are immutable.
+_PARSED: dict[tuple[str, int, str], Programme] = {}
 _json = msgspec.json.encode
 _unjson = msgspec.json.decode
 
@@ -464,3 +467,128 @@ class SqlMarket:
         if code is not None:
             query = query.where(p.code == code)
         return [programme_from_content(r.content) for r in self.conn.execute(query)]
+
+    def active_programmes(self) -> list[Programme]:
+        """The newest version of every programme (intake reads this per batch: a version is
+        parsed once per process, then only its key and hash are read)."""
+        p = t.programmes.c
+        newest: dict[str, Any] = {}
+        for r in self.conn.execute(
+            sa.select(p.code, p.version, p.content_hash).order_by(p.code, p.version)
+        ):
+            newest[r.code] = r
+        found = []
+        for r in newest.values():
+            key = (r.code, r.version, r.content_hash)
+            if key not in _PARSED:
+                content = self.conn.execute(
+                    sa.select(p.content).where(p.code == r.code, p.version == r.version)
+                ).scalar_one()
+                _PARSED[key] = programme_from_content(content)
+            found.append(_PARSED[key])
+        return found
+
+    # --- points -----------------------------------------------------------------------------
+
+    def points_earned(
+        self, keys: Sequence[tuple[str, str, date]]
+    ) -> dict[tuple[str, str, date], int]:
+        """What each (holder, programme, day) has earned so far (the daily caps' state)."""
+        if not keys:
+            return {}
+        d = t.points_days.c
+        found: dict[tuple[str, str, date], int] = {}
+        wanted = set(keys)
+        holders = sorted({k[0] for k in keys})
+        for r in self.conn.execute(
+            sa.select(d.holder, d.programme, d.day, d.points).where(
+                any_of(self.conn, d.holder, holders), d.day.in_(sorted({k[2] for k in keys}))
+            )
+        ):
+            if (r.holder, r.programme, r.day) in wanted:
+                found[(r.holder, r.programme, r.day)] = int(r.points)
+        return found
+
+    def add_points_earned(self, totals: Mapping[tuple[str, str, date], int]) -> None:
+        d = t.points_days
+        for (holder, programme, day), points in sorted(totals.items()):
+            shard = shard_of_account(holder)
+            done = self.conn.execute(
+                d.update()
+                .where(
+                    d.c.shard == shard,
+                    d.c.holder == holder,
+                    d.c.programme == programme,
+                    d.c.day == day,
+                )
+                .values(points=d.c.points + points)
+            ).rowcount
+            if done == 0:  # the holder's lock (or a unique violation → retry) decides races
+                self.conn.execute(
+                    d.insert().values(
+                        shard=shard, holder=holder, programme=programme, day=day, points=points
+                    )
+                )
+
+    def points_history(self, holder: str, programme: str, cutoff: date) -> tuple[int, int]:
+        """(points earned before `cutoff`, points earned in all) by a holder in a programme."""
+        d = t.points_days.c
+        row = self.conn.execute(
+            sa.select(
+                sa.func.coalesce(sa.func.sum(sa.case((d.day < cutoff, d.points), else_=0)), 0),
+                sa.func.coalesce(sa.func.sum(d.points), 0),
+            ).where(
+                d.shard == shard_of_account(holder), d.holder == holder, d.programme == programme
+            )
+        ).one()
+        return int(row[0]), int(row[1])
+
+    def points_holders(self, programme: str, cutoff: date) -> list[str]:
+        """Holders with points of `programme` earned before `cutoff` (expiry candidates)."""
+        d = t.points_days.c
+        return [
+            r[0]
+            for r in self.conn.execute(
+                sa.select(d.holder)
+                .where(d.programme == programme, d.day < cutoff)
+                .group_by(d.holder)
+                .order_by(d.holder)
+            )
+        ]
+
+    def find_redemption(self, merchant_id: uuid.UUID, request_id: str) -> Redemption | None:
+        r = t.redemptions.c
+        row = self.conn.execute(
+            sa.select(t.redemptions).where(
+                r.shard == shard_of_enterprise(merchant_id),
+                r.merchant_id == merchant_id,
+                r.request_id == request_id,
+            )
+        ).first()
+        if row is None:
+            return None
+        return Redemption(
+            row.id,
+            row.merchant_id,
+            row.request_id,
+            row.person_id,
+            row.programme,
+            row.points,
+            row.entry_id,
+            row.created_at,
+        )
+
+    def add_redemption(self, redemption: Redemption) -> None:
+        self.conn.execute(
+            t.redemptions.insert().values(
+                shard=shard_of_enterprise(redemption.merchant_id),
+                id=redemption.id,
+                merchant_id=redemption.merchant_id,
+                request_id=redemption.request_id,
+                person_id=redemption.person_id,
+                programme=redemption.programme,
+                points=redemption.points,
+                entry_id=redemption.entry_id,
+                created_at=redemption.created_at,
+            )
+        )

@@ -532,3 +532,36 @@ holding_deltas = sa.Table(
     sa.Column("grams", sa.BigInteger, nullable=False),
     info={"distribution": "shard"},
 )
+
+#: Points a holder earned per programme and day: the daily caps' state and the expiry's
+#: (oldest first) record. Awards and sale incentives add to it; nothing subtracts.
+points_days = sa.Table(
+    "points_days",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("holder", sa.Text, primary_key=True),
+    sa.Column("programme", sa.Text, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("points", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("points >= 0", name="points_not_negative"),
+    info={"distribution": "shard"},
+)
+
+#: Redemptions at partner merchants, in the merchant's shard; idempotent by (merchant, the
+#: merchant's request id).
+redemptions = sa.Table(
+    "redemptions",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("merchant_id", sa.Uuid, nullable=False),
+    sa.Column("request_id", sa.Text, nullable=False),
+    sa.Column("person_id", sa.Uuid, nullable=False),
+    sa.Column("programme", sa.Text, nullable=False),
+    sa.Column("points", sa.BigInteger, nullable=False),
+    sa.Column("entry_id", sa.Uuid, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("shard", "merchant_id", "request_id"),
+    sa.CheckConstraint("points > 0", name="points_positive"),
+    info={"distribution": "shard"},
+)

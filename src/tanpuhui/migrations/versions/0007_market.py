@@ -1,4 +1,4 @@
-"""The market (issue 11): points programmes, offers with their coupon pools, sales and holds
+"""The market (issue 11): points programmes, points earned per day and redemptions, offers with their coupon pools, sales and holds
 with the blocks (lots) behind them, and the lineage deltas of holders (domain/market.py).
 
 Revision ID: 0007
@@ -43,6 +43,40 @@ def upgrade() -> None:
         sa.Column("asset", sa.Text, nullable=False),
         sa.Column("grams", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("shard", "holder", "reduction_id", name=op.f("pk_holding_deltas")),
+    )
+    _points()
+
+
+def _points() -> None:
+    op.create_table(
+        "points_days",
+        sa.Column("shard", sa.SmallInteger, nullable=False),
+        sa.Column("holder", sa.Text, nullable=False),
+        sa.Column("programme", sa.Text, nullable=False),
+        sa.Column("day", sa.Date, nullable=False),
+        sa.Column("points", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint("shard", "holder", "programme", "day", name=op.f("pk_points_days")),
+        sa.CheckConstraint("points >= 0", name=op.f("ck_points_days_points_not_negative")),
+    )
+    op.create_table(
+        "redemptions",
+        sa.Column("shard", sa.SmallInteger, nullable=False),
+        sa.Column("id", sa.Uuid, nullable=False),
+        sa.Column("merchant_id", sa.Uuid, nullable=False),
+        sa.Column("request_id", sa.Text, nullable=False),
+        sa.Column("person_id", sa.Uuid, nullable=False),
+        sa.Column("programme", sa.Text, nullable=False),
+        sa.Column("points", sa.BigInteger, nullable=False),
+        sa.Column("entry_id", sa.Uuid, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.PrimaryKeyConstraint("shard", "id", name=op.f("pk_redemptions")),
+        sa.UniqueConstraint(
+            "shard",
+            "merchant_id",
+            "request_id",
+            name=op.f("uq_redemptions_shard_merchant_id_request_id"),
+        ),
+        sa.CheckConstraint("points > 0", name=op.f("ck_redemptions_points_positive")),
     )
 
 
