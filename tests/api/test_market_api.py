@@ -117,3 +117,32 @@ def test_offer_refusals_are_problems_with_stable_codes(server: LiveServer, clien
     refused = server.http.post("/v1/me/sales", json={"offer_id": offer}, headers=persona.auth)
     assert_problem(refused, 422, "invalid_request")
     assert server.http.get("/v1/me/sales").status_code == 401
+
+
+def test_a_partner_merchant_redeems_points_with_the_persons_one_time_code(
+    server: LiveServer,
+) -> None:
+    from tanpuhui.adapters.programme_files import parse_programme
+    from tanpuhui.services.programmes import publish_programme
+    from tests.integration.test_points import PROGRAMME, _bus
+
+    programme, content = parse_programme(PROGRAMME.read_text(), PROGRAMME.name)
+    publish_programme(server.ctx, programme, content)
+    enterprise = add_enterprise(server.ctx, "Luzhou Bus", {Role.SCENE, Role.PLATFORM})
+    key = generate_key()
+    credential = register_credential(server.ctx, enterprise.id, public_raw(key))
+    bus = Onboarded(enterprise, credential.id, key, server.base_url)
+    with bus.client() as c:
+        persona = bound_person(server, c, "u-1")
+        c.submit_events([_bus(0), _bus(2)])
+    code = server.http.post("/v1/me/binding-codes", headers=persona.auth).json()["code"]
+    body = {"code": code, "programme": "luzhou.lvya", "points": 15, "request_id": "till-9"}
+    done = _signed(server, bus, "POST", "/v1/redemptions", body)
+    assert done.status_code == 201, done.text
+    assert done.json()["points"] == 15 and not done.json()["replayed"]
+    again = _signed(server, bus, "POST", "/v1/redemptions", body)
+    assert again.status_code == 200 and again.json()["id"] == done.json()["id"]
+    ledger = server.http.get("/v1/me/ledger", headers=persona.auth).json()
+    assert ledger["points"] == {"luzhou.lvya": 5}
+    reused = _signed(server, bus, "POST", "/v1/redemptions", {**body, "request_id": "till-10"})
+    assert_problem(reused, 422, "invalid_binding_code")

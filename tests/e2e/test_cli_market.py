@@ -108,3 +108,26 @@ def test_coupon_holds_are_confirmed_or_voided_from_the_command_line(
     assert _json(tanpuhui, "ledger", "show", person)["total_grams"] == grams - 100
     assert _json(tanpuhui, "hold", "expire") == {"expired": 0}
     assert tanpuhui("ledger", "verify").returncode == 0
+
+
+def test_a_person_redeems_points_at_a_partner_merchant_from_the_command_line(
+    tanpuhui: Run, tmp_path: Path
+) -> None:
+    tanpuhui("programme", "publish", str(PROGRAMME), check=True)
+    tanpuhui("enterprise", "add", "Luzhou Bus", "--role", "scene", "--role", "platform", check=True)
+    person = tanpuhui("person", "add", check=True).stdout.strip()
+    tanpuhui("bind", "u-1", "--enterprise", "Luzhou Bus", "--person", person, check=True)
+    bus = {"behaviour": "bus_ride", "region": "510502", "quantity": {"distance_km": "5"}}
+    rides = [ride(f"b{i}", hours_ago=3 + i, minutes=10, **bus) for i in range(3)]
+    write_jsonl(tmp_path / "bus.jsonl", rides)
+    tanpuhui("ingest", "bus.jsonl", "--enterprise", "Luzhou Bus", check=True)
+    assert _json(tanpuhui, "ledger", "show", person)["points"] == {"luzhou.lvya": 30}
+    args = ("redeem", person, "--programme", "luzhou.lvya", "--merchant", "Luzhou Bus")
+    done = _json(tanpuhui, *args, "--points", "12", "--request-id", "t1")
+    assert done["points"] == 12 and not done["replayed"]
+    assert _json(tanpuhui, *args, "--points", "12", "--request-id", "t1")["replayed"]
+    short = tanpuhui(*args, "--points", "19")
+    assert short.returncode == 1 and short.stderr.startswith("error[insufficient_balance]")
+    assert _json(tanpuhui, "ledger", "show", person)["points"] == {"luzhou.lvya": 18}
+    assert _json(tanpuhui, "programme", "expire-points") == {"expired_points": 0}
+    assert tanpuhui("ledger", "verify").returncode == 0

@@ -39,6 +39,7 @@ from tanpuhui.services.market import (
     set_offer_status,
     settle_hold,
 )
+from tanpuhui.services.points import redeem_with_code
 
 router = APIRouter()
 Signed = Annotated[Enterprise, Depends(signed_enterprise)]
@@ -267,3 +268,30 @@ async def read_holdings(request: Request, enterprise: Signed) -> Response:
     account = enterprise_account(enterprise.id)
     by_class = await run_in_threadpool(holdings_of, context(request), account)
     return json_response(mv.holdings_view(account, by_class))
+
+
+class _RedemptionBody(msgspec.Struct, forbid_unknown_fields=True):
+    code: str
+    programme: str
+    points: int
+    request_id: str
+
+
+@router.post(
+    "/v1/redemptions",
+    summary="(Merchant) Redeem a person's points, with the person's one-time code",
+    description="Signed by a partner merchant of the programme. The points move from the "
+    "person to the merchant. Idempotent by `request_id`: the same id returns the same "
+    "redemption (200) and moves nothing.",
+    response_model=ms.RedemptionResult,
+    status_code=201,
+    responses=problems(401, 403, 404, 408, 409, 413, 422, 429, 503),
+    openapi_extra=json_body("RedemptionRequest"),
+)
+async def post_redemption(request: Request, enterprise: Signed) -> Response:
+    body = _decode(request.state.body, _RedemptionBody, "redemption")
+    done, new = await run_in_threadpool(
+        redeem_with_code, context(request), enterprise.id, body.code, body.programme,
+        body.points, body.request_id,
+    )  # fmt: skip
+    return json_response({**mv.redemption_view(done), "replayed": not new}, 201 if new else 200)

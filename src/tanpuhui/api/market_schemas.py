@@ -107,4 +107,25 @@ class SaleList(BaseModel):
     items: list[Sale]
 
 
-REQUEST_BODIES: tuple[type[BaseModel], ...] = (OfferRequest, SaleRequest)
+class RedemptionRequest(_Doc):
+    code: Annotated[str, StringConstraints(min_length=8, max_length=9)] = Field(
+        description="the person's one-time code, e.g. ABCD-2345 (POST /v1/me/binding-codes)"
+    )
+    programme: str
+    points: int = Field(ge=1)
+    request_id: RequestId = Field(description="idempotency key: the same id, the same answer")
+
+
+class RedemptionResult(BaseModel):
+    id: str
+    merchant_id: str
+    request_id: str
+    person_id: str
+    programme: str
+    points: int
+    entry_id: str
+    created_at: datetime
+    replayed: bool
+
+
+REQUEST_BODIES: tuple[type[BaseModel], ...] = (OfferRequest, SaleRequest, RedemptionRequest)

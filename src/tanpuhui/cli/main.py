@@ -67,6 +67,7 @@ cli.add_typer(market.offer_cli, name="offer")
 cli.add_typer(market.hold_cli, name="hold")
 cli.add_typer(market.programme_cli, name="programme")
 cli.command("sell")(market.sell)
+cli.command("redeem")(market.redeem)
 bench.cli.command("api")(bench_api.bench_api)
 
 

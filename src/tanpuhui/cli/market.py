@@ -32,6 +32,7 @@ from tanpuhui.services.market import (
     settle_hold,
 )
 from tanpuhui.services.parties import resolve_enterprise
+from tanpuhui.services.points import expire_points, redeem_points
 from tanpuhui.services.programmes import get_programme, list_programmes, publish_programme
 
 offer_cli = typer.Typer(
@@ -273,3 +274,32 @@ def print_ledger_part(data: dict[str, Any]) -> None:
             highlight=False,
             markup=False,
         )
+
+
+@handled
+def redeem(
+    person: Annotated[str, typer.Argument(help="The person's id.")],
+    programme: Annotated[str, typer.Option(help="The programme's code.")],
+    merchant: Annotated[str, typer.Option(help="The partner merchant (id or name).")],
+    points: Annotated[int, typer.Option(help="Points to redeem.")],
+    request_id: Annotated[
+        str | None, typer.Option("--request-id", help="Idempotency key of the merchant.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Redeem a person's points at a partner merchant."""
+    with open_app() as app:
+        shop = resolve_enterprise(app.ctx, merchant)
+        rid = request_id or str(app.ctx.ids.new())
+        done, new = redeem_points(app.ctx, shop.id, _id(person, "a person"), programme, points, rid)
+    data = {**mv.redemption_view(done), "replayed": not new}
+    _print(data, as_json, f"redeemed {points} {programme} points at {shop.name}")
+
+
+@programme_cli.command("expire-points")
+@handled
+def programme_expire(as_json: JsonOption = False) -> None:
+    """Post the expiry of points past their programme's lifetime (oldest first)."""
+    with open_app() as app:
+        gone = expire_points(app.ctx)
+    _print({"expired_points": gone}, as_json, f"{gone} point(s) expired")

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from tanpuhui.domain.market import Lot, SaleStatus
+from tanpuhui.domain.points import Redemption
 from tanpuhui.domain.programmes import Programme
 from tanpuhui.services.context import Context
 from tanpuhui.services.market import OfferView, SaleResult, points_of, sales_of_person
@@ -117,4 +118,17 @@ def person_market_view(ctx: Context, account: str, limit: int) -> dict[str, Any]
         "points": points_of(ctx, account),
         "holds": [s for s in sales if s["status"] == SaleStatus.HELD.value],
         "sales": sales,
+    }
+
+
+def redemption_view(r: Redemption) -> dict[str, Any]:
+    return {
+        "id": str(r.id),
+        "merchant_id": str(r.merchant_id),
+        "request_id": r.request_id,
+        "person_id": str(r.person_id),
+        "programme": r.programme,
+        "points": r.points,
+        "entry_id": str(r.entry_id),
+        "created_at": r.created_at.isoformat(),
     }
