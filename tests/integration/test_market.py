@@ -251,7 +251,8 @@ def test_an_offer_without_coupons_left_refuses(app: App) -> None:
 
 
 def test_a_sale_killed_mid_transaction_leaves_nothing(app: App) -> None:
-    """The budget is taken last: make it fail after the entry and lineage were written."""
+    """The sale row and its lots are written before the budget is taken: make the budget
+    refuse then, and nothing of the sale may remain."""
     person, grams = _seller(app)
     offer = _points_offer(app)
     with app.engine.begin() as conn:

@@ -16,6 +16,7 @@ from tanpuhui.cli import (
     access,
     bench,
     bench_api,
+    bench_market,
     docs,
     files,
     market,
@@ -69,6 +70,7 @@ cli.add_typer(market.programme_cli, name="programme")
 cli.command("sell")(market.sell)
 cli.command("redeem")(market.redeem)
 bench.cli.command("api")(bench_api.bench_api)
+bench.cli.command("market")(bench_market.bench_market)
 
 
 @cli.callback()

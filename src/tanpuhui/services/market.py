@@ -4,10 +4,11 @@
 binding takes, so no two movements of one person interleave), returns the stored sale when the
 request id was seen before, checks the offer's terms and the person's limit, allocates the
 grams oldest first over the person's available lots (posted minus what open holds reserve),
-posts the sale entry through the ledger (which refuses a holder going negative: the second
-guard) or stores a hold, and takes the offer's budget last (its row is the one every seller of
-the offer touches, so it is held for the shortest time; the database refuses a negative
-budget). Anything raised rolls the whole sale back.
+stores the sale (a hold reserves its lots) and posts the entry through the ledger (which
+refuses a holder going negative: the second guard). The shared rows come last, so they are
+locked for the shortest time: the offer's budget (every seller of the offer touches it; the
+database refuses a negative budget), then the ledger's own critical section. Anything
+raised rolls the whole sale back.
 
 A hold is confirmed (posted) or voided by the enterprise, or expires by the clock: expired
 holds reserve nothing and count against no budget from the moment they expire, and
@@ -257,10 +258,10 @@ def sell_in(
     lots = available_lots(uow.market.lots_of(seller), uow.market.reserved(shard, person_id, now))
     taken = allocate(lots, grams, offer)
     sale = _new_sale(uow, ctx, offer, person_id, grams, request_id, now)
-    if sale.status is SaleStatus.COMPLETED:
-        _post(uow, sale, taken, ctx.tz)
     uow.market.add_sale(sale, shard, taken)
     _take_budget(uow, offer, grams, now)
+    if sale.status is SaleStatus.COMPLETED:  # the ledger last: its shared lock is the hottest
+        _post(uow, sale, taken, ctx.tz)
     return SaleResult(sale, sale.status, taken)
 
 
@@ -325,12 +326,12 @@ def _post(uow: UnitOfWork, sale: Sale, lots: Sequence[Lot], tz: tzinfo) -> None:
         points,
         f"sale {sale.id} to offer {sale.offer_id}",
     )
-    uow.ledger.open(entry)
-    uow.ledger.record(entry, lines_on_events=False)
     uow.market.apply_lineage(lineage_deltas(entry))
     if points is not None:  # sale points expire like awarded ones: record the day earned
         day = entry.created_at.astimezone(tz).date()
         uow.market.add_points_earned({(entry.postings[0].account, points[1], day): points[2]})
+    uow.ledger.open(entry)
+    uow.ledger.record(entry, lines_on_events=False)
 
 
 def _take_budget(uow: UnitOfWork, offer: Offer, grams: int, now: datetime) -> None:

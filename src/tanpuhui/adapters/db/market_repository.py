@@ -18,6 +18,8 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import any_of, insert_rows
@@ -333,7 +335,8 @@ class SqlMarket:
                 e.quality,
             )
             .select_from(t.events.outerjoin(t.holding_deltas, delta))
-            .where(e.holder == holder, e.state == "active")
+            # the literal lets both engines use the partial index of active claims by holder
+            .where(e.holder == holder, sa.text("events.state = 'active'"))
         )
         gained = (
             sa.select(d.reduction_id, d.asset, d.grams, e.started_at, e.quality)
@@ -350,27 +353,35 @@ class SqlMarket:
         ]
 
     def apply_lineage(self, deltas: Mapping[tuple[str, uuid.UUID, str], int]) -> None:
-        """Add a movement's lineage changes ((holder, reduction, asset) → grams)."""
-        d = t.holding_deltas
-        for (holder, reduction_id, asset), grams in sorted(deltas.items(), key=str):
-            if not is_holder(holder):
-                continue
-            shard = shard_of_account(holder)
-            done = self.conn.execute(
-                d.update()
-                .where(d.c.shard == shard, d.c.holder == holder, d.c.reduction_id == reduction_id)
-                .values(grams=d.c.grams + grams)
-            ).rowcount
-            if done == 0:  # the holder's lock (or a unique violation → retry) decides races
-                self.conn.execute(
-                    d.insert().values(
-                        shard=shard,
-                        holder=holder,
-                        reduction_id=reduction_id,
-                        asset=asset,
-                        grams=grams,
-                    )
-                )
+        """Add a movement's lineage changes ((holder, reduction, asset) → grams): one upsert
+        (the holders' locks keep two movements of one holder apart)."""
+        values = [
+            {
+                "shard": shard_of_account(holder),
+                "holder": holder,
+                "reduction_id": reduction_id,
+                "asset": asset,
+                "grams": grams,
+            }
+            for (holder, reduction_id, asset), grams in sorted(deltas.items(), key=str)
+            if is_holder(holder)
+        ]
+        if values:
+            self._upsert_adding(t.holding_deltas, values, ("shard", "holder", "reduction_id"))
+
+    def _upsert_adding(
+        self, table: sa.Table, values: list[dict[str, Any]], key: tuple[str, ...]
+    ) -> None:
+        """Insert rows; where the key exists, add the new row's last column to the stored one."""
+        insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        amount = list(values[0])[-1]
+        statement = insert(table).values(values)
+        self.conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=list(key),
+                set_={amount: table.c[amount] + statement.excluded[amount]},
+            )
+        )
 
     def lineage_violations(self) -> Iterator[Violation]:
         """Invariant 10: each holder's lots sum to its balance per class; no lot is negative;
@@ -510,25 +521,18 @@ class SqlMarket:
         return found
 
     def add_points_earned(self, totals: Mapping[tuple[str, str, date], int]) -> None:
-        d = t.points_days
-        for (holder, programme, day), points in sorted(totals.items()):
-            shard = shard_of_account(holder)
-            done = self.conn.execute(
-                d.update()
-                .where(
-                    d.c.shard == shard,
-                    d.c.holder == holder,
-                    d.c.programme == programme,
-                    d.c.day == day,
-                )
-                .values(points=d.c.points + points)
-            ).rowcount
-            if done == 0:  # the holder's lock (or a unique violation → retry) decides races
-                self.conn.execute(
-                    d.insert().values(
-                        shard=shard, holder=holder, programme=programme, day=day, points=points
-                    )
-                )
+        values = [
+            {
+                "shard": shard_of_account(holder),
+                "holder": holder,
+                "programme": programme,
+                "day": day,
+                "points": points,
+            }
+            for (holder, programme, day), points in sorted(totals.items())
+        ]
+        if values:
+            self._upsert_adding(t.points_days, values, ("shard", "holder", "programme", "day"))
 
     def points_history(self, holder: str, programme: str, cutoff: date) -> tuple[int, int]:
         """(points earned before `cutoff`, points earned in all) by a holder in a programme."""
