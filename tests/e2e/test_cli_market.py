@@ -6,10 +6,14 @@ and sales, and `ledger verify` clean afterwards."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.cli_support import assert_no_traceback, ride, write_jsonl
+import pytest
+import sqlalchemy as sa
+
+from tests.e2e.cli_support import assert_no_traceback, ride, run_cli, write_jsonl
 from tests.e2e.conftest import Run
 
 PROGRAMME = Path(__file__).parents[2] / "src/tanpuhui/programmes/luzhou.lvya@1.yaml"
@@ -131,3 +135,28 @@ def test_a_person_redeems_points_at_a_partner_merchant_from_the_command_line(
     assert _json(tanpuhui, "ledger", "show", person)["points"] == {"luzhou.lvya": 18}
     assert _json(tanpuhui, "programme", "expire-points") == {"expired_points": 0}
     assert tanpuhui("ledger", "verify").returncode == 0
+
+
+@pytest.mark.slow
+def test_the_demo_shows_the_market_loop(tmp_path: Path) -> None:
+    """Issue 11 item 7: a platform enterprise with an offer, people selling to it, a Luzhou
+    points programme with a partner merchant where people redeem — and a verified ledger."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db = tmp_path / "demo.db"
+    done = run_cli(
+        "demo", "--db", str(db), "--persons", "120", "--days", "8", "--port", str(port),
+        "--no-serve", "--json", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["ledger_violations"] == 0
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        statuses = dict(
+            conn.execute(sa.text("select status, count(*) from sales group by status")).all()
+        )
+        redeemed = conn.execute(sa.text("select count(*) from redemptions")).scalar_one()
+    engine.dispose()
+    assert statuses.get("completed", 0) > 0 and statuses.get("confirmed", 0) > 0
+    assert redeemed > 0
