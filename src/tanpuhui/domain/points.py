@@ -24,7 +24,7 @@ from datetime import date, datetime
 from typing import NamedTuple
 
 from tanpuhui.domain.ledger import Entry, Posting, points_asset
-from tanpuhui.domain.programmes import Programme
+from tanpuhui.domain.programmes import PointsRule, Programme
 
 
 def points_issuance_account(programme: str) -> str:
@@ -72,6 +72,17 @@ class AwardPlan:
         return dict(totals)
 
 
+def rules_by_behaviour(
+    programmes: Sequence[Programme],
+) -> dict[str, list[tuple[Programme, PointsRule]]]:
+    """Each behaviour's (programme, rule) pairs: the only programmes a credit can earn in."""
+    found: dict[str, list[tuple[Programme, PointsRule]]] = defaultdict(list)
+    for p in programmes:
+        for rule in p.rules:
+            found[rule.behaviour].append((p, rule))
+    return dict(found)
+
+
 def plan_awards(
     credits: Iterable[Credit],
     programmes: Sequence[Programme],
@@ -83,10 +94,10 @@ def plan_awards(
     each day holds already), as one entry."""
     so_far: dict[tuple[str, str, date], int] = defaultdict(int, earned)
     awards: list[Award] = []
+    rules = rules_by_behaviour(programmes)
     for c in credits:
-        for p in programmes:
-            rule = p.rule_for(c.behaviour)
-            if rule is None or not p.active_on(c.day) or not region_within(c.region, p.region):
+        for p, rule in rules.get(c.behaviour, ()):
+            if not p.active_on(c.day) or not region_within(c.region, p.region):
                 continue
             points = rule.points_for(c.grams)
             key = (c.holder, p.code, c.day)

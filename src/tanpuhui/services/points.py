@@ -35,6 +35,7 @@ from tanpuhui.domain.points import (
     expired_points,
     plan_awards,
     points_issuance_account,
+    rules_by_behaviour,
     transfer_entry,
 )
 from tanpuhui.domain.programmes import Programme
@@ -75,7 +76,12 @@ def award_in(uow: UnitOfWork, ctx: Context, credits: Sequence[Credit], now: date
     programmes = uow.market.active_programmes()
     if not programmes:
         return
-    keys = sorted({(c.holder, p.code, c.day) for c in credits for p in programmes})
+    rules = rules_by_behaviour(programmes)
+    keys = sorted(
+        {(c.holder, p.code, c.day) for c in credits for p, _ in rules.get(c.behaviour, ())}
+    )
+    if not keys:
+        return
     plan = plan_awards(credits, programmes, uow.market.points_earned(keys), ctx.ids.new(), now)
     if plan.entry is None:
         return

@@ -375,13 +375,11 @@ class SqlMarket:
         """Insert rows; where the key exists, add the new row's last column to the stored one."""
         insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
         amount = list(values[0])[-1]
-        statement = insert(table).values(values)
-        self.conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=list(key),
-                set_={amount: table.c[amount] + statement.excluded[amount]},
-            )
+        statement = insert(table)
+        upsert = statement.on_conflict_do_update(
+            index_elements=list(key), set_={amount: table.c[amount] + statement.excluded[amount]}
         )
+        self.conn.execute(upsert, values)  # one cached statement, executemany
 
     def lineage_violations(self) -> Iterator[Violation]:
         """Invariant 10: each holder's lots sum to its balance per class; no lot is negative;
