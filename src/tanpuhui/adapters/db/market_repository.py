@@ -388,13 +388,41 @@ class SqlMarket:
         yield from self._lineage_against_balances()
         yield from self._rollup_against_postings()
 
+    def _shortfalls(self) -> dict[tuple[str, str], int]:
+        """Grams a correction took from a buffer account because the reduction's holder had
+        sold them (domain/requantify.py): the reduction backs fewer grams than its holder's
+        lineage had, and the buffer carries the difference, so they count back to it."""
+        p, e = t.postings.c, t.events.c
+        found: dict[tuple[str, str], int] = defaultdict(int)
+        for r in self.conn.execute(
+            sa.select(e.holder, p.asset, sa.func.sum(p.amount))
+            .select_from(t.postings.join(t.events, e.id == p.reduction_id))
+            .where(p.account.like("buffer:%"), e.holder.is_not(None))
+            .group_by(e.holder, p.asset)
+        ):
+            found[(r[0], r[1])] -= int(r[2])
+        return dict(found)
+
     def _lots_negative(self) -> Iterator[Violation]:
-        e, d = t.events.c, t.holding_deltas.c
+        e, d, p = t.events.c, t.holding_deltas.c, t.postings.c
+        buffered = (
+            sa.select(p.reduction_id, (-sa.func.sum(p.amount)).label("grams"))
+            .where(p.account.like("buffer:%"), p.reduction_id.is_not(None))
+            .group_by(p.reduction_id)
+            .subquery()
+        )
         own = sa.case((sa.and_(e.holder == d.holder, e.state == "active"), e.live_grams), else_=0)
         rows = self.conn.execute(
             sa.select(d.holder, d.reduction_id, (own + d.grams).label("lot"))
-            .select_from(t.holding_deltas.join(t.events, e.id == d.reduction_id))
-            .where(own + d.grams < 0)
+            .select_from(
+                t.holding_deltas.join(t.events, e.id == d.reduction_id).outerjoin(
+                    buffered, buffered.c.reduction_id == d.reduction_id
+                )
+            )
+            # a re-quantified reduction whose holder had sold some of it: requantify takes what
+            # the holder still has from the class, not from this lot, so only its sum (below)
+            # is checked
+            .where(own + d.grams < 0, buffered.c.grams.is_(None))
         )
         for r in rows:
             yield Violation(
@@ -414,6 +442,8 @@ class SqlMarket:
             sa.select(d.holder, d.asset, sa.func.sum(d.grams)).group_by(d.holder, d.asset)
         ):
             lineage[(r[0], r[1])] += int(r[2])
+        for (holder, asset), grams in self._shortfalls().items():
+            lineage[(holder, asset)] += grams
         balances = {
             (r.account, r.asset): int(r.amount)
             for r in self.conn.execute(
