@@ -186,6 +186,70 @@ CASES: dict[str, list[Case]] = {
         case(**UNMIGRATED),
         case("--jsn", **USAGE),
     ],
+    # the market (issue 11)
+    "bench market": [case("--engine", "mysql", **INVALID), case("--sellers", "0", **USAGE)],
+    "offer create": [
+        case(
+            "E",
+            "--budget-grams",
+            "100",
+            "--coupons",
+            "events.jsonl",
+            db=M,
+            code="not_platform",
+            status=1,
+        ),
+        case("E", "--budget-grams", "0", "--coupons", "events.jsonl", db=M, **INVALID),
+        case("Nobody", "--budget-grams", "100", "--coupons", "events.jsonl", db=M, **NOT_FOUND),
+        case("E", "--budget-grams", "100", "--coupons", "missing.txt", **USAGE),
+        case("E", "--budget-grams", "100", "--points-per-kg", "5", **UNMIGRATED),
+    ],
+    "offer list": [case(**DOWN), case("--enterprise", "Nobody", db=M, **NOT_FOUND)],
+    "offer pause": [
+        case("not-an-id", db=M, code="invalid_request", status=2),
+        case(NOBODY, db=M, **NOT_FOUND),
+    ],
+    "offer resume": [case(NOBODY, db=M, **NOT_FOUND), case(NOBODY, **DOWN)],
+    "offer close": [case(NOBODY, db=M, **NOT_FOUND), case(NOBODY, **UNMIGRATED)],
+    "sell": [
+        case(NOBODY, "--offer", NOBODY, "--grams", "10", db=M, **NOT_FOUND),
+        case("nobody", "--offer", NOBODY, "--grams", "10", db=M, code="invalid_request", status=2),
+        case(
+            NOBODY,
+            "--offer",
+            NOBODY,
+            "--grams",
+            "10",
+            "--request-id",
+            "a b",
+            db=M,
+            code="invalid_request",
+            status=2,
+        ),
+        case(NOBODY, "--offer", NOBODY, **USAGE),
+        case(NOBODY, "--offer", NOBODY, "--grams", "10", **DOWN),
+    ],
+    "hold confirm": [
+        case(NOBODY, db=M, **NOT_FOUND),
+        case("x", db=M, code="invalid_request", status=2),
+    ],
+    "hold void": [case(NOBODY, db=M, **NOT_FOUND), case(NOBODY, **DOWN)],
+    "hold expire": [case(**DOWN), case(**UNMIGRATED)],
+    "programme publish": [
+        case("bad.yaml", db=M, code="invalid_methodology", status=2),
+        case("binary.yaml", db=M, **FILE),
+        case("missing.yaml", db=M, **USAGE),
+    ],
+    "programme list": [case(**DOWN), case(**UNMIGRATED)],
+    "programme show": [case("nope", db=M, **NOT_FOUND), case("nope", **DOWN)],
+    "programme expire-points": [case(**DOWN), case(**UNMIGRATED)],
+    "redeem": [
+        case(
+            NOBODY, "--programme", "p", "--merchant", "Nobody", "--points", "1", db=M, **NOT_FOUND
+        ),
+        case(NOBODY, "--programme", "p", "--merchant", "E", "--points", "0", db=M, **INVALID),
+        case(NOBODY, "--programme", "p", "--merchant", "E", **USAGE),
+    ],
     "docs events": [
         case("--out", "no/such/events.md", **INVALID),
         case("--out", "plain.md", **INVALID),  # no generated-table markers

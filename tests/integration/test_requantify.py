@@ -14,12 +14,13 @@ from tanpuhui.adapters.catalogue_files import bundled_catalogue_dir
 from tanpuhui.adapters.methodology_files import parse_methodology
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.errors import ImmutableVersionError
-from tanpuhui.domain.ledger import Entry, Posting, enterprise_account, person_account
+from tanpuhui.domain.ledger import enterprise_account, person_account
 from tanpuhui.domain.methodology import Catalogue
 from tanpuhui.domain.parties import Role
 from tanpuhui.services.catalogue import VersionFile, publish_version, retire_version
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import show_ledger, verify_ledger
+from tanpuhui.services.market import OfferTerms, create_offer, sell_reductions
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
 from tanpuhui.services.requantify import requantify
 from tests.builders import event
@@ -93,16 +94,9 @@ def test_a_decrease_never_takes_grams_the_holder_no_longer_has(app: App) -> None
     person = add_person(app.ctx)
     bind_subject(app.ctx, bikes.id, "u-0", person.id)
     buyer = add_enterprise(app.ctx, "Coffee", {Role.PLATFORM})
-    # the person sold 600 of their 638 g (a sale, as the market will post it)
-    asset = rows(app, "select asset from events limit 1")[0][0]
-    sale = Entry(app.ctx.ids.new(), "sale", NOW, (
-        Posting(person_account(person.id), asset, -600),
-        Posting(enterprise_account(buyer.id), asset, 600),
-    ))  # fmt: skip
-    with app.ctx.uow() as uow:
-        uow.ledger.open(sale)
-        uow.ledger.record(sale, lines_on_events=False)
-        uow.commit()
+    # the person sold 600 of their 638 g (to a coupon offer, through the market)
+    offer = create_offer(app.ctx, buyer.id, OfferTerms(1000, coupons=("C-1",))).offer.id
+    sell_reductions(app.ctx, person.id, offer, 600)
     publish_version(app.ctx, version_3(app, value="10"), NOW.date() + timedelta(days=1))
     done = requantify(app.ctx, CODE, 2, 3, apply=True)
     # 2 × 319 g → 2 × 34 g: 570 g to take back, the person has 38 g

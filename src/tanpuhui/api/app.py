@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tanpuhui import __version__, web
 from tanpuhui.adapters.event_codec import EventDecoder
-from tanpuhui.api import errors, government, schemas
+from tanpuhui.api import errors, government, market_routes, schemas
 from tanpuhui.api.routes import router
 from tanpuhui.api.security import FailureLimiter
 from tanpuhui.bootstrap import App, database_ready
@@ -88,6 +88,7 @@ def create_app(app: App) -> FastAPI:
     api.include_router(router)
     web.install(api, app)  # the pages (tanpuhui.web) on the same app and services
     api.include_router(government.router)
+    api.include_router(market_routes.router)
     api.add_middleware(SecurityHeaders)
 
     def openapi() -> dict[str, Any]:

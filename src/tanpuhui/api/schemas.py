@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, StringC
 from pydantic_core import CoreSchema
 
 from tanpuhui.adapters import wire
+from tanpuhui.api import market_schemas
 from tanpuhui.domain.events import ID_PATTERN
 
 Id = Annotated[str, StringConstraints(pattern=f"^{ID_PATTERN}$")]
@@ -170,4 +171,8 @@ class Health(BaseModel):
 
 #: The request bodies of the routes that read their own JSON (signed routes hash the raw bytes):
 #: each is named by `routes.json_body` and must be a component of the OpenAPI document.
-REQUEST_BODIES: tuple[type[BaseModel], ...] = (BindingRequest, ExclusionRequest)
+REQUEST_BODIES: tuple[type[BaseModel], ...] = (
+    BindingRequest,
+    ExclusionRequest,
+    *market_schemas.REQUEST_BODIES,
+)

@@ -16,11 +16,13 @@ from tanpuhui.cli import (
     access,
     bench,
     bench_api,
+    bench_market,
     bench_pages,
     bench_regions,
     docs,
     files,
     government,
+    market,
     methodology,
     mrv,
     registers,
@@ -34,6 +36,7 @@ from tanpuhui.domain.parties import Role
 from tanpuhui.services import views
 from tanpuhui.services.intake import settle_due
 from tanpuhui.services.ledger import resolve_account, show_ledger, verify_ledger
+from tanpuhui.services.market_views import person_market_view
 from tanpuhui.services.parties import (
     add_enterprise,
     add_person,
@@ -72,12 +75,18 @@ cli.command("serve")(serving.serve)
 cli.command("demo")(serving.demo)
 cli.command("ingest")(files.ingest)
 cli.command("sample")(files.sample)
+cli.add_typer(market.offer_cli, name="offer")
+cli.add_typer(market.hold_cli, name="hold")
+cli.add_typer(market.programme_cli, name="programme")
+cli.command("sell")(market.sell)
+cli.command("redeem")(market.redeem)
 bench.cli.command("api")(bench_api.bench_api)
 bench.cli.command("pages")(bench_pages.bench_pages)
 cli.add_typer(sign_in_cli.operator_cli, name="operator")
 cli.command("sign-in-code")(sign_in_cli.sign_in_code)
 enterprise_cli.command("user-add")(sign_in_cli.user_add)
 bench.cli.command("regions")(bench_regions.bench_regions)
+bench.cli.command("market")(bench_market.bench_market)
 
 
 @cli.callback()
@@ -310,7 +319,7 @@ def ledger_show(
         ent = resolve_enterprise(app.ctx, enterprise) if enterprise else None
         account = resolve_account(app.ctx, who, ent.id if ent else None)
         view = show_ledger(app.ctx, account, limit=limit)
-    data = views.ledger_view(view)
+        data = {**views.ledger_view(view), **person_market_view(app.ctx, account, limit)}
     if as_json:
         emit_json(data)
         return
@@ -319,6 +328,7 @@ def ledger_show(
     for asset, amount in view.balances.items():
         table.add_row(asset, str(amount))
     console.print(table)
+    market.print_ledger_part(data)
     for t in data["reductions"]:
         tr = t["trace"]
         console.print(

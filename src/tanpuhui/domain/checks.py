@@ -14,6 +14,8 @@ raises on a violation: every one found is returned, so an operator sees the whol
     7 region_totals_mismatch                                 persons = regions = nation
     8 retired_moved                                          retired/exported never move
     9 chain_broken, entry_unsealed                           the hash chain verifies
+   10 lineage_mismatch, lot_negative,                        lineage sums to balances
+      lineage_rollup_mismatch                                (adapters/db/market_repository.py)
 """
 
 from __future__ import annotations

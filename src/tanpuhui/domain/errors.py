@@ -14,6 +14,15 @@
     ├── NotFoundError                   not_found        404   a named thing does not exist
     ├── ConflictError                   conflict         409   contradicts stored state
     │   └── ImmutableVersionError       immutable_version      a published version would change
+    ├── MarketError                     market_refused   409   a sale or hold the market refuses
+    │   │                                                      (CLI exit 1, as ledger refusals)
+    │   ├── OfferClosedError            offer_closed           the offer is paused, closed or
+    │   │                                                      outside its window
+    │   ├── BudgetExhaustedError        budget_exhausted       the offer's budget (or coupon
+    │   │                               coupons_exhausted      pool) cannot cover the sale
+    │   ├── PerPersonLimitError         per_person_limit       over the offer's per-person cap
+    │   ├── HoldExpiredError            hold_expired           a hold's expiry has passed
+    │   └── HoldStateError              hold_not_held          a hold is confirmed or voided
     ├── RateLimitedError                rate_limited     429   slow down (`retry_after_s`)
     ├── LedgerError                     ledger_error     409   a movement would break the ledger
     │   ├── UnbalancedEntryError        unbalanced_entry
@@ -107,6 +116,30 @@ class ConflictError(TanpuhuiError):
 
 class ImmutableVersionError(ConflictError):
     code = "immutable_version"
+
+
+class MarketError(TanpuhuiError):
+    code = "market_refused"
+
+
+class OfferClosedError(MarketError):
+    code = "offer_closed"
+
+
+class BudgetExhaustedError(MarketError):
+    code = "budget_exhausted"
+
+
+class PerPersonLimitError(MarketError):
+    code = "per_person_limit"
+
+
+class HoldExpiredError(MarketError):
+    code = "hold_expired"
+
+
+class HoldStateError(MarketError):
+    code = "hold_not_held"
 
 
 class LedgerError(TanpuhuiError):

@@ -38,6 +38,7 @@ from tanpuhui.domain.intake import (
 from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.services.aggregates import changes_of_decision
 from tanpuhui.services.context import Context, Limits, retry_races
+from tanpuhui.services.points import award_in, credits_of
 from tanpuhui.services.ports import HeldClaim, StoredCatalogue
 
 #: Attempts of one part of a batch that keeps losing uniqueness races.
@@ -235,6 +236,7 @@ def _settle_once(
             uow.ledger.record(decision.entry, lines_on_events=True)
         uow.intake.add_region_totals(decision.region_deltas)
         uow.aggregates.record(changes_of_decision(decision, enterprise_id))
+        award_in(uow, ctx, credits_of(decision.records), now)
         uow.settlement.hold(enterprise_id, decision.held, now, ctx.ids.new)
         if settling is not None:
             uow.settlement.mark_settled([settling[e] for e in prepared.event_ids()], now)

@@ -21,6 +21,7 @@ from tanpuhui.domain.parties import Binding, Enterprise, Person, Role
 from tanpuhui.services.aggregates import changes_between
 from tanpuhui.services.audit import audited
 from tanpuhui.services.context import Context, retry_races
+from tanpuhui.services.points import award_in, moved_credits
 from tanpuhui.services.ports import UnitOfWork
 
 
@@ -211,6 +212,7 @@ def bind_in(
             uow.ledger.record(plan.entry, lines_on_events=False)
         uow.intake.add_region_totals(plan.region_deltas)
         uow.aggregates.record(changes_between(before, after))
+        award_in(uow, ctx, moved_credits(person, reductions, plan.moves), now)
         moves = plan.moves
     return BindingResult(binding, True, moves)
 

@@ -35,6 +35,7 @@ from tanpuhui.domain.mrv import BatchState
 from tanpuhui.domain.officials import Official
 from tanpuhui.domain.parties import Binding, Credential, Enterprise, Person
 from tanpuhui.domain.requantify import RequantifyPlan, StoredReduction
+from tanpuhui.services.market_ports import MarketRepository
 
 if TYPE_CHECKING:  # the pages' ports (page_ports imports this module's views)
     from tanpuhui.services.page_ports import PageQueries, SignInRepository
@@ -454,6 +455,8 @@ class UnitOfWork(Protocol):
     def mrv(self) -> MrvRepository: ...
     @property
     def audit(self) -> AuditRepository: ...
+    @property
+    def market(self) -> MarketRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -604,3 +604,171 @@ audit_log = sa.Table(
     sa.Index("ix_audit_log_kind", "kind"),
     info={"distribution": "reference"},
 )
+
+
+# --- the market (issue 11, domain/market.py) -------------------------------------------------
+
+OFFER_STATUSES = ("open", "paused", "closed")
+SALE_STATUSES = ("completed", "held", "confirmed", "voided", "expired")
+
+#: Points programmes (services/programmes.py): versioned data files, like methodologies.
+programmes = sa.Table(
+    "programmes",
+    metadata,
+    sa.Column("code", sa.Text, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("region", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.Text, nullable=False),
+    sa.Column("content", sa.Text, nullable=False),  # canonical JSON of the version file
+    sa.Column("published_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("version >= 1", name="version_positive"),
+    info={"distribution": "reference"},
+)
+
+#: A platform enterprise's offers. `remaining_grams` is the budget not yet sold or held: the
+#: database refuses to let it go negative, whatever races.
+offers = sa.Table(
+    "offers",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("enterprise_id", sa.Uuid, sa.ForeignKey("enterprises.id"), nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("budget_grams", sa.BigInteger, nullable=False),
+    sa.Column("remaining_grams", sa.BigInteger, nullable=False),
+    sa.Column("min_grams", sa.BigInteger, nullable=False),
+    sa.Column("max_per_person_grams", sa.BigInteger, nullable=True),
+    sa.Column("groups", sa.Text, nullable=False),  # JSON list
+    sa.Column("regions", sa.Text, nullable=False),  # JSON list of provinces
+    sa.Column("vintages", sa.Text, nullable=False),  # JSON list of YYYY-MM
+    sa.Column("min_quality", sa.Text, nullable=True),
+    sa.Column("programme", sa.Text, nullable=True),
+    sa.Column("points_per_kg", sa.Integer, nullable=True),
+    sa.Column("coupons", sa.Boolean, nullable=False),
+    sa.Column("valid_from", UTCDateTime, nullable=False),
+    sa.Column("valid_until", UTCDateTime, nullable=True),
+    sa.Column("hold_minutes", sa.Integer, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(f"status IN {OFFER_STATUSES!r}", name="status_known"),
+    sa.CheckConstraint(
+        "remaining_grams >= 0 AND remaining_grams <= budget_grams AND min_grams >= 1",
+        name="budget_valid",
+    ),
+    sa.CheckConstraint(
+        "(coupons AND programme IS NULL AND points_per_kg IS NULL)"
+        " OR (NOT coupons AND programme IS NOT NULL AND points_per_kg >= 1)",
+        name="one_incentive",
+    ),
+    sa.CheckConstraint("hold_minutes IS NULL OR hold_minutes >= 1", name="hold_positive"),
+    sa.Index("ix_offers_enterprise_id", "enterprise_id"),
+    info={"distribution": "reference"},
+)
+
+#: A coupon offer's pool: one code per line; `sale_id` is the sale it was paid with.
+offer_coupons = sa.Table(
+    "offer_coupons",
+    metadata,
+    sa.Column("offer_id", sa.Uuid, sa.ForeignKey("offers.id"), primary_key=True),
+    sa.Column("line", sa.Integer, primary_key=True),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("sale_id", sa.Uuid, nullable=True),
+    sa.UniqueConstraint("offer_id", "code"),
+    info={"distribution": "reference"},
+)
+
+#: Sales and holds, in the seller's shard; idempotent by (person, the client's request id).
+sales = sa.Table(
+    "sales",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("offer_id", sa.Uuid, sa.ForeignKey("offers.id"), nullable=False),
+    sa.Column("person_id", sa.Uuid, nullable=False),
+    sa.Column("enterprise_id", sa.Uuid, nullable=False),
+    sa.Column("request_id", sa.Text, nullable=False),
+    sa.Column("grams", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("points", sa.BigInteger, nullable=False),
+    sa.Column("programme", sa.Text, nullable=True),
+    sa.Column("coupon", sa.Text, nullable=True),
+    sa.Column("entry_id", sa.Uuid, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("settled_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("shard", "person_id", "request_id"),
+    sa.CheckConstraint(f"status IN {SALE_STATUSES!r}", name="status_known"),
+    sa.CheckConstraint("grams > 0 AND points >= 0", name="amounts_valid"),
+    sa.CheckConstraint(
+        "(entry_id IS NOT NULL) = (status IN ('completed', 'confirmed'))", name="posted_has_entry"
+    ),
+    sa.Index("ix_sales_offer_id_created_at", "offer_id", "created_at"),
+    sa.Index("ix_sales_id", "id"),  # a hold is confirmed by its id alone
+    sa.Index(
+        "ix_sales_held_expires_at",
+        "expires_at",
+        sqlite_where=sa.text("status = 'held'"),
+        postgresql_where=sa.text("status = 'held'"),
+    ),
+    info={"distribution": "shard"},
+)
+
+#: The blocks of a sale: which reductions back its grams (reserved while it is a hold).
+sale_lots = sa.Table(
+    "sale_lots",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("sale_id", sa.Uuid, primary_key=True),
+    sa.Column("reduction_id", sa.Uuid, primary_key=True),
+    sa.Column("asset", sa.Text, nullable=False),
+    sa.Column("grams", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("grams > 0", name="grams_positive"),
+    sa.ForeignKeyConstraint(["shard", "sale_id"], ["sales.shard", "sales.id"]),
+    info={"distribution": "shard"},
+)
+
+#: Lineage beyond the event rows: the grams of a reduction a holder gained (+) or gave away (−)
+#: by sales. A holder's lot of a reduction = its live grams if it is the event row's holder,
+#: plus this delta; a reduction never split has no row here.
+holding_deltas = sa.Table(
+    "holding_deltas",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("holder", sa.Text, primary_key=True),
+    sa.Column("reduction_id", sa.Uuid, primary_key=True),
+    sa.Column("asset", sa.Text, nullable=False),
+    sa.Column("grams", sa.BigInteger, nullable=False),
+    info={"distribution": "shard"},
+)
+
+#: Points a holder earned per programme and day: the daily caps' state and the expiry's
+#: (oldest first) record. Awards and sale incentives add to it; nothing subtracts.
+points_days = sa.Table(
+    "points_days",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("holder", sa.Text, primary_key=True),
+    sa.Column("programme", sa.Text, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("points", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("points >= 0", name="points_not_negative"),
+    info={"distribution": "shard"},
+)
+
+#: Redemptions at partner merchants, in the merchant's shard; idempotent by (merchant, the
+#: merchant's request id).
+redemptions = sa.Table(
+    "redemptions",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("merchant_id", sa.Uuid, nullable=False),
+    sa.Column("request_id", sa.Text, nullable=False),
+    sa.Column("person_id", sa.Uuid, nullable=False),
+    sa.Column("programme", sa.Text, nullable=False),
+    sa.Column("points", sa.BigInteger, nullable=False),
+    sa.Column("entry_id", sa.Uuid, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("shard", "merchant_id", "request_id"),
+    sa.CheckConstraint("points > 0", name="points_positive"),
+    info={"distribution": "shard"},
+)

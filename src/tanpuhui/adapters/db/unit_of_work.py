@@ -26,6 +26,7 @@ from tanpuhui.adapters.db.evidence_repository import SqlEvidence
 from tanpuhui.adapters.db.exclusions_repository import SqlExclusions
 from tanpuhui.adapters.db.intake_repository import SqlIntake
 from tanpuhui.adapters.db.ledger_repository import SqlLedger
+from tanpuhui.adapters.db.market_repository import SqlMarket
 from tanpuhui.adapters.db.mrv_repository import SqlMrv
 from tanpuhui.adapters.db.officials_repository import SqlOfficials
 from tanpuhui.adapters.db.page_queries import SqlPages
@@ -119,6 +120,7 @@ class SqlUnitOfWork:
         self.officials = SqlOfficials(conn)
         self.mrv = SqlMrv(conn)
         self.audit = SqlAudit(conn)
+        self.market = SqlMarket(conn)
         return self
 
     def __exit__(

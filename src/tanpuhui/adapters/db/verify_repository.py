@@ -19,6 +19,7 @@ from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.aggregates_repository import SqlAggregates
 from tanpuhui.adapters.db.audit_repository import SqlAudit
 from tanpuhui.adapters.db.bulk import any_of
+from tanpuhui.adapters.db.market_repository import SqlMarket
 from tanpuhui.domain.audit import check_audit_chain
 from tanpuhui.domain.checks import (
     SealedEntry,
@@ -61,6 +62,7 @@ class SqlVerify:
         yield from self._region_totals(computed)
         yield from SqlAggregates(self.conn).consistency()
         yield from check_audit_chain(SqlAudit(self.conn).chain())
+        yield from SqlMarket(self.conn).lineage_violations()
 
     def _entries(
         self, computed: dict[tuple[str, str], int], unbalanced: list[Violation]

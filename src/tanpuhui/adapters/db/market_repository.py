@@ -1,0 +1,626 @@
+"""Storage of the market: offers and coupon pools, sales and their lots, lineage deltas, and
+points programmes (domain/market.py, domain/programmes.py).
+
+What the database guarantees here whatever code writes: an offer's remaining budget is never
+negative (`ck_offers_budget_valid`, and `take_budget` only decrements under that bound); one
+sale per (person, request id); a posted sale has its entry, a hold none; a coupon pays one
+sale. Ledger movements go through `SqlLedger` (never here); this module keeps only the lineage
+rollup beside them, and `lineage_violations` checks it against the balances (invariant 10).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from tanpuhui.adapters.db import schema as t
+from tanpuhui.adapters.db.bulk import any_of, insert_rows
+from tanpuhui.adapters.programme_files import programme_from_content
+from tanpuhui.domain.checks import Violation
+from tanpuhui.domain.ledger import is_holder
+from tanpuhui.domain.market import Lot, Offer, OfferStatus, Sale, SaleStatus
+from tanpuhui.domain.methodology import Confidence
+from tanpuhui.domain.points import Redemption
+from tanpuhui.domain.programmes import Programme
+from tanpuhui.domain.shards import shard_of_account, shard_of_enterprise
+
+#: Parsed programme versions by (code, version, content hash): versions are immutable.
+_PARSED: dict[tuple[str, int, str], Programme] = {}
+_json = msgspec.json.encode
+_unjson = msgspec.json.decode
+
+
+def offer_of(r: Any) -> Offer:
+    return Offer(
+        id=r.id,
+        enterprise_id=r.enterprise_id,
+        status=OfferStatus(r.status),
+        budget_grams=r.budget_grams,
+        min_grams=r.min_grams,
+        max_per_person_grams=r.max_per_person_grams,
+        groups=tuple(_unjson(r.groups)),
+        regions=tuple(_unjson(r.regions)),
+        vintages=tuple(_unjson(r.vintages)),
+        min_quality=Confidence(r.min_quality) if r.min_quality else None,
+        programme=r.programme,
+        points_per_kg=r.points_per_kg,
+        coupons=r.coupons,
+        valid_from=r.valid_from,
+        valid_until=r.valid_until,
+        hold_minutes=r.hold_minutes,
+        created_at=r.created_at,
+    )
+
+
+def sale_of(r: Any) -> Sale:
+    return Sale(
+        id=r.id,
+        offer_id=r.offer_id,
+        person_id=r.person_id,
+        enterprise_id=r.enterprise_id,
+        request_id=r.request_id,
+        grams=r.grams,
+        status=SaleStatus(r.status),
+        points=r.points,
+        programme=r.programme,
+        coupon=r.coupon,
+        entry_id=r.entry_id,
+        created_at=r.created_at,
+        expires_at=r.expires_at,
+        settled_at=r.settled_at,
+    )
+
+
+class SqlMarket:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    # --- offers -----------------------------------------------------------------------------
+
+    def add_offer(self, offer: Offer, coupons: Sequence[str]) -> None:
+        self.conn.execute(
+            t.offers.insert().values(
+                id=offer.id,
+                enterprise_id=offer.enterprise_id,
+                status=offer.status.value,
+                budget_grams=offer.budget_grams,
+                remaining_grams=offer.budget_grams,
+                min_grams=offer.min_grams,
+                max_per_person_grams=offer.max_per_person_grams,
+                groups=_json(list(offer.groups)).decode(),
+                regions=_json(list(offer.regions)).decode(),
+                vintages=_json(list(offer.vintages)).decode(),
+                min_quality=offer.min_quality.value if offer.min_quality else None,
+                programme=offer.programme,
+                points_per_kg=offer.points_per_kg,
+                coupons=offer.coupons,
+                valid_from=offer.valid_from,
+                valid_until=offer.valid_until,
+                hold_minutes=offer.hold_minutes,
+                created_at=offer.created_at,
+            )
+        )
+        if coupons:
+            insert_rows(
+                self.conn,
+                t.offer_coupons,
+                ("offer_id", "line", "code"),
+                [(offer.id, i, code) for i, code in enumerate(coupons, start=1)],
+            )
+
+    def find_offer(self, offer_id: uuid.UUID) -> Offer | None:
+        r = self.conn.execute(sa.select(t.offers).where(t.offers.c.id == offer_id)).first()
+        return offer_of(r) if r else None
+
+    def offers(self, enterprise_id: uuid.UUID | None = None) -> list[tuple[Offer, int]]:
+        """Offers (of one enterprise, or all) with their remaining budget, oldest first."""
+        o = t.offers.c
+        query = sa.select(t.offers).order_by(o.created_at, o.id)
+        if enterprise_id is not None:
+            query = query.where(o.enterprise_id == enterprise_id)
+        return [(offer_of(r), r.remaining_grams) for r in self.conn.execute(query)]
+
+    def remaining(self, offer_id: uuid.UUID) -> int:
+        o = t.offers.c
+        return int(self.conn.execute(sa.select(o.remaining_grams).where(o.id == offer_id)).one()[0])
+
+    def set_offer_status(self, offer_id: uuid.UUID, status: OfferStatus) -> None:
+        self.conn.execute(
+            t.offers.update().where(t.offers.c.id == offer_id).values(status=status.value)
+        )
+
+    def take_budget(self, offer_id: uuid.UUID, grams: int) -> bool:
+        """Take `grams` of the offer's budget if it still has them (the row lock decides races:
+        a concurrent taker waits, then sees the decremented budget)."""
+        o = t.offers.c
+        done = self.conn.execute(
+            t.offers.update()
+            .where(o.id == offer_id, o.remaining_grams >= grams)
+            .values(remaining_grams=o.remaining_grams - grams)
+        ).rowcount
+        return bool(done == 1)
+
+    def give_budget(self, offer_id: uuid.UUID, grams: int) -> None:
+        o = t.offers.c
+        self.conn.execute(
+            t.offers.update()
+            .where(o.id == offer_id)
+            .values(remaining_grams=o.remaining_grams + grams)
+        )
+
+    def take_coupon(self, offer_id: uuid.UUID, sale_id: uuid.UUID) -> str | None:
+        """The next unused code of the pool, now paying `sale_id` (None when none is left)."""
+        c = t.offer_coupons.c
+        query = (
+            sa.select(c.line, c.code)
+            .where(c.offer_id == offer_id, c.sale_id.is_(None))
+            .order_by(c.line)
+            .limit(1)
+        )
+        if self.conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        row = self.conn.execute(query).first()
+        if row is None:
+            return None
+        self.conn.execute(
+            t.offer_coupons.update()
+            .where(c.offer_id == offer_id, c.line == row.line)
+            .values(sale_id=sale_id)
+        )
+        return str(row.code)
+
+    def coupons_left(self, offer_id: uuid.UUID) -> int:
+        c = t.offer_coupons.c
+        return int(
+            self.conn.execute(
+                sa.select(sa.func.count()).where(c.offer_id == offer_id, c.sale_id.is_(None))
+            ).scalar_one()
+        )
+
+    # --- sales ------------------------------------------------------------------------------
+
+    def add_sale(self, sale: Sale, shard: int, lots: Sequence[Lot]) -> None:
+        self.conn.execute(
+            t.sales.insert().values(
+                shard=shard,
+                id=sale.id,
+                offer_id=sale.offer_id,
+                person_id=sale.person_id,
+                enterprise_id=sale.enterprise_id,
+                request_id=sale.request_id,
+                grams=sale.grams,
+                status=sale.status.value,
+                points=sale.points,
+                programme=sale.programme,
+                coupon=sale.coupon,
+                entry_id=sale.entry_id,
+                created_at=sale.created_at,
+                expires_at=sale.expires_at,
+                settled_at=sale.settled_at,
+            )
+        )
+        self.conn.execute(  # a few rows: one executemany, no COPY set-up
+            t.sale_lots.insert(),
+            [
+                {
+                    "shard": shard,
+                    "sale_id": sale.id,
+                    "reduction_id": lot.reduction_id,
+                    "asset": lot.asset,
+                    "grams": lot.grams,
+                }
+                for lot in lots
+            ],
+        )
+
+    def settle_sale(self, sale: Sale, shard: int) -> bool:
+        """Store a hold's move out of `held`; False when a concurrent writer moved it first."""
+        s = t.sales.c
+        done = self.conn.execute(
+            t.sales.update()
+            .where(s.shard == shard, s.id == sale.id, s.status == SaleStatus.HELD.value)
+            .values(status=sale.status.value, entry_id=sale.entry_id, settled_at=sale.settled_at)
+        ).rowcount
+        return bool(done == 1)
+
+    def find_sale(self, sale_id: uuid.UUID) -> tuple[Sale, int] | None:
+        r = self.conn.execute(sa.select(t.sales).where(t.sales.c.id == sale_id)).first()
+        return (sale_of(r), r.shard) if r else None
+
+    def find_by_request(self, shard: int, person_id: uuid.UUID, request_id: str) -> Sale | None:
+        s = t.sales.c
+        r = self.conn.execute(
+            sa.select(t.sales).where(
+                s.shard == shard, s.person_id == person_id, s.request_id == request_id
+            )
+        ).first()
+        return sale_of(r) if r else None
+
+    def sold_by(self, shard: int, person_id: uuid.UUID, offer_id: uuid.UUID, now: datetime) -> int:
+        """The grams a person has sold (or holds unexpired) to an offer."""
+        s = t.sales.c
+        live = sa.or_(
+            s.status.in_([SaleStatus.COMPLETED.value, SaleStatus.CONFIRMED.value]),
+            sa.and_(s.status == SaleStatus.HELD.value, s.expires_at > now),
+        )
+        total = self.conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(s.grams), 0)).where(
+                s.shard == shard, s.person_id == person_id, s.offer_id == offer_id, live
+            )
+        ).scalar_one()
+        return int(total)
+
+    def sales(
+        self,
+        *,
+        person: tuple[int, uuid.UUID] | None = None,
+        offer_ids: Sequence[uuid.UUID] | None = None,
+        limit: int = 100,
+    ) -> list[Sale]:
+        """A person's sales (shard, id) or the sales to some offers, newest first."""
+        s = t.sales.c
+        query = sa.select(t.sales).order_by(s.created_at.desc(), s.id).limit(limit)
+        if person is not None:
+            query = query.where(s.shard == person[0], s.person_id == person[1])
+        if offer_ids is not None:
+            query = query.where(s.offer_id.in_(list(offer_ids)))
+        return [sale_of(r) for r in self.conn.execute(query)]
+
+    def due_holds(self, now: datetime, offer_id: uuid.UUID | None = None) -> list[tuple[Sale, int]]:
+        s = t.sales.c
+        query = sa.select(t.sales).where(s.status == SaleStatus.HELD.value, s.expires_at <= now)
+        if offer_id is not None:
+            query = query.where(s.offer_id == offer_id)
+        return [(sale_of(r), r.shard) for r in self.conn.execute(query.order_by(s.expires_at))]
+
+    def expired_unswept(self, offer_id: uuid.UUID, now: datetime) -> int:
+        """Grams of holds past their expiry not yet swept (their budget is free already)."""
+        s = t.sales.c
+        return int(
+            self.conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(s.grams), 0)).where(
+                    s.offer_id == offer_id, s.status == SaleStatus.HELD.value, s.expires_at <= now
+                )
+            ).scalar_one()
+        )
+
+    def sale_lots(self, shard: int, sale_id: uuid.UUID) -> list[Lot]:
+        sl, e = t.sale_lots.c, t.events.c
+        rows = self.conn.execute(
+            sa.select(sl.reduction_id, sl.asset, sl.grams, e.started_at, e.quality)
+            .select_from(t.sale_lots.join(t.events, e.id == sl.reduction_id))
+            .where(sl.shard == shard, sl.sale_id == sale_id)
+            .order_by(e.started_at, sl.reduction_id)
+        )
+        return [Lot(r.reduction_id, r.asset, r.grams, r.started_at, r.quality) for r in rows]
+
+    def reserved(self, shard: int, person_id: uuid.UUID, now: datetime) -> list[Lot]:
+        """The lots a person's unexpired holds reserve."""
+        sl, s = t.sale_lots.c, t.sales.c
+        rows = self.conn.execute(
+            sa.select(sl.reduction_id, sl.asset, sl.grams, s.created_at)
+            .select_from(
+                t.sale_lots.join(t.sales, sa.and_(s.shard == sl.shard, s.id == sl.sale_id))
+            )
+            .where(
+                s.shard == shard,
+                s.person_id == person_id,
+                s.status == SaleStatus.HELD.value,
+                s.expires_at > now,
+            )
+        )
+        return [Lot(r.reduction_id, r.asset, r.grams, r.created_at, None) for r in rows]
+
+    # --- lineage ----------------------------------------------------------------------------
+
+    def lots_of(self, holder: str) -> list[Lot]:
+        """What `holder` owns, reduction by reduction (its lineage; lots of 0 g included)."""
+        e, d = t.events.c, t.holding_deltas.c
+        shard = shard_of_account(holder)
+        delta = sa.and_(d.shard == shard, d.holder == holder, d.reduction_id == e.id)
+        own = (
+            sa.select(
+                e.id,
+                e.asset,
+                (e.live_grams + sa.func.coalesce(d.grams, 0)).label("grams"),
+                e.started_at,
+                e.quality,
+            )
+            .select_from(t.events.outerjoin(t.holding_deltas, delta))
+            # the literal lets both engines use the partial index of active claims by holder
+            .where(e.holder == holder, sa.text("events.state = 'active'"))
+        )
+        gained = (
+            sa.select(d.reduction_id, d.asset, d.grams, e.started_at, e.quality)
+            .select_from(t.holding_deltas.join(t.events, e.id == d.reduction_id))
+            .where(
+                d.shard == shard,
+                d.holder == holder,
+                sa.or_(e.holder.is_(None), e.holder != holder, e.state != "active"),
+            )
+        )
+        return [
+            Lot(r[0], r[1], int(r[2]), r[3], r[4])
+            for r in self.conn.execute(sa.union_all(own, gained))
+        ]
+
+    def apply_lineage(self, deltas: Mapping[tuple[str, uuid.UUID, str], int]) -> None:
+        """Add a movement's lineage changes ((holder, reduction, asset) → grams): one upsert
+        (the holders' locks keep two movements of one holder apart)."""
+        values = [
+            {
+                "shard": shard_of_account(holder),
+                "holder": holder,
+                "reduction_id": reduction_id,
+                "asset": asset,
+                "grams": grams,
+            }
+            for (holder, reduction_id, asset), grams in sorted(deltas.items(), key=str)
+            if is_holder(holder)
+        ]
+        if values:
+            self._upsert_adding(t.holding_deltas, values, ("shard", "holder", "reduction_id"))
+
+    def _upsert_adding(
+        self, table: sa.Table, values: list[dict[str, Any]], key: tuple[str, ...]
+    ) -> None:
+        """Insert rows; where the key exists, add the new row's last column to the stored one."""
+        insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        amount = list(values[0])[-1]
+        statement = insert(table)
+        upsert = statement.on_conflict_do_update(
+            index_elements=list(key), set_={amount: table.c[amount] + statement.excluded[amount]}
+        )
+        self.conn.execute(upsert, values)  # one cached statement, executemany
+
+    def lineage_violations(self) -> Iterator[Violation]:
+        """Invariant 10: each holder's lots sum to its balance per class; no lot is negative;
+        the lineage rollup agrees with the sale entries' lines."""
+        yield from self._lots_negative()
+        yield from self._lineage_against_balances()
+        yield from self._rollup_against_postings()
+
+    def _shortfalls(self) -> dict[tuple[str, str], int]:
+        """Grams a correction took from a buffer account because the reduction's holder had
+        sold them (domain/requantify.py): the reduction backs fewer grams than its holder's
+        lineage had, and the buffer carries the difference, so they count back to it."""
+        p, e = t.postings.c, t.events.c
+        found: dict[tuple[str, str], int] = defaultdict(int)
+        for r in self.conn.execute(
+            sa.select(e.holder, p.asset, sa.func.sum(p.amount))
+            .select_from(t.postings.join(t.events, e.id == p.reduction_id))
+            .where(p.account.like("buffer:%"), e.holder.is_not(None))
+            .group_by(e.holder, p.asset)
+        ):
+            found[(r[0], r[1])] -= int(r[2])
+        return dict(found)
+
+    def _lots_negative(self) -> Iterator[Violation]:
+        e, d, p = t.events.c, t.holding_deltas.c, t.postings.c
+        buffered = (
+            sa.select(p.reduction_id, (-sa.func.sum(p.amount)).label("grams"))
+            .where(p.account.like("buffer:%"), p.reduction_id.is_not(None))
+            .group_by(p.reduction_id)
+            .subquery()
+        )
+        own = sa.case((sa.and_(e.holder == d.holder, e.state == "active"), e.live_grams), else_=0)
+        rows = self.conn.execute(
+            sa.select(d.holder, d.reduction_id, (own + d.grams).label("lot"))
+            .select_from(
+                t.holding_deltas.join(t.events, e.id == d.reduction_id).outerjoin(
+                    buffered, buffered.c.reduction_id == d.reduction_id
+                )
+            )
+            # a re-quantified reduction whose holder had sold some of it: requantify takes what
+            # the holder still has from the class, not from this lot, so only its sum (below)
+            # is checked
+            .where(own + d.grams < 0, buffered.c.grams.is_(None))
+        )
+        for r in rows:
+            yield Violation(
+                10, "lot_negative", f"{r.holder}/{r.reduction_id}", f"holds {r.lot} g of it"
+            )
+
+    def _lineage_against_balances(self) -> Iterator[Violation]:
+        e, d, b = t.events.c, t.holding_deltas.c, t.balances.c
+        lineage: dict[tuple[str, str], int] = defaultdict(int)
+        for r in self.conn.execute(
+            sa.select(e.holder, e.asset, sa.func.sum(e.live_grams))
+            .where(e.state == "active", e.holder.is_not(None))
+            .group_by(e.holder, e.asset)
+        ):
+            lineage[(r[0], r[1])] += int(r[2])
+        for r in self.conn.execute(
+            sa.select(d.holder, d.asset, sa.func.sum(d.grams)).group_by(d.holder, d.asset)
+        ):
+            lineage[(r[0], r[1])] += int(r[2])
+        for (holder, asset), grams in self._shortfalls().items():
+            lineage[(holder, asset)] += grams
+        balances = {
+            (r.account, r.asset): int(r.amount)
+            for r in self.conn.execute(
+                sa.select(b.account, b.asset, b.amount).where(b.asset.like("co2e:%"))
+            )
+            if is_holder(r.account)
+        }
+        for key in sorted(set(lineage) | set(balances)):
+            traced, held = lineage.get(key, 0), balances.get(key, 0)
+            if traced != held:
+                yield Violation(
+                    10,
+                    "lineage_mismatch",
+                    f"{key[0]}/{key[1]}",
+                    f"holds {held} g but its lineage adds up to {traced} g",
+                )
+
+    def _rollup_against_postings(self) -> Iterator[Violation]:
+        p, le, d = t.postings.c, t.ledger_entries.c, t.holding_deltas.c
+        posted: dict[tuple[str, uuid.UUID], int] = defaultdict(int)
+        for r in self.conn.execute(
+            sa.select(p.account, p.reduction_id, sa.func.sum(p.amount))
+            .select_from(t.postings.join(t.ledger_entries, le.id == p.entry_id))
+            .where(le.kind == "sale", p.reduction_id.is_not(None))
+            .group_by(p.account, p.reduction_id)
+        ):
+            posted[(r[0], r[1])] += int(r[2])
+        stored = {
+            (r.holder, r.reduction_id): int(r.grams)
+            for r in self.conn.execute(sa.select(d.holder, d.reduction_id, d.grams))
+        }
+        for key in sorted(set(posted) | set(stored), key=str):
+            if posted.get(key, 0) != stored.get(key, 0):
+                yield Violation(
+                    10,
+                    "lineage_rollup_mismatch",
+                    f"{key[0]}/{key[1]}",
+                    f"sale lines move {posted.get(key, 0)} g, "
+                    f"the lineage says {stored.get(key, 0)}",
+                )
+
+    # --- programmes -------------------------------------------------------------------------
+
+    def add_programme(self, programme: Programme, content: str, now: datetime) -> None:
+        self.conn.execute(
+            t.programmes.insert().values(
+                code=programme.code,
+                version=programme.version,
+                name=programme.name,
+                region=programme.region,
+                content_hash=programme.content_hash,
+                content=content,
+                published_at=now,
+            )
+        )
+
+    def programme_versions(self, code: str | None = None) -> list[Programme]:
+        p = t.programmes.c
+        query = sa.select(p.content).order_by(p.code, p.version)
+        if code is not None:
+            query = query.where(p.code == code)
+        return [programme_from_content(r.content) for r in self.conn.execute(query)]
+
+    def active_programmes(self) -> list[Programme]:
+        """The newest version of every programme (intake reads this per batch: a version is
+        parsed once per process, then only its key and hash are read)."""
+        p = t.programmes.c
+        newest: dict[str, Any] = {}
+        for r in self.conn.execute(
+            sa.select(p.code, p.version, p.content_hash).order_by(p.code, p.version)
+        ):
+            newest[r.code] = r
+        found = []
+        for r in newest.values():
+            key = (r.code, r.version, r.content_hash)
+            if key not in _PARSED:
+                content = self.conn.execute(
+                    sa.select(p.content).where(p.code == r.code, p.version == r.version)
+                ).scalar_one()
+                _PARSED[key] = programme_from_content(content)
+            found.append(_PARSED[key])
+        return found
+
+    # --- points -----------------------------------------------------------------------------
+
+    def points_earned(
+        self, keys: Sequence[tuple[str, str, date]]
+    ) -> dict[tuple[str, str, date], int]:
+        """What each (holder, programme, day) has earned so far (the daily caps' state)."""
+        if not keys:
+            return {}
+        d = t.points_days.c
+        found: dict[tuple[str, str, date], int] = {}
+        wanted = set(keys)
+        holders = sorted({k[0] for k in keys})
+        for r in self.conn.execute(
+            sa.select(d.holder, d.programme, d.day, d.points).where(
+                any_of(self.conn, d.holder, holders), d.day.in_(sorted({k[2] for k in keys}))
+            )
+        ):
+            if (r.holder, r.programme, r.day) in wanted:
+                found[(r.holder, r.programme, r.day)] = int(r.points)
+        return found
+
+    def add_points_earned(self, totals: Mapping[tuple[str, str, date], int]) -> None:
+        values = [
+            {
+                "shard": shard_of_account(holder),
+                "holder": holder,
+                "programme": programme,
+                "day": day,
+                "points": points,
+            }
+            for (holder, programme, day), points in sorted(totals.items())
+        ]
+        if values:
+            self._upsert_adding(t.points_days, values, ("shard", "holder", "programme", "day"))
+
+    def points_history(self, holder: str, programme: str, cutoff: date) -> tuple[int, int]:
+        """(points earned before `cutoff`, points earned in all) by a holder in a programme."""
+        d = t.points_days.c
+        row = self.conn.execute(
+            sa.select(
+                sa.func.coalesce(sa.func.sum(sa.case((d.day < cutoff, d.points), else_=0)), 0),
+                sa.func.coalesce(sa.func.sum(d.points), 0),
+            ).where(
+                d.shard == shard_of_account(holder), d.holder == holder, d.programme == programme
+            )
+        ).one()
+        return int(row[0]), int(row[1])
+
+    def points_holders(self, programme: str, cutoff: date) -> list[str]:
+        """Holders with points of `programme` earned before `cutoff` (expiry candidates)."""
+        d = t.points_days.c
+        return [
+            r[0]
+            for r in self.conn.execute(
+                sa.select(d.holder)
+                .where(d.programme == programme, d.day < cutoff)
+                .group_by(d.holder)
+                .order_by(d.holder)
+            )
+        ]
+
+    def find_redemption(self, merchant_id: uuid.UUID, request_id: str) -> Redemption | None:
+        r = t.redemptions.c
+        row = self.conn.execute(
+            sa.select(t.redemptions).where(
+                r.shard == shard_of_enterprise(merchant_id),
+                r.merchant_id == merchant_id,
+                r.request_id == request_id,
+            )
+        ).first()
+        if row is None:
+            return None
+        return Redemption(
+            row.id,
+            row.merchant_id,
+            row.request_id,
+            row.person_id,
+            row.programme,
+            row.points,
+            row.entry_id,
+            row.created_at,
+        )
+
+    def add_redemption(self, redemption: Redemption) -> None:
+        self.conn.execute(
+            t.redemptions.insert().values(
+                shard=shard_of_enterprise(redemption.merchant_id),
+                id=redemption.id,
+                merchant_id=redemption.merchant_id,
+                request_id=redemption.request_id,
+                person_id=redemption.person_id,
+                programme=redemption.programme,
+                points=redemption.points,
+                entry_id=redemption.entry_id,
+                created_at=redemption.created_at,
+            )
+        )

@@ -1,0 +1,450 @@
+"""The market's use cases: offers, sales, holds and holdings (domain/market.py).
+
+`sell_reductions` is one transaction: it takes the person's lock (the same advisory lock
+binding takes, so no two movements of one person interleave), returns the stored sale when the
+request id was seen before, checks the offer's terms and the person's limit, allocates the
+grams oldest first over the person's available lots (posted minus what open holds reserve),
+stores the sale (a hold reserves its lots) and posts the entry through the ledger (which
+refuses a holder going negative: the second guard). The shared rows come last, so they are
+locked for the shortest time: the offer's budget (every seller of the offer touches it; the
+database refuses a negative budget), then the ledger's own critical section. Anything
+raised rolls the whole sale back.
+
+A hold is confirmed (posted) or voided by the enterprise, or expires by the clock: expired
+holds reserve nothing and count against no budget from the moment they expire, and
+`expire_holds` (a command or worker) sweeps them, giving their budget back to the offer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+
+from tanpuhui.domain.errors import (
+    BudgetExhaustedError,
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    OfferClosedError,
+    PerPersonLimitError,
+    RaceLostError,
+)
+from tanpuhui.domain.events import valid_id
+from tanpuhui.domain.ledger import enterprise_account, person_account
+from tanpuhui.domain.market import (
+    MAX_BUDGET_GRAMS,
+    Lot,
+    Offer,
+    OfferStatus,
+    Sale,
+    SaleStatus,
+    allocate,
+    available_lots,
+    lineage_deltas,
+    points_for,
+    sale_entry,
+)
+from tanpuhui.domain.methodology import Confidence
+from tanpuhui.domain.parties import Role
+from tanpuhui.domain.points import points_issuance_account
+from tanpuhui.domain.shards import shard_of_person
+from tanpuhui.services.context import Context, retry_races
+from tanpuhui.services.ports import UnitOfWork
+
+MAX_COUPONS = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class OfferTerms:
+    """What `create_offer` is asked for (the CLI and API parse into this)."""
+
+    budget_grams: int
+    points_per_kg: int | None = None
+    programme: str | None = None
+    coupons: tuple[str, ...] = ()
+    min_grams: int = 1
+    max_per_person_grams: int | None = None
+    groups: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    vintages: tuple[str, ...] = ()
+    min_quality: Confidence | None = None
+    valid_until: datetime | None = None
+    hold_minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OfferView:
+    offer: Offer
+    remaining_grams: int  # budget neither sold nor held (expired holds count as free)
+    coupons_left: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SaleResult:
+    sale: Sale
+    status: SaleStatus  # by the clock (a hold past its expiry is expired)
+    lots: list[Lot]
+    replayed: bool = False
+
+
+def _check_terms(terms: OfferTerms) -> None:
+    if not 1 <= terms.budget_grams <= MAX_BUDGET_GRAMS:
+        raise InvalidInputError(f"a budget is 1 to {MAX_BUDGET_GRAMS} grams")
+    points, coupons = terms.points_per_kg is not None, bool(terms.coupons)
+    if points == coupons or (points and not terms.programme):
+        raise InvalidInputError(
+            "an offer pays either points (--points-per-kg with --programme) or coupons"
+        )
+    if points and not 1 <= (terms.points_per_kg or 0) <= 1_000_000:
+        raise InvalidInputError("points per kg are 1 to 1,000,000")
+    if not 1 <= terms.min_grams <= terms.budget_grams:
+        raise InvalidInputError("the minimum per sale is 1 g up to the budget")
+    if terms.max_per_person_grams is not None and terms.max_per_person_grams < terms.min_grams:
+        raise InvalidInputError("the maximum per person is below the minimum per sale")
+    if terms.hold_minutes is not None and not 1 <= terms.hold_minutes <= 60 * 24 * 30:
+        raise InvalidInputError("a hold lasts 1 minute to 30 days")
+    for region in terms.regions:
+        if not (len(region) == 6 and region.isdigit() and region.endswith("0000")):
+            raise InvalidInputError(f"{region!r} is not a province code (e.g. 510000)")
+    for vintage in terms.vintages:
+        if not (len(vintage) == 7 and vintage[4] == "-" and vintage.replace("-", "").isdigit()):
+            raise InvalidInputError(f"{vintage!r} is not a vintage month (YYYY-MM)")
+    if len(terms.coupons) > MAX_COUPONS or len(set(terms.coupons)) != len(terms.coupons):
+        raise InvalidInputError(f"a coupon pool holds up to {MAX_COUPONS} distinct codes")
+
+
+def create_offer(ctx: Context, enterprise_id: uuid.UUID, terms: OfferTerms) -> OfferView:
+    _check_terms(terms)
+    now = ctx.clock.now()
+    if terms.valid_until is not None and terms.valid_until <= now:
+        raise InvalidInputError("an offer's validity must end in the future")
+    offer = Offer(
+        id=ctx.ids.new(),
+        enterprise_id=enterprise_id,
+        status=OfferStatus.OPEN,
+        budget_grams=terms.budget_grams,
+        min_grams=terms.min_grams,
+        max_per_person_grams=terms.max_per_person_grams,
+        groups=tuple(sorted(set(terms.groups))),
+        regions=tuple(sorted(set(terms.regions))),
+        vintages=tuple(sorted(set(terms.vintages))),
+        min_quality=terms.min_quality,
+        programme=terms.programme if terms.points_per_kg is not None else None,
+        points_per_kg=terms.points_per_kg,
+        coupons=bool(terms.coupons),
+        valid_from=now,
+        valid_until=terms.valid_until,
+        hold_minutes=terms.hold_minutes,
+        created_at=now,
+    )
+    with ctx.uow() as uow:
+        _platform(uow, enterprise_id)
+        if offer.programme is not None and not uow.market.programme_versions(offer.programme):
+            raise NotFoundError(f"no points programme {offer.programme!r}")
+        uow.market.add_offer(offer, terms.coupons)
+        uow.commit()
+    return OfferView(offer, offer.budget_grams, len(terms.coupons) if offer.coupons else None)
+
+
+def _platform(uow: UnitOfWork, enterprise_id: uuid.UUID) -> None:
+    enterprise = uow.enterprises.find(enterprise_id)
+    if enterprise is None:
+        raise NotFoundError(f"no enterprise {enterprise_id}")
+    if Role.PLATFORM not in enterprise.roles:
+        raise ForbiddenError(
+            f"{enterprise.name} does not have the platform role", code="not_platform"
+        )
+
+
+def _view(uow: UnitOfWork, offer: Offer, remaining: int, now: datetime) -> OfferView:
+    free = remaining + uow.market.expired_unswept(offer.id, now)
+    coupons = uow.market.coupons_left(offer.id) if offer.coupons else None
+    return OfferView(offer, free, coupons)
+
+
+def list_offers(
+    ctx: Context, enterprise_id: uuid.UUID | None = None, *, open_only: bool = False
+) -> list[OfferView]:
+    now = ctx.clock.now()
+    with ctx.uow(write=False) as uow:
+        views = [_view(uow, o, left, now) for o, left in uow.market.offers(enterprise_id)]
+    if open_only:
+        views = [v for v in views if v.offer.refusal(now, v.offer.min_grams) is None]
+    return views
+
+
+def get_offer(ctx: Context, offer_id: uuid.UUID) -> OfferView:
+    now = ctx.clock.now()
+    with ctx.uow(write=False) as uow:
+        offer = uow.market.find_offer(offer_id)
+        if offer is None:
+            raise NotFoundError(f"no offer {offer_id}")
+        return _view(uow, offer, uow.market.remaining(offer_id), now)
+
+
+def set_offer_status(
+    ctx: Context, offer_id: uuid.UUID, status: OfferStatus, enterprise_id: uuid.UUID | None = None
+) -> OfferView:
+    """Pause, reopen or close an offer (closed is final). With `enterprise_id`, only that
+    enterprise's own offer (another's is not found)."""
+    with ctx.uow() as uow:
+        offer = uow.market.find_offer(offer_id)
+        if offer is None or (enterprise_id is not None and offer.enterprise_id != enterprise_id):
+            raise NotFoundError(f"no offer {offer_id}")
+        if offer.status is OfferStatus.CLOSED and status is not OfferStatus.CLOSED:
+            raise OfferClosedError(f"offer {offer_id} is closed")
+        uow.market.set_offer_status(offer_id, status)
+        uow.commit()
+    return get_offer(ctx, offer_id)
+
+
+def sell_reductions(
+    ctx: Context,
+    person_id: uuid.UUID,
+    offer_id: uuid.UUID,
+    grams: int,
+    request_id: str | None = None,
+) -> SaleResult:
+    """Sell `grams` of a person's reductions to an offer; the same request id again returns
+    the stored sale and moves nothing (a different sale under it is a conflict)."""
+    rid = request_id if request_id is not None else str(ctx.ids.new())
+    if not valid_id(rid):
+        raise InvalidInputError(
+            "a request id is 1-128 printable ASCII characters without spaces",
+            code="invalid_request",
+        )
+
+    def attempt() -> SaleResult:
+        with ctx.uow() as uow:
+            result = sell_in(uow, ctx, person_id, offer_id, grams, rid)
+            uow.commit()
+        return result
+
+    return retry_races(attempt)
+
+
+def sell_in(
+    uow: UnitOfWork,
+    ctx: Context,
+    person_id: uuid.UUID,
+    offer_id: uuid.UUID,
+    grams: int,
+    request_id: str,
+) -> SaleResult:
+    now, seller, shard = ctx.clock.now(), person_account(person_id), shard_of_person(person_id)
+    offer = uow.market.find_offer(offer_id)
+    if offer is None:
+        raise NotFoundError(f"no offer {offer_id}")
+    if uow.persons.find(person_id) is None:
+        raise NotFoundError(f"no person {person_id}")
+    uow.locks.acquire([seller])
+    seen = uow.market.find_by_request(shard, person_id, request_id)
+    if seen is not None:
+        return _replay(uow, seen, shard, offer_id, grams, now)
+    refusal = offer.refusal(now, grams)
+    if refusal is not None:
+        raise refusal
+    if offer.max_per_person_grams is not None:
+        sold = uow.market.sold_by(shard, person_id, offer_id, now)
+        if sold + grams > offer.max_per_person_grams:
+            raise PerPersonLimitError(
+                f"offer {offer_id} buys at most {offer.max_per_person_grams} g per person;"
+                f" {sold} g sold already",
+                details={"sold_grams": sold, "max_grams": offer.max_per_person_grams},
+            )
+    lots = available_lots(uow.market.lots_of(seller), uow.market.reserved(shard, person_id, now))
+    taken = allocate(lots, grams, offer)
+    sale = _new_sale(uow, ctx, offer, person_id, grams, request_id, now)
+    uow.market.add_sale(sale, shard, taken)
+    _take_budget(uow, offer, grams, now)
+    if sale.status is SaleStatus.COMPLETED:  # the ledger last: its shared lock is the hottest
+        _post(uow, sale, taken, ctx.tz)
+    return SaleResult(sale, sale.status, taken)
+
+
+def _replay(
+    uow: UnitOfWork, seen: Sale, shard: int, offer_id: uuid.UUID, grams: int, now: datetime
+) -> SaleResult:
+    if seen.offer_id != offer_id or seen.grams != grams:
+        raise ConflictError(
+            f"request id {seen.request_id!r} was used for another sale", code="request_conflict"
+        )
+    lots = uow.market.sale_lots(shard, seen.id)
+    return SaleResult(seen, seen.effective_status(now), lots, replayed=True)
+
+
+def _new_sale(
+    uow: UnitOfWork,
+    ctx: Context,
+    offer: Offer,
+    person_id: uuid.UUID,
+    grams: int,
+    request_id: str,
+    now: datetime,
+) -> Sale:
+    sale_id = ctx.ids.new()
+    coupon = None
+    if offer.coupons:
+        coupon = uow.market.take_coupon(offer.id, sale_id)
+        if coupon is None:
+            raise BudgetExhaustedError(
+                f"offer {offer.id} has no coupons left", code="coupons_exhausted"
+            )
+    held = offer.hold_minutes is not None
+    return Sale(
+        id=sale_id,
+        offer_id=offer.id,
+        person_id=person_id,
+        enterprise_id=offer.enterprise_id,
+        request_id=request_id,
+        grams=grams,
+        status=SaleStatus.HELD if held else SaleStatus.COMPLETED,
+        points=points_for(grams, offer.points_per_kg) if offer.points_per_kg else 0,
+        programme=offer.programme,
+        coupon=coupon,
+        entry_id=None if held else ctx.ids.new(),
+        created_at=now,
+        expires_at=now + timedelta(minutes=offer.hold_minutes or 0) if held else None,
+    )
+
+
+def _post(uow: UnitOfWork, sale: Sale, lots: Sequence[Lot], tz: tzinfo) -> None:
+    """Post a sale's entry (grams to the enterprise, points to the person) and its lineage."""
+    assert sale.entry_id is not None
+    points = None
+    if sale.programme is not None and sale.points:
+        points = (points_issuance_account(sale.programme), sale.programme, sale.points)
+    entry = sale_entry(
+        sale.entry_id,
+        sale.settled_at or sale.created_at,
+        person_account(sale.person_id),
+        enterprise_account(sale.enterprise_id),
+        lots,
+        points,
+        f"sale {sale.id} to offer {sale.offer_id}",
+    )
+    uow.market.apply_lineage(lineage_deltas(entry))
+    if points is not None:  # sale points expire like awarded ones: record the day earned
+        day = entry.created_at.astimezone(tz).date()
+        uow.market.add_points_earned({(entry.postings[0].account, points[1], day): points[2]})
+    uow.ledger.open(entry)
+    uow.ledger.record(entry, lines_on_events=False)
+
+
+def _take_budget(uow: UnitOfWork, offer: Offer, grams: int, now: datetime) -> None:
+    if uow.market.take_budget(offer.id, grams):
+        return
+    swept = uow.market.expired_unswept(offer.id, now) and _sweep(uow, now, offer.id)
+    if swept and uow.market.take_budget(offer.id, grams):
+        return
+    raise BudgetExhaustedError(
+        f"offer {offer.id} has {uow.market.remaining(offer.id)} g of budget left",
+        details={"remaining_grams": uow.market.remaining(offer.id)},
+    )
+
+
+def _sweep(uow: UnitOfWork, now: datetime, offer_id: uuid.UUID | None = None) -> int:
+    """Mark the holds past their expiry expired and give their budget back."""
+    done = 0
+    for sale, shard in uow.market.due_holds(now, offer_id):
+        if uow.market.settle_sale(sale.moved_to(SaleStatus.EXPIRED, now, None), shard):
+            uow.market.give_budget(sale.offer_id, sale.grams)
+            done += 1
+    return done
+
+
+def expire_holds(ctx: Context) -> int:
+    """Sweep expired holds (a command or worker runs this); returns how many expired."""
+    with ctx.uow() as uow:
+        done = _sweep(uow, ctx.clock.now())
+        uow.commit()
+    return done
+
+
+def settle_hold(
+    ctx: Context, sale_id: uuid.UUID, status: SaleStatus, enterprise_id: uuid.UUID | None = None
+) -> SaleResult:
+    """Confirm (post) or void a hold. Confirming a confirmed hold again (or voiding a voided
+    one) returns it; every other move out of a final state is refused."""
+    if status not in (SaleStatus.CONFIRMED, SaleStatus.VOIDED):
+        raise InvalidInputError("a hold is confirmed or voided")
+
+    def attempt() -> SaleResult:
+        with ctx.uow() as uow:
+            result = _settle_in(uow, ctx, sale_id, status, enterprise_id)
+            uow.commit()
+        return result
+
+    return retry_races(attempt)
+
+
+def _settle_in(
+    uow: UnitOfWork,
+    ctx: Context,
+    sale_id: uuid.UUID,
+    status: SaleStatus,
+    enterprise_id: uuid.UUID | None,
+) -> SaleResult:
+    now = ctx.clock.now()
+    found = uow.market.find_sale(sale_id)
+    if found is None or (enterprise_id is not None and found[0].enterprise_id != enterprise_id):
+        raise NotFoundError(f"no sale {sale_id}")
+    uow.locks.acquire([person_account(found[0].person_id)])
+    sale, shard = uow.market.find_sale(sale_id) or found  # as it is under the person's lock
+    lots = uow.market.sale_lots(shard, sale_id)
+    if sale.status is status:
+        return SaleResult(sale, status, lots, replayed=True)
+    settled = sale.moved_to(status, now, ctx.ids.new() if status is SaleStatus.CONFIRMED else None)
+    if not uow.market.settle_sale(settled, shard):
+        raise RaceLostError(f"hold {sale_id} changed concurrently")
+    if status is SaleStatus.CONFIRMED:
+        _post(uow, settled, lots, ctx.tz)
+    else:
+        uow.market.give_budget(sale.offer_id, sale.grams)
+    return SaleResult(settled, status, lots)
+
+
+def sales_of_person(ctx: Context, person_id: uuid.UUID, limit: int = 100) -> list[SaleResult]:
+    now = ctx.clock.now()
+    shard = shard_of_person(person_id)
+    with ctx.uow(write=False) as uow:
+        sales = uow.market.sales(person=(shard, person_id), limit=limit)
+        return [
+            SaleResult(s, s.effective_status(now), uow.market.sale_lots(shard, s.id)) for s in sales
+        ]
+
+
+def sales_of_enterprise(
+    ctx: Context, enterprise_id: uuid.UUID, limit: int = 100
+) -> list[SaleResult]:
+    now = ctx.clock.now()
+    with ctx.uow(write=False) as uow:
+        ids = [o.id for o, _ in uow.market.offers(enterprise_id)]
+        sales = uow.market.sales(offer_ids=ids, limit=limit) if ids else []
+        return [
+            SaleResult(
+                s, s.effective_status(now), uow.market.sale_lots(shard_of_person(s.person_id), s.id)
+            )
+            for s in sales
+        ]
+
+
+def holdings_of(ctx: Context, account: str) -> dict[str, list[Lot]]:
+    """A holder's lots by class, oldest first: the reductions behind every gram it holds."""
+    with ctx.uow(write=False) as uow:
+        lots = uow.market.lots_of(account)
+    by_class: dict[str, list[Lot]] = {}
+    for lot in sorted(lots, key=lambda x: (x.asset, x.started_at, x.reduction_id)):
+        if lot.grams > 0:
+            by_class.setdefault(lot.asset, []).append(lot)
+    return by_class
+
+
+def points_of(ctx: Context, account: str) -> dict[str, int]:
+    """A holder's points by programme."""
+    with ctx.uow(write=False) as uow:
+        balances = uow.ledger.balances_of(account)
+    return {a.partition(":")[2]: n for a, n in balances.items() if a.startswith("points:")}
