@@ -53,6 +53,7 @@ NOT_FOUND = {"code": "not_found", "status": 3}
 DOWN = {"db": "unreachable", "code": "database_unavailable", "status": 5}
 UNMIGRATED = {"db": "unmigrated", "code": "not_migrated", "status": 5}
 M = "migrated"
+UNKNOWN_REGION = {"code": "unknown_region", "status": 3}
 
 CASES: dict[str, list[Case]] = {
     "serve": [
@@ -250,6 +251,42 @@ CASES: dict[str, list[Case]] = {
         case(NOBODY, "--programme", "p", "--merchant", "E", "--points", "0", db=M, **INVALID),
         case(NOBODY, "--programme", "p", "--merchant", "E", **USAGE),
     ],
+    "audit": [case("--since", "yesterday", db=M, **INVALID), case(**DOWN)],
+    "bench pages": [case("--engine", "mysql", **INVALID), case("--events", "5", **USAGE)],
+    "bench regions": [case("--engine", "mysql", **INVALID), case("--reductions", "0", **INVALID)],
+    "enterprise user-add": [case("Nobody", "Ann", db=M, **NOT_FOUND), case("E", "Ann", **DOWN)],
+    "government add": [
+        case("Shenzhen", **USAGE),
+        case("Shenzhen", "--region", "999999", db=M, code="unknown_region", status=3),
+    ],
+    "mrv batch approve": [
+        case(NOBODY, "--token", "x", db=M, code="invalid_token", status=1),
+        case("not-an-id", "--token", "x", db=M, **USAGE),
+    ],
+    "mrv batch create": [
+        case("--month", "2026-11", **USAGE),
+        case(
+            "--methodology", "nope@1", "--month", "2026-13", db=M, code="invalid_period", status=2
+        ),
+    ],
+    "mrv batch reject": [
+        case(NOBODY, "--token", "x", **USAGE),
+        case(NOBODY, "--token", "x", "--comment", "c", **DOWN),
+    ],
+    "mrv batch sample": [
+        case(NOBODY, "--token", "x", **USAGE),
+        case(NOBODY, "--seed", "1", "--token", "x", **DOWN),
+    ],
+    "mrv batch show": [case(NOBODY, db=M, code="unknown_batch", status=3), case(NOBODY, **DOWN)],
+    "operator add": [case(**USAGE), case("Olga", **DOWN)],
+    "regions info": [case("extra", **USAGE), case("--json", "--nope", **USAGE)],
+    "regions show": [case("999999", **UNKNOWN_REGION), case("abc", **UNKNOWN_REGION)],
+    "sign-in-code": [case(NOBODY, "--as", "robot", **USAGE), case("nobody", db=M, **NOT_FOUND)],
+    "stats": [
+        case("--region", "999999", db=M, code="unknown_region", status=1),
+        case("--period", "2026-13", db=M, code="invalid_period", status=2),
+    ],
+    "verifier add": [case(**USAGE), case("Vera", **DOWN)],
     "docs events": [
         case("--out", "no/such/events.md", **INVALID),
         case("--out", "plain.md", **INVALID),  # no generated-table markers

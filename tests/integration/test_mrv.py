@@ -11,12 +11,13 @@ import pytest
 
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.errors import AuthenticationError, ConflictError, InvalidInputError
-from tanpuhui.domain.ledger import Entry, Posting, enterprise_account
+from tanpuhui.domain.ledger import enterprise_account
 from tanpuhui.domain.officials import OfficialKind
 from tanpuhui.domain.parties import Role
 from tanpuhui.services.aggregates import regional_stats
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import verify_ledger
+from tanpuhui.services.market import OfferTerms, create_offer, sell_reductions
 from tanpuhui.services.mrv import (
     approve_batch,
     create_batch,
@@ -114,13 +115,9 @@ def test_rejecting_after_a_partial_sale_takes_the_rest_from_the_buffer(app: App)
         app, "select holder, asset, live_grams from events where grams > 0 order by id limit 1"
     )[0]
     sold = held // 2 + 1
-    with app.ctx.uow() as uow:  # a sale as the market would post it
-        sale = Entry(uuid.uuid4(), "sale", NOW, (
-            Posting(holder, asset, -sold), Posting(enterprise_account(buyer), asset, sold),
-        ))  # fmt: skip
-        uow.ledger.open(sale)
-        uow.ledger.record(sale, lines_on_events=False)
-        uow.commit()
+    # the person sells part of it to a coupon offer, through the market (with its lineage)
+    offer = create_offer(app.ctx, buyer, OfferTerms(10 * sold, coupons=("C-1",))).offer.id
+    sell_reductions(app.ctx, uuid.UUID(holder.removeprefix("person:")), offer, sold)
     batch = create_batch(app.ctx, methodology, REGION, MONTH)
 
     covered = reject_batch(app.ctx, batch.id, _verifier(app), "double reporting found")
