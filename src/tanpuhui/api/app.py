@@ -21,6 +21,7 @@ from tanpuhui.adapters.event_codec import EventDecoder
 from tanpuhui.api import errors, schemas
 from tanpuhui.api.routes import router
 from tanpuhui.api.security import FailureLimiter
+from tanpuhui.api.transparency import router as transparency_router
 from tanpuhui.bootstrap import App, database_ready
 from tanpuhui.domain.signing import SignaturePolicy
 
@@ -86,6 +87,7 @@ def create_app(app: App) -> FastAPI:
     )
     errors.install(api)
     api.include_router(router)
+    api.include_router(transparency_router)
     api.add_middleware(SecurityHeaders)
 
     def openapi() -> dict[str, Any]:

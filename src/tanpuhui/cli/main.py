@@ -12,7 +12,17 @@ import typer
 from rich.table import Table
 
 from tanpuhui.bootstrap import tune_runtime, upgrade_database
-from tanpuhui.cli import access, bench, bench_api, docs, files, methodology, registers, serving
+from tanpuhui.cli import (
+    access,
+    bench,
+    bench_api,
+    docs,
+    files,
+    methodology,
+    registers,
+    serving,
+    transparency,
+)
 from tanpuhui.cli.common import JsonOption, console, emit_json, err_console, handled, run, state
 from tanpuhui.cli.common import app as open_app
 from tanpuhui.domain.errors import ConflictError, InvalidInputError
@@ -53,6 +63,7 @@ cli.command("demo")(serving.demo)
 cli.command("ingest")(files.ingest)
 cli.command("sample")(files.sample)
 bench.cli.command("api")(bench_api.bench_api)
+transparency.register(ledger_cli)
 
 
 @cli.callback()
@@ -313,7 +324,8 @@ def ledger_show(
 @ledger_cli.command("verify")
 @handled
 def ledger_verify(as_json: JsonOption = False) -> None:
-    """Check every ledger invariant and the hash chain; exit 1 listing each violation."""
+    """Check every ledger invariant, every shard log and every stored checkpoint; exit 1
+    listing each violation."""
     with open_app() as app:
         violations = verify_ledger(app.ctx)
     if as_json:
@@ -329,7 +341,9 @@ def ledger_verify(as_json: JsonOption = False) -> None:
             )
         err_console.print(f"{len(violations)} violation(s)")
     else:
-        console.print("ledger verified: every invariant holds and the hash chain is intact")
+        console.print(
+            "ledger verified: every invariant holds, every shard log and checkpoint verifies"
+        )
     if violations:
         raise typer.Exit(1)
 

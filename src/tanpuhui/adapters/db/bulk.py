@@ -23,6 +23,7 @@ _PG_TYPES: list[tuple[type[Any], str]] = [
     (UTCDateTime, "timestamptz"),
     (sa.Uuid, "uuid"),
     (sa.BigInteger, "int8"),
+    (sa.SmallInteger, "int2"),
     (sa.Integer, "int4"),
     (sa.Boolean, "bool"),
     (sa.Date, "date"),
