@@ -106,8 +106,6 @@ def test_a_note_needs_the_stored_body_and_the_platform_signature() -> None:
         return sig == b"s" * 64 and text == cp.body().encode()
 
     assert list(check_note("c", note, cp, valid, kid)) == []
-    assert (
-        codes(check_note("c", note, replace(cp, size=4), valid, kid)) == ["checkpoint_invalid"] * 2
-    )
+    assert codes(check_note("c", note, replace(cp, size=4), valid, kid)) == ["checkpoint_invalid"]
     assert codes(check_note("c", note, cp, lambda *_: False, kid)) == ["checkpoint_invalid"]
     assert codes(check_note("c", "garbage", cp, valid, kid)) == ["checkpoint_invalid"]
