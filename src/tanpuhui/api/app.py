@@ -9,6 +9,10 @@ keeps them from loading anything else. Every response says
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -24,6 +28,7 @@ from tanpuhui.api.security import FailureLimiter
 from tanpuhui.api.transparency import router as transparency_router
 from tanpuhui.bootstrap import App, database_ready
 from tanpuhui.domain.signing import SignaturePolicy
+from tanpuhui.services.transparency import publish_periodically
 
 #: The documentation pages may load only what the application serves (ReDoc would otherwise
 #: fetch its logo from cdn.redoc.ly); their bootstrap scripts are inline.
@@ -63,9 +68,33 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def checkpoint_lifespan(app: App) -> Any:
+    """Publish checkpoints every `checkpoint_interval_s` while the server runs (0: never)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        interval = app.settings.checkpoint_interval_s
+        stop = threading.Event()
+        if interval > 0:
+            logger = logging.getLogger("tanpuhui.checkpoints")
+            threading.Thread(
+                target=publish_periodically,
+                args=(app.ctx, interval, stop, logger.warning),
+                name="checkpoints",
+                daemon=True,
+            ).start()
+        try:
+            yield
+        finally:
+            stop.set()
+
+    return lifespan
+
+
 def create_app(app: App) -> FastAPI:
     settings = app.settings
     api = FastAPIOffline(
+        lifespan=checkpoint_lifespan(app),
         swagger_ui_parameters={"validatorUrl": None},
         title="tanpuhui API",
         version=__version__,

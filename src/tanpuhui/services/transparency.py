@@ -11,7 +11,9 @@ lines as they are stored now, so a line changed after it was logged fails its pr
 from __future__ import annotations
 
 import base64
+import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from tanpuhui.domain.checkpoint import (
@@ -28,7 +30,12 @@ from tanpuhui.domain.checkpoint import (
     signature_line,
     verifier_key,
 )
-from tanpuhui.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from tanpuhui.domain.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    TanpuhuiError,
+)
 from tanpuhui.domain.log_checks import NoteKey
 from tanpuhui.domain.merkle import consistency_proof, inclusion_proof, leaves_callback
 from tanpuhui.services.context import Context, retry_races
@@ -212,3 +219,16 @@ def prove_consistency(ctx: Context, old_id: int, new_id: int) -> dict[str, Any]:
         "new_heads": [[n, b64(r)] for n, r in new.heads],
         "shards": shards,
     }
+
+
+def publish_periodically(
+    ctx: Context, interval_s: float, stop: threading.Event, log: Callable[[str], None]
+) -> None:
+    """The server's periodic hook: publish a checkpoint every `interval_s` until `stop` is
+    set. A failure is logged and tried again at the next tick (a checkpoint is idempotent:
+    nothing moved, nothing new)."""
+    while not stop.wait(interval_s):
+        try:
+            publish_checkpoint(ctx)
+        except TanpuhuiError as exc:
+            log(f"checkpoint not published: {exc.code}: {exc.message}")

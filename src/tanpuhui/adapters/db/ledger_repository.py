@@ -20,10 +20,14 @@ from tanpuhui.adapters.db.bulk import insert_rows
 from tanpuhui.adapters.db.log_repository import LoggedLine, SqlLogs
 from tanpuhui.domain.checkpoint import entry_digest, entry_leaves, home_shard
 from tanpuhui.domain.errors import InsufficientBalanceError
-from tanpuhui.domain.ledger import Entry, Posting, balance_deltas, is_holder
+from tanpuhui.domain.ledger import Entry, Posting, account_kind, balance_deltas, is_holder
 from tanpuhui.domain.shards import shard_of_account
 
 POSTING_COLUMNS = ("shard", "entry_id", "line", "account", "asset", "amount", "reduction_id")
+
+
+def is_issuance(account: str) -> bool:
+    return account_kind(account) == "issuance"
 
 
 class SqlLedger:
@@ -59,11 +63,9 @@ class SqlLedger:
             ],
         )
         deltas = balance_deltas(entry)
-        self._add_balances({k: v for k, v in deltas.items() if is_holder(k[0])}, shards)
+        self._add_balances({k: v for k, v in deltas.items() if not is_issuance(k[0])}, shards)
         self.logs.append(entry.id, self._logged(entry, on_events, shards))
-        self._add_balances(
-            {k: v for k, v in deltas.items() if not is_holder(k[0])}, shards, home=home
-        )
+        self._add_balances({k: v for k, v in deltas.items() if is_issuance(k[0])}, shards, home)
         le = t.ledger_entries.c
         self.conn.execute(
             t.ledger_entries.update()
@@ -85,7 +87,8 @@ class SqlLedger:
     def _add_balances(
         self, deltas: Mapping[tuple[str, str], int], shards: int, home: int | None = None
     ) -> None:
-        """Apply balance changes: a holder's in its shard, an issuance account's in `home`.
+        """Apply balance changes: an account's in its owner's shard, an issuance account's in
+        the entry's `home` shard (it has one row per shard, none that every writer updates).
         Credits are upserts; holder debits are updates of an existing row (an upsert's
         proposed row would fail the non-negative check before the conflict is even seen),
         and a debit the row cannot cover fails that check."""
@@ -134,7 +137,7 @@ class SqlLedger:
     def balances_of(self, account: str) -> dict[str, int]:
         b = t.balances.c
         where = [b.account == account]
-        if is_holder(account):  # a holder's rows are in its shard; others' summed over shards
+        if not is_issuance(account):  # in its owner's shard; issuance summed over shards
             where.append(b.shard == shard_of_account(account, self.logs.shards()))
         total = sa.func.sum(b.amount)
         rows = self.conn.execute(

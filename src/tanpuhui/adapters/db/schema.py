@@ -10,7 +10,8 @@ What the database itself guarantees, whatever code writes to it:
 - postings are non-zero; holder balances are never negative (issuance accounts may be);
 - entries, postings and issued amounts are immutable (triggers, see the migrations): an entry
   is written first, unsealed; its lines may only join it while it is unsealed (in the same
-  transaction); it is sealed once (sequence number and chain hash) at the end;
+  transaction); it is sealed once (its digest) at the end; log leaves, stored subtrees and
+  signed checkpoints are append-only (docs/ledger.md);
 - on PostgreSQL a deferred constraint trigger checks at commit that every entry is sealed and
   balances per asset.
 
@@ -254,7 +255,10 @@ balances = sa.Table(
     sa.Column("account", sa.Text, primary_key=True),
     sa.Column("asset", sa.Text, primary_key=True),
     sa.Column("amount", sa.BigInteger, nullable=False),
-    sa.CheckConstraint("amount >= 0 OR account LIKE 'issuance:%'", name="holder_not_negative"),
+    sa.CheckConstraint(
+        "amount >= 0 OR account LIKE 'issuance:%' OR account LIKE 'buffer:%'",
+        name="holder_not_negative",
+    ),
     info={"distribution": "shard"},
 )
 

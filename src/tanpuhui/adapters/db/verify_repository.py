@@ -32,7 +32,7 @@ from tanpuhui.domain.checks import (
     check_trace,
 )
 from tanpuhui.domain.claims import Claim
-from tanpuhui.domain.ledger import Posting, account_kind, is_holder
+from tanpuhui.domain.ledger import Posting, account_kind
 from tanpuhui.domain.log_checks import (
     LineKey,
     NoteKey,
@@ -131,10 +131,13 @@ class SqlVerify:
         return leaves
 
     def _misplaced_balances(self) -> Iterator[Violation]:
-        """A holder's balance rows live in its own shard only."""
+        """An account's balance rows live in its owner's shard (issuance: any shard)."""
         shards = self.logs.shards()
         for r in self.conn.execute(sa.select(t.balances.c.shard, t.balances.c.account).distinct()):
-            if is_holder(r.account) and shard_of_account(r.account, shards) != r.shard:
+            if (
+                account_kind(r.account) != "issuance"
+                and shard_of_account(r.account, shards) != r.shard
+            ):
                 yield Violation(
                     1, "balance_mismatch", r.account, f"a balance row sits in shard {r.shard}"
                 )

@@ -91,7 +91,7 @@ def _create_tables() -> None:
             ["shard", "entry_id"], ["ledger_entries.shard", "ledger_entries.id"],
             name="fk_postings_shard_ledger_entries",
         ),
-        sa.CheckConstraint("amount <> 0", name="ck_postings_amount_not_zero"),
+        sa.CheckConstraint("amount <> 0", name=op.f("ck_postings_amount_not_zero")),
         sa.PrimaryKeyConstraint("shard", "entry_id", "line", name="pk_postings"),
     )  # fmt: skip
     op.create_index("ix_postings_account", "postings", ["account"])
@@ -101,8 +101,9 @@ def _create_tables() -> None:
         sa.Column("account", sa.Text, nullable=False),
         sa.Column("asset", sa.Text, nullable=False),
         sa.Column("amount", sa.BigInteger, nullable=False),
-        sa.CheckConstraint(
-            "amount >= 0 OR account LIKE 'issuance:%'", name="ck_balances_holder_not_negative"
+        sa.CheckConstraint(  # issuance and buffer accounts may go negative (0003)
+            "amount >= 0 OR account LIKE 'issuance:%' OR account LIKE 'buffer:%'",
+            name=op.f("ck_balances_holder_not_negative"),
         ),
         sa.PrimaryKeyConstraint("shard", "account", "asset", name="pk_balances"),
     )
@@ -110,7 +111,7 @@ def _create_tables() -> None:
         "ledger_config",
         sa.Column("id", sa.Integer, nullable=False),
         sa.Column("shards", sa.Integer, nullable=False),
-        sa.CheckConstraint("id = 1 AND shards >= 1", name="ck_ledger_config_one_row"),
+        sa.CheckConstraint("id = 1 AND shards >= 1", name=op.f("ck_ledger_config_one_row")),
         sa.PrimaryKeyConstraint("id", name="pk_ledger_config"),
     )
     op.create_table(
