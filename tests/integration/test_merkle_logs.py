@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,10 +26,12 @@ from tanpuhui.adapters.crypto import checkpoint_signer
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.checkpoint import Checkpoint, assemble_note, signature_line
 from tanpuhui.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from tanpuhui.domain.ledger import person_account
 from tanpuhui.domain.merkle import EMPTY_FRONTIER, append, leaf_hash
 from tanpuhui.domain.parties import Role
+from tanpuhui.services import views
 from tanpuhui.services.intake import submit_events
-from tanpuhui.services.ledger import verify_ledger
+from tanpuhui.services.ledger import show_ledger, verify_ledger
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
 from tanpuhui.services.transparency import (
     add_cosignature,
@@ -35,6 +39,7 @@ from tanpuhui.services.transparency import (
     prove_consistency,
     public_key_text,
     publish_checkpoint,
+    publish_periodically,
 )
 from tests.builders import event
 from tests.verifier import build as go
@@ -271,3 +276,30 @@ def test_witness_cosignatures_are_stored_and_served(app: App, ledger: dict[str, 
     assert verify_ledger(app.ctx) == []
     with pytest.raises(InvalidInputError):
         add_cosignature(app.ctx, cp.id, "— not a line")
+
+
+def test_the_servers_periodic_hook_publishes_checkpoints(app: App, ledger: dict[str, Any]) -> None:
+    submit_events(app.ctx, ledger["enterprise"], [event(subject="tick", event_id="tick")])
+    stop, messages = threading.Event(), []
+    worker = threading.Thread(
+        target=publish_periodically, args=(app.ctx, 0.05, stop, messages.append), daemon=True
+    )
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while one(app, "select max(id) from checkpoints")[0] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        worker.join(timeout=20)
+    assert one(app, "select max(id) from checkpoints")[0] == 2  # one more: nothing else moved
+    assert messages == []
+
+
+def test_a_reductions_trace_links_its_proof(app: App, ledger: dict[str, Any]) -> None:
+    view = show_ledger(app.ctx, person_account(ledger["person"]))
+    (traced,) = view.reductions
+    assert traced.proof == f"/v1/log/proofs/{traced.reduction.id}"
+    assert views.ledger_view(view)["reductions"][0]["proof"] == traced.proof
+    proof = prove(app.ctx, str(traced.reduction.id))
+    assert proof["leaves"][0]["reduction_id"] == str(traced.reduction.id)
