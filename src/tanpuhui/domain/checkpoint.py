@@ -64,10 +64,13 @@ def _entry_line(entry_id: uuid.UUID, kind: str, created_at: datetime, memo: str)
 
 def entry_digest(entry: EntryLike) -> bytes:
     """The digest of a whole entry: independent of line order and of the time's offset."""
-    lines = sorted(p.canonical() for p in entry.postings)
+    return _digest(entry, [p.canonical() for p in entry.postings])
+
+
+def _digest(entry: EntryLike, canonical: list[str]) -> bytes:
     head = _entry_line(entry.id, entry.kind, entry.created_at, entry.memo)
-    text = "tanpuhui/entry/v1\n" + head + "\n" + "".join(line + "\n" for line in lines)
-    return hashlib.sha256(text.encode()).digest()
+    lines = "".join(line + "\n" for line in sorted(canonical))
+    return hashlib.sha256(("tanpuhui/entry/v1\n" + head + "\n" + lines).encode()).digest()
 
 
 def leaf_lines(entry: EntryLike) -> list[int]:
@@ -98,12 +101,22 @@ class Leaf:
 
 def entry_leaves(entry: EntryLike, shards: int) -> list[Leaf]:
     """The leaves of an entry, in line order, each with the shard of its line's holder."""
-    digest = entry_digest(entry)
+    return sealed_leaves(entry, shards)[1]
+
+
+def sealed_leaves(entry: EntryLike, shards: int) -> tuple[bytes, list[Leaf]]:
+    """The entry's digest and its leaves, rendering each line once (the intake's hot path;
+    the bytes are exactly `entry_digest` and `leaf_data`'s)."""
+    canonical = [p.canonical() for p in entry.postings]
+    digest = _digest(entry, canonical)
+    prefix = "tanpuhui/leaf/v1\n" + _entry_line(entry.id, entry.kind, entry.created_at, entry.memo)
+    prefix += "\n" + digest.hex() + "\n"
     leaves = []
     for i in leaf_lines(entry):
         p = entry.postings[i]
-        leaves.append(Leaf(shard_of_account(p.account, shards), i, p, leaf_data(entry, digest, p)))
-    return leaves
+        data = (prefix + canonical[i] + "\n").encode()
+        leaves.append(Leaf(shard_of_account(p.account, shards), i, p, data))
+    return digest, leaves
 
 
 def head_leaf_data(shard: int, size: int, root: bytes) -> bytes:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import insert_rows
 from tanpuhui.adapters.db.log_repository import LoggedLine, SqlLogs
-from tanpuhui.domain.checkpoint import entry_digest, entry_leaves, home_shard
+from tanpuhui.domain.checkpoint import Leaf, home_shard, sealed_leaves
 from tanpuhui.domain.errors import InsufficientBalanceError
 from tanpuhui.domain.ledger import Entry, Posting, account_kind, balance_deltas, is_holder
 from tanpuhui.domain.shards import shard_of_account
@@ -64,17 +64,16 @@ class SqlLedger:
         )
         deltas = balance_deltas(entry)
         self._add_balances({k: v for k, v in deltas.items() if not is_issuance(k[0])}, shards)
-        self.logs.append(entry.id, self._logged(entry, on_events, shards))
+        digest, leaves = sealed_leaves(entry, shards)
+        self.logs.append(entry.id, self._logged(leaves, on_events))
         self._add_balances({k: v for k, v in deltas.items() if is_issuance(k[0])}, shards, home)
         le = t.ledger_entries.c
         self.conn.execute(
-            t.ledger_entries.update()
-            .where(le.shard == home, le.id == entry.id)
-            .values(hash=entry_digest(entry))
+            t.ledger_entries.update().where(le.shard == home, le.id == entry.id).values(hash=digest)
         )
 
     @staticmethod
-    def _logged(entry: Entry, on_events: list[bool], shards: int) -> list[LoggedLine]:
+    def _logged(leaves: list[Leaf], on_events: list[bool]) -> list[LoggedLine]:
         """Each leaf with where its line is stored: a posting's line number (numbered as
         `record` numbers them), or None for a line on an event row."""
         line_of: list[int | None] = []
@@ -82,7 +81,7 @@ class SqlLedger:
         for skip in on_events:
             number += not skip
             line_of.append(None if skip else number)
-        return [LoggedLine(leaf, line_of[leaf.position]) for leaf in entry_leaves(entry, shards)]
+        return [LoggedLine(leaf, line_of[leaf.position]) for leaf in leaves]
 
     def _add_balances(
         self, deltas: Mapping[tuple[str, str], int], shards: int, home: int | None = None
