@@ -303,3 +303,15 @@ def test_a_reductions_trace_links_its_proof(app: App, ledger: dict[str, Any]) ->
     assert views.ledger_view(view)["reductions"][0]["proof"] == traced.proof
     proof = prove(app.ctx, str(traced.reduction.id))
     assert proof["leaves"][0]["reduction_id"] == str(traced.reduction.id)
+
+
+def test_proofs_and_cosignatures_need_a_checkpoint_and_a_witness_name(app: App) -> None:
+    with pytest.raises(NotFoundError) as none_yet:
+        prove(app.ctx, str(uuid.uuid4()))
+    assert none_yet.value.code == "no_checkpoint"
+    with pytest.raises(NotFoundError):
+        add_cosignature(app.ctx, 1, signature_line("w.example", b"k" * 32, b"s" * 64))
+    own = signature_line(app.ctx.log_signer.name, b"k" * 32, b"s" * 64)
+    with pytest.raises(InvalidInputError) as refused:
+        add_cosignature(app.ctx, 1, own)
+    assert refused.value.code == "bad_signature_line"

@@ -11,6 +11,7 @@ import pytest
 
 from tanpuhui.domain.checkpoint import (
     Checkpoint,
+    PublishedCheckpoint,
     assemble_note,
     entry_digest,
     entry_leaves,
@@ -110,3 +111,17 @@ def test_a_checkpoint_note_round_trips_and_its_key_id_is_c2sp() -> None:
 def test_a_malformed_note_is_refused_with_a_code(note: str) -> None:
     with pytest.raises(InvalidInputError):
         parse_note(note)
+
+
+@pytest.mark.parametrize(
+    "body", ["origin\nnot-a-number\nAA==\n", "origin\n1\n", "\n1\n" + "A" * 43 + "=\n"]
+)
+def test_a_malformed_checkpoint_body_is_refused(body: str) -> None:
+    with pytest.raises(InvalidInputError) as refused:
+        parse_checkpoint(body)
+    assert refused.value.code == "bad_checkpoint"
+
+
+def test_a_published_checkpoint_serves_its_cosignatures_after_the_note() -> None:
+    cp = PublishedCheckpoint(1, 0, b"r" * 32, [(0, b"r" * 32)], "note\n\n— a x\n", "— w y\n", NOW)
+    assert cp.served() == "note\n\n— a x\n— w y\n"

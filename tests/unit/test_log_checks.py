@@ -109,3 +109,10 @@ def test_a_note_needs_the_stored_body_and_the_platform_signature() -> None:
     assert codes(check_note("c", note, replace(cp, size=4), valid, kid)) == ["checkpoint_invalid"]
     assert codes(check_note("c", note, cp, lambda *_: False, kid)) == ["checkpoint_invalid"]
     assert codes(check_note("c", "garbage", cp, valid, kid)) == ["checkpoint_invalid"]
+
+
+def test_an_entry_without_lines_and_a_stray_subtree_are_reported() -> None:
+    empty = replace(stored(), postings=(), keys=())
+    assert codes(check_entry(empty, 4, {})) == ["entry_changed"]
+    _, stray = replay_shard(0, [], {(5, 9): b"s" * 32}, [])
+    assert codes(stray) == ["log_node_mismatch"]

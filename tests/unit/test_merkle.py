@@ -93,3 +93,14 @@ def test_out_of_range_proofs_are_refused() -> None:
     with pytest.raises(ValueError):
         consistency_proof(0, 3, leaves_callback(leaves(3)))
     assert not check_inclusion(leaves(1)[0], 1, 1, [], leaves(1)[0])
+
+
+def test_consistency_checks_refuse_impossible_ranges_and_empty_proofs() -> None:
+    hashes = leaves(5)
+    root = tree_hash(hashes)
+    assert check_consistency(5, 5, root, root, [])
+    assert not check_consistency(5, 5, root, root, [root])
+    assert not check_consistency(6, 5, root, root, [])
+    assert not check_consistency(3, 5, tree_hash(hashes[:3]), root, [])
+    proof = consistency_proof(3, 5, leaves_callback(hashes))
+    assert not check_consistency(3, 5, tree_hash(hashes[:3]), root, [*proof, root])

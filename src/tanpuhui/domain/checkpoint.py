@@ -81,12 +81,6 @@ def leaf_lines(entry: EntryLike) -> list[int]:
     return lines or [0]
 
 
-def leaf_data(entry: EntryLike, digest: bytes, line: Posting) -> bytes:
-    """The bytes a leaf hashes (printable; `tanpuhui ledger prove` shows them)."""
-    head = _entry_line(entry.id, entry.kind, entry.created_at, entry.memo)
-    return f"tanpuhui/leaf/v1\n{head}\n{digest.hex()}\n{line.canonical()}\n".encode()
-
-
 @dataclass(frozen=True, slots=True)
 class Leaf:
     shard: int
