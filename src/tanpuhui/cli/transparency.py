@@ -66,6 +66,7 @@ def key() -> None:
         typer.echo(public_key_text(app.ctx))
 
 
+@handled
 def keygen(
     out: Annotated[Path | None, typer.Option(help="Write the private seed to this file.")] = None,
 ) -> None:
