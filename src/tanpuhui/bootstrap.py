@@ -17,7 +17,7 @@ from tanpuhui.adapters.catalogue_files import (
     load_regions,
     read_catalogue_dir,
 )
-from tanpuhui.adapters.crypto import Ed25519Verifier, SystemSecrets
+from tanpuhui.adapters.crypto import Ed25519Verifier, SystemSecrets, checkpoint_signer
 from tanpuhui.adapters.db.engine import create_engine
 from tanpuhui.adapters.db.migrate import current_revision, head_revision, upgrade
 from tanpuhui.adapters.db.unit_of_work import SqlUnitOfWork, writable
@@ -73,6 +73,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Ap
         wall_clock=SystemClock(),
         verifier=Ed25519Verifier(),
         secrets=SystemSecrets(),
+        log_signer=checkpoint_signer(settings.checkpoint_origin, settings.checkpoint_key),
         limits=Limits(
             rate_per_s=settings.rate_limit_per_s,
             burst=settings.rate_limit_burst,

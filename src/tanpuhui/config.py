@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     #: /readyz probes a write (rolled back) and is not ready when it waits longer than this.
     ready_write_timeout_s: float = Field(default=0.5, gt=0)
 
+    #: The checkpoint log's origin (the first line of every signed checkpoint, and the key
+    #: name of its signature) and the platform's Ed25519 signing key for it: PKCS#8 PEM or a
+    #: base64 32-byte seed (`tanpuhui ledger keygen`). Empty: a publicly known dev key (prod
+    #: refuses to start with it).
+    checkpoint_origin: str = "tanpuhui.example/ledger"
+    checkpoint_key: str = ""
+    #: The server publishes a checkpoint this often (seconds; 0: only on demand).
+    checkpoint_interval_s: float = Field(default=0.0, ge=0)
+
     @field_validator("signature_v1_until", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
@@ -83,6 +92,8 @@ class Settings(BaseSettings):
         """Refuse to start in prod mode with the embedded database."""
         if self.mode == "prod" and self.database_url.startswith("sqlite"):
             raise ConfigurationError("TANPUHUI_MODE=prod needs a PostgreSQL TANPUHUI_DATABASE_URL")
+        if self.mode == "prod" and not self.checkpoint_key.strip():
+            raise ConfigurationError("TANPUHUI_MODE=prod needs a TANPUHUI_CHECKPOINT_KEY")
 
 
 def parse_timezone(value: str) -> tzinfo:

@@ -128,6 +128,22 @@ CASES: dict[str, list[Case]] = {
         case(NOBODY, **DOWN),
     ],
     "ledger verify": [case(**UNMIGRATED), case(**DOWN)],
+    "ledger checkpoint": [case(**UNMIGRATED), case(**DOWN)],
+    "ledger prove": [
+        case("nope", db=M, code="bad_id", status=2),
+        case(NOBODY, db=M, code="no_checkpoint", status=3),
+        case(NOBODY, **DOWN),
+    ],
+    "ledger consistency": [
+        case("2", "1", db=M, code="bad_range", status=2),
+        case("1", "2", db=M, code="no_checkpoint", status=3),
+    ],
+    "ledger key": [case("extra", **USAGE), case("--nope", **USAGE)],
+    "ledger keygen": [case("--out", "missing-dir/key", **FILE), case("extra", **USAGE)],
+    "ledger cosign": [
+        case("1", "not a line", db=M, code="bad_signature_line", status=2),
+        case("1", "\u2014 w.example AAAAAAAA", db=M, code="no_checkpoint", status=3),
+    ],
     "methodology list": [case(**DOWN), case(**UNMIGRATED)],
     "methodology show": [
         case("nope", db=M, **NOT_FOUND),

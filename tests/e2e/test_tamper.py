@@ -1,4 +1,6 @@
-"""Tampering with the stored ledger is detected by `tanpuhui ledger verify`, which names it."""
+"""Tampering with the stored ledger is detected by `tanpuhui ledger verify`, which names it
+(tests/integration/test_merkle_logs.py tampers with every part of the logs and checkpoints and
+checks the independent verifier too); `ledger checkpoint` and `ledger prove` from the CLI."""
 
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ def _tamper(database_url: str, statement: str) -> None:
     engine.dispose()
 
 
-def test_a_changed_credit_breaks_the_chain_and_is_named(
+def test_a_changed_credit_breaks_its_leaf_and_is_named(
     tanpuhui: Run, database_url: str, tmp_path: Path
 ) -> None:
     _ledger_with_rides(tanpuhui, tmp_path)
@@ -51,7 +53,7 @@ def test_a_changed_credit_breaks_the_chain_and_is_named(
     assert done.returncode == 1
     report = json.loads(done.stdout)
     codes = {v["code"] for v in report["violations"]}
-    assert {"chain_broken", "entry_unbalanced", "balance_mismatch"} <= codes
+    assert {"entry_changed", "leaf_mismatch", "entry_unbalanced", "balance_mismatch"} <= codes
     engine = create_engine(database_url)
     with engine.connect() as conn:
         entry_id, reduction_id = conn.execute(
@@ -76,3 +78,27 @@ def test_a_changed_posting_or_balance_is_named(
     assert done.returncode == 1
     assert "balance_mismatch" in done.stderr
     assert "pending:" in done.stderr
+
+
+def test_checkpoint_and_prove_from_the_command_line(
+    tanpuhui: Run, database_url: str, tmp_path: Path
+) -> None:
+    _ledger_with_rides(tanpuhui, tmp_path)
+    note = tanpuhui("ledger", "checkpoint", check=True).stdout
+    origin, size, _root, blank, signature = note.split("\n")[:5]
+    assert (origin, size, blank) == ("tanpuhui.example/ledger", "20", "")
+    assert signature.startswith("\u2014 tanpuhui.example/ledger ")
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        (reduction,) = conn.execute(
+            sa.text("select id from events where event_id = 'ride-3'")
+        ).one()
+    engine.dispose()
+    proof = json.loads(
+        tanpuhui("ledger", "prove", str(uuid.UUID(str(reduction))), check=True).stdout
+    )
+    assert proof["checkpoint"]["note"] == note
+    assert [leaf["tree_size"] > leaf["index"] for leaf in proof["leaves"]] == [True]
+    assert json.loads(tanpuhui("ledger", "verify", "--json", check=True).stdout)["ok"] is True
+    bad = tanpuhui("ledger", "prove", "nope")
+    assert bad.returncode != 0 and "bad_id" in bad.stderr + bad.stdout

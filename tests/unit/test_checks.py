@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 
 from tanpuhui.domain.checks import (
-    SealedEntry,
     Violation,
     check_balances,
-    check_chain,
     check_claims,
     check_entry_balanced,
     check_region_totals,
     check_trace,
 )
 from tanpuhui.domain.events import Rejection
-from tanpuhui.domain.ledger import GENESIS_HASH, Posting, chain_hash
+from tanpuhui.domain.ledger import Posting
 from tanpuhui.domain.methodology import Catalogue, Group
 from tanpuhui.domain.models import Quantification, quantify
 from tests.conftest import NOW
@@ -34,83 +31,6 @@ RID = uuid.UUID(int=42)
 
 def codes(violations: Any) -> list[tuple[int, str]]:
     return [(v.invariant, v.code) for v in violations]
-
-
-# --- 9: the hash chain ----------------------------------------------------------------------
-
-
-def sealed_chain(count: int = 3) -> list[SealedEntry]:
-    entries, previous = [], GENESIS_HASH
-    for seq in range(1, count + 1):
-        postings = (
-            Posting(PERSON, ASSET, 100 * seq, uuid.UUID(int=seq)),
-            Posting(ISSUANCE, ASSET, -100 * seq),
-        )
-        entry_id = uuid.UUID(int=1000 + seq)
-        created = NOW + timedelta(seconds=seq)
-        digest = chain_hash(previous, entry_id, seq, "issuance", created, postings)
-        entries.append(SealedEntry(entry_id, seq, "issuance", created, previous, digest, postings))
-        previous = digest
-    return entries
-
-
-def test_an_intact_chain_verifies() -> None:
-    assert list(check_chain(sealed_chain())) == []
-    assert list(check_chain([])) == []
-
-
-def test_a_changed_amount_breaks_the_chain_at_that_entry() -> None:
-    chain = sealed_chain()
-    first, second, third = chain
-    tampered = replace(
-        second,
-        postings=(
-            second.postings[0]._replace(amount=201),
-            second.postings[1]._replace(amount=-201),
-        ),
-    )
-
-    violations = list(check_chain([first, tampered, third]))
-
-    assert codes(violations) == [(9, "chain_broken")]
-    assert violations[0].subject == str(second.id)
-    assert "does not match its hash" in violations[0].message
-
-
-@pytest.mark.parametrize(
-    "field",
-    [
-        {"kind": "correction"},
-        {"created_at": NOW},
-        {"id": uuid.UUID(int=7)},
-    ],
-)
-def test_a_changed_entry_field_breaks_the_chain(field: dict[str, object]) -> None:
-    first, second, third = sealed_chain()
-
-    violations = list(check_chain([first, replace(second, **field), third]))  # type: ignore[arg-type]
-
-    assert codes(violations) == [(9, "chain_broken")]
-
-
-def test_a_removed_entry_breaks_the_chain() -> None:
-    first, _, third = sealed_chain()
-
-    violations = list(check_chain([first, third]))
-
-    assert codes(violations) == [(9, "chain_broken")] * 3
-    assert "sequence 3, expected 2" in violations[0].message
-    assert violations[1].message == "previous hash does not match"
-    assert "does not match its hash" in violations[2].message
-    assert {v.subject for v in violations} == {str(third.id)}
-
-
-def test_an_unsealed_entry_is_reported() -> None:
-    first, second, _ = sealed_chain()
-
-    violations = list(check_chain([first, second, replace(second, seq=None, hash=None)]))
-
-    assert codes(violations) == [(9, "entry_unsealed")]
 
 
 # --- 1 and 8: entries and balances ----------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 
@@ -14,15 +15,14 @@ from hypothesis import strategies as st
 
 import tanpuhui.adapters.system as system
 from tanpuhui.adapters.system import Uuid7Source
+from tanpuhui.domain.checkpoint import entry_digest, entry_leaves
 from tanpuhui.domain.errors import LedgerError, UnbalancedEntryError
 from tanpuhui.domain.ids import uuid7, uuid7_time_ms
 from tanpuhui.domain.ledger import (
-    GENESIS_HASH,
     Entry,
     Posting,
     account_kind,
     balance_deltas,
-    chain_hash,
     co2e_asset,
     is_holder,
     issuance_account,
@@ -179,20 +179,22 @@ POSTINGS = (
     Posting(pending_account(BIKES, "u-2"), MOBILITY_HUBEI, 136, R2),
     Posting("issuance:cycling.shared_bike.wuhan", MOBILITY_HUBEI, -455),
 )
-PREVIOUS = b"\x07" * 32
-BASE = (PREVIOUS, ENTRY, 5, "issuance", NOW, POSTINGS)
+BASE = {"id": ENTRY, "kind": "issuance", "created_at": NOW, "postings": POSTINGS, "memo": ""}
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An entry as stored: the digest is computed over whatever is there, balanced or not."""
+
+    id: uuid.UUID
+    kind: str
+    created_at: datetime
+    postings: tuple[Posting, ...]
+    memo: str
 
 
 def hashed(**changes: object) -> bytes:
-    fields = dict(
-        zip(
-            ("previous", "entry_id", "sequence", "kind", "created_at", "postings"),
-            BASE,
-            strict=True,
-        )
-    )
-    fields.update(changes)
-    return chain_hash(**fields)  # type: ignore[arg-type]
+    return entry_digest(Stored(**{**BASE, **changes}))  # type: ignore[arg-type]
 
 
 def with_posting(index: int, **changes: object) -> tuple[Posting, ...]:
@@ -204,9 +206,8 @@ def with_posting(index: int, **changes: object) -> tuple[Posting, ...]:
 @pytest.mark.parametrize(
     "changes",
     [
-        pytest.param({"previous": GENESIS_HASH}, id="previous hash"),
-        pytest.param({"entry_id": uuid.UUID(int=2)}, id="entry id"),
-        pytest.param({"sequence": 6}, id="sequence"),
+        pytest.param({"id": uuid.UUID(int=2)}, id="entry id"),
+        pytest.param({"memo": "m"}, id="memo"),
         pytest.param({"kind": "binding"}, id="kind"),
         pytest.param({"created_at": NOW + timedelta(microseconds=1)}, id="time +1 µs"),
         pytest.param({"postings": with_posting(0, amount=320)}, id="an amount"),
@@ -218,23 +219,22 @@ def with_posting(index: int, **changes: object) -> tuple[Posting, ...]:
         pytest.param({"postings": (*POSTINGS, POSTINGS[0])}, id="a posting repeated"),
     ],
 )
-def test_chain_hash_changes_when_any_field_or_posting_changes(changes: dict[str, object]) -> None:
+def test_entry_digest_changes_when_any_field_or_posting_changes(changes: dict[str, object]) -> None:
     assert hashed(**changes) != hashed()
 
 
 @settings(deadline=None, max_examples=30)
 @given(st.permutations(POSTINGS))
-def test_chain_hash_does_not_depend_on_posting_order(postings: list[Posting]) -> None:
+def test_entry_digest_does_not_depend_on_posting_order(postings: list[Posting]) -> None:
     assert hashed(postings=tuple(postings)) == hashed()
 
 
-def test_chain_hash_does_not_depend_on_the_offset_the_time_is_written_in() -> None:
+def test_entry_digest_does_not_depend_on_the_offset_the_time_is_written_in() -> None:
     assert hashed(created_at=NOW.astimezone(CST)) == hashed()
 
 
-def test_chain_hash_is_a_sha256_digest() -> None:
+def test_entry_digest_is_a_sha256_digest() -> None:
     assert len(hashed()) == 32
-    assert len(GENESIS_HASH) == 32
 
 
 # --- ids ------------------------------------------------------------------------------------
@@ -311,22 +311,31 @@ def test_uuid7_source_borrows_the_next_millisecond_after_4096_ids_in_one(
     assert uuid7_time_ms(ids[-1]) > 7
 
 
-def test_chain_hash_bytes_are_pinned() -> None:
-    """Stored chains were hashed with exactly these bytes: a faster implementation must not
+def test_entry_digest_and_leaf_bytes_are_pinned() -> None:
+    """Stored logs were hashed with exactly these bytes: a faster implementation must not
     change one of them (or every existing ledger would fail verification)."""
 
-    previous = bytes(range(32))
     entry_id = uuid.UUID("0192f0c8-0000-7000-8000-000000000001")
     reduction = uuid.UUID("0192f0c8-0000-7000-8000-0000000000aa")
     created = datetime(2026, 11, 17, 15, 30, tzinfo=CST)
-    postings = [
+    postings = (
         Posting("person:p-1", "co2e:mobility:440000:2026-11", 319, reduction),
         Posting("issuance:cycling", "co2e:mobility:440000:2026-11", -319),
-    ]
-    expected = hashlib.sha256(
-        previous
-        + f"{entry_id}|7|issuance|2026-11-17T07:30:00.000000+00:00|4:memo\n".encode()
+    )
+    head = f"{entry_id}|issuance|2026-11-17T07:30:00.000000+00:00|4:memo\n"
+    digest = hashlib.sha256(
+        b"tanpuhui/entry/v1\n"
+        + head.encode()
         + b"issuance:cycling|co2e:mobility:440000:2026-11|-319|\n"
         + f"person:p-1|co2e:mobility:440000:2026-11|319|{reduction}\n".encode()
     ).digest()
-    assert chain_hash(previous, entry_id, 7, "issuance", created, postings, "memo") == expected
+    entry = Entry(entry_id, "issuance", created, postings, "memo")
+    assert entry_digest(entry) == digest
+    (leaf,) = entry_leaves(entry, 1024)
+    assert (
+        leaf.data
+        == (
+            f"tanpuhui/leaf/v1\n{head}{digest.hex()}\n"
+            f"person:p-1|co2e:mobility:440000:2026-11|319|{reduction}\n"
+        ).encode()
+    )

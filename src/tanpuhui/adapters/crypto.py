@@ -113,3 +113,53 @@ class SystemSecrets:
 
     def digest(self, secret: str) -> bytes:
         return token_hash(secret)
+
+
+#: The publicly known key `dev` mode signs checkpoints with when none is configured (prod
+#: refuses to start without one): anyone can forge these, which is fine for a laptop.
+DEV_CHECKPOINT_SEED = hashlib.sha256(b"tanpuhui dev checkpoint key - not secret").digest()
+
+
+class Ed25519NoteSigner:
+    """The `NoteSigner` port: signs checkpoint notes with the platform's Ed25519 key."""
+
+    def __init__(self, name: str, key: Ed25519PrivateKey) -> None:
+        self.name = name
+        self._key = key
+        self.public_key = public_raw(key)
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message)
+
+
+def load_signing_key(text: str) -> Ed25519PrivateKey:
+    """An Ed25519 private key from PKCS#8 PEM or a base64 32-byte seed."""
+    try:
+        if "-----BEGIN" in text:
+            key = serialization.load_pem_private_key(text.encode(), password=None)
+            if not isinstance(key, Ed25519PrivateKey):
+                raise ValueError("not an Ed25519 key")
+            return key
+        return Ed25519PrivateKey.from_private_bytes(base64.b64decode(text, validate=True))
+    except (ValueError, TypeError):
+        raise InvalidInputError(
+            "the checkpoint key is neither an Ed25519 PKCS#8 PEM nor a base64 32-byte seed",
+            code="bad_checkpoint_key",
+        ) from None
+
+
+def checkpoint_signer(origin: str, key_text: str) -> Ed25519NoteSigner:
+    """The configured signer (`key_text` empty: the dev key)."""
+    key = (
+        load_signing_key(key_text)
+        if key_text.strip()
+        else Ed25519PrivateKey.from_private_bytes(DEV_CHECKPOINT_SEED)
+    )
+    return Ed25519NoteSigner(origin, key)
+
+
+def seed_base64(key: Ed25519PrivateKey) -> str:
+    raw = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return base64.b64encode(raw).decode()

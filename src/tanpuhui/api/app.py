@@ -9,6 +9,10 @@ keeps them from loading anything else. Every response says
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -21,8 +25,10 @@ from tanpuhui.adapters.event_codec import EventDecoder
 from tanpuhui.api import errors, government, market_routes, schemas
 from tanpuhui.api.routes import router
 from tanpuhui.api.security import FailureLimiter
+from tanpuhui.api.transparency import router as transparency_router
 from tanpuhui.bootstrap import App, database_ready
 from tanpuhui.domain.signing import SignaturePolicy
+from tanpuhui.services.transparency import publish_periodically
 
 #: The documentation pages may load only what the application serves (ReDoc would otherwise
 #: fetch its logo from cdn.redoc.ly); their bootstrap scripts are inline.
@@ -62,9 +68,33 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def checkpoint_lifespan(app: App) -> Any:
+    """Publish checkpoints every `checkpoint_interval_s` while the server runs (0: never)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        interval = app.settings.checkpoint_interval_s
+        stop = threading.Event()
+        if interval > 0:
+            logger = logging.getLogger("tanpuhui.checkpoints")
+            threading.Thread(
+                target=publish_periodically,
+                args=(app.ctx, interval, stop, logger.warning),
+                name="checkpoints",
+                daemon=True,
+            ).start()
+        try:
+            yield
+        finally:
+            stop.set()
+
+    return lifespan
+
+
 def create_app(app: App) -> FastAPI:
     settings = app.settings
     api = FastAPIOffline(
+        lifespan=checkpoint_lifespan(app),
         swagger_ui_parameters={"validatorUrl": None},
         title="tanpuhui API",
         version=__version__,
@@ -89,6 +119,7 @@ def create_app(app: App) -> FastAPI:
     web.install(api, app)  # the pages (tanpuhui.web) on the same app and services
     api.include_router(government.router)
     api.include_router(market_routes.router)
+    api.include_router(transparency_router)
     api.add_middleware(SecurityHeaders)
 
     def openapi() -> dict[str, Any]:

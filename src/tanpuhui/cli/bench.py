@@ -54,7 +54,10 @@ from tanpuhui.services.parties import add_enterprise
 cli = typer.Typer(
     help="Benchmarks (rates beside the raw ceiling of the same run).", no_args_is_help=True
 )
-ROW_TABLES = ("ledger_entries", "events", "postings", "balances", "region_totals", "batches")
+ROW_TABLES = (
+    "ledger_entries", "events", "postings", "balances", "region_totals", "batches",
+    "log_leaves", "log_nodes",
+)  # fmt: skip
 
 
 def make_events(count: int, now: datetime, seed: int = 5) -> list[bytes]:
@@ -219,13 +222,12 @@ def run_raw(source_url: str, target_url: str, server_cpu: CpuProbe = _no_probe) 
         for name in ("methodology_versions", "enterprises"):
             table = t.metadata.tables[name]
             insert_rows(conn, table, [c.name for c in table.columns], copied[name])
-        conn.execute(t.chain_head.delete())
     chunks = _chunks_by_batch(copied)
     le = t.ledger_entries
     seal = (
         le.update()
-        .where(le.c.id == sa.bindparam("eid"))
-        .values(seq=sa.bindparam("s"), prev_hash=sa.bindparam("p"), hash=sa.bindparam("h"))
+        .where(le.c.shard == sa.bindparam("k"), le.c.id == sa.bindparam("eid"))
+        .values(hash=sa.bindparam("h"))
     )
     started, cpu, server_before = time.perf_counter(), time.process_time(), server_cpu()
     for chunk in chunks:
@@ -235,8 +237,8 @@ def run_raw(source_url: str, target_url: str, server_cpu: CpuProbe = _no_probe) 
             insert_rows(
                 conn,
                 le,
-                ["id", "kind", "created_at", "memo"],
-                [(r.id, r.kind, r.created_at, r.memo) for r in entries],
+                ["shard", "id", "kind", "created_at", "memo"],
+                [(r.shard, r.id, r.kind, r.created_at, r.memo) for r in entries],
             )
             for name in ROW_TABLES[1:]:
                 table = t.metadata.tables[name]
@@ -244,7 +246,7 @@ def run_raw(source_url: str, target_url: str, server_cpu: CpuProbe = _no_probe) 
             if entries:
                 conn.execute(
                     seal,
-                    [{"eid": r.id, "s": r.seq, "p": r.prev_hash, "h": r.hash} for r in entries],
+                    [{"k": r.shard, "eid": r.id, "h": r.hash} for r in entries],
                 )
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     server_seconds = _difference(server_before, server_cpu())
@@ -274,7 +276,7 @@ def _chunks_by_batch(copied: dict[str, Sequence[Any]]) -> list[dict[str, list[An
     for row in copied["postings"]:
         chunks[batch_of_entry[row.entry_id]]["postings"].append(row)
     ordered = list(chunks.values())
-    for name in ("balances", "region_totals"):
+    for name in ("balances", "region_totals", "log_leaves", "log_nodes"):
         rows = copied[name]
         size = -(-len(rows) // len(ordered)) if ordered else 1
         for i, chunk in enumerate(ordered):

@@ -27,6 +27,7 @@ from tanpuhui.cli import (
     mrv,
     registers,
     serving,
+    transparency,
 )
 from tanpuhui.cli import sign_in as sign_in_cli
 from tanpuhui.cli.common import JsonOption, console, emit_json, err_console, handled, run, state
@@ -87,6 +88,7 @@ cli.command("sign-in-code")(sign_in_cli.sign_in_code)
 enterprise_cli.command("user-add")(sign_in_cli.user_add)
 bench.cli.command("regions")(bench_regions.bench_regions)
 bench.cli.command("market")(bench_market.bench_market)
+transparency.register(ledger_cli)
 
 
 @cli.callback()
@@ -348,7 +350,8 @@ def ledger_show(
 @ledger_cli.command("verify")
 @handled
 def ledger_verify(as_json: JsonOption = False) -> None:
-    """Check every ledger invariant and the hash chain; exit 1 listing each violation."""
+    """Check every ledger invariant, every shard log and every stored checkpoint; exit 1
+    listing each violation."""
     with open_app() as app:
         violations = verify_ledger(app.ctx)
     if as_json:
@@ -364,7 +367,9 @@ def ledger_verify(as_json: JsonOption = False) -> None:
             )
         err_console.print(f"{len(violations)} violation(s)")
     else:
-        console.print("ledger verified: every invariant holds and the hash chain is intact")
+        console.print(
+            "ledger verified: every invariant holds, every shard log and checkpoint verifies"
+        )
     if violations:
         raise typer.Exit(1)
 

@@ -13,7 +13,7 @@ raises on a violation: every one found is returned, so an operator sees the whol
       quality_mismatch                                       … with the quality it states
     7 region_totals_mismatch                                 persons = regions = nation
     8 retired_moved                                          retired/exported never move
-    9 chain_broken, entry_unsealed                           the hash chain verifies
+    9 (domain/log_checks.py)                                 every log and checkpoint verifies
    10 lineage_mismatch, lot_negative,                        lineage sums to balances
       lineage_rollup_mismatch                                (adapters/db/market_repository.py)
 """
@@ -24,13 +24,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from tanpuhui.domain.caps import days_covered, spread
 from tanpuhui.domain.claims import Claim
 from tanpuhui.domain.dedup import same_act
-from tanpuhui.domain.ledger import GENESIS_HASH, Posting, account_kind, chain_hash, is_holder
+from tanpuhui.domain.ledger import Posting, account_kind, is_holder
 from tanpuhui.domain.methodology import FactorUse, Group, Methodology, factor_use
 from tanpuhui.domain.models import quality_of, recompute
 from tanpuhui.domain.quantity import format_decimal, to_grams
@@ -42,44 +42,6 @@ class Violation:
     code: str
     subject: str  # what is wrong: an entry id, an account, an event …
     message: str
-
-
-@dataclass(frozen=True, slots=True)
-class SealedEntry:
-    id: uuid.UUID
-    seq: int | None
-    kind: str
-    created_at: datetime
-    prev_hash: bytes | None
-    hash: bytes | None
-    postings: tuple[Posting, ...]
-    memo: str = ""
-
-
-def check_chain(entries: Iterable[SealedEntry]) -> Iterator[Violation]:
-    """Entries in sequence order: each hash must chain from the previous and match its lines."""
-    previous, expected_seq = GENESIS_HASH, 1
-    for e in entries:
-        if e.seq is None or e.hash is None:
-            yield Violation(9, "entry_unsealed", str(e.id), "entry is not sealed into the chain")
-            continue
-        if e.seq != expected_seq:
-            yield Violation(
-                9, "chain_broken", str(e.id), f"sequence {e.seq}, expected {expected_seq}"
-            )
-        if e.prev_hash != previous:
-            yield Violation(9, "chain_broken", str(e.id), "previous hash does not match")
-        recomputed = chain_hash(previous, e.id, e.seq, e.kind, e.created_at, e.postings, e.memo)
-        if recomputed != e.hash:
-            yield Violation(
-                9,
-                "chain_broken",
-                str(e.id),
-                f"entry #{e.seq} ({e.kind}) does not match its hash: a line, amount or field "
-                "was changed after it was committed",
-            )
-        previous, expected_seq = e.hash, e.seq + 1
-    return
 
 
 def check_entry_balanced(entry_id: uuid.UUID, postings: Iterable[Posting]) -> Iterator[Violation]:

@@ -1,4 +1,4 @@
-"""The double-entry ledger: accounts, assets, postings, entries and the hash chain.
+"""The double-entry ledger: accounts, assets, postings and entries.
 
 Invariants kept here (DESIGN.md §5): an `Entry` cannot be built unless its postings sum to zero
 per asset and every amount is non-zero; amounts are integers (grams CO2e or points). Holder
@@ -11,24 +11,21 @@ Accounts are strings with a kind prefix:
 Assets: `co2e:{group}:{province}:{YYYY-MM}` (grams, by provenance class) and
 `points:{programme}`.
 
-The hash chain: each committed entry's hash is SHA-256 over the previous hash and a canonical
-rendering of the entry (id, sequence, kind, time, every posting sorted), so changing any stored
-posting, amount or order is detectable by recomputing it.
+What the per-shard Merkle logs commit to (an entry's digest, one leaf per holder line) is in
+`domain/checkpoint.py`; the trees themselves in `domain/merkle.py`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import NamedTuple
 
 from tanpuhui.domain.errors import UnbalancedEntryError
 
-GENESIS_HASH = b"\x00" * 32
 HOLDER_KINDS = frozenset({"person", "pending", "enterprise"})
 ISSUANCE_KINDS = frozenset({"issuance"})
 
@@ -123,22 +120,3 @@ def balance_deltas(entry: Entry) -> dict[tuple[str, str], int]:
     for p in entry.postings:
         deltas[(p.account, p.asset)] += p.amount
     return {k: v for k, v in deltas.items() if v != 0}
-
-
-def chain_hash(
-    previous: bytes,
-    entry_id: uuid.UUID,
-    sequence: int,
-    kind: str,
-    created_at: datetime,
-    postings: Iterable[Posting],
-    memo: str = "",
-) -> bytes:
-    """The hash of a committed entry, chained on the previous entry's hash."""
-    digest = hashlib.sha256(previous)
-    stamp = created_at.astimezone(UTC).isoformat(timespec="microseconds")
-    digest.update(f"{entry_id}|{sequence}|{kind}|{stamp}|{len(memo)}:{memo}\n".encode())
-    lines = sorted(p.canonical() for p in postings)
-    if lines:  # each line and its newline, hashed in one piece (the same bytes)
-        digest.update(("\n".join(lines) + "\n").encode())
-    return digest.digest()

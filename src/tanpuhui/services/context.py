@@ -17,6 +17,7 @@ from tanpuhui.domain.regions import RegionCatalogue
 from tanpuhui.services.ports import (
     Clock,
     IdSource,
+    NoteSigner,
     SecretSource,
     SignatureVerifier,
     StoredCatalogue,
@@ -84,5 +85,6 @@ class Context:
     wall_clock: Clock
     verifier: SignatureVerifier
     secrets: SecretSource
+    log_signer: NoteSigner
     limits: Limits = field(default_factory=Limits)
     catalogues: CatalogueCache = field(default_factory=CatalogueCache)

@@ -13,6 +13,7 @@ from tanpuhui.domain.ledger import Entry, pending_account, person_account
 from tanpuhui.domain.methodology import Catalogue
 from tanpuhui.services.context import Context
 from tanpuhui.services.ports import ReductionView
+from tanpuhui.services.transparency import note_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,7 @@ class TracedReduction:
     formula_inputs: dict[str, str]
     factors: list[FactorView]
     exact_grams: str
+    proof: str  # where anyone gets the inclusion proof of its issuance line
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +111,19 @@ def trace_of(r: ReductionView, catalogue: Catalogue) -> TracedReduction:
         formula_inputs=dict(inputs) if isinstance(inputs, Mapping) else {},
         factors=readable_factors(r.trace, catalogue),
         exact_grams=str(r.trace.get("exact_grams", "")),
+        proof=proof_link(r.id),
     )
+
+
+def proof_link(reduction_id: uuid.UUID) -> str:
+    """The public API path of a reduction's inclusion proof (docs/verification.md)."""
+    return f"/v1/log/proofs/{reduction_id}"
 
 
 def verify_ledger(ctx: Context) -> list[Violation]:
     with ctx.uow(write=False) as uow:
         catalogue = ctx.catalogues.current(uow).catalogue
-        return list(uow.verify.violations(catalogue, ctx.tz))
+        return list(uow.verify.violations(catalogue, ctx.tz, note_key(ctx)))
 
 
 def outcome_counts(ctx: Context) -> dict[str, int]:

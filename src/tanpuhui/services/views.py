@@ -65,6 +65,7 @@ def traced_view(t: TracedReduction) -> dict[str, Any]:
             "exact_grams": t.exact_grams,
             "rounding": "down to whole grams",
         },
+        "proof": t.proof,
     }
 
 

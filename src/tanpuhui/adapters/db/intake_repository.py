@@ -41,6 +41,7 @@ from tanpuhui.domain.intake import (
 )
 from tanpuhui.domain.models import Quantification
 from tanpuhui.domain.quantity import format_decimal
+from tanpuhui.domain.shards import shard_of_enterprise
 
 EVENT_COLUMNS = (
     "id",
@@ -465,14 +466,22 @@ class SqlIntake:
         )
 
     def close_batch(self, batch_id: uuid.UUID) -> int:
-        """Number the batch in commit order: the chain head row is locked from here (or from
-        the ledger's seal) until commit, so numbers follow commits. Call last."""
-        h = t.chain_head.c
+        """Number the batch in its enterprise's commit order: the enterprise's `feed_heads`
+        row is locked from here until commit, so its numbers follow commits. Only batches of
+        the same enterprise wait here (and only for each other's commit). Call last."""
+        b = t.batches.c
+        enterprise_id = self.conn.execute(
+            sa.select(b.enterprise_id).where(b.id == batch_id)
+        ).scalar_one()
         seq = self.conn.execute(
-            t.chain_head.update().where(h.id == 1).values(batch_seq=h.batch_seq + 1)
-            .returning(h.batch_seq)
-        ).scalar_one()  # fmt: skip
-        self.conn.execute(t.batches.update().where(t.batches.c.id == batch_id).values(seq=seq))
+            sa.text(
+                "INSERT INTO feed_heads (shard, enterprise_id, batch_seq) VALUES (:k, :e, 1) "
+                "ON CONFLICT (shard, enterprise_id) "
+                "DO UPDATE SET batch_seq = feed_heads.batch_seq + 1 RETURNING batch_seq"
+            ).bindparams(sa.bindparam("e", type_=sa.Uuid)),
+            {"k": shard_of_enterprise(enterprise_id), "e": enterprise_id},
+        ).scalar_one()
+        self.conn.execute(t.batches.update().where(b.id == batch_id).values(seq=seq))
         return int(seq)
 
     def apply_moves(
@@ -509,7 +518,7 @@ class SqlIntake:
         )
 
     def add_region_totals(self, deltas: Mapping[tuple[str, str, date], int]) -> None:
-        """Adjust the regional aggregates (hot rows: call after the ledger's chain lock)."""
+        """Adjust the regional aggregates (hot rows: call after the ledger's log appends)."""
         items = sorted((k, v) for k, v in deltas.items() if v)
         if not items:
             return

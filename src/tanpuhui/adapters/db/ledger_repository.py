@@ -1,13 +1,11 @@
-"""Storage of the ledger: postings, balances and the hash chain.
+"""Storage of the ledger: entries, postings, sharded balances, and the per-shard logs.
 
-`open` writes an entry row, unsealed, before its lines (the database lets lines join only an
-unsealed entry). `record` writes the entry's postings and holder balance changes, then enters
-the short critical section every ledger transaction ends with: lock the chain head, update the
-shared (issuance) balances, seal the entry with its sequence number and chain hash, move the
-head.
-Concurrent transactions therefore commit their entries in chain order, and hot shared rows are
-locked only for the last moments of a transaction. Callers update other hot aggregates
-(region totals) after `record`, while the chain lock is held.
+`open` writes an entry row, unsealed, in its home shard (that of its first logged line) before
+its lines (the database lets lines join only an unsealed entry). `record` writes the entry's
+postings and holder balance changes, then appends each logged line to its holder's shard log
+(locking only the touched shards' heads, in shard order — `log_repository`), adds the
+issuance balances in the entry's home shard (one row per shard: no row every writer updates)
+and seals the entry with its digest. Writers of different shards share no lock.
 """
 
 from __future__ import annotations
@@ -19,96 +17,117 @@ import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import insert_rows
+from tanpuhui.adapters.db.log_repository import LoggedLine, SqlLogs
+from tanpuhui.domain.checkpoint import Leaf, home_shard, sealed_leaves
 from tanpuhui.domain.errors import InsufficientBalanceError
-from tanpuhui.domain.ledger import Entry, Posting, balance_deltas, chain_hash, is_holder
+from tanpuhui.domain.ledger import Entry, Posting, account_kind, balance_deltas, is_holder
+from tanpuhui.domain.shards import shard_of_account
 
-POSTING_COLUMNS = ("entry_id", "line", "account", "asset", "amount", "reduction_id")
+POSTING_COLUMNS = ("shard", "entry_id", "line", "account", "asset", "amount", "reduction_id")
+
+
+def is_issuance(account: str) -> bool:
+    return account_kind(account) == "issuance"
 
 
 class SqlLedger:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
+        self.logs = SqlLogs(conn)
 
     def open(self, entry: Entry) -> None:
         self.conn.execute(
             t.ledger_entries.insert().values(
-                id=entry.id, kind=entry.kind, created_at=entry.created_at, memo=entry.memo
+                shard=home_shard(entry, self.logs.shards()), id=entry.id, kind=entry.kind,
+                created_at=entry.created_at, memo=entry.memo,
             )
-        )
+        )  # fmt: skip
 
     def record(self, entry: Entry, *, lines_on_events: bool) -> None:
         """Store `entry`. With `lines_on_events`, its holder lines that carry a reduction id are
         already stored on the event rows (issuance subledger) and are not written again."""
-        stored = [
-            p
+        shards = self.logs.shards()
+        home = home_shard(entry, shards)
+        on_events = [
+            lines_on_events and p.reduction_id is not None and is_holder(p.account)
             for p in entry.postings
-            if not (lines_on_events and p.reduction_id is not None and is_holder(p.account))
         ]
+        stored = [p for p, skip in zip(entry.postings, on_events, strict=True) if not skip]
         insert_rows(
             self.conn,
             t.postings,
             POSTING_COLUMNS,
             [
-                (entry.id, line, p.account, p.asset, p.amount, p.reduction_id)
+                (home, entry.id, line, p.account, p.asset, p.amount, p.reduction_id)
                 for line, p in enumerate(stored, start=1)
             ],
         )
         deltas = balance_deltas(entry)
-        self._add_balances({k: v for k, v in deltas.items() if is_holder(k[0])})
-        head = self.conn.execute(
-            sa.select(t.chain_head.c.seq, t.chain_head.c.hash)
-            .where(t.chain_head.c.id == 1)
-            .with_for_update()
-        ).one()
-        self._add_balances({k: v for k, v in deltas.items() if not is_holder(k[0])})
-        seq = head.seq + 1
-        digest = chain_hash(
-            head.hash, entry.id, seq, entry.kind, entry.created_at, entry.postings, entry.memo
-        )
+        self._add_balances({k: v for k, v in deltas.items() if not is_issuance(k[0])}, shards)
+        digest, leaves = sealed_leaves(entry, shards)
+        self.logs.append(entry.id, self._logged(leaves, on_events))
+        self._add_balances({k: v for k, v in deltas.items() if is_issuance(k[0])}, shards, home)
+        le = t.ledger_entries.c
         self.conn.execute(
-            t.ledger_entries.update()
-            .where(t.ledger_entries.c.id == entry.id)
-            .values(seq=seq, prev_hash=head.hash, hash=digest)
-        )
-        self.conn.execute(
-            t.chain_head.update().where(t.chain_head.c.id == 1).values(seq=seq, hash=digest)
+            t.ledger_entries.update().where(le.shard == home, le.id == entry.id).values(hash=digest)
         )
 
-    def _add_balances(self, deltas: Mapping[tuple[str, str], int]) -> None:
-        """Apply balance changes. Credits are upserts; holder debits are updates of an existing
-        row (an upsert's proposed row would fail the non-negative check before the conflict
-        is even seen), and a debit the row cannot cover fails that check."""
-        debits = sorted((k, v) for k, v in deltas.items() if v < 0 and is_holder(k[0]))
+    @staticmethod
+    def _logged(leaves: list[Leaf], on_events: list[bool]) -> list[LoggedLine]:
+        """Each leaf with where its line is stored: a posting's line number (numbered as
+        `record` numbers them), or None for a line on an event row."""
+        line_of: list[int | None] = []
+        number = 0
+        for skip in on_events:
+            number += not skip
+            line_of.append(None if skip else number)
+        return [LoggedLine(leaf, line_of[leaf.position]) for leaf in leaves]
+
+    def _add_balances(
+        self, deltas: Mapping[tuple[str, str], int], shards: int, home: int | None = None
+    ) -> None:
+        """Apply balance changes: an account's in its owner's shard, an issuance account's in
+        the entry's `home` shard (it has one row per shard, none that every writer updates).
+        Credits are upserts; holder debits are updates of an existing row (an upsert's
+        proposed row would fail the non-negative check before the conflict is even seen),
+        and a debit the row cannot cover fails that check."""
+        keyed = {
+            (home if home is not None else shard_of_account(a, shards), a, s): v
+            for (a, s), v in deltas.items()
+        }
+        debits = sorted((k, v) for k, v in keyed.items() if v < 0 and is_holder(k[1]))
         if debits:
             self._debit(debits)
-        items = sorted((k, v) for k, v in deltas.items() if not (v < 0 and is_holder(k[0])))
+        items = sorted((k, v) for k, v in keyed.items() if not (v < 0 and is_holder(k[1])))
         if not items:
             return
         if self.conn.dialect.name == "postgresql":
             self.conn.exec_driver_sql(
-                "INSERT INTO balances (account, asset, amount) "
-                "SELECT * FROM unnest(%(a)s::text[], %(s)s::text[], %(n)s::int8[]) "
-                "ON CONFLICT (account, asset) "
+                "INSERT INTO balances (shard, account, asset, amount) SELECT * FROM "
+                "unnest(%(k)s::int2[], %(a)s::text[], %(s)s::text[], %(n)s::int8[]) "
+                "ON CONFLICT (shard, account, asset) "
                 "DO UPDATE SET amount = balances.amount + EXCLUDED.amount",
                 {
-                    "a": [k[0] for k, _ in items],
-                    "s": [k[1] for k, _ in items],
+                    "k": [k[0] for k, _ in items],
+                    "a": [k[1] for k, _ in items],
+                    "s": [k[2] for k, _ in items],
                     "n": [v for _, v in items],
                 },
             )
         else:
             self.conn.exec_driver_sql(
-                "INSERT INTO balances (account, asset, amount) VALUES (?, ?, ?) "
-                "ON CONFLICT (account, asset) DO UPDATE SET amount = amount + excluded.amount",
-                [(k[0], k[1], v) for k, v in items],
+                "INSERT INTO balances (shard, account, asset, amount) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (shard, account, asset) "
+                "DO UPDATE SET amount = amount + excluded.amount",
+                [(k[0], k[1], k[2], v) for k, v in items],
             )
 
-    def _debit(self, items: list[tuple[tuple[str, str], int]]) -> None:
+    def _debit(self, items: list[tuple[tuple[int, str, str], int]]) -> None:
         b = t.balances.c
-        for (account, asset), amount in items:  # few rows: binding moves, sales
+        for (shard, account, asset), amount in items:  # few rows: binding moves, sales
             done = self.conn.execute(
                 t.balances.update()
-                .where(b.account == account, b.asset == asset)
+                .where(b.shard == shard, b.account == account, b.asset == asset)
                 .values(amount=b.amount + amount)
             ).rowcount
             if done != 1:
@@ -116,12 +135,18 @@ class SqlLedger:
 
     def balances_of(self, account: str) -> dict[str, int]:
         b = t.balances.c
+        where = [b.account == account]
+        if not is_issuance(account):  # in its owner's shard; issuance summed over shards
+            where.append(b.shard == shard_of_account(account, self.logs.shards()))
+        total = sa.func.sum(b.amount)
         rows = self.conn.execute(
-            sa.select(b.asset, b.amount)
-            .where(b.account == account, b.amount != 0)
+            sa.select(b.asset, total.label("amount"))
+            .where(*where)
+            .group_by(b.asset)
+            .having(total != 0)
             .order_by(b.asset)
         )
-        return {r.asset: r.amount for r in rows}
+        return {r.asset: int(r.amount) for r in rows}
 
     def entries_of(self, account: str, limit: int) -> list[Entry]:
         """The latest entries with a posting on `account` (moves, sales …), newest first."""
@@ -129,11 +154,15 @@ class SqlLedger:
         ids = [
             r.entry_id
             for r in self.conn.execute(
-                sa.select(p.entry_id, sa.func.max(le.seq).label("seq"))
-                .select_from(t.postings.join(t.ledger_entries, le.id == p.entry_id))
+                sa.select(p.entry_id, sa.func.max(le.created_at).label("at"))
+                .select_from(
+                    t.postings.join(
+                        t.ledger_entries, sa.and_(le.shard == p.shard, le.id == p.entry_id)
+                    )
+                )
                 .where(p.account == account)
                 .group_by(p.entry_id)
-                .order_by(sa.desc("seq"))
+                .order_by(sa.desc("at"), p.entry_id)
                 .limit(limit)
             )
         ]

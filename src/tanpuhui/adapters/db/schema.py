@@ -10,7 +10,8 @@ What the database itself guarantees, whatever code writes to it:
 - postings are non-zero; holder balances are never negative (issuance accounts may be);
 - entries, postings and issued amounts are immutable (triggers, see the migrations): an entry
   is written first, unsealed; its lines may only join it while it is unsealed (in the same
-  transaction); it is sealed once (sequence number and chain hash) at the end;
+  transaction); it is sealed once (its digest) at the end; log leaves, stored subtrees and
+  signed checkpoints are append-only (docs/ledger.md);
 - on PostgreSQL a deferred constraint trigger checks at commit that every entry is sealed and
   balances per asset.
 
@@ -123,23 +124,28 @@ batches = sa.Table(
     sa.Column("event_count", sa.Integer, nullable=False),
     sa.Column("counts", sa.Text, nullable=False),  # JSON: outcomes by kind
     sa.Column("unkeyed", sa.Text, nullable=True),  # JSON: rejections of items with no event id
-    # Commit order: numbered under the chain lock at the very end of the batch's transaction,
-    # so a reader following `seq` never skips a batch that commits late (ids alone could).
-    sa.Column("seq", sa.BigInteger, nullable=True, unique=True),
-    sa.Index("ix_batches_enterprise_seq", "enterprise_id", "seq"),
+    # Commit order within the enterprise: numbered under its `feed_heads` row at the very end
+    # of the batch's transaction, so a reader following `seq` never skips a batch that
+    # commits late (ids alone could).
+    sa.Column("seq", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("enterprise_id", "seq"),
 )
 
 ledger_entries = sa.Table(
     "ledger_entries",
     metadata,
+    # the entry's home shard: that of its first logged line (docs/ledger.md); its postings
+    # live with it, its leaves in the shards of their holders
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("memo", sa.Text, nullable=False),
-    # NULL while the entry's transaction writes its lines; set once, when it is sealed.
-    sa.Column("seq", sa.BigInteger, nullable=True, unique=True),
-    sa.Column("prev_hash", sa.LargeBinary(32), nullable=True),
+    # NULL while the entry's transaction writes its lines; set once, when it is sealed: the
+    # entry digest (domain/checkpoint.py) its leaves commit to.
     sa.Column("hash", sa.LargeBinary(32), nullable=True),
+    sa.Index("ix_ledger_entries_id", "id"),
+    info={"distribution": "shard"},
 )
 
 events = sa.Table(
@@ -228,32 +234,118 @@ events = sa.Table(
 postings = sa.Table(
     "postings",
     metadata,
-    sa.Column("entry_id", sa.Uuid, sa.ForeignKey("ledger_entries.id"), primary_key=True),
+    sa.Column("shard", sa.SmallInteger, primary_key=True),  # the entry's home shard
+    sa.Column("entry_id", sa.Uuid, primary_key=True),
     sa.Column("line", sa.Integer, primary_key=True),
     sa.Column("account", sa.Text, nullable=False),
     sa.Column("asset", sa.Text, nullable=False),
     sa.Column("amount", sa.BigInteger, nullable=False),
     sa.Column("reduction_id", sa.Uuid, nullable=True),
+    sa.ForeignKeyConstraint(["shard", "entry_id"], ["ledger_entries.shard", "ledger_entries.id"]),
     sa.CheckConstraint("amount <> 0", name="amount_not_zero"),
     sa.Index("ix_postings_account", "account"),
+    info={"distribution": "shard"},
 )
 
+#: Balances per (shard, account, asset). A holder's rows live in its own shard only; an
+#: issuance account has one row per shard its entries were homed in (no row every writer
+#: updates), summed when read.
 balances = sa.Table(
     "balances",
     metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
     sa.Column("account", sa.Text, primary_key=True),
     sa.Column("asset", sa.Text, primary_key=True),
     sa.Column("amount", sa.BigInteger, nullable=False),
-    sa.CheckConstraint("amount >= 0 OR account LIKE 'issuance:%'", name="holder_not_negative"),
+    sa.CheckConstraint(
+        "amount >= 0 OR account LIKE 'issuance:%' OR account LIKE 'buffer:%'",
+        name="holder_not_negative",
+    ),
+    info={"distribution": "shard"},
 )
 
-chain_head = sa.Table(
-    "chain_head",
+#: The ledger's fixed parameters: its number of shards S, chosen when it is created.
+ledger_config = sa.Table(
+    "ledger_config",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("shards", sa.Integer, nullable=False),
+    sa.CheckConstraint("id = 1 AND shards >= 1", name="one_row"),
+    info={"distribution": "reference"},
+)
+
+#: One RFC 6962 log per shard: its size, root and frontier (the right-edge complete subtree
+#: hashes, largest first). Appending locks only the touched shards' rows, in shard order.
+log_heads = sa.Table(
+    "log_heads",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("root", sa.LargeBinary(32), nullable=False),
+    sa.Column("frontier", sa.LargeBinary, nullable=False),
+    info={"distribution": "shard"},
+)
+
+#: The leaves of the shard logs: one per logged line. A line on an event row (an issuance
+#: credit) is named by its reduction id; a posting by its line number.
+log_leaves = sa.Table(
+    "log_leaves",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("idx", sa.BigInteger, primary_key=True),
+    sa.Column("entry_id", sa.Uuid, nullable=False),
+    sa.Column("posting_line", sa.Integer, nullable=True),
+    sa.Column("reduction_id", sa.Uuid, nullable=True),
     sa.Column("hash", sa.LargeBinary(32), nullable=False),
-    sa.Column("batch_seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Index("ix_log_leaves_entry_id", "entry_id"),
+    info={"distribution": "shard"},
+)
+
+#: Complete subtrees of 2**level leaves (level >= 4) so proofs rehash at most 15 leaves a node.
+log_nodes = sa.Table(
+    "log_nodes",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("level", sa.SmallInteger, primary_key=True),
+    sa.Column("idx", sa.BigInteger, primary_key=True),
+    sa.Column("hash", sa.LargeBinary(32), nullable=False),
+    info={"distribution": "shard"},
+)
+
+#: Signed platform checkpoints (C2SP signed notes) over the head tree of all shard heads.
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("size", sa.BigInteger, nullable=False),  # leaves over all shards
+    sa.Column("root", sa.LargeBinary(32), nullable=False),
+    sa.Column("heads", sa.LargeBinary, nullable=False),  # S × (8-byte size ‖ 32-byte root)
+    sa.Column("note", sa.Text, nullable=False),  # body and the platform's signature
+    sa.Column("cosignatures", sa.Text, nullable=False, server_default=""),  # witnesses' lines
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    info={"distribution": "reference"},
+)
+
+#: Each shard's own signed checkpoints (written when its head moved since the last one).
+shard_checkpoints = sa.Table(
+    "shard_checkpoints",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("size", sa.BigInteger, primary_key=True),
+    sa.Column("root", sa.LargeBinary(32), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    info={"distribution": "shard"},
+)
+
+#: An enterprise's outcome feed order: its batches numbered in commit order under its own row.
+feed_heads = sa.Table(
+    "feed_heads",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),  # the enterprise's shard
+    sa.Column("enterprise_id", sa.Uuid, primary_key=True),
+    sa.Column("batch_seq", sa.BigInteger, nullable=False),
+    info={"distribution": "shard"},
 )
 
 region_totals = sa.Table(
@@ -392,7 +484,7 @@ corrections = sa.Table(
     sa.Column("after_grams", sa.BigInteger, nullable=False),
     sa.Column("shortfall_grams", sa.BigInteger, nullable=False),
     sa.Column("trace", sa.Text, nullable=False),  # JSON calculation trace with the new version
-    sa.Column("entry_id", sa.Uuid, sa.ForeignKey("ledger_entries.id"), nullable=True),
+    sa.Column("entry_id", sa.Uuid, nullable=True),  # in ledger_entries (any shard)
     sa.Column("created_at", UTCDateTime, nullable=False),
     # re-quantifying one reduction to one version happens once: the idempotency key
     sa.UniqueConstraint("reduction_id", "to_methodology_id"),

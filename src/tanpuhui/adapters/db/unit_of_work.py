@@ -26,6 +26,7 @@ from tanpuhui.adapters.db.evidence_repository import SqlEvidence
 from tanpuhui.adapters.db.exclusions_repository import SqlExclusions
 from tanpuhui.adapters.db.intake_repository import SqlIntake
 from tanpuhui.adapters.db.ledger_repository import SqlLedger
+from tanpuhui.adapters.db.log_repository import SqlLogs
 from tanpuhui.adapters.db.market_repository import SqlMarket
 from tanpuhui.adapters.db.mrv_repository import SqlMrv
 from tanpuhui.adapters.db.officials_repository import SqlOfficials
@@ -109,6 +110,7 @@ class SqlUnitOfWork:
         self.intake = SqlIntake(conn)
         self.ledger = SqlLedger(conn)
         self.verify = SqlVerify(conn)
+        self.logs = SqlLogs(conn)
         self.queries = SqlQueries(conn)
         self.access = SqlAccess(conn)
         self.corrections = SqlCorrections(conn)

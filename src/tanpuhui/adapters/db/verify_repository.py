@@ -1,12 +1,15 @@
 """`ledger verify` over the stored ledger: streams it through the checks in `domain.checks`.
 
-One pass over the entries in chain order recomputes every hash and every balance; the claims
+One pass over the entries (in id order) recomputes every entry digest, every leaf and every
+balance; one pass per shard replays its log against its head, its stored subtrees and every
+stored checkpoint; the claims
 are read per holder in index order; every credited reduction is recomputed from its trace.
 Memory stays bounded by the number of (account, asset) balances, not by the number of events.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import tzinfo
@@ -19,13 +22,13 @@ from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.aggregates_repository import SqlAggregates
 from tanpuhui.adapters.db.audit_repository import SqlAudit
 from tanpuhui.adapters.db.bulk import any_of
+from tanpuhui.adapters.db.log_repository import SqlLogs
 from tanpuhui.adapters.db.market_repository import SqlMarket
 from tanpuhui.domain.audit import check_audit_chain
+from tanpuhui.domain.checkpoint import Checkpoint, shard_origin
 from tanpuhui.domain.checks import (
-    SealedEntry,
     Violation,
     check_balances,
-    check_chain,
     check_claims,
     check_entry_balanced,
     check_quality,
@@ -35,7 +38,18 @@ from tanpuhui.domain.checks import (
 from tanpuhui.domain.claims import Claim
 from tanpuhui.domain.households import meter_named
 from tanpuhui.domain.ledger import Posting, account_kind
+from tanpuhui.domain.log_checks import (
+    LineKey,
+    NoteKey,
+    StoredEntry,
+    check_checkpoint_heads,
+    check_entry,
+    check_head,
+    check_note,
+    replay_shard,
+)
 from tanpuhui.domain.methodology import Catalogue
+from tanpuhui.domain.shards import shard_of_account
 
 ENTRY_CHUNK = 200
 _decode = msgspec.json.Decoder().decode
@@ -44,18 +58,22 @@ _decode = msgspec.json.Decoder().decode
 class SqlVerify:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
+        self.logs = SqlLogs(conn)
 
-    def violations(self, catalogue: Catalogue, tz: tzinfo) -> Iterator[Violation]:
+    def violations(
+        self, catalogue: Catalogue, tz: tzinfo, notes: NoteKey | None = None
+    ) -> Iterator[Violation]:
         computed: dict[tuple[str, str], int] = defaultdict(int)
-        unbalanced: list[Violation] = []
-        yield from check_chain(self._entries(computed, unbalanced))
-        yield from unbalanced
-        stored = {
-            (r.account, r.asset): r.amount
-            for r in self.conn.execute(sa.select(t.balances))
-            if r.amount != 0
-        }
-        yield from check_balances(stored, {k: v for k, v in computed.items() if v != 0})
+        yield from self._entries(computed)
+        stored: dict[tuple[str, str], int] = defaultdict(int)
+        for r in self.conn.execute(sa.select(t.balances)):
+            stored[(r.account, r.asset)] += r.amount
+        yield from check_balances(
+            {k: v for k, v in stored.items() if v != 0},
+            {k: v for k, v in computed.items() if v != 0},
+        )
+        yield from self._misplaced_balances()
+        yield from self._logs(notes)
         yield from self._reduction_lines()
         yield from self._claims(catalogue)
         yield from self._traces(catalogue)
@@ -64,43 +82,122 @@ class SqlVerify:
         yield from check_audit_chain(SqlAudit(self.conn).chain())
         yield from SqlMarket(self.conn).lineage_violations()
 
-    def _entries(
-        self, computed: dict[tuple[str, str], int], unbalanced: list[Violation]
-    ) -> Iterator[SealedEntry]:
-        le, p, e = t.ledger_entries.c, t.postings.c, t.events.c
-        last_seq = -1
+    def _entries(self, computed: dict[tuple[str, str], int]) -> Iterator[Violation]:
+        """Every entry, in id order, against its digest, its balance and its leaves."""
+        le = t.ledger_entries.c
+        shards = self.logs.shards()
+        last: uuid.UUID | None = None
         while True:
-            heads = self.conn.execute(
-                sa.select(t.ledger_entries)
-                .where(le.seq > last_seq)
-                .order_by(le.seq)
-                .limit(ENTRY_CHUNK)
-            ).all()
+            query = sa.select(t.ledger_entries).order_by(le.id).limit(ENTRY_CHUNK)
+            heads = self.conn.execute(query if last is None else query.where(le.id > last)).all()
             if not heads:
                 return
             ids = [h.id for h in heads]
-            lines: dict[object, list[Posting]] = defaultdict(list)
-            for r in self.conn.execute(
-                sa.select(p.entry_id, p.account, p.asset, p.amount, p.reduction_id).where(
-                    any_of(self.conn, p.entry_id, ids)
-                )
-            ):
-                lines[r.entry_id].append(Posting(r.account, r.asset, r.amount, r.reduction_id))
-            for r in self.conn.execute(
-                sa.select(e.entry_id, e.issued_account, e.asset, e.grams, e.id).where(
-                    any_of(self.conn, e.entry_id, ids)
-                )
-            ):
-                lines[r.entry_id].append(Posting(r.issued_account, r.asset, r.grams, r.id))
+            lines = self._lines(ids)
+            leaves = self._leaves(ids)
             for h in heads:
-                postings = tuple(lines.get(h.id, ()))
+                keyed = lines.get(h.id, [])
+                postings = tuple(p for _, p in keyed)
                 for posting in postings:
                     computed[(posting.account, posting.asset)] += posting.amount
-                unbalanced.extend(check_entry_balanced(h.id, postings))
-                yield SealedEntry(
-                    h.id, h.seq, h.kind, h.created_at, h.prev_hash, h.hash, postings, h.memo
+                yield from check_entry_balanced(h.id, postings)
+                entry = StoredEntry(
+                    h.id, h.kind, h.created_at, h.memo, h.hash, postings,
+                    tuple(k for k, _ in keyed),
+                )  # fmt: skip
+                yield from check_entry(entry, shards, leaves.get(h.id, {}))
+            last = heads[-1].id
+
+    def _lines(self, ids: list[uuid.UUID]) -> dict[object, list[tuple[LineKey, Posting]]]:
+        p, e = t.postings.c, t.events.c
+        lines: dict[object, list[tuple[LineKey, Posting]]] = defaultdict(list)
+        for r in self.conn.execute(
+            sa.select(p.entry_id, p.line, p.account, p.asset, p.amount, p.reduction_id)
+            .where(any_of(self.conn, p.entry_id, ids))
+            .order_by(p.entry_id, p.line)
+        ):
+            posting = Posting(r.account, r.asset, r.amount, r.reduction_id)
+            lines[r.entry_id].append(((r.line, r.reduction_id), posting))
+        for ev in self.conn.execute(
+            sa.select(e.entry_id, e.issued_account, e.asset, e.grams, e.id).where(
+                any_of(self.conn, e.entry_id, ids)
+            )
+        ):
+            posting = Posting(ev.issued_account, ev.asset, ev.grams, ev.id)
+            lines[ev.entry_id].append(((None, ev.id), posting))
+        return lines
+
+    def _leaves(self, ids: list[uuid.UUID]) -> dict[object, dict[tuple[int, LineKey], bytes]]:
+        lv = t.log_leaves.c
+        leaves: dict[object, dict[tuple[int, LineKey], bytes]] = defaultdict(dict)
+        for r in self.conn.execute(
+            sa.select(lv.entry_id, lv.shard, lv.posting_line, lv.reduction_id, lv.hash).where(
+                any_of(self.conn, lv.entry_id, ids)
+            )
+        ):
+            leaves[r.entry_id][(r.shard, (r.posting_line, r.reduction_id))] = bytes(r.hash)
+        return leaves
+
+    def _misplaced_balances(self) -> Iterator[Violation]:
+        """An account's balance rows live in its owner's shard (issuance: any shard)."""
+        shards = self.logs.shards()
+        for r in self.conn.execute(sa.select(t.balances.c.shard, t.balances.c.account).distinct()):
+            if (
+                account_kind(r.account) != "issuance"
+                and shard_of_account(r.account, shards) != r.shard
+            ):
+                yield Violation(
+                    1, "balance_mismatch", r.account, f"a balance row sits in shard {r.shard}"
                 )
-            last_seq = heads[-1].seq
+
+    def _logs(self, notes: NoteKey | None) -> Iterator[Violation]:
+        """Replay every shard's log; check its head, the stored checkpoints and the shards'
+        own checkpoints against what the logs recompute to."""
+        lv, n, s = t.log_leaves.c, t.log_nodes.c, t.shard_checkpoints.c
+        checkpoints = [self.logs.checkpoint(i) for i in self.logs.checkpoint_ids()]
+        shard_notes = self.conn.execute(
+            sa.select(t.shard_checkpoints).order_by(s.shard, s.size)
+        ).all()
+        sizes: dict[int, set[int]] = defaultdict(set)
+        for cp in checkpoints:
+            for k, (size, _) in enumerate(cp.heads if cp else ()):
+                sizes[k].add(size)
+        for r in shard_notes:
+            sizes[r.shard].add(r.size)
+        replays = []
+        for head in self.conn.execute(sa.select(t.log_heads).order_by(t.log_heads.c.shard)).all():
+            leaves = self.conn.execute(  # one shard's leaves: about 1/S of all
+                sa.select(lv.idx, lv.hash).where(lv.shard == head.shard).order_by(lv.idx)
+            ).all()
+            nodes = {
+                (r.level, r.idx): bytes(r.hash)
+                for r in self.conn.execute(
+                    sa.select(n.level, n.idx, n.hash).where(n.shard == head.shard)
+                )
+            }
+            replay, found = replay_shard(
+                head.shard, ((r.idx, bytes(r.hash)) for r in leaves), nodes, sizes[head.shard]
+            )
+            yield from found
+            yield from check_head(head.shard, replay, head.size, head.root, head.frontier)
+            replays.append(replay)
+        for cp in checkpoints:
+            if cp is None:
+                continue
+            subject = f"checkpoint {cp.id}"
+            yield from check_checkpoint_heads(subject, cp.size, cp.root, cp.heads, replays)
+            if notes is not None:
+                body = Checkpoint(notes.origin, cp.size, cp.root)
+                yield from check_note(subject, cp.note, body, notes.check, notes.key_id)
+        for r in shard_notes:
+            subject = f"shard {r.shard} checkpoint {r.size}"
+            if r.shard >= len(replays) or replays[r.shard].roots.get(r.size) != r.root:
+                yield Violation(
+                    9, "checkpoint_head_mismatch", subject, "not a prefix of the stored log"
+                )
+            if notes is not None:
+                body = Checkpoint(shard_origin(notes.origin, r.shard), r.size, r.root)
+                yield from check_note(subject, r.note, body, notes.check, notes.key_id)
 
     def _reduction_lines(self) -> Iterator[Violation]:
         """Each reduction backs exactly the grams its holder lines add up to (3)."""

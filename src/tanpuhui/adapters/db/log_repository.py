@@ -1,0 +1,244 @@
+"""Storage of the per-shard Merkle logs: heads, leaves, stored subtrees and checkpoints.
+
+Appending takes one `log_heads` row lock per touched shard, in ascending shard order (no
+deadlock between writers of overlapping shards), computes the new interior hashes in Python
+from the stored frontier, and writes leaves and complete subtrees of 16 leaves and up in bulk.
+Writers of disjoint shards never wait for each other; no row is locked by every writer.
+Proofs read the stored subtrees and rehash at most 15 leaves per missing node.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+import sqlalchemy as sa
+
+from tanpuhui.adapters.db import schema as t
+from tanpuhui.adapters.db.bulk import insert_rows
+from tanpuhui.domain.checkpoint import Leaf, PublishedCheckpoint, StoredLeaf
+from tanpuhui.domain.ledger import Posting
+from tanpuhui.domain.log_checks import LineKey, StoredEntry
+from tanpuhui.domain.merkle import NODE_KEEP_LEVEL, Frontier, SubtreeHash, append, tree_hash
+
+#: complete subtrees stored from this level (2**4 = 16 leaves) up
+NODE_LEVEL = NODE_KEEP_LEVEL
+LEAF_COLUMNS = ("shard", "idx", "entry_id", "posting_line", "reduction_id", "hash")
+NODE_COLUMNS = ("shard", "level", "idx", "hash")
+
+
+class LoggedLine(NamedTuple):
+    leaf: Leaf
+    posting_line: int | None  # None: the line is on an event row, named by its reduction id
+
+
+def pack_heads(heads: Sequence[tuple[int, bytes]]) -> bytes:
+    return b"".join(n.to_bytes(8, "big") + r for n, r in heads)
+
+
+def unpack_heads(packed: bytes) -> list[tuple[int, bytes]]:
+    return [
+        (int.from_bytes(packed[i : i + 8], "big"), packed[i + 8 : i + 40])
+        for i in range(0, len(packed), 40)
+    ]
+
+
+class SqlLogs:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self._shards: int | None = None
+
+    def shards(self) -> int:
+        if self._shards is None:
+            self._shards = int(self.conn.execute(sa.select(t.ledger_config.c.shards)).scalar_one())
+        return self._shards
+
+    def append(self, entry_id: uuid.UUID, lines: Sequence[LoggedLine]) -> None:
+        by_shard: dict[int, list[LoggedLine]] = defaultdict(list)
+        for line in lines:
+            by_shard[line.leaf.shard].append(line)
+        h = t.log_heads.c
+        heads = self.conn.execute(
+            sa.select(h.shard, h.size, h.frontier)
+            .where(h.shard.in_(sorted(by_shard)))
+            .order_by(h.shard)
+            .with_for_update()
+        ).all()
+        leaves: list[tuple[object, ...]] = []
+        nodes: list[tuple[object, ...]] = []
+        moved: list[tuple[int, int, bytes, bytes]] = []
+        for head in heads:
+            todo = by_shard[head.shard]
+            before = Frontier.unpack(head.size, head.frontier)
+            after, done = append(before, (x.leaf.hash for x in todo), NODE_LEVEL)
+            leaves.extend(
+                (head.shard, head.size + i, entry_id, x.posting_line, x.leaf.line.reduction_id,
+                 x.leaf.hash)
+                for i, x in enumerate(todo)
+            )  # fmt: skip
+            nodes.extend((head.shard, n.level, n.index, n.hash) for n in done)
+            moved.append((head.shard, after.size, after.root(), after.pack()))
+        insert_rows(self.conn, t.log_leaves, LEAF_COLUMNS, leaves)
+        if nodes:
+            insert_rows(self.conn, t.log_nodes, NODE_COLUMNS, nodes)
+        self._move_heads(moved)
+
+    def _move_heads(self, moved: list[tuple[int, int, bytes, bytes]]) -> None:
+        if self.conn.dialect.name == "postgresql":
+            self.conn.exec_driver_sql(
+                "UPDATE log_heads SET size = m.size, root = m.root, frontier = m.frontier "
+                "FROM unnest(%(k)s::int2[], %(n)s::int8[], %(r)s::bytea[], %(f)s::bytea[]) "
+                "AS m(shard, size, root, frontier) WHERE log_heads.shard = m.shard",
+                {
+                    "k": [m[0] for m in moved],
+                    "n": [m[1] for m in moved],
+                    "r": [m[2] for m in moved],
+                    "f": [m[3] for m in moved],
+                },
+            )
+        else:
+            self.conn.exec_driver_sql(
+                "UPDATE log_heads SET size = ?, root = ?, frontier = ? WHERE shard = ?",
+                [(n, r, f, k) for k, n, r, f in moved],
+            )
+
+    def heads(self) -> list[tuple[int, bytes]]:
+        """Every shard's (size, root), in shard order."""
+        h = t.log_heads.c
+        return [
+            (r.size, r.root) for r in self.conn.execute(sa.select(h.size, h.root).order_by(h.shard))
+        ]
+
+    def head(self, shard: int) -> tuple[int, bytes] | None:
+        h = t.log_heads.c
+        r = self.conn.execute(sa.select(h.size, h.root).where(h.shard == shard)).first()
+        return (r.size, r.root) if r else None
+
+    def subtrees(self, shard: int) -> SubtreeHash:
+        """Complete subtree hashes of one shard's log, from stored nodes and leaves."""
+        n, lv = t.log_nodes.c, t.log_leaves.c
+
+        def complete(lo: int, hi: int) -> bytes:
+            level = (hi - lo).bit_length() - 1
+            if level >= NODE_LEVEL:
+                stored = self.conn.execute(
+                    sa.select(n.hash).where(
+                        n.shard == shard, n.level == level, n.idx == lo >> level
+                    )
+                ).scalar_one_or_none()
+                if stored is not None:
+                    return bytes(stored)
+            hashes = self.conn.execute(
+                sa.select(lv.hash)
+                .where(lv.shard == shard, lv.idx >= lo, lv.idx < hi)
+                .order_by(lv.idx)
+            ).scalars()
+            return tree_hash([bytes(x) for x in hashes])
+
+        return complete
+
+    def leaves_of(self, entry_id: uuid.UUID) -> list[StoredLeaf]:
+        lv = t.log_leaves.c
+        return [
+            StoredLeaf(r.shard, r.idx, r.posting_line, r.reduction_id, bytes(r.hash))
+            for r in self.conn.execute(
+                sa.select(lv.shard, lv.idx, lv.posting_line, lv.reduction_id, lv.hash)
+                .where(lv.entry_id == entry_id)
+                .order_by(lv.shard, lv.idx)
+            )
+        ]
+
+    def stored_entry(self, entry_id: uuid.UUID) -> StoredEntry | None:
+        """An entry exactly as stored (its lines as they are now, balanced or not)."""
+        le, p, e = t.ledger_entries.c, t.postings.c, t.events.c
+        head = self.conn.execute(sa.select(t.ledger_entries).where(le.id == entry_id)).first()
+        if head is None:
+            return None
+        keyed: list[tuple[LineKey, Posting]] = [
+            ((r.line, r.reduction_id), Posting(r.account, r.asset, r.amount, r.reduction_id))
+            for r in self.conn.execute(
+                sa.select(p.line, p.account, p.asset, p.amount, p.reduction_id)
+                .where(p.entry_id == entry_id)
+                .order_by(p.line)
+            )
+        ]
+        keyed.extend(
+            ((None, r.id), Posting(r.issued_account, r.asset, r.grams, r.id))
+            for r in self.conn.execute(
+                sa.select(e.id, e.issued_account, e.asset, e.grams)
+                .where(e.entry_id == entry_id)
+                .order_by(e.id)
+            )
+        )
+        return StoredEntry(
+            head.id, head.kind, head.created_at, head.memo, head.hash,
+            tuple(x for _, x in keyed), tuple(k for k, _ in keyed),
+        )  # fmt: skip
+
+    def entry_of_reduction(self, reduction_id: uuid.UUID) -> uuid.UUID | None:
+        e = t.events.c
+        return self.conn.execute(
+            sa.select(e.entry_id).where(e.id == reduction_id)
+        ).scalar_one_or_none()
+
+    # --- checkpoints -------------------------------------------------------------------
+
+    def add_checkpoint(self, cp: PublishedCheckpoint) -> None:
+        self.conn.execute(
+            t.checkpoints.insert().values(
+                id=cp.id, size=cp.size, root=cp.root, heads=pack_heads(cp.heads), note=cp.note,
+                cosignatures=cp.cosignatures, created_at=cp.created_at,
+            )
+        )  # fmt: skip
+
+    def add_cosignature(self, checkpoint_id: int, line: str) -> None:
+        c = t.checkpoints.c
+        self.conn.execute(
+            t.checkpoints.update()
+            .where(c.id == checkpoint_id)
+            .values(cosignatures=c.cosignatures + line)
+        )
+
+    def checkpoint(self, checkpoint_id: int | None = None) -> PublishedCheckpoint | None:
+        """A stored checkpoint by id, or the latest (None when there is none)."""
+        c = t.checkpoints.c
+        query = sa.select(t.checkpoints)
+        query = (
+            query.where(c.id == checkpoint_id)
+            if checkpoint_id is not None
+            else query.order_by(c.id.desc()).limit(1)
+        )
+        r = self.conn.execute(query).first()
+        if r is None:
+            return None
+        return PublishedCheckpoint(
+            r.id, r.size, r.root, unpack_heads(r.heads), r.note, r.cosignatures, r.created_at
+        )
+
+    def checkpoint_ids(self) -> list[int]:
+        c = t.checkpoints.c
+        return list(self.conn.execute(sa.select(c.id).order_by(c.id)).scalars())
+
+    def add_shard_checkpoints(self, rows: Sequence[tuple[int, int, bytes, str, datetime]]) -> None:
+        insert_rows(
+            self.conn, t.shard_checkpoints, ("shard", "size", "root", "note", "created_at"), rows
+        )
+
+    def shard_checkpoint(self, shard: int, size: int) -> str | None:
+        s = t.shard_checkpoints.c
+        return self.conn.execute(
+            sa.select(s.note).where(s.shard == shard, s.size == size)
+        ).scalar_one_or_none()
+
+    def signed_shard_sizes(self) -> dict[int, int]:
+        """The largest size each shard has a signed checkpoint for."""
+        s = t.shard_checkpoints.c
+        return {
+            r.shard: r.size
+            for r in self.conn.execute(
+                sa.select(s.shard, sa.func.max(s.size).label("size")).group_by(s.shard)
+            )
+        }
