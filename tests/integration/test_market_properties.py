@@ -109,9 +109,11 @@ class World:
         bind_subject(self.ctx, self.scene, subject, self.persons[SUBJECTS.index(subject)])
 
     def _sell(self, who: int, grams: int) -> None:
-        rid = f"q{len(self.requests)}"
-        self.requests.append((self.persons[who], self.points_offer, grams, rid))
+        rid = f"q{self.sequence}-{len(self.requests)}"
         sell_reductions(self.ctx, self.persons[who], self.points_offer, grams, rid)
+        # only a sale that happened is replayed: a refused request stores nothing, and the
+        # same id retried later (the balance grown) is a new attempt, not a replay
+        self.requests.append((self.persons[who], self.points_offer, grams, rid))
 
     def _hold(self, who: int, grams: int) -> None:
         sell_reductions(self.ctx, self.persons[who], self.coupon_offer, grams)
