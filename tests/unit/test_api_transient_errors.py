@@ -4,6 +4,7 @@ in the project's problem format, without the driver's words."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -36,7 +37,10 @@ def test_a_transient_refusal_is_a_retryable_problem(error: Exception, code: str)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             return await client.get("/boom")
 
-    response = asyncio.run(call())
+    # on a thread of its own: a browser test earlier on this worker may leave Playwright's
+    # event loop running on this one, and asyncio.run refuses to nest
+    with ThreadPoolExecutor(1) as pool:
+        response = pool.submit(lambda: asyncio.run(call())).result()
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
     assert response.headers["content-type"].startswith("application/problem+json")
