@@ -21,7 +21,7 @@ from tanpuhui.adapters.crypto import Ed25519Verifier, SystemSecrets, checkpoint_
 from tanpuhui.adapters.db.engine import create_engine
 from tanpuhui.adapters.db.migrate import current_revision, head_revision, upgrade
 from tanpuhui.adapters.db.unit_of_work import SqlUnitOfWork, writable
-from tanpuhui.adapters.system import SystemClock, Uuid7Source
+from tanpuhui.adapters.system import StartedClock, SystemClock, Uuid7Source
 from tanpuhui.config import Settings
 from tanpuhui.domain.errors import ConfigurationError
 from tanpuhui.services.catalogue import PublishReport, VersionFile, publish_catalogue
@@ -66,7 +66,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Ap
 
     ctx = Context(
         uow=uow,
-        clock=clock or SystemClock(),
+        clock=clock or business_clock(settings),
         ids=Uuid7Source(),
         regions=load_regions(),
         tz=settings.tz(),
@@ -84,6 +84,11 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Ap
         ),
     )
     return App(settings, engine, ctx)
+
+
+def business_clock(settings: Settings) -> Clock:
+    """The system clock, or the one TANPUHUI_NOW starts."""
+    return StartedClock(settings.now) if settings.now is not None else SystemClock()
 
 
 def database_ready(app: App) -> bool:

@@ -66,6 +66,23 @@ class Settings(BaseSettings):
     checkpoint_key: str = ""
     #: The server publishes a checkpoint this often (seconds; 0: only on demand).
     checkpoint_interval_s: float = Field(default=0.0, ge=0)
+    #: Business time starts at this moment (ISO 8601 with its offset) and runs on from there:
+    #: replaying a past day, demonstrations, tests that must not depend on today's date.
+    #: Empty: the system clock. Request signatures and sessions keep the real clock; prod
+    #: refuses it.
+    now: datetime | None = None
+
+    @field_validator("now", mode="before")
+    @classmethod
+    def _empty_now_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("now")
+    @classmethod
+    def _now_has_an_offset(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("TANPUHUI_NOW needs its UTC offset, e.g. 2026-11-17T15:30:00+08:00")
+        return value
 
     @field_validator("signature_v1_until", mode="before")
     @classmethod
@@ -94,6 +111,10 @@ class Settings(BaseSettings):
             raise ConfigurationError("TANPUHUI_MODE=prod needs a PostgreSQL TANPUHUI_DATABASE_URL")
         if self.mode == "prod" and not self.checkpoint_key.strip():
             raise ConfigurationError("TANPUHUI_MODE=prod needs a TANPUHUI_CHECKPOINT_KEY")
+        if self.mode == "prod" and self.now is not None:
+            raise ConfigurationError(
+                "TANPUHUI_MODE=prod runs on the system clock: unset TANPUHUI_NOW"
+            )
 
 
 def parse_timezone(value: str) -> tzinfo:

@@ -1,5 +1,6 @@
-"""Helpers for the command-line end-to-end tests: events relative to the real clock, files,
-and running `tanpuhui` with an environment of the test's choosing."""
+"""Helpers for the command-line end-to-end tests: events relative to the tests' fixed clock
+(the command line runs on it through TANPUHUI_NOW), files, and running `tanpuhui` with an
+environment of the test's choosing."""
 
 from __future__ import annotations
 
@@ -10,23 +11,29 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from tests.builders import event
+from tests.conftest import NOW
 
 #: `line N: reason: message`, as `tanpuhui ingest` reports a bad line on stderr.
 BAD_LINE = re.compile(r"^line (\d+): ([a-z_]+): (.+)$", re.MULTILINE)
 
 
+#: The commands' business time: TANPUHUI_NOW set to the tests' fixed clock, so that what they
+#: accept never depends on today's date (business time then runs on from it at the real pace).
+CLI_ENV = {"TANPUHUI_NOW": NOW.isoformat()}
+
+
 def ride(event_id: str, subject: str = "u-1", hours_ago: float = 3, **kw: Any) -> dict[str, Any]:
-    """A 3.42 km Wuhan shared-bike ride (319 g) that started `hours_ago` before the real now:
-    the command line uses the system clock, not the tests' fixed one."""
+    """A 3.42 km Wuhan shared-bike ride (319 g) that started `hours_ago` before the tests'
+    fixed now (the commands' TANPUHUI_NOW)."""
     return event(
         event_id=event_id,
         subject=subject,
-        start=datetime.now(UTC) - timedelta(hours=hours_ago),
+        start=NOW - timedelta(hours=hours_ago),
         **kw,
     )
 
@@ -44,6 +51,7 @@ def run_cli(
     """`python -m tanpuhui ARGS…` with TANPUHUI_DATABASE_URL set to `database_url` (or unset)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TANPUHUI_")}
     env["COLUMNS"] = "200"
+    env.update(CLI_ENV)
     if database_url is not None:
         env["TANPUHUI_DATABASE_URL"] = database_url
     return subprocess.run(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.db_fixtures import fresh_database_url
+from tests.e2e.cli_support import CLI_ENV
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -22,12 +23,13 @@ def database_url(request: pytest.FixtureRequest, engine_name: str, tmp_path: Pat
 
 @pytest.fixture
 def tanpuhui(database_url: str, tmp_path: Path) -> Run:
-    """Run `tanpuhui ARGS…` against this test's database; returns the completed process."""
+    """Run `tanpuhui ARGS…` against this test's database, on the tests' fixed clock
+    (TANPUHUI_NOW); returns the completed process."""
 
     def run(
         *args: str, check: bool = False, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        env = dict(os.environ, TANPUHUI_DATABASE_URL=database_url, COLUMNS="200")
+        env = dict(os.environ, TANPUHUI_DATABASE_URL=database_url, COLUMNS="200", **CLI_ENV)
         done = subprocess.run(
             [sys.executable, "-m", "tanpuhui", *args],
             capture_output=True,

@@ -7,12 +7,12 @@ import json
 import re
 import subprocess
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CST
+from tests.conftest import CST, NOW
 from tests.db_fixtures import fresh_database_url
 from tests.e2e.cli_support import assert_no_traceback, bad_lines, ride, run_cli, write_jsonl
 from tests.e2e.conftest import Run
@@ -168,7 +168,7 @@ CSV_HEADER = [
 
 
 def _csv_row(event_id: str, subject: str, km: str = "3.42", ref: str = "", **kw: str) -> str:
-    start = datetime.now(UTC) - timedelta(hours=3)
+    start = NOW - timedelta(hours=3)
     cells = {
         "event_id": event_id,
         "subject": subject,

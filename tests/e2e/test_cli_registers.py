@@ -10,11 +10,12 @@ elsewhere."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from tests.builders import event
+from tests.conftest import CST, NOW
 from tests.e2e.cli_support import assert_no_traceback, write_jsonl
 from tests.e2e.conftest import Run
 
@@ -22,8 +23,8 @@ METRO = {"behaviour": "metro_ride", "region": "440304", "quantity": {"distance_k
 
 
 def _ago(hours: float) -> datetime:
-    """The command line uses the system clock: events are placed relative to the real now."""
-    return datetime.now(UTC) - timedelta(hours=hours)
+    """The commands run on the tests' fixed clock (TANPUHUI_NOW): events are placed from it."""
+    return NOW - timedelta(hours=hours)
 
 
 def _ingest(tanpuhui: Run, tmp_path: Path, enterprise: str, *events: dict[str, Any]) -> list[Any]:
@@ -82,7 +83,7 @@ def test_an_exclusion_declared_with_the_cli_rejects_matching_events_claimed_else
     tanpuhui: Run, tmp_path: Path
 ) -> None:
     _onboard(tanpuhui, "Grid")
-    since = (date.today() - timedelta(days=90)).isoformat()
+    since = (NOW.astimezone(CST).date() - timedelta(days=90)).isoformat()
     done = tanpuhui("exclusion", "add", "meter:PV-0042", "--mechanism", "green_certificate",
                     "--from", since, "--note", "GEC batch 2026-07")  # fmt: skip
     assert done.returncode == 0, done.stderr

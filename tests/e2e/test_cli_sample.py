@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from tanpuhui.adapters import synthetic
@@ -17,13 +17,14 @@ from tanpuhui.adapters.catalogue_files import (
     load_regions,
     read_catalogue_dir,
 )
+from tests.conftest import CST, NOW
 from tests.e2e.cli_support import assert_no_traceback
 from tests.e2e.conftest import Run
 
 
 def _window() -> synthetic.ClaimWindow:
     catalogue = read_catalogue_dir(bundled_catalogue_dir(), load_regions()).catalogue()
-    window = synthetic.shortest_claim_window(catalogue, datetime.now(UTC).date())
+    window = synthetic.shortest_claim_window(catalogue, NOW.astimezone(CST).date())
     assert window is not None
     return window
 
@@ -45,7 +46,7 @@ def test_the_longest_sample_allowed_is_accepted_by_the_catalogue(
         for line in (tmp_path / "sample.jsonl").read_text().splitlines()
         if line.endswith("}")
     )
-    age = datetime.now(UTC) - datetime.fromisoformat(oldest)
+    age = NOW - datetime.fromisoformat(oldest)
     assert age.days >= days  # the file really reaches back that far
 
 
@@ -67,7 +68,7 @@ def test_a_sample_beyond_the_shortest_claim_window_is_refused_and_says_why(
 def test_the_shortest_window_covers_every_behaviour_the_sample_writes() -> None:
     """shortest_claim_window looks at every behaviour `generate` writes, in every city."""
     people = synthetic.persons(300, seed=3)
-    written = {e["behaviour"] for e in synthetic.generate(people, 2, datetime.now(UTC), seed=3)}
+    written = {e["behaviour"] for e in synthetic.generate(people, 2, NOW, seed=3)}
     considered = {"bike_share_ride", *synthetic.DAILY} | {
         b for city in synthetic.CITIES for b in city.transit
     }

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from tanpuhui.adapters.event_codec import EventDecoder
 from tanpuhui.adapters.event_files import detect_format, read_events
-from tanpuhui.cli.common import JsonOption, console, emit_json, err_console, handled
+from tanpuhui.cli.common import JsonOption, console, emit_json, err_console, handled, settings
 from tanpuhui.cli.common import app as open_app
 from tanpuhui.domain.errors import InvalidInputError
 from tanpuhui.domain.intake import Outcome, OutcomeKind
@@ -192,14 +192,13 @@ def sample(
 ) -> None:
     """Write a file of realistic synthetic events ending now (rides, transit, steps, meals),
     with a few malformed lines, for trying `tanpuhui ingest`. Refuses a --days whose oldest
-    events the catalogue's claim windows would reject."""
-    from datetime import UTC, datetime
-
+    events the catalogue's claim windows would reject. "Now" is TANPUHUI_NOW when set."""
     import msgspec
 
     from tanpuhui.adapters import synthetic
+    from tanpuhui.bootstrap import business_clock
 
-    now = datetime.now(UTC)
+    now = business_clock(settings()).now()
     _check_sample_days(days, now)
     people = synthetic.persons(persons, seed)
     n = 0
