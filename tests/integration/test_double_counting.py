@@ -215,6 +215,20 @@ def test_an_enterprise_cannot_pre_empt_an_issuers_evidence(app: App) -> None:
     assert verify_ledger(app.ctx) == []
 
 
+def test_an_enterprise_registered_as_one_issuer_is_refused_as_a_second_with_a_conflict(
+    app: App,
+) -> None:
+    """An enterprise is the issuer of one name. Before: the second registration reached the
+    unique index and the caller got 503 race_lost, as if it should retry."""
+    w = World(app, "Metro")
+    authorise_issuer(app.ctx, "transit:sz-metro", w.ids["Metro"], is_issuer=True)
+    with pytest.raises(ConflictError, match="already registered as the issuer 'transit:sz-metro'"):
+        authorise_issuer(app.ctx, "transit:sz-bus", w.ids["Metro"], is_issuer=True)
+    # a partner's grant for another name is still possible, and re-registering is idempotent
+    authorise_issuer(app.ctx, "transit:sz-bus", w.ids["Metro"])
+    authorise_issuer(app.ctx, "transit:sz-metro", w.ids["Metro"], is_issuer=True)
+
+
 def test_naming_an_unregistered_issuer_neither_collides_with_nor_probes_another_tenant(
     app: App,
 ) -> None:

@@ -37,6 +37,12 @@ def authorise_issuer(
                     return g
             if is_issuer and any(g.is_issuer for g in existing):
                 raise ConflictError(f"another enterprise is registered as {issuer!r}")
+            if is_issuer and (named := uow.evidence.issuer_identity(enterprise_id)) is not None:
+                # before: the unique index refused it and the caller got 503 race_lost
+                raise ConflictError(
+                    f"the enterprise is already registered as the issuer {named!r}; an "
+                    f"enterprise is the issuer of one name (partners are granted the others)"
+                )
             uow.evidence.grant(grant)
             uow.commit()
         return grant

@@ -31,6 +31,11 @@ class SqlEvidence:
         )
         return [IssuerGrant(*r) for r in self.conn.execute(query)]
 
+    def issuer_identity(self, enterprise_id: uuid.UUID) -> str | None:
+        """The issuer the enterprise is registered as, if any (at most one: a unique index)."""
+        query = sa.select(g.issuer).where(g.enterprise_id == enterprise_id, g.is_issuer)
+        return self.conn.execute(query).scalar_one_or_none()
+
     def grant(self, grant: IssuerGrant) -> None:
         self.conn.execute(t.issuer_grants.insert().values(**grant._asdict()))
 
