@@ -3,17 +3,22 @@ publish, retire, diff), requantify, the generated docs, `serve` and the demo."""
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tanpuhui.adapters.catalogue_files import bundled_catalogue_dir
+from tanpuhui.adapters.crypto import DEV_CHECKPOINT_SEED
 from tests.e2e.cli_support import assert_no_traceback, ride, run_cli, write_jsonl
 from tests.e2e.conftest import Run
 
@@ -173,3 +178,20 @@ def test_a_small_demo_runs_through_the_api_and_leaves_a_verified_ledger(tmp_path
                      database_url=f"sqlite:///{tmp_path / 'demo.db'}")  # fmt: skip
     assert verify.returncode == 0, verify.stderr
     assert (tmp_path / "demo.db.credentials.json").exists()
+    _the_demo_signed_a_checkpoint(tmp_path / "demo.db", summary)
+
+
+def _the_demo_signed_a_checkpoint(db: Path, summary: dict[str, Any]) -> None:
+    """The demo ends with a signed checkpoint over every log leaf (before: none, and
+    /v1/log/checkpoint answered 404 no_checkpoint); `ledger verify` (run before this) replays
+    it against the platform key, here the dev key the environment leaves configured."""
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        cp_id, size, note = conn.execute(sa.text("select id, size, note from checkpoints")).one()
+        leaves = conn.execute(sa.text("select count(*) from log_leaves")).scalar_one()
+    engine.dispose()
+    assert summary["checkpoint"] == {"id": cp_id, "size": size} and size == leaves > 0
+    body, _, signature = note.partition("\n\n")
+    blob = base64.b64decode(signature.split(" ")[2].strip())
+    dev = Ed25519PrivateKey.from_private_bytes(DEV_CHECKPOINT_SEED).public_key()
+    dev.verify(blob[4:], (body + "\n").encode())  # raises when not signed by that key

@@ -132,6 +132,7 @@ def _demo_summary(result: Any, as_json: bool) -> None:
         "grams_held_by_persons": result.person_grams,
         "grams_pending_binding": result.pending_grams,
         "ledger_violations": result.violations,
+        "checkpoint": {"id": result.checkpoint[0], "size": result.checkpoint[1]},
     }
     if as_json:
         emit_json(data)
@@ -160,4 +161,13 @@ def _demo_summary(result: Any, as_json: bool) -> None:
     if result.violations:
         err_console.print(f"ledger verify: {result.violations} violation(s)")
         raise typer.Exit(1)
-    console.print("ledger verify: every invariant holds, the hash chain is intact")
+    cp_id, leaves = result.checkpoint
+    console.print(
+        f"ledger verify: every invariant holds and every shard's log replays; checkpoint "
+        f"{cp_id} signs all {leaves:,} log leaves ({result.base_url}/v1/log/checkpoint"
+        + ("" if result.own_key else "; signed with the public dev key — set "
+           "TANPUHUI_CHECKPOINT_KEY, from `tanpuhui ledger keygen`, for a key of your own")
+        + ")",
+        highlight=False,
+        soft_wrap=True,
+    )  # fmt: skip

@@ -37,7 +37,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from tanpuhui.adapters.crypto import generate_key, private_pem, public_raw
 from tanpuhui.adapters.processes import port_error, port_is_free, stop_signals
 from tanpuhui.adapters.synthetic import CITIES
 from tanpuhui.adapters.system import SharedClock
-from tanpuhui.bootstrap import App, build, upgrade_database
+from tanpuhui.bootstrap import App, build, business_clock, upgrade_database
 from tanpuhui.client import Client, ClientError
 from tanpuhui.config import Settings
 from tanpuhui.demo.market import run_market
@@ -72,6 +72,7 @@ from tanpuhui.services.evidence import authorise_issuer
 from tanpuhui.services.ledger import verify_ledger
 from tanpuhui.services.parties import add_enterprise, add_persons, bind_subjects
 from tanpuhui.services.sign_in import issue_code
+from tanpuhui.services.transparency import publish_checkpoint
 
 URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")
 
@@ -118,6 +119,8 @@ class DemoResult:
     base_url: str
     credentials_file: Path
     sign_in_link: str = ""  # the pages: one demo person's sign-in (a code valid 10 minutes)
+    checkpoint: tuple[int, int] = (0, 0)  # the signed checkpoint published at the end: id, leaves
+    own_key: bool = False  # signed with TANPUHUI_CHECKPOINT_KEY, not the public dev key
 
 
 def check_demo_path(db: Path) -> None:
@@ -204,7 +207,7 @@ def _onboard(db: Path, persons: int, days: int, seed: int, say: Any) -> World:
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{db}"
     rng = random.Random(seed)
-    now = datetime.now(UTC)
+    now = business_clock(Settings()).now()
     first = (now.astimezone(CST) - timedelta(days=days)).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
@@ -253,6 +256,8 @@ def _run_month(
     run_market(world.app, [p.id for p in world.people if p.binds == "early"], say)
     say("verifying the ledger …")
     violations = len(verify_ledger(world.app.ctx))
+    say("signing a checkpoint of the ledger's logs …")
+    checkpoint = publish_checkpoint(world.app.ctx)
     by_city, pending, owned = _totals(world.app, world.people)
     someone = next(p for p in world.people if p.binds == "early")
     _, code = issue_code(world.app.ctx, PrincipalKind.PERSON, str(someone.id))
@@ -260,6 +265,7 @@ def _run_month(
         stats, len(world.people), world.days, 0.0, violations, by_city, pending, owned,
         list(ENTERPRISES), base, world.credentials_file,
         base + sign_in_path(PrincipalKind.PERSON, someone.id, code),
+        (checkpoint.id, checkpoint.size), bool(world.app.settings.checkpoint_key.strip()),
     )  # fmt: skip
 
 
