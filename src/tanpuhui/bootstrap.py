@@ -21,7 +21,7 @@ from tanpuhui.adapters.crypto import Ed25519Verifier, SystemSecrets, checkpoint_
 from tanpuhui.adapters.db.engine import create_engine
 from tanpuhui.adapters.db.migrate import current_revision, head_revision, upgrade
 from tanpuhui.adapters.db.unit_of_work import SqlUnitOfWork, writable
-from tanpuhui.adapters.system import StartedClock, SystemClock, Uuid7Source
+from tanpuhui.adapters.system import FixedClock, SystemClock, Uuid7Source
 from tanpuhui.config import Settings
 from tanpuhui.domain.errors import ConfigurationError
 from tanpuhui.services.catalogue import PublishReport, VersionFile, publish_catalogue
@@ -87,8 +87,9 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Ap
 
 
 def business_clock(settings: Settings) -> Clock:
-    """The system clock, or the one TANPUHUI_NOW starts."""
-    return StartedClock(settings.now) if settings.now is not None else SystemClock()
+    """The system clock, or the moment TANPUHUI_NOW names: business time stands still there,
+    so that every command of a session (each its own process) sees the same now."""
+    return FixedClock(settings.now) if settings.now is not None else SystemClock()
 
 
 def database_ready(app: App) -> bool:

@@ -66,10 +66,10 @@ class Settings(BaseSettings):
     checkpoint_key: str = ""
     #: The server publishes a checkpoint this often (seconds; 0: only on demand).
     checkpoint_interval_s: float = Field(default=0.0, ge=0)
-    #: Business time starts at this moment (ISO 8601 with its offset) and runs on from there:
-    #: replaying a past day, demonstrations, tests that must not depend on today's date.
-    #: Empty: the system clock. Request signatures and sessions keep the real clock; prod
-    #: refuses it.
+    #: Business time is this moment (ISO 8601 with its offset) and stands still there, the
+    #: same for every command: replaying a past day, tests that must not depend on today's
+    #: date. Empty: the system clock. Request signatures and sessions keep the real clock;
+    #: prod refuses it.
     now: datetime | None = None
 
     @field_validator("now", mode="before")

@@ -23,7 +23,7 @@ BAD_LINE = re.compile(r"^line (\d+): ([a-z_]+): (.+)$", re.MULTILINE)
 
 
 #: The commands' business time: TANPUHUI_NOW set to the tests' fixed clock, so that what they
-#: accept never depends on today's date (business time then runs on from it at the real pace).
+#: accept never depends on today's date.
 CLI_ENV = {"TANPUHUI_NOW": NOW.isoformat()}
 
 

@@ -6,7 +6,7 @@ import os
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from tanpuhui.domain.ids import uuid7
@@ -25,18 +25,6 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.moment
-
-
-class StartedClock:
-    """Business time that starts at a given moment and runs on at the real pace
-    (TANPUHUI_NOW): a command or a server replays a chosen day as if it were today."""
-
-    def __init__(self, start: datetime) -> None:
-        self.start = start.astimezone(UTC)
-        self._origin = time.monotonic()
-
-    def now(self) -> datetime:
-        return self.start + timedelta(seconds=time.monotonic() - self._origin)
 
 
 class Uuid7Source:
