@@ -62,7 +62,7 @@ def _terms(form: FormData) -> OfferTerms:
     return OfferTerms(
         budget_grams=budget,
         points_per_kg=per_kg,
-        programme=form_text(form, "programme", 64) or None if per_kg is not None else None,
+        programme=(form_text(form, "programme", 64) or None) if per_kg is not None else None,
         coupons=coupons,
         min_grams=form_int(form, "min_grams", optional=True) or 1,
         max_per_person_grams=form_int(form, "max_per_person_grams", optional=True),
