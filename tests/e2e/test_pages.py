@@ -15,10 +15,11 @@ import pytest
 import sqlalchemy as sa
 
 from tanpuhui.bootstrap import App
+from tanpuhui.domain.parties import Role
 from tanpuhui.domain.sign_in import MAX_CODE_ATTEMPTS, PrincipalKind
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
-from tanpuhui.services.sign_in import issue_code
+from tanpuhui.services.sign_in import add_web_user, issue_code
 from tanpuhui.web import console, market, person, platform, public, verifier
 from tests.builders import event
 from tests.db_fixtures import rows
@@ -528,6 +529,35 @@ def test_a_hold_is_confirmed_in_the_platform_console_and_its_lineage_shown(
     held = rows(app, "select asset, amount from balances where account = :a",
                 a=f"enterprise:{actors.shop}")  # fmt: skip
     assert sum(r.amount for r in held if r.asset.startswith("co2e:")) == 300
+
+
+def test_one_persons_sales_and_one_platforms_holds_are_not_reachable_by_another(
+    pages: Pages, app: App, world: World, actors: Actors
+) -> None:
+    alice, bob, other = _visitor(pages), _visitor(pages), _visitor(pages)
+    sign_in(alice, app, PrincipalKind.PERSON, world.alice)
+    csrf = csrf_of(alice.get("/me/market").text)
+    alice.post("/me/sales", data={"csrf": csrf, "offer": str(actors.hold_offer), "grams": "300"})
+    (sale,) = [str(uuid.UUID(str(r[0]))) for r in rows(app, "select id from sales")]
+    assert sale in alice.get("/me/market").text
+    sign_in(bob, app, PrincipalKind.PERSON, world.bob)
+    assert sale not in bob.get("/me/market").text
+    not_partner = bob.post(
+        "/me/redemptions",
+        data={"csrf": csrf_of(bob.get("/me/market").text), "merchant": str(world.bikes),
+              "programme": "luzhou.lvya", "points": "1", "request": "r-9"},
+    )  # fmt: skip
+    assert not_partner.status_code == 404
+    rival = add_enterprise(app.ctx, "Rival Mall", {Role.PLATFORM}).id
+    sign_in(
+        other, app, PrincipalKind.USER, add_web_user(app.ctx, PrincipalKind.USER, "R", rival).id
+    )
+    console = other.get("/platform")
+    assert console.status_code == 200 and sale not in console.text
+    for move in ("confirm", "void"):
+        answer = other.post(f"/platform/sales/{sale}/{move}", data={"csrf": csrf_of(console.text)})
+        assert answer.status_code == 404
+    assert rows(app, "select status from sales")[0][0] == "held"
 
 
 def test_offers_are_created_paused_resumed_and_closed_by_their_own_enterprise_only(
