@@ -486,6 +486,8 @@ def test_a_person_sells_to_an_offer_and_sees_points_history_and_redeems_them(
 def test_a_sale_above_what_the_person_holds_is_refused_with_a_page(
     pages: Pages, app: App, world: World, actors: Actors
 ) -> None:
+    """Before: every market or ledger refusal (and any invalid-input code not spelled
+    `invalid_*`) became a 503 page; now 409 and 400 like the API."""
     sign_in(pages.http, app, PrincipalKind.PERSON, world.bob)
     csrf = csrf_of(pages.http.get("/me/market").text)
     for grams, code in (("9999999", "insufficient_balance"), ("lots", "invalid_number")):
@@ -623,6 +625,8 @@ def test_a_government_user_signs_in_and_sees_only_their_region(
 def test_a_verifier_samples_recomputes_and_approves_a_batch(
     pages: Pages, app: App, world: World, actors: Actors
 ) -> None:
+    """The sample is drawn and recomputed by the MRV service for the signed-in verifier; a
+    rejection without a comment is 400 `comment_required` (before: a 503 page)."""
     http = pages.http
     sign_in(http, app, PrincipalKind.VERIFIER, actors.verifier)
     queue = http.get("/verifier?lang=en").text
