@@ -1,7 +1,12 @@
 """A small world for the page tests: two scene enterprises (a bike app and a map app), two
 persons with credited rides, a duplicate the map app sent of person A's ride, a rejected
 event, and console users of each enterprise. Built through the services, as an operator and
-the enterprises would."""
+the enterprises would.
+
+`add_actors` adds what the other actors' pages need: a platform enterprise with a points
+offer and a coupon offer with holds, a partner merchant of a points programme, ten persons
+riding in Shenzhen (enough for k = 10) grouped into an issuance batch, government accounts of
+Shenzhen and Beijing, and a verifier."""
 
 from __future__ import annotations
 
@@ -14,17 +19,30 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from tanpuhui.adapters.programme_files import parse_programme
 from tanpuhui.api.app import create_app
 from tanpuhui.bootstrap import App
+from tanpuhui.domain.officials import OfficialKind
 from tanpuhui.domain.parties import Role
 from tanpuhui.domain.sign_in import PrincipalKind
 from tanpuhui.services.intake import submit_events
-from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
+from tanpuhui.services.market import OfferTerms, create_offer
+from tanpuhui.services.mrv import create_batch
+from tanpuhui.services.officials import add_official
+from tanpuhui.services.parties import (
+    add_enterprise,
+    add_person,
+    add_persons,
+    bind_subject,
+    bind_subjects,
+)
+from tanpuhui.services.programmes import publish_programme
 from tanpuhui.services.sign_in import add_web_user, issue_code
 from tests.builders import event
 from tests.conftest import CST, NOW
@@ -83,6 +101,61 @@ def build_world(app: App) -> World:
         add_web_user(ctx, PrincipalKind.OPERATOR, "Platform ops").id,
         first.reduction_id,
         bob_first.reduction_id,
+    )
+
+
+PROGRAMME = Path(__file__).parents[1] / "src/tanpuhui/programmes/luzhou.lvya@1.yaml"
+MONTH = NOW.astimezone(CST).strftime("%Y-%m")
+
+
+@dataclass
+class Actors:
+    shop: uuid.UUID  # a platform enterprise
+    shop_user: uuid.UUID
+    points_offer: uuid.UUID  # 100 points per kg of luzhou.lvya
+    hold_offer: uuid.UUID  # a coupon per sale, held 60 minutes for the shop to confirm
+    bus: uuid.UUID  # a partner merchant of luzhou.lvya
+    shenzhen: uuid.UUID  # a government account of 深圳市 (440300)
+    beijing: uuid.UUID  # a government account of 北京市 (110000)
+    verifier: uuid.UUID
+    batch: uuid.UUID  # the Shenzhen rides of this month, open for review
+
+
+def add_actors(world: World) -> Actors:
+    ctx = world.app.ctx
+    programme, content = parse_programme(PROGRAMME.read_text(), PROGRAMME.name)
+    publish_programme(ctx, programme, content)
+    shop = add_enterprise(ctx, "绿色商城", {Role.PLATFORM}).id
+    bus = add_enterprise(ctx, "Luzhou Bus", {Role.PLATFORM}).id
+    points = create_offer(
+        ctx, shop, OfferTerms(budget_grams=100_000, points_per_kg=100, programme=programme.code)
+    )
+    held = create_offer(
+        ctx, shop, OfferTerms(budget_grams=50_000, coupons=("C-1", "C-2", "C-3"), hold_minutes=60)
+    )
+    subjects = [f"sz-{i}" for i in range(10)]
+    persons = add_persons(ctx, len(subjects))
+    bind_subjects(ctx, [(world.bikes, s, p.id) for s, p in zip(subjects, persons, strict=True)])
+    rides = submit_events(
+        ctx, world.bikes, [event(subject=s, event_id=s, region="440305") for s in subjects]
+    )
+    assert rides[0].methodology is not None
+    # one rider in Luzhou: with Wuhan's two, two provinces below k, so Guangdong needs no
+    # complementary suppression in the national breakdown (and Shenzhen's figures show)
+    luzhou = add_person(ctx).id
+    bind_subject(ctx, world.bikes, "lz-1", luzhou)
+    submit_events(ctx, world.bikes, [event(subject="lz-1", event_id="lz-1", region="510502")])
+    batch = create_batch(ctx, rides[0].methodology, "440300", MONTH)
+    return Actors(
+        shop,
+        add_web_user(ctx, PrincipalKind.USER, "Shop ops", shop).id,
+        points.offer.id,
+        held.offer.id,
+        bus,
+        add_official(ctx, OfficialKind.GOVERNMENT, "深圳市生态环境局", "440300").official.id,
+        add_official(ctx, OfficialKind.GOVERNMENT, "北京市生态环境局", "110000").official.id,
+        add_official(ctx, OfficialKind.VERIFIER, "CQC").official.id,
+        batch.id,
     )
 
 

@@ -29,12 +29,24 @@ def test_a_console_user_and_an_operator_get_a_sign_in_code_and_link(tanpuhui: Ru
     assert again["code"] != "" and again["account"] == user["account"]
 
 
+def test_a_government_official_gets_a_sign_in_code_from_the_cli(tanpuhui: Run) -> None:
+    added = json.loads(
+        tanpuhui("government", "add", "深圳市", "--region", "440300", "--json", check=True).stdout
+    )
+    code = json.loads(
+        tanpuhui("sign-in-code", added["id"], "--as", "government", "--json", check=True).stdout
+    )
+    assert code["link"].endswith(
+        f"/signin/code?as=government&account={added['id']}&code={code['code']}"
+    )
+
+
 def test_sign_in_code_refusals_are_one_line(tanpuhui: Run) -> None:
     tanpuhui("enterprise", "add", "Shop", "--role", "platform", check=True)
     for args in (
         ("sign-in-code", "not-an-id"),
         ("sign-in-code", "01a2332f-fb37-7020-8c17-6dfbc92ea4ae", "--as", "operator"),
-        ("enterprise", "user-add", "Shop", "Someone"),  # the console is for scene enterprises
+        ("sign-in-code", "01a2332f-fb37-7020-8c17-6dfbc92ea4ae", "--as", "government"),
         ("enterprise", "user-add", "Nobody Inc", "Someone"),
     ):
         done = tanpuhui(*args)

@@ -1,6 +1,7 @@
 """The pages over real HTTP on both engines: signing in by one-time code, sessions, CSRF,
 isolation between persons and between enterprises, the person's ledger, the console, the
-landing page's k-suppression, and both languages on every page."""
+landing page's k-suppression, and both languages on every page (the other actors' pages:
+test_actor_pages.py)."""
 
 from __future__ import annotations
 

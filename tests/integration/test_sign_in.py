@@ -35,11 +35,13 @@ def test_web_users_need_a_name_and_the_right_kind_of_enterprise(app: App) -> Non
     with pytest.raises(InvalidInputError):
         add_web_user(app.ctx, PrincipalKind.PERSON, "Li")
     with pytest.raises(InvalidInputError):
-        add_web_user(app.ctx, PrincipalKind.USER, "Li", shop)  # the console is for scenes
+        add_web_user(app.ctx, PrincipalKind.GOVERNMENT, "Li")  # officials live in `officials`
     with pytest.raises(NotFoundError):
         add_web_user(app.ctx, PrincipalKind.USER, "Li", uuid.uuid4())
     user = add_web_user(app.ctx, PrincipalKind.USER, "Li", bikes)
     assert [u.id for u in users_of(app.ctx, bikes)] == [user.id]
+    buyer = add_web_user(app.ctx, PrincipalKind.USER, "Wang", shop)  # the platform console
+    assert [u.id for u in users_of(app.ctx, shop)] == [buyer.id]
 
 
 def test_a_code_for_one_kind_does_not_sign_in_as_another(app: App) -> None:

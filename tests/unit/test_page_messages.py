@@ -22,6 +22,11 @@ DYNAMIC = {
     "why.": ["duplicate", "capped", "too_frequent", "other"],
     "category.": ["衣", "食", "住", "行", "用", "办公", "数字金融"],
     "error.": ["other", "csrf_failed", "invalid_code", "rate_limited", "not_found"],
+    "sale.": ["completed", "held", "confirmed", "voided", "expired"],
+    "offer.": ["open", "paused", "closed"],
+    "batch.": ["open", "approved", "rejected"],
+    "platform.": ["pause", "resume", "close"],
+    "role.": ["scene", "platform"],
 }
 #: attributes a reader sees or hears
 VISIBLE_ATTRIBUTES = re.compile(r"""\b(?:placeholder|title|alt|aria-label)\s*=\s*"([^"]*)\"""")

@@ -1,9 +1,11 @@
 """Signing in to the pages: who a principal is, one-time sign-in codes and sessions.
 
-A **principal** is whoever signs in: a person (`person:{id}`), a scene-enterprise user
-(`user:{id}` of one enterprise) or an operator (`operator:{id}`). Every row about a principal's
-sign-in (its codes, its sessions) lives in the shard of its *owner account*: the person's
-account, the enterprise's account for its users, the operator's own key — so signing in,
+A **principal** is whoever signs in: a person (`person:{id}`), an enterprise's user
+(`user:{id}` of one scene or platform enterprise), an operator (`operator:{id}`), or an
+official — a government account (`government:{id}`, scoped to its region) or a verifier
+(`verifier:{id}`). Every row about a principal's sign-in (its codes, its sessions) lives in the
+shard of its *owner account*: the person's account, the enterprise's account for its users,
+the principal's own key for operators and officials — so signing in,
 reading a session and "sign out everywhere" never leave one shard.
 
 Invariants kept here (the database keeps the rest): a code is short-lived (`CODE_TTL`), used
@@ -34,6 +36,12 @@ class PrincipalKind(StrEnum):
     PERSON = "person"
     USER = "user"  # a scene enterprise's user
     OPERATOR = "operator"
+    GOVERNMENT = "government"  # an official of `officials`, scoped to a region
+    VERIFIER = "verifier"  # an official of `officials`
+
+
+#: the principals that are officials (their accounts live in `officials`, not `web_users`)
+OFFICIAL_KINDS = frozenset({PrincipalKind.GOVERNMENT, PrincipalKind.VERIFIER})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +61,7 @@ class Principal:
             return f"person:{self.id}"
         if self.kind is PrincipalKind.USER:
             return f"enterprise:{self.enterprise_id}"
-        return f"operator:{self.id}"
+        return self.key  # operators and officials: their own key
 
     @property
     def shard(self) -> int:

@@ -12,12 +12,12 @@ from datetime import date, timedelta
 from typing import Any
 
 from tanpuhui.domain.aggregates import parse_period, scope_bounds
-from tanpuhui.domain.errors import InvalidInputError, NotFoundError
+from tanpuhui.domain.errors import AuthenticationError, InvalidInputError, NotFoundError
 from tanpuhui.domain.events import Rejection
 from tanpuhui.domain.methodology import Catalogue, Methodology
 from tanpuhui.domain.models import Quantification, quantify
 from tanpuhui.domain.mrv import BatchState, check_open, draw_sample, plan_rejection
-from tanpuhui.domain.officials import OfficialKind
+from tanpuhui.domain.officials import Official, OfficialKind
 from tanpuhui.domain.requantify import StoredReduction
 from tanpuhui.services.aggregates import changes_between
 from tanpuhui.services.audit import audited
@@ -129,6 +129,14 @@ def sample_batch(
     """Draw `size` reductions with `seed` and recompute each from its event with the engine;
     the draw and its results are recorded on the batch."""
     verifier = authenticate_official(ctx, token, OfficialKind.VERIFIER)
+    return sample_batch_as(ctx, batch_id, verifier, seed, size)
+
+
+def sample_batch_as(
+    ctx: Context, batch_id: uuid.UUID, verifier: Official, seed: int, size: int = 20
+) -> list[dict[str, Any]]:
+    """`sample_batch` by a verifier already authenticated (the pages' signed-in session)."""
+    _check_verifier(verifier)
     if not 1 <= size <= 1000:
         raise InvalidInputError("a sample is 1-1000 reductions", code="invalid_sample")
     with ctx.uow() as uow:
@@ -150,6 +158,11 @@ def sample_batch(
         )
         uow.commit()
     return results
+
+
+def _check_verifier(official: Official) -> None:
+    if official.kind is not OfficialKind.VERIFIER or official.revoked_at is not None:
+        raise AuthenticationError("only a verifier reviews batches", code="invalid_token")
 
 
 def _version(catalogue: Catalogue, ids: Any, version_id: uuid.UUID) -> Methodology:
@@ -183,7 +196,13 @@ def _recompute(r: StoredReduction, m: Methodology, catalogue: Catalogue) -> dict
 
 
 def approve_batch(ctx: Context, batch_id: uuid.UUID, token: str | None, comment: str) -> None:
-    verifier = authenticate_official(ctx, token, OfficialKind.VERIFIER)
+    approve_batch_as(
+        ctx, batch_id, authenticate_official(ctx, token, OfficialKind.VERIFIER), comment
+    )
+
+
+def approve_batch_as(ctx: Context, batch_id: uuid.UUID, verifier: Official, comment: str) -> None:
+    _check_verifier(verifier)
     with ctx.uow() as uow:
         batch = uow.mrv.get(batch_id)
         check_open(batch.state, batch_id)
@@ -203,6 +222,11 @@ def approve_batch(ctx: Context, batch_id: uuid.UUID, token: str | None, comment:
 def reject_batch(ctx: Context, batch_id: uuid.UUID, token: str | None, comment: str) -> int:
     """Reverse every reduction of the batch; returns the grams the buffer covered."""
     verifier = authenticate_official(ctx, token, OfficialKind.VERIFIER)
+    return reject_batch_as(ctx, batch_id, verifier, comment)
+
+
+def reject_batch_as(ctx: Context, batch_id: uuid.UUID, verifier: Official, comment: str) -> int:
+    _check_verifier(verifier)
     if not comment.strip():
         raise InvalidInputError("a rejection says why (--comment)", code="comment_required")
     now = ctx.clock.now()

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from tanpuhui.domain.sign_in import Principal, Session, SignInCode, WebUser
-from tanpuhui.services.ports import ReductionView
+from tanpuhui.services.ports import IssuanceBatch, ReductionView
 
 
 class SignInRepository(Protocol):
@@ -81,3 +81,4 @@ class PageQueries(Protocol):
     def region_persons(self, prefix_length: int) -> list[Share]: ...
     def intake_counts(self, enterprise_id: uuid.UUID) -> dict[str, int]: ...
     def rejected(self, enterprise_id: uuid.UUID, examples: int) -> list[RejectedReason]: ...
+    def batches(self, limit: int) -> list[IssuanceBatch]: ...

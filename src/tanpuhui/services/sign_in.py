@@ -2,9 +2,10 @@
 the users who sign in for an enterprise or the platform.
 
 A person asks for a code (`request_code`); the `CodeSender` delivers it (SMS or an app in
-production; the console and the demo page in the demo). Enterprise users and operators get
-theirs from the CLI (`issue_code`). Codes are hashed, live `CODE_TTL`, are spent once, die
-after `MAX_CODE_ATTEMPTS` wrong guesses and at most `MAX_CODES_PER_WINDOW` are issued per
+production; the console and the demo page in the demo). Enterprise users, operators and
+officials (government and verifier accounts of `officials`) get theirs from the CLI
+(`issue_code`). Codes are hashed, live `CODE_TTL`, are spent once, die after
+`MAX_CODE_ATTEMPTS` wrong guesses and at most `MAX_CODES_PER_WINDOW` are issued per
 principal per window. Unknown accounts and wrong codes are refused alike (`invalid_code`), so
 the form tells nobody which accounts exist. Sessions keep only the token's digest.
 """
@@ -22,11 +23,13 @@ from tanpuhui.domain.errors import (
     NotFoundError,
     RateLimitedError,
 )
+from tanpuhui.domain.officials import Official, OfficialKind
 from tanpuhui.domain.sign_in import (
     CODE_DIGITS,
     CODE_TTL,
     CODE_WINDOW,
     MAX_CODES_PER_WINDOW,
+    OFFICIAL_KINDS,
     SESSION_TTL,
     Principal,
     PrincipalKind,
@@ -59,6 +62,8 @@ def add_web_user(
     ctx: Context, kind: PrincipalKind, name: str, enterprise_id: uuid.UUID | None = None
 ) -> WebUser:
     """An enterprise user (kind USER, of `enterprise_id`) or an operator."""
+    if kind in OFFICIAL_KINDS:
+        raise InvalidInputError("officials are added with `tanpuhui government|verifier add`")
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInputError("a user needs a name of 1-200 characters")
@@ -70,8 +75,6 @@ def add_web_user(
             enterprise = uow.enterprises.find(enterprise_id)
             if enterprise is None:
                 raise NotFoundError(f"no enterprise {enterprise_id}")
-            if not enterprise.is_scene:
-                raise InvalidInputError("the console is for scene enterprises")
         uow.sign_in.add_user(user)
         uow.commit()
     return user
@@ -83,8 +86,28 @@ def find_principal(uow: UnitOfWork, kind: PrincipalKind, raw_id: str) -> Princip
         return None
     if kind is PrincipalKind.PERSON:
         return Principal(kind, account_id) if uow.persons.find(account_id) else None
+    if kind in OFFICIAL_KINDS:
+        return Principal(kind, account_id) if find_official(uow, kind, account_id) else None
     user = uow.sign_in.find_user(account_id)
     return user.principal if user is not None and user.kind is kind else None
+
+
+def find_official(uow: UnitOfWork, kind: PrincipalKind, official_id: uuid.UUID) -> Official | None:
+    """The live (not revoked) official of a government or verifier principal."""
+    wanted = OfficialKind(kind.value)
+    for official in uow.officials.list(wanted.value):
+        if official.id == official_id and official.revoked_at is None:
+            return official
+    return None
+
+
+def official_of(ctx: Context, session: Session) -> Official:
+    """The official a signed-in government or verifier session is (revoked: signed out)."""
+    with ctx.uow(write=False) as uow:
+        found = find_official(uow, session.principal.kind, session.principal.id)
+    if found is None:
+        raise AuthenticationError("this official's account was revoked", code="account_revoked")
+    return found
 
 
 def issue_code(ctx: Context, kind: PrincipalKind, raw_id: str) -> tuple[Principal, str]:

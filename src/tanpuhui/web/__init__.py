@@ -3,8 +3,9 @@ app and the same services as the API. `install(api, app)` is the one hook `api/a
 
 Modules: `i18n` (catalogues, language choice), `security` (session cookie, CSRF, sign-in
 limits), `render` (templates, the per-request page context, errors as pages), and the routes
-by actor: `public` (landing, methodologies, sign-in), `person` (我的碳账本), `console` (a
-scene enterprise's console) and `operator`.
+by actor: `public` (landing, methodologies, sign-in), `person` (我的碳账本) and `market` (the
+person's sales and points), `console` (a scene enterprise's console), `platform` (a platform
+enterprise's console), `government` (the dashboard), `verifier` (the MRV queue) and `operator`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ from fastapi.staticfiles import StaticFiles
 from tanpuhui.adapters.code_senders import ConsoleCodeSender
 from tanpuhui.bootstrap import App
 from tanpuhui.services.sign_in import CodeSender
-from tanpuhui.web import console, operator, person, public
+from tanpuhui.web import (
+    console,
+    government,
+    market,
+    operator,
+    person,
+    platform,
+    public,
+    verifier,
+)
 from tanpuhui.web.render import FONTS_DIR, STATIC_DIR, Web
 
 
@@ -26,6 +36,6 @@ def install(api: FastAPI, app: App, sender: CodeSender | None = None) -> Web:
     api.state.web = web
     api.mount("/static/fonts", StaticFiles(directory=FONTS_DIR), name="fonts")
     api.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (public, person, console, operator):
+    for module in (public, person, market, console, platform, government, verifier, operator):
         api.include_router(module.router, include_in_schema=False)
     return web

@@ -24,6 +24,7 @@ from tanpuhui.services.access import (
 )
 from tanpuhui.services.context import Context
 from tanpuhui.services.pages import enterprise_console, find_outcome
+from tanpuhui.services.parties import resolve_enterprise
 from tanpuhui.web.render import checked_form, handled, page, parse_uuid, redirect, require, web_of
 
 router = APIRouter()
@@ -51,6 +52,8 @@ async def console(request: Request, event_id: str = "") -> Response:
         return session
     ctx = web_of(request).app.ctx
     enterprise_id = _enterprise(session)
+    if not resolve_enterprise(ctx, str(enterprise_id)).is_scene:
+        return redirect(request, "/platform")  # a platform enterprise reports no behaviours
     now = ctx.wall_clock.now()
     credentials = [(c, c.status(now)) for c in list_credentials(ctx, enterprise_id)]
     outcome = find_outcome(ctx, enterprise_id, event_id) if event_id.strip() else None

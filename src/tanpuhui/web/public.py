@@ -35,6 +35,8 @@ HOME = {
     PrincipalKind.PERSON: "/me",
     PrincipalKind.USER: "/console",
     PrincipalKind.OPERATOR: "/operator",
+    PrincipalKind.GOVERNMENT: "/government",
+    PrincipalKind.VERIFIER: "/verifier",
 }
 
 

@@ -30,6 +30,9 @@ from tanpuhui.domain.errors import (
     AuthenticationError,
     ConflictError,
     ForbiddenError,
+    InvalidInputError,
+    LedgerError,
+    MarketError,
     NotFoundError,
     RateLimitedError,
     TanpuhuiError,
@@ -153,7 +156,8 @@ def redirect(request: Request, to: str) -> RedirectResponse:
 def status_of(exc: TanpuhuiError) -> int:
     for kind, status in (
         (AuthenticationError, 401), (ForbiddenError, 403), (NotFoundError, 404),
-        (ConflictError, 409), (RateLimitedError, 429),
+        (ConflictError, 409), (LedgerError, 409), (MarketError, 409), (RateLimitedError, 429),
+        (InvalidInputError, 400),
     ):  # fmt: skip
         if isinstance(exc, kind):
             return status
@@ -188,6 +192,21 @@ def require(request: Request, kind: PrincipalKind) -> Session | RedirectResponse
     if session is None or session.principal.kind is not kind:
         return redirect(request, f"/signin?{urlencode({'as': kind.value})}")
     return session
+
+
+def form_text(form: FormData, name: str, limit: int = 200) -> str:
+    value = form.get(name, "")
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def form_int(form: FormData, name: str, *, optional: bool = False) -> int | None:
+    """A whole number of a form (grams, points, minutes); bad input is `invalid_number`."""
+    raw = form_text(form, name, 20).replace(",", "")
+    if not raw and optional:
+        return None
+    if not raw.isdigit():
+        raise InvalidInputError(f"{name} must be a whole number", code="invalid_number")
+    return int(raw)
 
 
 def parse_uuid(raw: str) -> uuid.UUID:

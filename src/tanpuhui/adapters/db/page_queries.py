@@ -1,7 +1,8 @@
 """Read queries of the pages: a holder's ledger sliced by day, behaviour and enterprise; one
 reduction of a holder; the person's claims that were not credited (with what they lost to,
 shown only when it is the person's own); regional totals with their persons (for
-k-suppression); an enterprise's intake counts and rejections by reason.
+k-suppression); an enterprise's intake counts and rejections by reason; the issuance batches
+of the verifier queue (a reference table, newest first).
 
 Every person query is bounded by the holder (`events.holder`, the claims index) or by the
 person's own bindings; enterprise queries by the enterprise.
@@ -15,9 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
+from tanpuhui.adapters.db.mrv_repository import _batch
 from tanpuhui.adapters.db.queries import SqlQueries
 from tanpuhui.services.page_ports import NotCredited, RejectedReason, Share, Slice
-from tanpuhui.services.ports import ReductionView
+from tanpuhui.services.ports import IssuanceBatch, ReductionView
 
 _ACTIVE = t.events.c.state == "active"
 #: the predicate of the partial index `ix_events_not_credited`, spelled so the planners of both
@@ -159,3 +161,13 @@ class SqlPages:
                 RejectedReason(str(reason), int(count), [(i, m or "") for i, m in sample])
             )
         return reasons
+
+    def batches(self, limit: int) -> list[IssuanceBatch]:
+        """The latest issuance batches, open ones first (the verifier's queue)."""
+        b = t.issuance_batches.c
+        rows = self.conn.execute(
+            sa.select(t.issuance_batches)
+            .order_by(sa.case((b.state == "open", 0), else_=1), b.created_at.desc(), b.id)
+            .limit(limit)
+        )
+        return [_batch(r) for r in rows]

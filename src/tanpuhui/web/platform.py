@@ -1,0 +1,114 @@
+"""The platform-enterprise console: its offers (create, pause, resume, close), the sales and
+holds made to them (confirm or void a hold), and its holdings by class with the reductions
+behind every gram (lineage).
+
+The enterprise is the signed-in user's; every action names it, so another enterprise's offer
+or sale is simply not found. Retirements and exports (issue 13) add their section through
+the template `platform_more.html` when it exists.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tanpuhui.domain.errors import NotFoundError
+from tanpuhui.domain.market import OfferStatus, SaleStatus
+from tanpuhui.domain.sign_in import PrincipalKind, Session
+from tanpuhui.services.console_views import platform_console
+from tanpuhui.services.market import OfferTerms, create_offer, set_offer_status, settle_hold
+from tanpuhui.web.render import (
+    checked_form,
+    form_int,
+    form_text,
+    handled,
+    page,
+    parse_uuid,
+    redirect,
+    require,
+    web_of,
+)
+
+router = APIRouter()
+OFFER_MOVES = {"pause": OfferStatus.PAUSED, "resume": OfferStatus.OPEN, "close": OfferStatus.CLOSED}
+SALE_MOVES = {"confirm": SaleStatus.CONFIRMED, "void": SaleStatus.VOIDED}
+
+
+def _enterprise(session: Session) -> uuid.UUID:
+    assert session.principal.enterprise_id is not None  # a user's session names its enterprise
+    return session.principal.enterprise_id
+
+
+@router.get("/platform")
+@handled
+async def console(request: Request) -> Response:
+    session = require(request, PrincipalKind.USER)
+    if isinstance(session, Response):
+        return session
+    view = platform_console(web_of(request).app.ctx, _enterprise(session))
+    more = web_of(request).env.list_templates(filter_func=lambda n: n == "platform_more.html")
+    return page(request, "platform.html", view=view, more=bool(more))
+
+
+def _terms(form: FormData) -> OfferTerms:
+    budget, per_kg = form_int(form, "budget_grams"), form_int(form, "points_per_kg", optional=True)
+    assert budget is not None
+    coupons = tuple(c for c in form_text(form, "coupons", 100_000).split() if c)
+    groups = tuple(g for g in form_text(form, "groups").replace(",", " ").split() if g)
+    return OfferTerms(
+        budget_grams=budget,
+        points_per_kg=per_kg,
+        programme=(form_text(form, "programme", 64) or None) if per_kg is not None else None,
+        coupons=coupons,
+        min_grams=form_int(form, "min_grams", optional=True) or 1,
+        max_per_person_grams=form_int(form, "max_per_person_grams", optional=True),
+        groups=groups,
+        hold_minutes=form_int(form, "hold_minutes", optional=True),
+    )
+
+
+@router.post("/platform/offers")
+@handled
+async def create(request: Request) -> Response:
+    form = await checked_form(request)
+    session = require(request, PrincipalKind.USER)
+    if isinstance(session, Response):
+        return session
+    ctx = web_of(request).app.ctx
+    platform_console(ctx, _enterprise(session), limit=1)  # refuses a scene-only enterprise
+    create_offer(ctx, _enterprise(session), _terms(form))
+    return redirect(request, "/platform#offers")
+
+
+@router.post("/platform/offers/{offer_id}/{move}")
+@handled
+async def move_offer(request: Request, offer_id: str, move: str) -> Response:
+    await checked_form(request)
+    session = require(request, PrincipalKind.USER)
+    if isinstance(session, Response):
+        return session
+    if move not in OFFER_MOVES:
+        raise NotFoundError(f"no such action {move!r}")
+    set_offer_status(
+        web_of(request).app.ctx, parse_uuid(offer_id), OFFER_MOVES[move], _enterprise(session)
+    )
+    return redirect(request, "/platform#offers")
+
+
+@router.post("/platform/sales/{sale_id}/{move}")
+@handled
+async def move_sale(request: Request, sale_id: str, move: str) -> Response:
+    await checked_form(request)
+    session = require(request, PrincipalKind.USER)
+    if isinstance(session, Response):
+        return session
+    if move not in SALE_MOVES:
+        raise NotFoundError(f"no such action {move!r}")
+    settle_hold(
+        web_of(request).app.ctx, parse_uuid(sale_id), SALE_MOVES[move], _enterprise(session)
+    )
+    return redirect(request, "/platform#holds")

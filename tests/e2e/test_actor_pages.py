@@ -1,0 +1,402 @@
+"""The other actors' pages over real HTTP on both engines (issue 14 items 3-8): the person's
+sales and points, the platform console, the government dashboard (scoped to the official's
+region), the verifier queue and the operator's pages; signing in as an official, CSRF on every
+new form, each actor's pages closed to the others, and both languages on every new page."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tanpuhui.bootstrap import App
+from tanpuhui.domain.parties import Role
+from tanpuhui.domain.sign_in import PrincipalKind
+from tanpuhui.services.parties import add_enterprise
+from tanpuhui.services.sign_in import add_web_user, issue_code
+from tanpuhui.web import market, platform, verifier
+from tests.db_fixtures import rows
+from tests.pages_world import (
+    MONTH,
+    Actors,
+    Pages,
+    World,
+    add_actors,
+    build_world,
+    client,
+    csrf_of,
+    serve_pages,
+    sign_in,
+)
+
+pytestmark = pytest.mark.usefixtures("engine_name")
+
+
+@pytest.fixture
+def world(app: App) -> World:
+    return build_world(app)
+
+
+@pytest.fixture
+def pages(app: App, world: World) -> Iterator[Pages]:
+    with serve_pages(app) as served:
+        yield served
+
+
+def _visitor(pages: Pages) -> httpx.Client:
+    return client(pages)
+
+
+@pytest.fixture
+def actors(world: World) -> Actors:
+    return add_actors(world)
+
+
+def _balance(app: App, account: str, asset: str) -> int:
+    found = rows(
+        app,
+        "select sum(amount) from balances where account = :a and asset = :s",
+        a=account,
+        s=asset,
+    )
+    return int(found[0][0] or 0)
+
+
+def test_a_person_sells_to_an_offer_and_sees_points_history_and_redeems_them(
+    pages: Pages, app: App, world: World, actors: Actors
+) -> None:
+    http = pages.http
+    sign_in(http, app, PrincipalKind.PERSON, world.alice)
+    market = http.get("/me/market?lang=en")
+    assert "绿色商城" in market.text and "100 points per kg" in market.text
+    form = {
+        "csrf": csrf_of(market.text), "offer": str(actors.points_offer), "grams": "500",
+        "request": "sell-1",
+    }  # fmt: skip
+    sold = http.post("/me/sales", data=form)
+    assert sold.status_code == 200 and 'id="sale-status">Sold<' in sold.text
+    assert 'id="sale-grams">500<' in sold.text and "50 points of luzhou.lvya" in sold.text
+    again = http.post("/me/sales", data=form)  # the same form posted twice sells once
+    assert again.status_code == 200
+    assert _balance(app, f"person:{world.alice}", "points:luzhou.lvya") == 50
+    page = http.get("/me/market?lang=en").text
+    points = page.split('id="points"')[1]
+    assert "<strong>50</strong>" in points and "+50" in points
+    redeemed = http.post(
+        "/me/redemptions",
+        data={
+            "csrf": csrf_of(page), "merchant": str(actors.bus), "programme": "luzhou.lvya",
+            "points": "20", "request": "r-1",
+        },
+    )  # fmt: skip
+    assert redeemed.status_code == 303
+    assert _balance(app, f"person:{world.alice}", "points:luzhou.lvya") == 30
+    assert "-20" in http.get("/me/market").text.split('id="points"')[1]
+
+
+def test_a_sale_above_what_the_person_holds_is_refused_with_a_page(
+    pages: Pages, app: App, world: World, actors: Actors
+) -> None:
+    """Before: every market or ledger refusal (and any invalid-input code not spelled
+    `invalid_*`) became a 503 page; now 409 and 400 like the API."""
+    sign_in(pages.http, app, PrincipalKind.PERSON, world.bob)
+    csrf = csrf_of(pages.http.get("/me/market").text)
+    for grams, code in (("9999999", "insufficient_balance"), ("lots", "invalid_number")):
+        answer = pages.http.post(
+            "/me/sales", data={"csrf": csrf, "offer": str(actors.points_offer), "grams": grams}
+        )
+        assert answer.status_code in (409, 400) and code in answer.text, answer.text
+        assert "Traceback" not in answer.text
+    assert rows(app, "select count(*) from sales")[0][0] == 0
+
+
+def test_a_hold_is_confirmed_in_the_platform_console_and_its_lineage_shown(
+    pages: Pages, app: App, world: World, actors: Actors
+) -> None:
+    person, shop = _visitor(pages), _visitor(pages)
+    sign_in(person, app, PrincipalKind.PERSON, world.alice)
+    sold = person.post(
+        "/me/sales",
+        data={
+            "csrf": csrf_of(person.get("/me/market").text), "offer": str(actors.hold_offer),
+            "grams": "300",
+        },
+    )  # fmt: skip
+    assert "待确认" in sold.text and "C-1" in sold.text
+    assert "300" in person.get("/me/market").text.split('id="holds"')[1].split("</section>")[0]
+    sign_in(shop, app, PrincipalKind.USER, actors.shop_user)
+    assert shop.get("/console").headers["location"] == "/platform"  # no scene console to show
+    console = shop.get("/platform")
+    (sale_id,) = {
+        line.split("/platform/sales/")[1].split("/")[0]
+        for line in console.text.splitlines()
+        if "/platform/sales/" in line
+    }
+    done = shop.post(f"/platform/sales/{sale_id}/confirm", data={"csrf": csrf_of(console.text)})
+    assert done.status_code == 303
+    after = shop.get("/platform?lang=en").text
+    assert "Confirmed" in after.split('id="sales"')[1]
+    holdings = after.split('id="holdings"')[1].split("</section>")[0]
+    lots = [str(uuid.UUID(str(r[0]))) for r in rows(app, "select reduction_id from sale_lots")]
+    assert lots and all(lot in holdings for lot in lots)  # each gram names its reduction
+    held = rows(app, "select asset, amount from balances where account = :a",
+                a=f"enterprise:{actors.shop}")  # fmt: skip
+    assert sum(r.amount for r in held if r.asset.startswith("co2e:")) == 300
+
+
+def test_one_persons_sales_and_one_platforms_holds_are_not_reachable_by_another(
+    pages: Pages, app: App, world: World, actors: Actors
+) -> None:
+    alice, bob, other = _visitor(pages), _visitor(pages), _visitor(pages)
+    sign_in(alice, app, PrincipalKind.PERSON, world.alice)
+    csrf = csrf_of(alice.get("/me/market").text)
+    alice.post("/me/sales", data={"csrf": csrf, "offer": str(actors.hold_offer), "grams": "300"})
+    (sale,) = [str(uuid.UUID(str(r[0]))) for r in rows(app, "select id from sales")]
+    assert sale in alice.get("/me/market").text
+    sign_in(bob, app, PrincipalKind.PERSON, world.bob)
+    assert sale not in bob.get("/me/market").text
+    not_partner = bob.post(
+        "/me/redemptions",
+        data={"csrf": csrf_of(bob.get("/me/market").text), "merchant": str(world.bikes),
+              "programme": "luzhou.lvya", "points": "1", "request": "r-9"},
+    )  # fmt: skip
+    assert not_partner.status_code == 404
+    rival = add_enterprise(app.ctx, "Rival Mall", {Role.PLATFORM}).id
+    sign_in(
+        other, app, PrincipalKind.USER, add_web_user(app.ctx, PrincipalKind.USER, "R", rival).id
+    )
+    console = other.get("/platform")
+    assert console.status_code == 200 and sale not in console.text
+    for move in ("confirm", "void"):
+        answer = other.post(f"/platform/sales/{sale}/{move}", data={"csrf": csrf_of(console.text)})
+        assert answer.status_code == 404
+    assert rows(app, "select status from sales")[0][0] == "held"
+
+
+def test_offers_are_created_paused_resumed_and_closed_by_their_own_enterprise_only(
+    pages: Pages, app: App, world: World, actors: Actors
+) -> None:
+    shop, bikes = pages.http, _visitor(pages)
+    sign_in(shop, app, PrincipalKind.USER, actors.shop_user)
+    csrf = csrf_of(shop.get("/platform").text)
+    made = shop.post(
+        "/platform/offers",
+        data={"csrf": csrf, "budget_grams": "20000", "points_per_kg": "50",
+              "programme": "luzhou.lvya", "min_grams": "100"},
+    )  # fmt: skip
+    assert made.status_code == 303, made.text
+    (new,) = [str(r[0]) for r in rows(app, "select id from offers where budget_grams = 20000")]
+    for move, status in (("pause", "paused"), ("resume", "open"), ("close", "closed")):
+        assert shop.post(f"/platform/offers/{new}/{move}", data={"csrf": csrf}).status_code == 303
+        assert rows(app, "select status from offers where budget_grams = 20000")[0][0] == status
+    assert shop.post(f"/platform/offers/{new}/resume", data={"csrf": csrf}).status_code == 409
+    # a scene enterprise has no platform console; it cannot move another's offer either
+    sign_in(bikes, app, PrincipalKind.USER, world.bikes_user)
+    assert "not_platform" in bikes.get("/platform").text
+    theirs = bikes.post(
+        f"/platform/offers/{actors.points_offer}/pause",
+        data={"csrf": csrf_of(bikes.get("/console").text)},
+    )
+    assert theirs.status_code == 404
+    assert rows(app, "select status from offers where budget_grams = 100000")[0][0] == "open"
+
+
+def test_a_government_user_signs_in_and_sees_only_their_region(
+    pages: Pages, app: App, world: World, actors: Actors
+) -> None:
+    http = pages.http
+    sign_in(http, app, PrincipalKind.GOVERNMENT, actors.shenzhen)
+    assert http.get("/me").status_code == 303  # an official is not a person
+    page = http.get("/government?lang=en")
+    assert page.status_code == 200 and 'id="region-name">深圳市<' in page.text
+    ten_rides = sum(
+        r[0] for r in rows(app, "select live_grams from events where event_id like 'sz-%'")
+    )
+    assert f'id="total-grams">{ten_rides:,}<' in page.text
+    assert "南山区" in page.text.split('id="regions"')[1]  # the districts, k-suppressed
+    for outside in ("110000", "420100", "440000"):  # Beijing, Wuhan, and Guangdong above it
+        answer = http.get(f"/government?region={outside}")
+        assert answer.status_code == 403 and "out_of_scope" in answer.text
+        assert http.get(f"/government/stats.csv?region={outside}").status_code == 403
+    csv = http.get(f"/government/stats.csv?month={MONTH}&by=region")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert "440300" in csv.text and "110000" not in csv.text
+    pdf = http.get(f"/government/report.pdf?month={MONTH}")
+    assert pdf.content.startswith(b"%PDF")
+    xlsx = http.get("/government/stats.xlsx?by=behaviour")
+    assert xlsx.content.startswith(b"PK")
+    exports = rows(app, "select count(*) from audit_log where kind = 'export'")[0][0]
+    assert exports == 3
+    beijing = _visitor(pages)
+    sign_in(beijing, app, PrincipalKind.GOVERNMENT, actors.beijing)
+    assert str(ten_rides) not in beijing.get("/government").text.replace(",", "")
+    assert beijing.get("/government?region=440300").status_code == 403
+
+
+def test_a_verifier_samples_recomputes_and_approves_a_batch(
+    pages: Pages, app: App, world: World, actors: Actors
+) -> None:
+    """The sample is drawn and recomputed by the MRV service for the signed-in verifier; a
+    rejection without a comment is 400 `comment_required` (before: a 503 page)."""
+    http = pages.http
+    sign_in(http, app, PrincipalKind.VERIFIER, actors.verifier)
+    queue = http.get("/verifier?lang=en").text
+    assert f"/verifier/batches/{actors.batch}" in queue and "Open for review" in queue
+    batch = http.get(f"/verifier/batches/{actors.batch}?lang=en").text
+    csrf = csrf_of(batch)
+    drawn = http.post(
+        f"/verifier/batches/{actors.batch}/sample", data={"csrf": csrf, "seed": "7", "size": "4"}
+    )
+    assert drawn.status_code == 303
+    sampled = http.get(f"/verifier/batches/{actors.batch}?lang=en").text
+    table = sampled.split('id="sample"')[1].split("</table>")[0]
+    assert table.count("<code>sz-") == 4 and table.count(">yes<") == 4
+    refused = http.post(f"/verifier/batches/{actors.batch}/reject", data={"csrf": csrf})
+    assert refused.status_code == 400 and "comment_required" in refused.text
+    approved = http.post(
+        f"/verifier/batches/{actors.batch}/approve", data={"csrf": csrf, "comment": "抽样一致"}
+    )
+    assert approved.status_code == 303
+    after = http.get(f"/verifier/batches/{actors.batch}?lang=en").text
+    assert 'id="batch-state">Approved<' in after and 'id="batch-comment">抽样一致<' in after
+    assert rows(app, "select state, comment from issuance_batches")[0] == ("approved", "抽样一致")
+    actor = rows(app, "select actor from audit_log where kind = 'mrv.approve'")[0][0]
+    assert actor == f"verifier:{actors.verifier}"
+    again = http.post(
+        f"/verifier/batches/{actors.batch}/approve", data={"csrf": csrf, "comment": "x"}
+    )
+    assert again.status_code == 409
+
+
+def test_the_operator_sees_health_versions_a_diff_and_the_audit_trail(
+    pages: Pages, app: App, world: World, actors: Actors
+) -> None:
+    http = pages.http
+    sign_in(http, app, PrincipalKind.OPERATOR, world.operator)
+    home = http.get("/operator?lang=en").text
+    assert f'id="database">{app.engine.dialect.name}<' in home
+    assert "1 batches waiting" in home and "luzhou.lvya" in home and "绿色商城" in home
+    diff = http.get("/operator/diff?of=methodology&code=cycling.shared_bike.wuhan&a=1&b=2")
+    assert diff.status_code == 200
+    lines = diff.text.split('id="diff"')[1].split("</pre>")[0]
+    assert "cycling.shared_bike.wuhan@1" in lines and 'class="add"' in lines
+    same = http.get("/operator/diff?of=programme&code=luzhou.lvya&lang=en").text
+    assert "publish the same content" in same
+    assert http.get("/operator/diff?of=programme&code=nope").status_code == 404
+    audit = http.get("/operator/audit?kind=official.add").text.split('id="audit"')[1]
+    assert audit.count("<code>official.add</code>") == 3
+    assert http.get("/operator/audit?kind=nope").status_code == 400
+
+
+ACTOR_POSTS = {
+    route.path: module
+    for module in (market, platform, verifier)
+    for route in module.router.routes
+    if "POST" in getattr(route, "methods", ())
+}
+
+
+@pytest.mark.parametrize("path", sorted(ACTOR_POSTS))
+def test_every_new_form_refuses_a_missing_or_wrong_csrf_token(
+    pages: Pages, app: App, world: World, actors: Actors, path: str
+) -> None:
+    who = {
+        market: (PrincipalKind.PERSON, world.alice),
+        platform: (PrincipalKind.USER, actors.shop_user),
+        verifier: (PrincipalKind.VERIFIER, actors.verifier),
+    }[ACTOR_POSTS[path]]
+    sign_in(pages.http, app, *who)
+    target = (
+        path.replace("{offer_id}", str(actors.points_offer))
+        .replace("{sale_id}", str(uuid.uuid4()))
+        .replace("{batch_id}", str(actors.batch))
+        .replace("{move}", "pause")
+        .replace("{decision}", "approve")
+    )
+    data = {
+        "offer": str(actors.points_offer), "grams": "100", "budget_grams": "1000",
+        "points_per_kg": "1", "programme": "luzhou.lvya", "merchant": str(actors.bus),
+        "points": "1", "comment": "ok", "seed": "1",
+    }  # fmt: skip
+    for csrf in (None, "x" * 43):
+        sent = data if csrf is None else {**data, "csrf": csrf}
+        answer = pages.http.post(target, data=sent)
+        assert (answer.status_code, "csrf_failed" in answer.text) == (403, True)
+    assert rows(app, "select count(*) from sales")[0][0] == 0
+    assert rows(app, "select count(*) from offers")[0][0] == 2
+    assert rows(app, "select count(*) from offers where status = 'open'")[0][0] == 2
+    assert rows(app, "select state from issuance_batches")[0][0] == "open"
+
+
+def test_each_actors_pages_are_closed_to_every_other_kind_of_account(
+    pages: Pages, app: App, world: World, actors: Actors
+) -> None:
+    homes = {
+        PrincipalKind.PERSON: (world.alice, "/me/market"),
+        PrincipalKind.USER: (actors.shop_user, "/platform"),
+        PrincipalKind.GOVERNMENT: (actors.shenzhen, "/government"),
+        PrincipalKind.VERIFIER: (actors.verifier, f"/verifier/batches/{actors.batch}"),
+        PrincipalKind.OPERATOR: (world.operator, "/operator/audit"),
+    }
+    for kind, (account, own) in homes.items():
+        visitor = _visitor(pages)
+        sign_in(visitor, app, kind, account)
+        assert visitor.get(own).status_code == 200, own
+        for other, (_, path) in homes.items():
+            if other is not kind:
+                assert visitor.get(path).status_code == 303, (kind, path)  # to sign in
+
+
+def test_an_officials_code_signs_in_only_the_live_official_of_that_kind(
+    pages: Pages, app: App, world: World, actors: Actors
+) -> None:
+    from tanpuhui.domain.errors import NotFoundError
+
+    _, code = issue_code(app.ctx, PrincipalKind.GOVERNMENT, str(actors.shenzhen))
+    csrf = csrf_of(pages.http.get("/signin/code?as=verifier").text)
+    data = {"csrf": csrf, "as": "verifier", "account": str(actors.shenzhen), "code": code}
+    assert pages.http.post("/signin/code", data=data).status_code == 401  # not a verifier
+    with pytest.raises(NotFoundError):
+        issue_code(app.ctx, PrincipalKind.VERIFIER, str(actors.shenzhen))
+    sign_in(pages.http, app, PrincipalKind.GOVERNMENT, actors.shenzhen)
+    assert pages.http.get("/government").status_code == 200
+    app_rows = rows(app, "select principal from web_sessions")
+    assert [r[0] for r in app_rows] == [f"government:{actors.shenzhen}"]
+
+
+def _actor_pages(
+    pages: Pages, app: App, world: World, actors: Actors
+) -> Iterator[tuple[httpx.Client, str]]:
+    for kind, account, paths in (
+        (PrincipalKind.PERSON, world.alice, ["/me/market"]),
+        (PrincipalKind.USER, actors.shop_user, ["/platform"]),
+        (PrincipalKind.GOVERNMENT, actors.shenzhen, ["/government", "/government?region=440305"]),
+        (PrincipalKind.VERIFIER, actors.verifier, [
+            "/verifier", f"/verifier/batches/{actors.batch}",
+        ]),
+        (PrincipalKind.OPERATOR, world.operator, [
+            "/operator", "/operator/audit",
+            "/operator/diff?of=methodology&code=cycling.shared_bike.wuhan",
+        ]),
+    ):  # fmt: skip
+        visitor = _visitor(pages)
+        sign_in(visitor, app, kind, account)
+        for path in paths:
+            yield visitor, path
+
+
+def test_every_new_page_in_both_languages_uses_only_catalogued_messages(
+    pages: Pages, app: App, world: World, actors: Actors
+) -> None:
+    seen = 0
+    for http, path in _actor_pages(pages, app, world, actors):
+        for lang in ("en", "zh-CN"):
+            sep = "&" if "?" in path else "?"
+            answer = http.get(f"{path}{sep}lang={lang}")
+            assert answer.status_code == 200, (path, answer.status_code)
+            assert f'<html lang="{lang}">' in answer.text
+            seen += 1
+    assert seen == 2 * 9
+    assert pages.api.state.web.catalogues.missing == set()
