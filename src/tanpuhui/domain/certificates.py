@@ -1,7 +1,7 @@
 """Certificates (issue 13 item 4): what a certificate says, its serial, and the exact bytes the
 platform's Ed25519 key signs (docs/certificates.md).
 
-A serial reads `TPH-{kind}{yyyymmdd}-{shard:03d}-{token}{check}`: the kind letter (L a
+A serial reads `TPH-{kind}{yyyymmdd}-{shard:04d}-{token}{check}`: the kind letter (L a
 leaderboard placing, M a programme milestone, R a retirement), the local issue day, the shard of
 the holder it is about (the certificate lives there: a look-up by serial reads one shard), ten
 Crockford base-32 characters of the certificate id's random bits, and one check character that
@@ -30,7 +30,7 @@ from tanpuhui.domain.errors import InvalidInputError
 SIGNING_CONTEXT = b"tanpuhui certificate v1\n"
 CONTENT_VERSION = 1
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32: no I, L, O, U
-SERIAL = re.compile(r"TPH-([LMR])(\d{8})-(\d{3})-([0-9A-HJKMNP-TV-Z]{10})([0-9A-HJKMNP-TV-Z])")
+SERIAL = re.compile(r"TPH-([LMR])(\d{8})-(\d{4})-([0-9A-HJKMNP-TV-Z]{10})([0-9A-HJKMNP-TV-Z])")
 MAX_SERIAL_LENGTH = 40
 
 
@@ -75,7 +75,7 @@ def _check_char(body: str) -> str:
 
 def make_serial(kind: CertificateKind, day: date, shard: int, token_bits: int) -> str:
     token = "".join(ALPHABET[(token_bits >> (5 * i)) & 31] for i in reversed(range(10)))
-    body = f"TPH-{LETTER[kind]}{day:%Y%m%d}-{shard:03d}-{token}"
+    body = f"TPH-{LETTER[kind]}{day:%Y%m%d}-{shard:04d}-{token}"
     return body + _check_char(body)
 
 
