@@ -249,15 +249,15 @@ def _verify_serial(serial: str | None) -> Certificate:
 
 
 def _verify_file(file: Path, public_key: Path | None) -> Certificate:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise InvalidInputError(f"{file} is not JSON", code="invalid_certificate") from None
-    cert = read_document(data)
     if public_key is not None:
         key = load_public_key(public_key.read_text(encoding="utf-8").strip())
     else:  # the configured platform key: no database needed
         current = settings()
         key = checkpoint_signer(current.checkpoint_origin, current.checkpoint_key).public_key
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        raise InvalidInputError(f"{file} is not JSON", code="invalid_certificate") from None
+    cert = read_document(data)
     check_signature(Ed25519Verifier(), key, cert)
     return cert
