@@ -145,6 +145,7 @@ async def get_leaderboard(
 
 @router.post(
     "/v1/certificates",
+    status_code=201,
     summary="(Operator) Issue certificates for a board's top N or a programme milestone",
     description="Idempotent: certificates already issued for the same award come back with "
     "`new: false`.",
