@@ -41,8 +41,8 @@ def test_the_verification_page_renders_at_phone_width_in_both_languages(
         _shoot(tab, engine_name, "verify")
         _check_language(tab, "en", "English")
         assert "Leaderboard certificate" in page.inner_text("main")
-        tab.go("/verify/TPH-L20261117-0001-0000000000Z")
-        assert "invalid_serial" in page.inner_text("main")
         assert tab.errors == [] and tab.hosts == {urlsplit(pages.base_url).netloc}
+        assert tab.go("/verify/TPH-L20261117-0001-0000000000Z").status == 400  # mistyped
+        assert "invalid_serial" in page.inner_text("main")
     finally:
         tab.close()
