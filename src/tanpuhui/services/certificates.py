@@ -142,10 +142,11 @@ def _issue(
         return Issued(_certificate(existing), new=False)
     kind, recipient, achievement, grams, period, details = what
     now = issued_at or ctx.clock.now()
-    serial = make_serial(kind, now.astimezone(ctx.tz).date(), shard, ctx.ids.new().int)
+    local = now.astimezone(ctx.tz)  # the serial's day and the content's time: local
+    serial = make_serial(kind, local.date(), shard, ctx.ids.new().int)
     issuer = f"碳普惠平台 tanpuhui ({ctx.log_signer.name})"
     content = build_content(
-        serial, kind, recipient, achievement, grams, period, issuer, now.isoformat(), details
+        serial, kind, recipient, achievement, grams, period, issuer, local.isoformat(), details
     )
     body = canonical(content)
     signature = base64.b64encode(ctx.log_signer.sign(signed_message(body))).decode()
