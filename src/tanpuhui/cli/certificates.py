@@ -211,6 +211,7 @@ def certificate_show(
 
 
 @certificate_cli.command("verify")
+@handled  # (only what the checks below do not answer: a stop signal, a bug)
 def certificate_verify(
     serial: Annotated[str | None, typer.Argument(help="The serial to look up.")] = None,
     file: Annotated[
