@@ -11,14 +11,17 @@ import pytest
 from tanpuhui.api.certificates import lookup_limiter
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.certificates import make_serial, read_serial
+from tanpuhui.domain.leaderboard import BoardKind
 from tanpuhui.domain.officials import OfficialKind
 from tanpuhui.domain.parties import Role
+from tanpuhui.domain.sign_in import PrincipalKind
 from tanpuhui.services.access import issue_person_token
+from tanpuhui.services.leaderboards import board_spec, leaderboard
 from tanpuhui.services.officials import add_official
 from tanpuhui.services.parties import add_enterprise
 from tests.integration.test_certificates import cyclists, top_two
-from tests.integration.test_leaderboards import person_with_rides
-from tests.pages_world import Pages, serve_pages
+from tests.integration.test_leaderboards import DAY, person_with_rides
+from tests.pages_world import Pages, client, csrf_of, serve_pages, sign_in
 
 pytestmark = pytest.mark.usefixtures("engine_name")
 BOARD = {"kind": "behaviour", "code": "bike_share_ride", "from": "2026-11-17", "to": "2026-11-17"}
@@ -112,3 +115,31 @@ def test_the_operator_issues_certificates_and_a_person_opts_in_over_http(
     assert (bad.status_code, bad.json()["code"]) == (422, "invalid_request")
     bad_name = pages.http.put("/v1/me/display-name", json={"display_name": " "}, headers=me)
     assert (bad_name.status_code, bad_name.json()["code"]) == (422, "invalid_display_name")
+
+
+def test_a_person_chooses_a_display_name_and_opts_in_on_their_page(app: App, pages: Pages) -> None:
+    bikes = add_enterprise(app.ctx, "Bikes", {Role.SCENE})
+    rider = person_with_rides(app, bikes, "u-page", 1)
+    anonymous = client(pages)
+    assert anonymous.get("/me/leaderboard").status_code == 303  # sign in first
+    http = pages.http
+    sign_in(http, app, PrincipalKind.PERSON, rider)
+    assert 'href="/me/leaderboard"' in http.get("/me").text
+    form = http.get("/me/leaderboard?lang=en")
+    assert "You do not take part" in form.text
+    token = csrf_of(form.text)
+    wrong = http.post("/me/leaderboard", data={"csrf": "x", "display_name": "Page Rider"})
+    assert wrong.status_code == 403
+    chosen = http.post(
+        "/me/leaderboard", data={"csrf": token, "display_name": "Page Rider", "opted_in": "1"}
+    )
+    assert (chosen.status_code, chosen.headers["location"]) == (303, "/me/leaderboard")
+    shown = http.get("/me/leaderboard?lang=zh-CN").text
+    assert "您已参加" in shown and 'value="Page Rider"' in shown
+    spec = board_spec(BoardKind.BEHAVIOUR, "bike_share_ride", None, DAY, DAY)
+    assert [p.display_name for p in leaderboard(app.ctx, spec, 5).placings] == ["Page Rider"]
+    out = http.post("/me/leaderboard", data={"csrf": token, "display_name": "Page Rider"})
+    assert out.status_code == 303 and leaderboard(app.ctx, spec, 5).placings == []
+    bad = http.post("/me/leaderboard?lang=en", data={"csrf": token, "display_name": " "})
+    assert bad.status_code == 400 and "invalid_display_name" in bad.text
+    assert pages.api.state.web.catalogues.missing == set()

@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from tanpuhui.adapters.code_senders import ConsoleCodeSender
 from tanpuhui.bootstrap import App
 from tanpuhui.services.sign_in import CodeSender
-from tanpuhui.web import certificates, console, operator, person, public
+from tanpuhui.web import certificates, console, display_names, operator, person, public
 from tanpuhui.web.render import FONTS_DIR, STATIC_DIR, Web
 
 
@@ -26,6 +26,6 @@ def install(api: FastAPI, app: App, sender: CodeSender | None = None) -> Web:
     api.state.web = web
     api.mount("/static/fonts", StaticFiles(directory=FONTS_DIR), name="fonts")
     api.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (public, person, console, operator, certificates):
+    for module in (public, person, console, operator, certificates, display_names):
         api.include_router(module.router, include_in_schema=False)
     return web
