@@ -6,6 +6,8 @@ a retirement certificate is issued in the caller's unit of work."""
 from __future__ import annotations
 
 import io
+import threading
+import time
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -32,6 +34,7 @@ from tanpuhui.services.certificates import (
     read_document,
     verify_certificate,
 )
+from tanpuhui.services.context import retry_races
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.leaderboards import board_spec, set_display_name
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
@@ -193,3 +196,34 @@ def test_milestone_certificates_go_to_opted_in_people_past_the_milestone(app: Ap
     assert issue_milestone_certificates(app.ctx, "luzhou.lvya", 150, day, day)[0].new is False
     assert issue_milestone_certificates(app.ctx, "luzhou.lvya", 150, date(2020, 1, 1),
                                         date(2020, 1, 2)) == []  # fmt: skip
+
+
+def test_a_concurrent_issue_of_the_same_award_yields_one_certificate(app: App) -> None:
+    """A second transaction issuing the same retirement's certificate while the first holds
+    its row uncommitted waits (PostgreSQL: on the unique key; SQLite: for the writer), loses
+    the race, and its retry returns the first one's certificate."""
+    add_enterprise(app.ctx, "Coffee Co", {Role.PLATFORM})
+    what = ("TPH-RET-000009", "Coffee Co", "Coffee Co", "offsetting", 5_000, "2026", NOW)
+    inserted, first = threading.Event(), []
+
+    def hold_open() -> None:
+        with app.ctx.uow() as uow:
+            first.append(issue_retirement_certificate(uow, app.ctx, *what))
+            inserted.set()
+            time.sleep(0.5)
+            uow.commit()
+
+    holder = threading.Thread(target=hold_open)
+    holder.start()
+    assert inserted.wait(10)
+
+    def issue() -> Certificate:
+        with app.ctx.uow() as uow:
+            cert = issue_retirement_certificate(uow, app.ctx, *what)
+            uow.commit()
+            return cert
+
+    second = retry_races(issue)
+    holder.join()
+    assert second == first[0]
+    assert rows(app, "select count(*) from certificates")[0][0] == 1
