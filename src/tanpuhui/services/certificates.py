@@ -37,7 +37,7 @@ from tanpuhui.domain.ledger import enterprise_account
 from tanpuhui.domain.shards import shard_of_account
 from tanpuhui.services.certificate_ports import StoredCertificate
 from tanpuhui.services.context import Context, retry_races
-from tanpuhui.services.leaderboards import placings_in
+from tanpuhui.services.leaderboards import board_spec, placings_in
 from tanpuhui.services.ports import SignatureVerifier, UnitOfWork
 
 
@@ -68,10 +68,11 @@ def issue_milestone_certificates(
     ctx: Context, programme: str, grams: int, first: date, last: date
 ) -> list[Issued]:
     """A certificate for every opted-in person whose credited grams in the programme's
-    behaviours and region reached `grams` over the days `first`…`last`."""
+    behaviours and region reached `grams` over the days `first`…`last` — at most `MAX_TOP`
+    people, the first by the board's order (a limit of this version)."""
     if grams < 1:
         raise InvalidInputError("a milestone is at least 1 g")
-    spec = BoardSpec(BoardKind.PROGRAMME, programme, None, first, last)
+    spec = board_spec(BoardKind.PROGRAMME, programme, None, first, last)
 
     def attempt() -> list[Issued]:
         with ctx.uow() as uow:
