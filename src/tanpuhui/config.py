@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     #: base64 32-byte seed (`tanpuhui ledger keygen`). Empty: a publicly known dev key (prod
     #: refuses to start with it).
     checkpoint_origin: str = "tanpuhui.example/ledger"
+    #: Where the public pages are reached: certificates' QR codes point at `{this}/verify/…`.
+    public_base_url: str = "http://127.0.0.1:8000"
+    #: Public certificate look-ups (API and /verify pages) per client address: sustained per
+    #: minute, and a burst; past them the address is answered 429.
+    certificate_lookups_per_minute: float = Field(default=60.0, gt=0)
+    certificate_lookup_burst: float = Field(default=30.0, ge=1)
     checkpoint_key: str = ""
     #: The server publishes a checkpoint this often (seconds; 0: only on demand).
     checkpoint_interval_s: float = Field(default=0.0, ge=0)

@@ -115,6 +115,8 @@ def signing(live: LiveServer) -> Iterator[SigningSession]:
             live.ctx, OfficialKind.GOVERNMENT, "深圳市", "440300"
         ).token,
         "/v1/mrv/": add_official(live.ctx, OfficialKind.VERIFIER, "CQC").token,
+        "/v1/certificates": (ops := add_official(live.ctx, OfficialKind.OPERATOR, "Ops").token),
+        "/v1/leaderboards": ops,
     }
     session = SigningSession(onboard_enterprise(live), onboard_person(live), officials)
     yield session
@@ -139,11 +141,14 @@ schema = schemathesis.pytest.from_fixture("live_schema")
 def test_unsigned_requests_conform_and_are_refused(case: Any) -> None:
     response = case.call_and_validate(checks=CHECKS)
     no_leak(response)
-    public = case.path.startswith("/v1/log/")  # the transparency log: for anyone
+    # the transparency log and certificate verification: for anyone
+    public = case.path.startswith(("/v1/log/", "/v1/certificates/"))
     if case.path.startswith("/v1/") and not public and response.status_code not in (405, 413):
         assert response.status_code == 401, response.text
         assert response.headers["content-type"] == [PROBLEM]
-        bearer = case.path.startswith(("/v1/me/", "/v1/government/", "/v1/mrv/"))
+        bearer = case.path.startswith(
+            ("/v1/me/", "/v1/government/", "/v1/mrv/", "/v1/certificates", "/v1/leaderboards")
+        )
         expected = "invalid_token" if bearer else "missing_signature"
         assert response.json()["code"] == expected
 

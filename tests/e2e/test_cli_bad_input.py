@@ -19,6 +19,7 @@ import signal
 import socket
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import NamedTuple
 
@@ -27,6 +28,7 @@ import typer
 
 from tanpuhui.cli import common
 from tanpuhui.cli.main import cli
+from tanpuhui.domain.certificates import CertificateKind, make_serial
 from tests.db_fixtures import fresh_database_url
 from tests.e2e.cli_support import assert_no_traceback, ride, run_cli, write_jsonl
 
@@ -54,6 +56,10 @@ DOWN = {"db": "unreachable", "code": "database_unavailable", "status": 5}
 UNMIGRATED = {"db": "unmigrated", "code": "not_migrated", "status": 5}
 M = "migrated"
 UNKNOWN_REGION = {"code": "unknown_region", "status": 3}
+DAYS = ("--from", "2026-11-01", "--to", "2026-11-02")
+REVERSED_DAYS = ("--from", "2026-11-30", "--to", "2026-11-01")
+#: a well-formed serial no certificate has
+UNKNOWN_SERIAL = make_serial(CertificateKind.LEADERBOARD, date(2026, 6, 3), 1, 1)
 
 CASES: dict[str, list[Case]] = {
     "serve": [
@@ -303,6 +309,50 @@ CASES: dict[str, list[Case]] = {
         case("--period", "2026-13", db=M, code="invalid_period", status=2),
     ],
     "verifier add": [case(**USAGE), case("Vera", **DOWN)],
+    # leaderboards and certificates (issue 13)
+    "person display-name": [
+        case("not-an-id", "Name", db=M, code="invalid_request", status=2),
+        case(NOBODY, "Name", "--opt-in", db=M, **NOT_FOUND),
+        case(NOBODY, " ", db=M, code="invalid_display_name", status=2),
+        case(NOBODY, "Name", **DOWN),
+    ],
+    "leaderboard": [
+        case(*DAYS, db=M, **USAGE),  # no board named
+        case("--behaviour", "bike_share_ride", "--group", "mobility", *DAYS, db=M, **USAGE),
+        case("--behaviour", "bike_share_ride", *REVERSED_DAYS, db=M, **INVALID),
+        case("--behaviour", "teleporting", *DAYS, db=M, **NOT_FOUND),
+        case("--group", "mobility", "--region", "42", *DAYS, db=M, **INVALID),
+        case("--group", "mobility", "--top", "0", *DAYS, db=M, **INVALID),
+        case("--group", "mobility", "--from", "2026-13-01", "--to", "2026-11-02", **USAGE),
+        case("--group", "mobility", *DAYS, **DOWN),
+    ],
+    "certificate issue": [
+        case("--behaviour", "bike_share_ride", **USAGE),  # no days
+        case("--milestone", "100", "--behaviour", "bike_share_ride", *DAYS, db=M, **USAGE),
+        case("--programme", "no.such", *DAYS, db=M, **NOT_FOUND),
+        case("--group", "mobility", *DAYS, **DOWN),
+    ],
+    "certificate pdf": [
+        case(UNKNOWN_SERIAL, **USAGE),  # no --out
+        case("TPH-nonsense", "--out", "c.pdf", db=M, code="invalid_serial", status=2),
+        case(UNKNOWN_SERIAL, "--out", "c.pdf", db=M, code="certificate_not_found", status=3),
+    ],
+    "certificate show": [
+        case("TPH-nonsense", db=M, code="invalid_serial", status=2),
+        case(UNKNOWN_SERIAL, db=M, code="certificate_not_found", status=3),
+        case(UNKNOWN_SERIAL, **DOWN),
+    ],
+    "certificate verify": [
+        case(**USAGE),  # neither a serial nor a file
+        case(UNKNOWN_SERIAL, "--file", "events.jsonl", **USAGE),
+        case(UNKNOWN_SERIAL, db=M, code="certificate_not_found", status=1),
+        case("TPH-nonsense", db=M, code="invalid_serial", status=1),
+        case("--file", "missing.json", **FILE),
+        case("--file", "plain.md", code="invalid_certificate", status=1),
+        case("--file", "events.jsonl", code="invalid_certificate", status=1),
+        case("--file", "events.jsonl", "--public-key", "bad.pem", **INVALID),
+        case(UNKNOWN_SERIAL, **DOWN),
+    ],
     "docs events": [
         case("--out", "no/such/events.md", **INVALID),
         case("--out", "plain.md", **INVALID),  # no generated-table markers

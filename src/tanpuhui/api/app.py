@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tanpuhui import __version__, web
 from tanpuhui.adapters.event_codec import EventDecoder
-from tanpuhui.api import errors, government, market_routes, schemas
+from tanpuhui.api import certificates, errors, government, market_routes, schemas
 from tanpuhui.api.routes import router
 from tanpuhui.api.security import FailureLimiter
 from tanpuhui.api.transparency import router as transparency_router
@@ -111,6 +111,9 @@ def create_app(app: App) -> FastAPI:
     api.state.auth_failures = FailureLimiter(
         settings.auth_failures_per_minute, settings.auth_failure_burst
     )
+    api.state.certificate_lookups = certificates.lookup_limiter(
+        settings.certificate_lookups_per_minute, settings.certificate_lookup_burst
+    )
     api.state.signature_policy = SignaturePolicy(
         v1_until=settings.signature_v1_deadline(), hosts=settings.host_names()
     )
@@ -120,6 +123,7 @@ def create_app(app: App) -> FastAPI:
     api.include_router(government.router)
     api.include_router(market_routes.router)
     api.include_router(transparency_router)
+    api.include_router(certificates.router)
     api.add_middleware(SecurityHeaders)
 
     def openapi() -> dict[str, Any]:

@@ -19,6 +19,7 @@ from tanpuhui.cli import (
     bench_market,
     bench_pages,
     bench_regions,
+    certificates,
     docs,
     files,
     government,
@@ -89,6 +90,9 @@ enterprise_cli.command("user-add")(sign_in_cli.user_add)
 bench.cli.command("regions")(bench_regions.bench_regions)
 bench.cli.command("market")(bench_market.bench_market)
 transparency.register(ledger_cli)
+person_cli.command("display-name")(handled(certificates.display_name))
+cli.command("leaderboard")(handled(certificates.show_leaderboard))
+cli.add_typer(certificates.certificate_cli, name="certificate")
 
 
 @cli.callback()

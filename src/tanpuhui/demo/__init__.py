@@ -51,6 +51,7 @@ from tanpuhui.adapters.system import SharedClock
 from tanpuhui.bootstrap import App, build, business_clock, upgrade_database
 from tanpuhui.client import Client, ClientError
 from tanpuhui.config import Settings
+from tanpuhui.demo.certificates import run_certificates
 from tanpuhui.demo.market import run_market
 from tanpuhui.demo.month import (
     BINDING_APPS,
@@ -254,6 +255,8 @@ def _run_month(
         ) from None
     world.clock.value = 0.0  # from now on the server runs on real time
     run_market(world.app, [p.id for p in world.people if p.binds == "early"], say)
+    early = [p.id for p in world.people if p.binds == "early"]
+    run_certificates(world.app, early, world.first, world.days, base, say)
     say("verifying the ledger …")
     violations = len(verify_ledger(world.app.ctx))
     say("signing a checkpoint of the ledger's logs …")

@@ -38,6 +38,7 @@ from tanpuhui.domain.mrv import BatchState
 from tanpuhui.domain.officials import Official
 from tanpuhui.domain.parties import Binding, Credential, Enterprise, Person
 from tanpuhui.domain.requantify import RequantifyPlan, StoredReduction
+from tanpuhui.services.certificate_ports import CertificateRepository
 from tanpuhui.services.market_ports import MarketRepository
 
 if TYPE_CHECKING:  # the pages' ports (page_ports imports this module's views)
@@ -494,6 +495,8 @@ class UnitOfWork(Protocol):
     def audit(self) -> AuditRepository: ...
     @property
     def market(self) -> MarketRepository: ...
+    @property
+    def certificates(self) -> CertificateRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -17,7 +17,9 @@ from tanpuhui.adapters.code_senders import ConsoleCodeSender
 from tanpuhui.bootstrap import App
 from tanpuhui.services.sign_in import CodeSender
 from tanpuhui.web import (
+    certificates,
     console,
+    display_names,
     government,
     market,
     operator,
@@ -36,6 +38,9 @@ def install(api: FastAPI, app: App, sender: CodeSender | None = None) -> Web:
     api.state.web = web
     api.mount("/static/fonts", StaticFiles(directory=FONTS_DIR), name="fonts")
     api.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (public, person, market, console, platform, government, verifier, operator):
+    for module in (
+        public, person, market, console, platform, government, verifier, operator,
+        certificates, display_names,
+    ):  # fmt: skip
         api.include_router(module.router, include_in_schema=False)
     return web

@@ -864,3 +864,41 @@ redemptions = sa.Table(
     sa.CheckConstraint("points > 0", name="points_positive"),
     info={"distribution": "shard"},
 )
+
+# --- leaderboards and certificates (issue 13; domain/leaderboard.py, domain/certificates.py) --
+
+#: The name a person shows on leaderboards and certificates, and whether they take part
+#: (default out: a person without a row, or with `opted_in` false, never appears).
+display_names = sa.Table(
+    "display_names",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("person_id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("opted_in", sa.Boolean, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("length(name) BETWEEN 1 AND 32", name="name_length"),
+    info={"distribution": "shard"},
+)
+
+CERTIFICATE_KINDS = ("leaderboard", "milestone", "retirement")
+
+#: Issued certificates, in the shard of the holder they are about (the serial names it).
+#: `award` is the idempotency key (one certificate per holder and award: a board placing, a
+#: milestone, a retirement); `content` the canonical JSON that `signature` signs.
+certificates = sa.Table(
+    "certificates",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("serial", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("award", sa.Text, nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("signature", sa.Text, nullable=False),
+    sa.Column("key_name", sa.Text, nullable=False),
+    sa.Column("issued_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("shard", "holder", "award"),
+    sa.CheckConstraint(f"kind IN {CERTIFICATE_KINDS!r}", name="kind_known"),
+    info={"distribution": "shard"},
+)

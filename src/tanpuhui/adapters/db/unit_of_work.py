@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from tanpuhui.adapters.db.access_repository import SqlAccess
 from tanpuhui.adapters.db.aggregates_repository import SqlAggregates
 from tanpuhui.adapters.db.audit_repository import SqlAudit
+from tanpuhui.adapters.db.certificates_repository import SqlCertificates
 from tanpuhui.adapters.db.corrections_repository import SqlCorrections
 from tanpuhui.adapters.db.engine import WRITE
 from tanpuhui.adapters.db.evidence_repository import SqlEvidence
@@ -123,6 +124,7 @@ class SqlUnitOfWork:
         self.mrv = SqlMrv(conn)
         self.audit = SqlAudit(conn)
         self.market = SqlMarket(conn)
+        self.certificates = SqlCertificates(conn)
         return self
 
     def __exit__(
