@@ -29,7 +29,7 @@ ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server, url = start_server(tmp_path_factory.mktemp("pg"))
+    server, url = start_server(tmp_path_factory.mktemp("pg"), throwaway=True)
     yield url
     server.cleanup()
 
@@ -60,11 +60,21 @@ def fresh_database_url(request: pytest.FixtureRequest, engine: str, tmp_path: Pa
     server = request.getfixturevalue("pg_server")
     template = request.getfixturevalue("pg_template")
     name = f"t_{uuid.uuid4().hex[:12]}"
+    # FILE_COPY: a file copy of the small template (measured 129 ms against WAL_LOG's 476 ms,
+    # which writes the whole template into the WAL); dropped after the test, so the server's
+    # data stays small (kept, a worker's hundreds of 10 MB copies took 2 minutes to delete
+    # at the end of the run)
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    admin.dispose()
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+    request.addfinalizer(lambda: _drop(admin, name))
     return sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop(admin: sa.Engine, name: str) -> None:
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
 
 
 @pytest.fixture(params=ENGINES)

@@ -44,8 +44,10 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
+#: per operation, per engine: 20 (was 30) keeps the run derandomized and every operation's
+#: documented answers checked at two-thirds of the time, with ~70 operations documented
 BOUNDED = settings(
-    max_examples=30,
+    max_examples=20,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,

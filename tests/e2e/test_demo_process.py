@@ -216,7 +216,9 @@ def test_serve_workers_end_when_the_supervisor_is_killed(
             except httpx.TransportError:
                 return False
 
-        assert wait_until(ready, 60)
+        if not wait_until(ready, 60):
+            supervisor.kill()  # else leaving the block would wait for it forever
+            raise AssertionError("serve --workers 2 was not ready within 60 s")
         workers = children(supervisor.pid)
         try:
             assert len(workers) >= 2

@@ -21,7 +21,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from queue import Empty
 from typing import Annotated, Any
@@ -42,7 +42,7 @@ from tanpuhui.adapters.processes import (
     die_with_parent,
     failure_of,
 )
-from tanpuhui.bootstrap import build, tune_runtime, upgrade_database
+from tanpuhui.bootstrap import build, business_clock, tune_runtime, upgrade_database
 from tanpuhui.cli.common import console, emit_json, err_console, handled
 from tanpuhui.config import Settings
 from tanpuhui.domain.errors import InvalidInputError, TanpuhuiError
@@ -305,7 +305,7 @@ def bench_ingest(
     try:
         say = err_console.print
         say(f"generating {events:,} events …")
-        lines = make_events(events, datetime.now(UTC))
+        lines = make_events(events, business_clock(Settings()).now())
         if engine == "sqlite":
             pipeline_url = f"sqlite:///{work / 'pipeline.db'}"
             raw_url = f"sqlite:///{work / 'raw.db'}"

@@ -15,7 +15,6 @@ import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from queue import Empty
 from typing import Annotated, Any
@@ -26,7 +25,7 @@ import typer
 from tanpuhui.adapters.db.embedded import create_database, start_server
 from tanpuhui.adapters.event_codec import EventDecoder
 from tanpuhui.adapters.processes import die_with_parent, failure_of, port_error, port_is_free
-from tanpuhui.bootstrap import build, tune_runtime, upgrade_database
+from tanpuhui.bootstrap import build, business_clock, tune_runtime, upgrade_database
 from tanpuhui.cli.bench import make_events
 from tanpuhui.cli.common import console, emit_json, err_console, handled
 from tanpuhui.config import Settings
@@ -126,7 +125,9 @@ def bench_api(
         owned.callback(shutil.rmtree, work, ignore_errors=True)
         say(f"generating {events:,} events …")
         # a batch body is one JSON document: keep invalid events, drop the malformed-JSON lines
-        lines = [line for line in make_events(events, datetime.now(UTC)) if _is_json(line)]
+        lines = [
+            line for line in make_events(events, business_clock(Settings()).now()) if _is_json(line)
+        ]
         batches = [lines[i : i + batch_size] for i in range(0, len(lines), batch_size)]
         bodies = [b'{"events":[' + b",".join(batch) + b"]}" for batch in batches]
         setup = _databases(engine, work, owned)

@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +34,7 @@ from tanpuhui.adapters.db.engine import create_engine
 from tanpuhui.adapters.processes import die_with_parent
 from tanpuhui.adapters.programme_files import parse_programme
 from tanpuhui.adapters.system import FixedClock
-from tanpuhui.bootstrap import build, upgrade_database
+from tanpuhui.bootstrap import build, business_clock, upgrade_database
 from tanpuhui.cli.common import console, emit_json, err_console, handled
 from tanpuhui.config import Settings
 from tanpuhui.domain.errors import InvalidInputError, TanpuhuiError
@@ -245,7 +245,7 @@ def bench_market(
             url = create_database(server_url, "bench_market")
             bare_url = create_database(server_url, "bench_bare")
         err_console.print(f"setting up {sellers} sellers with {rides} rides each …")
-        setup = _set_up(url, sellers, rides, grams, datetime.now(UTC))
+        setup = _set_up(url, sellers, rides, grams, business_clock(Settings()).now())
         err_console.print("selling …")
         persons = setup["persons"]
         parts = [persons[w::procs] for w in range(procs) if persons[w::procs]]

@@ -17,7 +17,7 @@ import socket
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,7 +29,7 @@ from tanpuhui.adapters.db.embedded import create_database, start_server
 from tanpuhui.adapters.event_codec import EventDecoder
 from tanpuhui.adapters.system import FixedClock
 from tanpuhui.api.app import create_app
-from tanpuhui.bootstrap import App, build, tune_runtime, upgrade_database
+from tanpuhui.bootstrap import App, build, business_clock, tune_runtime, upgrade_database
 from tanpuhui.cli.bench import make_events
 from tanpuhui.cli.common import console, emit_json, err_console, handled
 from tanpuhui.config import Settings
@@ -154,7 +154,7 @@ def bench_pages(
         started_pg, server_url = start_server(work / "pg")
         pg = started_pg
         url = create_database(server_url, "bench_pages")
-    now = datetime.now(UTC)
+    now = business_clock(Settings()).now()
     app = build(Settings(database_url=url), clock=FixedClock(now))
     try:
         upgrade_database(app)

