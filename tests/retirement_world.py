@@ -30,9 +30,13 @@ MONTH = NOW.astimezone(CST).strftime("%Y-%m")
 @dataclass(frozen=True)
 class World:
     scene: uuid.UUID
-    platform: uuid.UUID
+    platforms: list[uuid.UUID]  # the first bought from every person but the last
     persons: list[uuid.UUID]
-    bought: int  # grams the platform holds
+    bought: int  # grams the first platform holds
+
+    @property
+    def platform(self) -> uuid.UUID:
+        return self.platforms[0]
 
     @property
     def holder(self) -> str:
@@ -54,11 +58,14 @@ def rides(subject: str, days: int) -> list[dict[str, object]]:
     ]  # fmt: skip
 
 
-def bought_world(app: App, persons: int = 2, days: int = 2, *, verify: bool = True) -> World:
-    """`persons` people ride for `days` days, sell everything to the platform enterprise
-    `Maps`; with `verify`, a verifier approves the month's batch."""
+def bought_world(
+    app: App, persons: int = 2, days: int = 2, *, platforms: int = 1, verify: bool = True
+) -> World:
+    """`persons` people ride for `days` days and sell everything: to the platform enterprise
+    `Maps`, except (with `platforms=2`) the last person, who sells to `Taxi`; with `verify`, a
+    verifier approves the month's batch."""
     scene = add_enterprise(app.ctx, "Bikes", {Role.SCENE}).id
-    platform = add_enterprise(app.ctx, "Maps", {Role.PLATFORM}).id
+    buyers = [add_enterprise(app.ctx, n, {Role.PLATFORM}).id for n in ("Maps", "Taxi")[:platforms]]
     people = [p.id for p in add_persons(app.ctx, persons)]
     subjects = [f"s-{i}" for i in range(persons)]
     bind_subjects(app.ctx, [(scene, s, p) for s, p in zip(subjects, people, strict=True)])
@@ -66,17 +73,19 @@ def bought_world(app: App, persons: int = 2, days: int = 2, *, verify: bool = Tr
     assert all(o.kind == "credited" for o in out), {o.kind for o in out}
     programme, content = parse_programme(PROGRAMME.read_text(), PROGRAMME.name)
     publish_programme(app.ctx, programme, content)
-    offer = create_offer(
-        app.ctx, platform,
-        OfferTerms(budget_grams=10**10, points_per_kg=1, programme="luzhou.lvya"),
-    ).offer.id  # fmt: skip
-    for p in people:
+    terms = OfferTerms(budget_grams=10**10, points_per_kg=1, programme="luzhou.lvya")
+    offers = [create_offer(app.ctx, b, terms).offer.id for b in buyers]
+    for i, p in enumerate(people):
         held = show_ledger(app.ctx, person_account(p)).total_grams
-        sell_reductions(app.ctx, p, offer, held)
+        sell_reductions(
+            app.ctx, p, offers[1] if i == persons - 1 and platforms > 1 else offers[0], held
+        )
     if verify:
         methodology = out[0].methodology
         assert methodology is not None
         batch = create_batch(app.ctx, methodology, None, MONTH)
-        approve_batch(app.ctx, batch.id, add_official(app.ctx, OfficialKind.VERIFIER, "CQC").token, "ok")
-    bought = show_ledger(app.ctx, enterprise_account(platform)).total_grams
-    return World(scene, platform, people, bought)
+        approve_batch(
+            app.ctx, batch.id, add_official(app.ctx, OfficialKind.VERIFIER, "CQC").token, "ok"
+        )
+    bought = show_ledger(app.ctx, enterprise_account(buyers[0])).total_grams
+    return World(scene, buyers, people, bought)
