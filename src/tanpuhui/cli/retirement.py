@@ -18,7 +18,12 @@ import typer
 from tanpuhui.cli.common import JsonOption, console, emit_json, handled
 from tanpuhui.cli.common import app as open_app
 from tanpuhui.domain.errors import InvalidInputError
-from tanpuhui.domain.retirement import ExportStatus, RetirementRequest
+from tanpuhui.domain.retirement import (
+    ExportStatus,
+    RetirementRequest,
+    check_registry,
+    check_request,
+)
 from tanpuhui.services.export import create_export, export_csv, export_file, mark_export
 from tanpuhui.services.parties import resolve_enterprise
 from tanpuhui.services.retirement import retire_reductions
@@ -61,11 +66,11 @@ def retire(
     as_json: JsonOption = False,
 ) -> None:
     """Retire grams an enterprise holds: serial-numbered blocks that never move again."""
+    asked = RetirementRequest(grams, beneficiary, purpose, period)
+    check_request(asked)  # before the database: bad input is answered without one
     with open_app() as app:
         ent = resolve_enterprise(app.ctx, enterprise)
-        result = retire_reductions(
-            app.ctx, ent.id, RetirementRequest(grams, beneficiary, purpose, period), request_id
-        )
+        result = retire_reductions(app.ctx, ent.id, asked, request_id)
     data = retirement_view(result)
     _print(data, as_json, f"retirement {data['id']}: {grams} g, certificate {data['certificate']}")
 
@@ -79,6 +84,7 @@ def export_create(
     as_json: JsonOption = False,
 ) -> None:
     """Package verified holdings into whole-tonne blocks, pending export (locked)."""
+    check_registry(registry)
     with open_app() as app:
         ent = resolve_enterprise(app.ctx, enterprise)
         result = create_export(app.ctx, ent.id, tonnes, registry)
