@@ -26,6 +26,7 @@ from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.system import FixedClock
 from tanpuhui.bootstrap import App, build
 from tanpuhui.config import Settings
+from tanpuhui.demo.retirement import run_retirement
 from tanpuhui.domain.errors import (
     ConflictError,
     ForbiddenError,
@@ -423,3 +424,14 @@ def test_a_scene_enterprise_holding_nothing_cannot_export(world: tuple[App, Worl
     assert enterprise_account(other) not in {
         r[0] for r in rows(app, "select account from balances")
     }
+
+
+def test_the_demo_retires_half_of_a_purchase_and_prints_its_serials(
+    world: tuple[App, World],
+) -> None:
+    app, w = world
+    said: list[str] = []
+    done = run_retirement(app, said.append, buyer="Maps")
+    assert _balance(app, retired_account(w.platform)) == w.bought // 2
+    (line,) = said
+    assert done["certificate"] in line and all(s in line for s in done["serials"])

@@ -63,6 +63,7 @@ from tanpuhui.demo.month import (
     make_people,
     monthly_power,
 )
+from tanpuhui.demo.retirement import run_retirement
 from tanpuhui.demo.server import HOST, serve_api, stop, wait_ready
 from tanpuhui.domain.errors import InvalidInputError, UnavailableError
 from tanpuhui.domain.parties import Role
@@ -251,6 +252,7 @@ def _run_month(
         ) from None
     world.clock.value = 0.0  # from now on the server runs on real time
     run_market(world.app, [p.id for p in world.people if p.binds == "early"], say)
+    run_retirement(world.app, say)
     say("verifying the ledger …")
     violations = len(verify_ledger(world.app.ctx))
     by_city, pending, owned = _totals(world.app, world.people)
