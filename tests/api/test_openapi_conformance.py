@@ -115,6 +115,7 @@ def signing(live: LiveServer) -> Iterator[SigningSession]:
             live.ctx, OfficialKind.GOVERNMENT, "深圳市", "440300"
         ).token,
         "/v1/mrv/": add_official(live.ctx, OfficialKind.VERIFIER, "CQC").token,
+        "/v1/exports": add_official(live.ctx, OfficialKind.OPERATOR, "Ops").token,
     }
     session = SigningSession(onboard_enterprise(live), onboard_person(live), officials)
     yield session
@@ -143,7 +144,7 @@ def test_unsigned_requests_conform_and_are_refused(case: Any) -> None:
     if case.path.startswith("/v1/") and not public and response.status_code not in (405, 413):
         assert response.status_code == 401, response.text
         assert response.headers["content-type"] == [PROBLEM]
-        bearer = case.path.startswith(("/v1/me/", "/v1/government/", "/v1/mrv/"))
+        bearer = case.path.startswith(("/v1/me/", "/v1/government/", "/v1/mrv/", "/v1/exports"))
         expected = "invalid_token" if bearer else "missing_signature"
         assert response.json()["code"] == expected
 
