@@ -257,6 +257,28 @@ def test_two_blocks_of_a_class_cannot_start_at_the_same_number(world: tuple[App,
         )
 
 
+def test_an_overlapping_range_is_refused_on_postgresql_and_named_by_verify(
+    world: tuple[App, World],
+) -> None:
+    """A block starting inside another of its class: PostgreSQL's exclusion constraint refuses
+    it; on SQLite (the key only refuses equal starts) `ledger verify` names it."""
+    app, w = world
+    (block,) = retire_reductions(app.ctx, w.platform, ASK).blocks
+    overlapping = {
+        "class": block.asset_class.key, "start": 10, "end": 20, "grams": 11,
+        "id": uuid.uuid4(), "serial": "overlap", "shard": 0, "enterprise_id": w.platform,
+        "status": "pending_export", "retirement_id": None, "export_id": uuid.uuid4(),
+        "created_at": NOW,
+    }  # fmt: skip
+    if app.engine.dialect.name == "postgresql":
+        with pytest.raises(sa.exc.IntegrityError), app.engine.begin() as conn:
+            conn.execute(t.serial_blocks.insert().values(overlapping))
+        return
+    with app.engine.begin() as conn:
+        conn.execute(t.serial_blocks.insert().values(overlapping))
+    assert "serial_overlap" in {v.code for v in verify_ledger(app.ctx)}
+
+
 # --- export -------------------------------------------------------------------------------
 
 

@@ -204,6 +204,11 @@ SQLITE_TRIGGERS = [
 ]
 
 POSTGRES_TRIGGERS = [
+    # the database refuses overlapping ranges of a class outright (btree_gist is a trusted
+    # extension: a database owner may create it); SQLite relies on the key and `ledger verify`
+    "CREATE EXTENSION IF NOT EXISTS btree_gist",
+    """ALTER TABLE serial_blocks ADD CONSTRAINT ex_serial_blocks_no_overlap
+       EXCLUDE USING gist (class WITH =, int8range(start, "end", '[]') WITH &&)""",
     f"""CREATE TRIGGER trg_postings_final BEFORE INSERT ON postings
        FOR EACH ROW WHEN (NEW.amount < 0 AND {_FINAL.replace("account", "NEW.account")})
        EXECUTE FUNCTION tanpuhui_refuse('{_MOVED}')""",
