@@ -119,6 +119,7 @@ def signing(live: LiveServer) -> Iterator[SigningSession]:
         "/v1/mrv/": add_official(live.ctx, OfficialKind.VERIFIER, "CQC").token,
         "/v1/certificates": (ops := add_official(live.ctx, OfficialKind.OPERATOR, "Ops").token),
         "/v1/leaderboards": ops,
+        "/v1/exports": ops,
     }
     session = SigningSession(onboard_enterprise(live), onboard_person(live), officials)
     yield session
@@ -149,8 +150,11 @@ def test_unsigned_requests_conform_and_are_refused(case: Any) -> None:
         assert response.status_code == 401, response.text
         assert response.headers["content-type"] == [PROBLEM]
         bearer = case.path.startswith(
-            ("/v1/me/", "/v1/government/", "/v1/mrv/", "/v1/certificates", "/v1/leaderboards")
-        )
+            (
+                "/v1/me/", "/v1/government/", "/v1/mrv/", "/v1/certificates", "/v1/leaderboards",
+                "/v1/exports",
+            )
+        )  # fmt: skip
         expected = "invalid_token" if bearer else "missing_signature"
         assert response.json()["code"] == expected
 

@@ -157,6 +157,11 @@ def test_the_demo_shows_the_market_loop(tmp_path: Path) -> None:
             conn.execute(sa.text("select status, count(*) from sales group by status")).all()
         )
         redeemed = conn.execute(sa.text("select count(*) from redemptions")).scalar_one()
+        retired = conn.execute(sa.text("select certificate, grams from retirements")).all()
+        serials = [r[0] for r in conn.execute(sa.text("select serial from serial_blocks"))]
     engine.dispose()
     assert statuses.get("completed", 0) > 0 and statuses.get("confirmed", 0) > 0
     assert redeemed > 0
+    # issue 13 item 6: the map app retires part of its purchase in serial-numbered blocks
+    ((certificate, grams),) = retired
+    assert grams > 0 and certificate.startswith("TPH-R") and serials

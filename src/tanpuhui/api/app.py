@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tanpuhui import __version__, web
 from tanpuhui.adapters.event_codec import EventDecoder
-from tanpuhui.api import certificates, errors, government, market_routes, schemas
+from tanpuhui.api import certificates, errors, government, market_routes, retirement_routes, schemas
 from tanpuhui.api.routes import router
 from tanpuhui.api.security import FailureLimiter
 from tanpuhui.api.transparency import router as transparency_router
@@ -122,6 +122,7 @@ def create_app(app: App) -> FastAPI:
     web.install(api, app)  # the pages (tanpuhui.web) on the same app and services
     api.include_router(government.router)
     api.include_router(market_routes.router)
+    api.include_router(retirement_routes.router)
     api.include_router(transparency_router)
     api.include_router(certificates.router)
     api.add_middleware(SecurityHeaders)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, StringC
 from pydantic_core import CoreSchema
 
 from tanpuhui.adapters import wire
-from tanpuhui.api import market_schemas
+from tanpuhui.api import market_schemas, retirement_schemas
 from tanpuhui.domain.events import ID_PATTERN
 
 Id = Annotated[str, StringConstraints(pattern=f"^{ID_PATTERN}$")]
@@ -175,4 +175,5 @@ REQUEST_BODIES: tuple[type[BaseModel], ...] = (
     BindingRequest,
     ExclusionRequest,
     *market_schemas.REQUEST_BODIES,
+    *retirement_schemas.REQUEST_BODIES,
 )

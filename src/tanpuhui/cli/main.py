@@ -27,6 +27,7 @@ from tanpuhui.cli import (
     methodology,
     mrv,
     registers,
+    retirement,
     serving,
     transparency,
 )
@@ -82,6 +83,8 @@ cli.add_typer(market.hold_cli, name="hold")
 cli.add_typer(market.programme_cli, name="programme")
 cli.command("sell")(market.sell)
 cli.command("redeem")(market.redeem)
+cli.command("retire")(retirement.retire)
+cli.add_typer(retirement.export_cli, name="export")
 bench.cli.command("api")(bench_api.bench_api)
 bench.cli.command("pages")(bench_pages.bench_pages)
 cli.add_typer(sign_in_cli.operator_cli, name="operator")

@@ -64,6 +64,7 @@ from tanpuhui.demo.month import (
     make_people,
     monthly_power,
 )
+from tanpuhui.demo.retirement import run_retirement
 from tanpuhui.demo.server import HOST, serve_api, stop, wait_ready
 from tanpuhui.domain.errors import InvalidInputError, UnavailableError
 from tanpuhui.domain.parties import Role
@@ -257,6 +258,7 @@ def _run_month(
     run_market(world.app, [p.id for p in world.people if p.binds == "early"], say)
     early = [p.id for p in world.people if p.binds == "early"]
     run_certificates(world.app, early, world.first, world.days, base, say)
+    run_retirement(world.app, say)
     say("verifying the ledger …")
     violations = len(verify_ledger(world.app.ctx))
     say("signing a checkpoint of the ledger's logs …")

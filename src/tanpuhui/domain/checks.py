@@ -12,7 +12,9 @@ raises on a violation: every one found is returned, so an operator sees the whol
     6 trace_mismatch, untraceable_credit                     every gram traces to its method
       quality_mismatch                                       … with the quality it states
     7 region_totals_mismatch                                 persons = regions = nation
-    8 retired_moved                                          retired/exported never move
+    8 retired_moved, retired_balance_mismatch,               retired/exported never move;
+      serial_overlap, block_lineage_mismatch,                serial ranges never overlap
+      retirement_blocks_mismatch                             (adapters/db/retirement_repository.py)
     9 (domain/log_checks.py)                                 every log and checkpoint verifies
    10 lineage_mismatch, lot_negative,                        lineage sums to balances
       lineage_rollup_mismatch                                (adapters/db/market_repository.py)

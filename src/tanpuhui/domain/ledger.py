@@ -8,6 +8,8 @@ that on balances; issuance accounts go negative by design.
 Accounts are strings with a kind prefix:
     person:{person_id}  pending:{enterprise_id}:{subject}  enterprise:{enterprise_id}
     retired:{enterprise_id}  exported:{registry}  issuance:{methodology_code}
+    exporting:{enterprise_id} (an enterprise's grams locked by a pending export: a holder
+    account, so it never goes negative and keeps lineage; domain/retirement.py)
 Assets: `co2e:{group}:{province}:{YYYY-MM}` (grams, by provenance class) and
 `points:{programme}`.
 
@@ -26,7 +28,9 @@ from typing import NamedTuple
 
 from tanpuhui.domain.errors import UnbalancedEntryError
 
-HOLDER_KINDS = frozenset({"person", "pending", "enterprise"})
+HOLDER_KINDS = frozenset({"person", "pending", "enterprise", "exporting"})
+#: Entry kinds that move grams between holders and keep the lineage rollup (holding_deltas).
+LINEAGE_KINDS = frozenset({"sale", "retirement", "export_lock", "export", "export_return"})
 ISSUANCE_KINDS = frozenset({"issuance"})
 
 

@@ -25,9 +25,9 @@ SHARD_COUNT = 1024
 
 def owner_of(account: str) -> str:
     """The account whose shard `account` lives in (an enterprise's retired grams live with
-    its holdings)."""
+    its holdings, and so do its grams locked by a pending export)."""
     kind, _, rest = account.partition(":")
-    if kind == "retired":
+    if kind in ("retired", "exporting"):
         return f"enterprise:{rest}"
     return account
 

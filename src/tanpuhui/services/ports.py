@@ -40,6 +40,7 @@ from tanpuhui.domain.parties import Binding, Credential, Enterprise, Person
 from tanpuhui.domain.requantify import RequantifyPlan, StoredReduction
 from tanpuhui.services.certificate_ports import CertificateRepository
 from tanpuhui.services.market_ports import MarketRepository
+from tanpuhui.services.retirement_ports import RetirementRepository
 
 if TYPE_CHECKING:  # the pages' ports (page_ports imports this module's views)
     from tanpuhui.services.page_ports import PageQueries, SignInRepository
@@ -497,6 +498,8 @@ class UnitOfWork(Protocol):
     def market(self) -> MarketRepository: ...
     @property
     def certificates(self) -> CertificateRepository: ...
+    @property
+    def retirement(self) -> RetirementRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -25,7 +25,7 @@ from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import any_of, insert_rows
 from tanpuhui.adapters.programme_files import programme_from_content
 from tanpuhui.domain.checks import Violation
-from tanpuhui.domain.ledger import is_holder
+from tanpuhui.domain.ledger import LINEAGE_KINDS, is_holder
 from tanpuhui.domain.market import Lot, Offer, OfferStatus, Sale, SaleStatus
 from tanpuhui.domain.methodology import Confidence
 from tanpuhui.domain.points import Redemption
@@ -467,10 +467,11 @@ class SqlMarket:
         for r in self.conn.execute(
             sa.select(p.account, p.reduction_id, sa.func.sum(p.amount))
             .select_from(t.postings.join(t.ledger_entries, le.id == p.entry_id))
-            .where(le.kind == "sale", p.reduction_id.is_not(None))
+            .where(le.kind.in_(sorted(LINEAGE_KINDS)), p.reduction_id.is_not(None))
             .group_by(p.account, p.reduction_id)
         ):
-            posted[(r[0], r[1])] += int(r[2])
+            if is_holder(r[0]):  # retired and exported grams: their blocks' lineage instead
+                posted[(r[0], r[1])] += int(r[2])
         stored = {
             (r.holder, r.reduction_id): int(r.grams)
             for r in self.conn.execute(sa.select(d.holder, d.reduction_id, d.grams))
@@ -481,7 +482,7 @@ class SqlMarket:
                     10,
                     "lineage_rollup_mismatch",
                     f"{key[0]}/{key[1]}",
-                    f"sale lines move {posted.get(key, 0)} g, "
+                    f"movement lines move {posted.get(key, 0)} g, "
                     f"the lineage says {stored.get(key, 0)}",
                 )
 

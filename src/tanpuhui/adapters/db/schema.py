@@ -902,3 +902,120 @@ certificates = sa.Table(
     sa.CheckConstraint(f"kind IN {CERTIFICATE_KINDS!r}", name="kind_known"),
     info={"distribution": "shard"},
 )
+
+# --- retirement and carbon-market export (issue 13; migration 0010, domain/retirement.py) ---
+
+#: Per-class serial counters (and per-year retirement-certificate counters, `certificate:Y`):
+#: the next number to hand out. Taken with `UPDATE … SET next = next + n RETURNING` inside the
+#: retiring or exporting transaction, so the row lock orders concurrent allocations of a class.
+serial_counters = sa.Table(
+    "serial_counters",
+    metadata,
+    sa.Column("class", sa.Text, primary_key=True),
+    sa.Column("next", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("next >= 1", name="next_positive"),
+    info={"distribution": "reference"},
+)
+
+BLOCK_STATUSES = ("retired", "pending_export", "exported", "returned")
+EXPORT_STATUSES = ("pending_export", "exported", "returned")
+
+#: The platform's register of serial ranges (registry style): one row per block, keyed by
+#: (class, first number) so two blocks of a class cannot start at the same number; `ledger
+#: verify` checks that no two ranges of a class overlap. A register every retirement and export
+#: writes once, never a hot path: a reference table.
+serial_blocks = sa.Table(
+    "serial_blocks",
+    metadata,
+    sa.Column("class", sa.Text, primary_key=True),
+    sa.Column("start", sa.BigInteger, primary_key=True),
+    sa.Column("end", sa.BigInteger, nullable=False),
+    sa.Column("grams", sa.BigInteger, nullable=False),
+    sa.Column("id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("serial", sa.Text, nullable=False, unique=True),
+    sa.Column("shard", sa.SmallInteger, nullable=False),  # the holder's (its lineage's) shard
+    sa.Column("enterprise_id", sa.Uuid, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("retirement_id", sa.Uuid, nullable=True),
+    sa.Column("export_id", sa.Uuid, nullable=True),  # the latest export attempt
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint('start >= 1 AND "end" >= start AND grams = "end" - start + 1', name="range"),
+    sa.CheckConstraint(f"status IN {BLOCK_STATUSES!r}", name="status_known"),
+    sa.CheckConstraint(
+        "(status = 'retired') = (retirement_id IS NOT NULL)"
+        " AND (status = 'retired') = (export_id IS NULL)",
+        name="one_purpose",
+    ),
+    sa.Index("ix_serial_blocks_enterprise_id", "enterprise_id", "status"),
+    info={"distribution": "reference"},
+)
+
+#: Which reductions back each block (the block's holder's shard): sums to the block's size.
+block_lineage = sa.Table(
+    "block_lineage",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("class", sa.Text, primary_key=True),
+    sa.Column("start", sa.BigInteger, primary_key=True),
+    sa.Column("reduction_id", sa.Uuid, primary_key=True),
+    sa.Column("asset", sa.Text, nullable=False),
+    sa.Column("grams", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("grams > 0", name="grams_positive"),
+    sa.ForeignKeyConstraint(["class", "start"], ["serial_blocks.class", "serial_blocks.start"]),
+    info={"distribution": "shard"},
+)
+
+#: Retirements, in the enterprise's shard; idempotent by (enterprise, request id).
+retirements = sa.Table(
+    "retirements",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("enterprise_id", sa.Uuid, nullable=False),
+    sa.Column("request_id", sa.Text, nullable=False),
+    sa.Column("grams", sa.BigInteger, nullable=False),
+    sa.Column("beneficiary", sa.Text, nullable=False),
+    sa.Column("purpose", sa.Text, nullable=False),
+    sa.Column("period", sa.Text, nullable=True),
+    sa.Column("certificate", sa.Text, nullable=False),  # RC-<year>-<seq>
+    sa.Column("entry_id", sa.Uuid, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("shard", "enterprise_id", "request_id"),
+    sa.CheckConstraint("grams > 0", name="grams_positive"),
+    sa.Index("ix_retirements_certificate", "certificate"),
+    sa.Index("ix_retirements_id", "id"),
+    info={"distribution": "shard"},
+)
+
+#: Export attempts, in the enterprise's shard: `pending_export → exported | returned`.
+exports = sa.Table(
+    "exports",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("enterprise_id", sa.Uuid, nullable=False),
+    sa.Column("registry", sa.Text, nullable=False),
+    sa.Column("tonnes", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reference", sa.Text, nullable=True),  # the receiving registry's reference
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("marked_at", UTCDateTime, nullable=True),
+    sa.CheckConstraint("tonnes > 0", name="tonnes_positive"),
+    sa.CheckConstraint(f"status IN {EXPORT_STATUSES!r}", name="status_known"),
+    sa.CheckConstraint("(status = 'exported') = (reference IS NOT NULL)", name="reference"),
+    sa.Index("ix_exports_id", "id"),
+    info={"distribution": "shard"},
+)
+
+#: The blocks of each export attempt (a returned block may be in a later attempt too).
+export_blocks = sa.Table(
+    "export_blocks",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("export_id", sa.Uuid, primary_key=True),
+    sa.Column("class", sa.Text, primary_key=True),
+    sa.Column("start", sa.BigInteger, primary_key=True),
+    sa.ForeignKeyConstraint(["shard", "export_id"], ["exports.shard", "exports.id"]),
+    sa.ForeignKeyConstraint(["class", "start"], ["serial_blocks.class", "serial_blocks.start"]),
+    info={"distribution": "shard"},
+)

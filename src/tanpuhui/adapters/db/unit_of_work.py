@@ -40,6 +40,7 @@ from tanpuhui.adapters.db.repositories import (
     SqlLocks,
     SqlPersons,
 )
+from tanpuhui.adapters.db.retirement_repository import SqlRetirement
 from tanpuhui.adapters.db.settlement_repository import SqlSettlement
 from tanpuhui.adapters.db.sign_in_repository import SqlSignIn
 from tanpuhui.adapters.db.verify_repository import SqlVerify
@@ -125,6 +126,7 @@ class SqlUnitOfWork:
         self.audit = SqlAudit(conn)
         self.market = SqlMarket(conn)
         self.certificates = SqlCertificates(conn)
+        self.retirement = SqlRetirement(conn)
         return self
 
     def __exit__(

@@ -24,6 +24,7 @@ from tanpuhui.adapters.db.audit_repository import SqlAudit
 from tanpuhui.adapters.db.bulk import any_of
 from tanpuhui.adapters.db.log_repository import SqlLogs
 from tanpuhui.adapters.db.market_repository import SqlMarket
+from tanpuhui.adapters.db.retirement_repository import SqlRetirement
 from tanpuhui.domain.audit import check_audit_chain
 from tanpuhui.domain.checkpoint import Checkpoint, shard_origin
 from tanpuhui.domain.checks import (
@@ -81,6 +82,7 @@ class SqlVerify:
         yield from SqlAggregates(self.conn).consistency()
         yield from check_audit_chain(SqlAudit(self.conn).chain())
         yield from SqlMarket(self.conn).lineage_violations()
+        yield from SqlRetirement(self.conn).violations()
 
     def _entries(self, computed: dict[tuple[str, str], int]) -> Iterator[Violation]:
         """Every entry, in id order, against its digest, its balance and its leaves."""
@@ -202,10 +204,10 @@ class SqlVerify:
     def _reduction_lines(self) -> Iterator[Violation]:
         """Each reduction backs exactly the grams its holder lines add up to (3)."""
         e, p = t.events.c, t.postings.c
-        # what backs a reduction: its holders' lines, and any shortfall its buffer covers
-        holder_kinds = sa.or_(
-            *(p.account.like(f"{k}:%") for k in ("person", "pending", "enterprise", "buffer"))
-        )
+        # what backs a reduction: its holders' lines (retired and exported grams still back
+        # it), and any shortfall its buffer covers
+        kinds = ("person", "pending", "enterprise", "buffer", "retired", "exporting", "exported")
+        holder_kinds = sa.or_(*(p.account.like(f"{k}:%") for k in kinds))
         moved = (
             sa.select(p.reduction_id, sa.func.sum(p.amount).label("total"))
             .where(p.reduction_id.is_not(None), holder_kinds)
