@@ -12,7 +12,9 @@ raised rolls the whole sale back.
 
 A hold is confirmed (posted) or voided by the enterprise, or expires by the clock: expired
 holds reserve nothing and count against no budget from the moment they expire, and
-`expire_holds` (a command or worker) sweeps them, giving their budget back to the offer.
+`expire_holds` (a command or worker) sweeps them, giving their budget back to the offer. A
+voided or expired coupon hold gives its code back to the pool (a sale that finds the pool
+empty sweeps the offer's expired holds first, as it does for the budget).
 """
 
 from __future__ import annotations
@@ -160,9 +162,9 @@ def _platform(uow: UnitOfWork, enterprise_id: uuid.UUID) -> None:
 
 
 def _view(uow: UnitOfWork, offer: Offer, remaining: int, now: datetime) -> OfferView:
-    free = remaining + uow.market.expired_unswept(offer.id, now)
-    coupons = uow.market.coupons_left(offer.id) if offer.coupons else None
-    return OfferView(offer, free, coupons)
+    grams, holds = uow.market.expired_unswept(offer.id, now)
+    coupons = uow.market.coupons_left(offer.id) + holds if offer.coupons else None
+    return OfferView(offer, remaining + grams, coupons)
 
 
 def list_offers(
@@ -289,6 +291,9 @@ def _new_sale(
     coupon = None
     if offer.coupons:
         coupon = uow.market.take_coupon(offer.id, sale_id)
+        if coupon is None and uow.market.expired_unswept(offer.id, now)[1]:
+            _sweep(uow, now, offer.id)  # expired holds give their codes back
+            coupon = uow.market.take_coupon(offer.id, sale_id)
         if coupon is None:
             raise BudgetExhaustedError(
                 f"offer {offer.id} has no coupons left", code="coupons_exhausted"
@@ -337,7 +342,7 @@ def _post(uow: UnitOfWork, sale: Sale, lots: Sequence[Lot], tz: tzinfo) -> None:
 def _take_budget(uow: UnitOfWork, offer: Offer, grams: int, now: datetime) -> None:
     if uow.market.take_budget(offer.id, grams):
         return
-    swept = uow.market.expired_unswept(offer.id, now) and _sweep(uow, now, offer.id)
+    swept = uow.market.expired_unswept(offer.id, now)[1] and _sweep(uow, now, offer.id)
     if swept and uow.market.take_budget(offer.id, grams):
         return
     raise BudgetExhaustedError(
@@ -347,13 +352,20 @@ def _take_budget(uow: UnitOfWork, offer: Offer, grams: int, now: datetime) -> No
 
 
 def _sweep(uow: UnitOfWork, now: datetime, offer_id: uuid.UUID | None = None) -> int:
-    """Mark the holds past their expiry expired and give their budget back."""
+    """Mark the holds past their expiry expired and give their budget (and coupon) back."""
     done = 0
     for sale, shard in uow.market.due_holds(now, offer_id):
         if uow.market.settle_sale(sale.moved_to(SaleStatus.EXPIRED, now, None), shard):
-            uow.market.give_budget(sale.offer_id, sale.grams)
+            _release(uow, sale)
             done += 1
     return done
+
+
+def _release(uow: UnitOfWork, sale: Sale) -> None:
+    """A hold voided or expired: its grams of budget and its coupon go back to the offer."""
+    uow.market.give_budget(sale.offer_id, sale.grams)
+    if sale.coupon is not None:
+        uow.market.return_coupon(sale.offer_id, sale.id)
 
 
 def expire_holds(ctx: Context) -> int:
@@ -403,7 +415,7 @@ def _settle_in(
     if status is SaleStatus.CONFIRMED:
         _post(uow, settled, lots, ctx.tz)
     else:
-        uow.market.give_budget(sale.offer_id, sale.grams)
+        _release(uow, sale)
     return SaleResult(settled, status, lots)
 
 

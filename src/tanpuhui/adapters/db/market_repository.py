@@ -177,6 +177,15 @@ class SqlMarket:
         )
         return str(row.code)
 
+    def return_coupon(self, offer_id: uuid.UUID, sale_id: uuid.UUID) -> None:
+        """Put the code a hold reserved back in the pool (the hold was voided or expired)."""
+        c = t.offer_coupons.c
+        self.conn.execute(
+            t.offer_coupons.update()
+            .where(c.offer_id == offer_id, c.sale_id == sale_id)
+            .values(sale_id=None)
+        )
+
     def coupons_left(self, offer_id: uuid.UUID) -> int:
         c = t.offer_coupons.c
         return int(
@@ -281,16 +290,16 @@ class SqlMarket:
             query = query.where(s.offer_id == offer_id)
         return [(sale_of(r), r.shard) for r in self.conn.execute(query.order_by(s.expires_at))]
 
-    def expired_unswept(self, offer_id: uuid.UUID, now: datetime) -> int:
-        """Grams of holds past their expiry not yet swept (their budget is free already)."""
+    def expired_unswept(self, offer_id: uuid.UUID, now: datetime) -> tuple[int, int]:
+        """(grams, count) of the offer's holds past their expiry not yet swept: their budget
+        (and, for a coupon offer, their codes) are free already."""
         s = t.sales.c
-        return int(
-            self.conn.execute(
-                sa.select(sa.func.coalesce(sa.func.sum(s.grams), 0)).where(
-                    s.offer_id == offer_id, s.status == SaleStatus.HELD.value, s.expires_at <= now
-                )
-            ).scalar_one()
-        )
+        grams, count = self.conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(s.grams), 0), sa.func.count()).where(
+                s.offer_id == offer_id, s.status == SaleStatus.HELD.value, s.expires_at <= now
+            )
+        ).one()
+        return int(grams), int(count)
 
     def sale_lots(self, shard: int, sale_id: uuid.UUID) -> list[Lot]:
         sl, e = t.sale_lots.c, t.events.c
