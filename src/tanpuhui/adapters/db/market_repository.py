@@ -22,10 +22,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tanpuhui.adapters.db import schema as t
-from tanpuhui.adapters.db.bulk import any_of, insert_rows
+from tanpuhui.adapters.db.bulk import any_of, chunks, insert_rows
 from tanpuhui.adapters.programme_files import programme_from_content
 from tanpuhui.domain.checks import Violation
-from tanpuhui.domain.ledger import is_holder
+from tanpuhui.domain.ledger import is_holder, person_account
 from tanpuhui.domain.market import Lot, Offer, OfferStatus, Sale, SaleStatus
 from tanpuhui.domain.methodology import Confidence
 from tanpuhui.domain.points import Redemption
@@ -35,6 +35,7 @@ from tanpuhui.domain.shards import shard_of_account, shard_of_enterprise
 #: Parsed programme versions by (code, version, content hash): versions are immutable.
 _PARSED: dict[tuple[str, int, str], Programme] = {}
 _json = msgspec.json.encode
+
 _unjson = msgspec.json.decode
 
 
@@ -330,6 +331,31 @@ class SqlMarket:
 
     # --- lineage ----------------------------------------------------------------------------
 
+    def holders_of(
+        self, reduction_ids: Sequence[uuid.UUID], now: datetime
+    ) -> tuple[dict[uuid.UUID, dict[str, int]], dict[tuple[str, uuid.UUID], int]]:
+        """For re-quantification: the lineage deltas of these reductions by holder, and what
+        open (unexpired) holds reserve of them by (holder, reduction)."""
+        d, sl, s = t.holding_deltas.c, t.sale_lots.c, t.sales.c
+        deltas: dict[uuid.UUID, dict[str, int]] = defaultdict(dict)
+        reserved: dict[tuple[str, uuid.UUID], int] = defaultdict(int)
+        for part in chunks(list(reduction_ids), 1000):
+            for r in self.conn.execute(
+                sa.select(d.reduction_id, d.holder, d.grams).where(d.reduction_id.in_(part))
+            ):
+                deltas[r.reduction_id][r.holder] = int(r.grams)
+            for r in self.conn.execute(
+                sa.select(s.person_id, sl.reduction_id, sl.grams)
+                .select_from(
+                    t.sales.join(t.sale_lots, sa.and_(sl.shard == s.shard, sl.sale_id == s.id))
+                )
+                .where(
+                    s.status == SaleStatus.HELD.value, s.expires_at > now, sl.reduction_id.in_(part)
+                )
+            ):
+                reserved[(person_account(r.person_id), r.reduction_id)] += int(r.grams)
+        return dict(deltas), dict(reserved)
+
     def lots_of(self, holder: str) -> list[Lot]:
         """What `holder` owns, reduction by reduction (its lineage; lots of 0 g included)."""
         e, d = t.events.c, t.holding_deltas.c
@@ -480,6 +506,20 @@ class SqlMarket:
             .group_by(p.account, p.reduction_id)
         ):
             posted[(r[0], r[1])] += int(r[2])
+        e = t.events.c
+        for c in self.conn.execute(  # lineage-aware corrections (market.correction_lineage)
+            sa.select(p.account, p.reduction_id, e.holder, sa.func.sum(p.amount))
+            .select_from(
+                t.postings.join(t.ledger_entries, le.id == p.entry_id).join(
+                    t.events, e.id == p.reduction_id
+                )
+            )
+            .where(le.kind == "correction", p.account != e.holder)
+            .group_by(p.account, p.reduction_id, e.holder)
+        ):
+            if is_holder(c[0]):
+                posted[(c[0], c[1])] += int(c[3])
+                posted[(c[2], c[1])] -= int(c[3])
         stored = {
             (r.holder, r.reduction_id): int(r.grams)
             for r in self.conn.execute(sa.select(d.holder, d.reduction_id, d.grams))
@@ -490,7 +530,7 @@ class SqlMarket:
                     10,
                     "lineage_rollup_mismatch",
                     f"{key[0]}/{key[1]}",
-                    f"sale lines move {posted.get(key, 0)} g, "
+                    f"sale and correction lines move {posted.get(key, 0)} g, "
                     f"the lineage says {stored.get(key, 0)}",
                 )
 
