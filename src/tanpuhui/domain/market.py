@@ -116,6 +116,13 @@ class Offer:
             return InvalidInputError("a sale needs a positive number of grams")
         if self.status is not OfferStatus.OPEN:
             return OfferClosedError(f"offer {self.id} is {self.status.value}")
+        return self.terms_refusal(now, grams)
+
+    def terms_refusal(self, now: datetime, grams: int) -> TanpuhuiError | None:
+        """`refusal` by the terms that never change once published (all but the status,
+        which a sale checks where it takes the budget)."""
+        if grams <= 0:
+            return InvalidInputError("a sale needs a positive number of grams")
         if now < self.valid_from or (self.valid_until is not None and now >= self.valid_until):
             return OfferClosedError(f"offer {self.id} is outside its validity window")
         if grams < self.min_grams:
