@@ -557,12 +557,16 @@ class SqlMarket:
         ):
             posted[(r[0], r[1])] += int(r[2])
         e = t.events.c
-        for c in self.conn.execute(  # lineage-aware corrections (market.correction_lineage)
+        # lineage-aware corrections (market.correction_lineage): a line on a holder of the
+        # reduction other than its event holder, i.e. one with a delta of it (a buyer; the
+        # event holder a binding later replaced, a pending subject, never has one)
+        bought = sa.and_(d.holder == p.account, d.reduction_id == p.reduction_id)
+        for c in self.conn.execute(
             sa.select(p.account, p.reduction_id, e.holder, sa.func.sum(p.amount))
             .select_from(
-                t.postings.join(t.ledger_entries, le.id == p.entry_id).join(
-                    t.events, e.id == p.reduction_id
-                )
+                t.postings.join(t.ledger_entries, le.id == p.entry_id)
+                .join(t.events, e.id == p.reduction_id)
+                .join(t.holding_deltas, bought)
             )
             .where(le.kind == "correction", p.account != e.holder)
             .group_by(p.account, p.reduction_id, e.holder)
