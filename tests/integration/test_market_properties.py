@@ -1,11 +1,13 @@
 """Property test of the market: random interleavings of intake (bike rides and Luzhou bus
 rides that earn points), binding of pending subjects, sales to a points offer and to a coupon
 offer whose sales are holds, confirmations, voids, clock steps past hold expiries, sweeps,
-redemptions at a partner merchant and points expiry.
+redemptions at a partner merchant, points expiry and re-quantification of the bike rides
+down to a corrected factor (their grams come back out of whichever lots hold them).
 
 After every step: no holder balance is negative; the offers' budgets are never negative and
 equal their budget minus the grams of live sales; each holder's lineage (the reductions behind
-its grams) sums to its balance per class, from the same lots the sales allocate; and at the
+its grams) sums to its balance per class, from the same lots the sales allocate (plus what
+the buffer covered of its reductions); and at the
 end `ledger verify` (every invariant of DESIGN.md §5 including invariant 10) is clean. Each
 example runs on a fresh database.
 """
@@ -13,6 +15,7 @@ example runs on a fresh database.
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,13 +31,13 @@ from tanpuhui.domain.errors import TanpuhuiError
 from tanpuhui.domain.ledger import enterprise_account, pending_account, person_account
 from tanpuhui.domain.market import SaleStatus
 from tanpuhui.domain.parties import Role
+from tanpuhui.services.catalogue import publish_version
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import verify_ledger
 from tanpuhui.services.market import (
     OfferTerms,
     create_offer,
     expire_holds,
-    holdings_of,
     sales_of_person,
     sell_reductions,
     settle_hold,
@@ -42,9 +45,11 @@ from tanpuhui.services.market import (
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
 from tanpuhui.services.points import expire_points, redeem_points
 from tanpuhui.services.programmes import publish_programme
+from tanpuhui.services.requantify import requantify
 from tests.builders import event
 from tests.conftest import NOW
 from tests.integration.test_properties import fresh_app
+from tests.integration.test_requantify import CODE, version_3
 
 PROGRAMME = Path(__file__).parents[2] / "src/tanpuhui/programmes/luzhou.lvya@1.yaml"
 SUBJECTS = ("a", "b", "c")
@@ -64,6 +69,7 @@ step = st.one_of(
     st.tuples(st.just("sweep")),
     st.tuples(st.just("redeem"), st.integers(0, 2), st.integers(1, 30)),
     st.tuples(st.just("replay"), st.integers(0, 2)),
+    st.tuples(st.just("requantify")),
 )
 
 
@@ -83,6 +89,7 @@ class World:
         self.coupon_offer = create_offer(
             self.ctx, self.buyer, OfferTerms(2000, coupons=codes, hold_minutes=30)
         ).offer.id
+        publish_version(self.ctx, version_3(app, value="10"), NOW.date() + timedelta(days=1))
         self.sequence = 0
         self.requests: list[tuple[uuid.UUID, uuid.UUID, int, str]] = []
 
@@ -151,6 +158,27 @@ class World:
             result = sell_reductions(self.ctx, person, offer, grams, rid)
             assert result.replayed and self._balances() == before
 
+    def _requantify(self) -> None:
+        requantify(self.ctx, CODE, 2, 3, apply=True)
+
+    def _lineage(self, holder: str) -> dict[str, int]:
+        """A holder's lots per class (negative ones too) plus what the buffer covered of the
+        reductions it is the event holder of."""
+        traced: dict[str, int] = defaultdict(int)
+        with self.ctx.uow(write=False) as uow:
+            for lot in uow.market.lots_of(holder):
+                traced[lot.asset] += lot.grams
+        p, e = t.postings.c, t.events.c
+        with self.app.engine.connect() as conn:
+            for asset, grams in conn.execute(
+                sa.select(p.asset, sa.func.sum(p.amount))
+                .select_from(t.postings.join(t.events, e.id == p.reduction_id))
+                .where(p.account.like("buffer:%"), e.holder == holder)
+                .group_by(p.asset)
+            ):
+                traced[asset] -= int(grams)
+        return {a: v for a, v in traced.items() if v}
+
     def _balances(self) -> dict[tuple[str, str], int]:
         with self.app.engine.connect() as conn:
             return {(r[0], r[1]): int(r[2]) for r in conn.execute(
@@ -162,10 +190,7 @@ class World:
         holders = [person_account(p) for p in self.persons] + [enterprise_account(self.buyer)]
         holders += [pending_account(self.scene, s) for s in SUBJECTS]
         for holder in holders:
-            lineage = {
-                a: sum(lot.grams for lot in lots)
-                for a, lots in holdings_of(self.ctx, holder).items()
-            }
+            lineage = self._lineage(holder)
             held = {
                 a: v
                 for (h, a), v in balances.items()

@@ -15,12 +15,19 @@ from tanpuhui.adapters.methodology_files import parse_methodology
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.errors import ImmutableVersionError
 from tanpuhui.domain.ledger import enterprise_account, person_account
+from tanpuhui.domain.market import SaleStatus
 from tanpuhui.domain.methodology import Catalogue
 from tanpuhui.domain.parties import Role
 from tanpuhui.services.catalogue import VersionFile, publish_version, retire_version
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import show_ledger, verify_ledger
-from tanpuhui.services.market import OfferTerms, create_offer, sell_reductions
+from tanpuhui.services.market import (
+    OfferTerms,
+    create_offer,
+    holdings_of,
+    sell_reductions,
+    settle_hold,
+)
 from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
 from tanpuhui.services.requantify import requantify
 from tests.builders import event
@@ -89,21 +96,49 @@ def test_requantify_up_is_held_to_the_daily_cap(app: App) -> None:
     assert verify_ledger(app.ctx) == []
 
 
-def test_a_decrease_never_takes_grams_the_holder_no_longer_has(app: App) -> None:
+def test_a_decrease_comes_out_of_the_lots_that_hold_the_reduction(app: App) -> None:
+    """Before: the person gave back the 38 g it still had and the buffer covered 532 g, while
+    the buyer kept 600 g whose reductions now back 68 g (and ledger verify excused the
+    person's negative lots)."""
     bikes = rides(app, person_subjects=1, per_subject=2)
     person = add_person(app.ctx)
     bind_subject(app.ctx, bikes.id, "u-0", person.id)
     buyer = add_enterprise(app.ctx, "Coffee", {Role.PLATFORM})
-    # the person sold 600 of their 638 g (to a coupon offer, through the market)
+    # the person sold 600 of their 638 g (to a coupon offer, through the market): all of the
+    # first ride, 281 g of the second
     offer = create_offer(app.ctx, buyer.id, OfferTerms(1000, coupons=("C-1",))).offer.id
     sell_reductions(app.ctx, person.id, offer, 600)
     publish_version(app.ctx, version_3(app, value="10"), NOW.date() + timedelta(days=1))
     done = requantify(app.ctx, CODE, 2, 3, apply=True)
-    # 2 × 319 g → 2 × 34 g: 570 g to take back, the person has 38 g
-    assert (done.grams_before, done.grams_after, done.shortfall) == (638, 68, 570 - 38)
+    # 2 × 319 g → 2 × 34 g: 570 g to take back, 38 g from the person, 532 g from the buyer
+    assert (done.grams_before, done.grams_after, done.shortfall) == (638, 68, 0)
+    assert show_ledger(app.ctx, person_account(person.id)).total_grams == 0
+    buyer_lots = holdings_of(app.ctx, enterprise_account(buyer.id))
+    assert [lot.grams for lots in buyer_lots.values() for lot in lots] == [34, 34]
+    assert show_ledger(app.ctx, enterprise_account(buyer.id)).total_grams == 68
+    assert rows(app, "select count(*) from balances where account like 'buffer:%'")[0][0] == 0
+    assert verify_ledger(app.ctx) == []
+
+
+def test_grams_an_open_hold_reserves_are_covered_by_the_buffer(app: App) -> None:
+    """What the lots cannot give (here: reserved by a hold the enterprise may still confirm)
+    goes to the buffer, and the hold can still be confirmed."""
+    bikes = rides(app, person_subjects=1, per_subject=2)
+    person = add_person(app.ctx)
+    bind_subject(app.ctx, bikes.id, "u-0", person.id)
+    buyer = add_enterprise(app.ctx, "Coffee", {Role.PLATFORM})
+    terms = OfferTerms(1000, coupons=("C-1",), hold_minutes=30)
+    offer = create_offer(app.ctx, buyer.id, terms).offer.id
+    hold = sell_reductions(app.ctx, person.id, offer, 600)
+    publish_version(app.ctx, version_3(app, value="10"), NOW.date() + timedelta(days=1))
+    done = requantify(app.ctx, CODE, 2, 3, apply=True)
+    assert (done.grams_after, done.shortfall) == (68, 532)  # 38 g were free, 532 g reserved
+    assert show_ledger(app.ctx, person_account(person.id)).total_grams == 600
+    assert rows(app, "select sum(amount) from balances where account like 'buffer:%'")[0][0] == -532
+    assert verify_ledger(app.ctx) == []
+    settle_hold(app.ctx, hold.sale.id, SaleStatus.CONFIRMED)
     assert show_ledger(app.ctx, person_account(person.id)).total_grams == 0
     assert show_ledger(app.ctx, enterprise_account(buyer.id)).total_grams == 600
-    assert rows(app, "select sum(amount) from balances where account like 'buffer:%'")[0][0] == -532
     assert verify_ledger(app.ctx) == []
 
 

@@ -15,7 +15,10 @@ expired whatever its stored status says (`effective_status`), so expiry needs no
 **Lineage** (invariant 10): a holder's lots are the reductions behind its grams. A reduction
 never split is one lot of its holder (its event row says holder and live grams, no extra row);
 a sale adds a signed delta per (holder, reduction): minus on the seller, plus on the buyer. The
-grams of a holder's lots equal its balance per class.
+grams of a holder's lots equal its balance per class. A correction down (re-quantification)
+takes the grams back from the lots that hold the reduction, holder by holder (`take_back`);
+what none of them can give (reserved by an open hold, retired, settled elsewhere) the buffer
+covers, and that cover counts to the event holder's lineage.
 
 Invariants kept here: an allocation never takes more grams from a lot than it has, and takes
 exactly the grams asked for or refuses (`InsufficientBalanceError`); the sale entry balances
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -40,7 +43,7 @@ from tanpuhui.domain.errors import (
     OfferClosedError,
     TanpuhuiError,
 )
-from tanpuhui.domain.ledger import Entry, Posting, points_asset
+from tanpuhui.domain.ledger import Entry, Posting, is_holder, points_asset
 from tanpuhui.domain.methodology import Confidence, quality_rank
 
 #: Offers larger than this are refused (a typo guard: 10 kt CO2e).
@@ -113,6 +116,13 @@ class Offer:
             return InvalidInputError("a sale needs a positive number of grams")
         if self.status is not OfferStatus.OPEN:
             return OfferClosedError(f"offer {self.id} is {self.status.value}")
+        return self.terms_refusal(now, grams)
+
+    def terms_refusal(self, now: datetime, grams: int) -> TanpuhuiError | None:
+        """`refusal` by the terms that never change once published (all but the status,
+        which a sale checks where it takes the budget)."""
+        if grams <= 0:
+            return InvalidInputError("a sale needs a positive number of grams")
         if now < self.valid_from or (self.valid_until is not None and now >= self.valid_until):
             return OfferClosedError(f"offer {self.id} is outside its validity window")
         if grams < self.min_grams:
@@ -238,4 +248,40 @@ def lineage_deltas(entry: Entry) -> dict[tuple[str, uuid.UUID, str], int]:
     for p in entry.postings:
         if p.reduction_id is not None:
             deltas[(p.account, p.reduction_id, p.asset)] += p.amount
+    return {k: v for k, v in deltas.items() if v != 0}
+
+
+def take_back(
+    grams: int, holder: str, lots: Mapping[str, int]
+) -> tuple[list[tuple[str, int]], int]:
+    """Take `grams` of one reduction back from the lots that hold it (a correction down or a
+    reversal): its event holder's lot first, then the other holders' (those it was sold to)
+    by account. `lots` is what each holder may give (its lot less what open holds reserve).
+    Returns the takes (holder, grams > 0) and the shortfall nobody holding it could give
+    (retired or settled elsewhere: the buffer covers it)."""
+    takes: list[tuple[str, int]] = []
+    left = grams
+    for who in [holder, *sorted(h for h in lots if h != holder)]:
+        part = min(left, max(0, lots.get(who, 0)))
+        if part:
+            takes.append((who, part))
+            left -= part
+    return takes, left
+
+
+def correction_lineage(
+    entry: Entry, holder_of: Mapping[uuid.UUID, str]
+) -> dict[tuple[str, uuid.UUID, str], int]:
+    """How a correction changes the lineage rollup: grams taken back from a holder other than
+    the reduction's event holder leave that holder's delta, and the event row (whose live
+    grams drop by the whole decrease) gives them back to the event holder's delta, so each
+    holder's lot shrinks by exactly what it gave."""
+    deltas: dict[tuple[str, uuid.UUID, str], int] = defaultdict(int)
+    for p in entry.postings:
+        owner = holder_of.get(p.reduction_id) if p.reduction_id is not None else None
+        if owner is None or p.account == owner or not is_holder(p.account):
+            continue
+        assert p.reduction_id is not None
+        deltas[(p.account, p.reduction_id, p.asset)] += p.amount
+        deltas[(owner, p.reduction_id, p.asset)] -= p.amount
     return {k: v for k, v in deltas.items() if v != 0}

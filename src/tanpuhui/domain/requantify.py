@@ -8,9 +8,11 @@ by the rule intake uses (caps.py: a 3-day reading counts a third on each of its 
 credit at most 3 × the smallest room on them). The difference is posted:
 
     more grams   issuance:{code} → holder
-    fewer grams  holder → issuance:{code}, as far as the holder still has them; what the
-                 holder no longer has (sold, retired) is a shortfall taken from
-                 buffer:{code} — never from whoever bought or retired it
+    fewer grams  holders → issuance:{code}, out of the lots that hold the reduction
+                 (with `holdings`, the lineage: its event holder first, then whoever bought
+                 grams of it — domain/market.py `take_back`; without, the event holder's
+                 class, as MRV's reversals still do); what no lot can give (reserved by an
+                 open hold, retired) is a shortfall taken from buffer:{code}
 
 Every reduction handled gets a correction record naming both versions, so running the same
 re-quantification again finds nothing left to do.
@@ -29,6 +31,7 @@ from tanpuhui.domain.caps import days_covered, spread
 from tanpuhui.domain.claims import ClaimBook
 from tanpuhui.domain.events import BehaviourEvent, Rejection
 from tanpuhui.domain.ledger import Entry, Posting, issuance_account
+from tanpuhui.domain.market import take_back
 from tanpuhui.domain.methodology import Catalogue, Methodology
 from tanpuhui.domain.models import Quantification, quantify
 
@@ -88,6 +91,19 @@ def _count(claims: ClaimBook, r: StoredReduction, group: str, grams: int) -> Non
         claims.adjust(r.holder, group, r.event.behaviour, day, sign * share)
 
 
+def _givable(
+    r: StoredReduction,
+    holdings: Mapping[uuid.UUID, Mapping[str, int]] | None,
+    available: Mapping[tuple[str, str], int],
+) -> dict[str, int]:
+    """What each holder may give back of `r`: its lot (or, without lineage, the event
+    holder's class), never more than its balance of the class left in this plan."""
+    lots = dict(holdings.get(r.id, {})) if holdings is not None else {r.holder: r.live_grams}
+    if holdings is None:
+        lots[r.holder] = available.get((r.holder, r.asset), 0)
+    return {h: min(g, max(0, available.get((h, r.asset), 0))) for h, g in lots.items()}
+
+
 def plan_requantify(
     reductions: Sequence[StoredReduction],
     new: Methodology,
@@ -96,9 +112,11 @@ def plan_requantify(
     balances: Mapping[tuple[str, str], int],
     entry_id: uuid.UUID,
     now: datetime,
+    holdings: Mapping[uuid.UUID, Mapping[str, int]] | None = None,
 ) -> RequantifyPlan:
     """Corrections for `reductions` (quantified with an older version of `new.code`).
-    `claims` holds the day's usage of the reductions' holders as it stands (these included)."""
+    `claims` holds the day's usage of the reductions' holders as it stands (these included).
+    `holdings`, per reduction, is what each holder of it may give back (its lineage)."""
     corrections: list[Correction] = []
     skipped: list[tuple[uuid.UUID, Rejection]] = []
     available = dict(balances)
@@ -131,13 +149,13 @@ def plan_requantify(
                 Posting(issuance_account(new.code), r.asset, -delta, r.id),
             ]
         elif delta < 0:
-            have = max(0, available.get((r.holder, r.asset), 0))
-            taken = min(-delta, have)
-            shortfall = -delta - taken
-            available[(r.holder, r.asset)] = have - taken
+            lots = _givable(r, holdings, available)
+            takes, shortfall = take_back(-delta, r.holder, lots)
+            taken = -delta - shortfall
             postings.append(Posting(issuance_account(new.code), r.asset, -delta, r.id))
-            if taken:
-                postings.append(Posting(r.holder, r.asset, -taken, r.id))
+            for who, grams in takes:
+                available[(who, r.asset)] = max(0, available.get((who, r.asset), 0)) - grams
+                postings.append(Posting(who, r.asset, -grams, r.id))
             if shortfall:
                 postings.append(Posting(buffer_account(new.code), r.asset, -shortfall, r.id))
         if delta:

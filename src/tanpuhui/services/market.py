@@ -1,18 +1,22 @@
 """The market's use cases: offers, sales, holds and holdings (domain/market.py).
 
 `sell_reductions` is one transaction: it takes the person's lock (the same advisory lock
-binding takes, so no two movements of one person interleave), returns the stored sale when the
-request id was seen before, checks the offer's terms and the person's limit, allocates the
-grams oldest first over the person's available lots (posted minus what open holds reserve),
-stores the sale (a hold reserves its lots) and posts the entry through the ledger (which
-refuses a holder going negative: the second guard). The shared rows come last, so they are
-locked for the shortest time: the offer's budget (every seller of the offer touches it; the
-database refuses a negative budget), then the ledger's own critical section. Anything
-raised rolls the whole sale back.
+binding takes, so no two movements of one person interleave), checks the offer's terms and
+the person's limit, allocates the grams oldest first over the person's available lots
+(posted minus what open holds reserve), stores the sale (a hold reserves its lots; a request
+id seen before stores nothing) and posts the entry through the ledger (which refuses a holder
+going negative: the second guard). The offer's budget comes last, so its row (every seller of
+the offer updates it; the database refuses a negative budget) is locked for the shortest time;
+the same conditional update refuses a paused or closed offer. Anything raised rolls the whole
+sale back; only then is a refusal sorted out (a stored sale under the request id is returned,
+then a closed offer or an unknown person is the answer), so a sale that succeeds pays for none
+of these reads.
 
 A hold is confirmed (posted) or voided by the enterprise, or expires by the clock: expired
 holds reserve nothing and count against no budget from the moment they expire, and
-`expire_holds` (a command or worker) sweeps them, giving their budget back to the offer.
+`expire_holds` (a command or worker) sweeps them, giving their budget back to the offer. A
+voided or expired coupon hold gives its code back to the pool (a sale that finds the pool
+empty sweeps the offer's expired holds first, as it does for the budget).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from tanpuhui.domain.errors import (
     OfferClosedError,
     PerPersonLimitError,
     RaceLostError,
+    TanpuhuiError,
 )
 from tanpuhui.domain.events import valid_id
 from tanpuhui.domain.ledger import enterprise_account, person_account
@@ -160,9 +165,9 @@ def _platform(uow: UnitOfWork, enterprise_id: uuid.UUID) -> None:
 
 
 def _view(uow: UnitOfWork, offer: Offer, remaining: int, now: datetime) -> OfferView:
-    free = remaining + uow.market.expired_unswept(offer.id, now)
-    coupons = uow.market.coupons_left(offer.id) if offer.coupons else None
-    return OfferView(offer, free, coupons)
+    grams, holds = uow.market.expired_unswept(offer.id, now)
+    coupons = uow.market.coupons_left(offer.id) + holds if offer.coupons else None
+    return OfferView(offer, remaining + grams, coupons)
 
 
 def list_offers(
@@ -218,12 +223,47 @@ def sell_reductions(
         )
 
     def attempt() -> SaleResult:
-        with ctx.uow() as uow:
-            result = sell_in(uow, ctx, person_id, offer_id, grams, rid)
-            uow.commit()
-        return result
+        try:
+            with ctx.uow() as uow:
+                result = sell_in(uow, ctx, person_id, offer_id, grams, rid)
+                uow.commit()
+            return result
+        except (TanpuhuiError, _Seen) as refused:
+            if isinstance(refused, RaceLostError):
+                raise
+            return _after_refusal(ctx, refused, person_id, offer_id, grams, rid)
 
     return retry_races(attempt)
+
+
+class _Seen(Exception):  # noqa: N818 (not an error: the request id was used, roll back)
+    """Raised inside a sale whose request id is stored already, to roll back what it took."""
+
+
+def _after_refusal(
+    ctx: Context,
+    refused: Exception,
+    person_id: uuid.UUID,
+    offer_id: uuid.UUID,
+    grams: int,
+    request_id: str,
+) -> SaleResult:
+    """A sale refused (or found to be a replay) is rolled back; then, in this order: a stored
+    sale under the request id is returned (a replay moves nothing, whatever changed since), a
+    paused or closed offer or an unknown person is the answer, else the refusal."""
+    now, shard = ctx.clock.now(), shard_of_person(person_id)
+    with ctx.uow(write=False) as uow:
+        seen = uow.market.find_by_request(shard, person_id, request_id)
+        if seen is not None:
+            return _replay(uow, seen, shard, offer_id, grams, now)
+        offer = uow.market.find_offer(offer_id)
+        if offer is not None and offer.status is not OfferStatus.OPEN:
+            raise OfferClosedError(f"offer {offer_id} is {offer.status.value}")
+        if uow.persons.find(person_id) is None:
+            raise NotFoundError(f"no person {person_id}")
+    if isinstance(refused, _Seen):
+        raise RaceLostError(f"request {request_id!r} was stored concurrently")
+    raise refused
 
 
 def sell_in(
@@ -234,17 +274,18 @@ def sell_in(
     grams: int,
     request_id: str,
 ) -> SaleResult:
+    """The sale's transaction, the fewest round trips first: the offer's terms come from the
+    process cache (only its status can change, and the budget's conditional update checks
+    it), the person's lots and holds are one read, the request id is checked by the sale's
+    own insert (a refusal or a replay is sorted out after the rollback, `_after_refusal`),
+    and the offer's budget row, which every seller of the offer updates, is taken last so it
+    stays locked for the shortest time."""
     now, seller, shard = ctx.clock.now(), person_account(person_id), shard_of_person(person_id)
-    offer = uow.market.find_offer(offer_id)
+    offer = uow.market.offer_terms(offer_id)
     if offer is None:
         raise NotFoundError(f"no offer {offer_id}")
-    if uow.persons.find(person_id) is None:
-        raise NotFoundError(f"no person {person_id}")
     uow.locks.acquire([seller])
-    seen = uow.market.find_by_request(shard, person_id, request_id)
-    if seen is not None:
-        return _replay(uow, seen, shard, offer_id, grams, now)
-    refusal = offer.refusal(now, grams)
+    refusal = offer.terms_refusal(now, grams)
     if refusal is not None:
         raise refusal
     if offer.max_per_person_grams is not None:
@@ -255,13 +296,14 @@ def sell_in(
                 f" {sold} g sold already",
                 details={"sold_grams": sold, "max_grams": offer.max_per_person_grams},
             )
-    lots = available_lots(uow.market.lots_of(seller), uow.market.reserved(shard, person_id, now))
-    taken = allocate(lots, grams, offer)
+    owned, reserved = uow.market.available_lots(seller, shard, person_id, now)
+    taken = allocate(available_lots(owned, reserved), grams, offer)
     sale = _new_sale(uow, ctx, offer, person_id, grams, request_id, now)
-    uow.market.add_sale(sale, shard, taken)
-    _take_budget(uow, offer, grams, now)
-    if sale.status is SaleStatus.COMPLETED:  # the ledger last: its shared lock is the hottest
+    if not uow.market.add_sale(sale, shard, taken):
+        raise _Seen(request_id)
+    if sale.status is SaleStatus.COMPLETED:
         _post(uow, sale, taken, ctx.tz)
+    _take_budget(uow, offer, grams, now)  # last: the hottest row
     return SaleResult(sale, sale.status, taken)
 
 
@@ -289,6 +331,9 @@ def _new_sale(
     coupon = None
     if offer.coupons:
         coupon = uow.market.take_coupon(offer.id, sale_id)
+        if coupon is None and uow.market.expired_unswept(offer.id, now)[1]:
+            _sweep(uow, now, offer.id)  # expired holds give their codes back
+            coupon = uow.market.take_coupon(offer.id, sale_id)
         if coupon is None:
             raise BudgetExhaustedError(
                 f"offer {offer.id} has no coupons left", code="coupons_exhausted"
@@ -337,7 +382,10 @@ def _post(uow: UnitOfWork, sale: Sale, lots: Sequence[Lot], tz: tzinfo) -> None:
 def _take_budget(uow: UnitOfWork, offer: Offer, grams: int, now: datetime) -> None:
     if uow.market.take_budget(offer.id, grams):
         return
-    swept = uow.market.expired_unswept(offer.id, now) and _sweep(uow, now, offer.id)
+    fresh = uow.market.find_offer(offer.id)
+    if fresh is not None and fresh.status is not OfferStatus.OPEN:
+        raise OfferClosedError(f"offer {offer.id} is {fresh.status.value}")
+    swept = uow.market.expired_unswept(offer.id, now)[1] and _sweep(uow, now, offer.id)
     if swept and uow.market.take_budget(offer.id, grams):
         return
     raise BudgetExhaustedError(
@@ -347,13 +395,20 @@ def _take_budget(uow: UnitOfWork, offer: Offer, grams: int, now: datetime) -> No
 
 
 def _sweep(uow: UnitOfWork, now: datetime, offer_id: uuid.UUID | None = None) -> int:
-    """Mark the holds past their expiry expired and give their budget back."""
+    """Mark the holds past their expiry expired and give their budget (and coupon) back."""
     done = 0
     for sale, shard in uow.market.due_holds(now, offer_id):
         if uow.market.settle_sale(sale.moved_to(SaleStatus.EXPIRED, now, None), shard):
-            uow.market.give_budget(sale.offer_id, sale.grams)
+            _release(uow, sale)
             done += 1
     return done
+
+
+def _release(uow: UnitOfWork, sale: Sale) -> None:
+    """A hold voided or expired: its grams of budget and its coupon go back to the offer."""
+    uow.market.give_budget(sale.offer_id, sale.grams)
+    if sale.coupon is not None:
+        uow.market.return_coupon(sale.offer_id, sale.id)
 
 
 def expire_holds(ctx: Context) -> int:
@@ -403,7 +458,7 @@ def _settle_in(
     if status is SaleStatus.CONFIRMED:
         _post(uow, settled, lots, ctx.tz)
     else:
-        uow.market.give_budget(sale.offer_id, sale.grams)
+        _release(uow, sale)
     return SaleResult(settled, status, lots)
 
 

@@ -1,7 +1,10 @@
 """`requantify`: move reductions from one version of a methodology to another, by correcting
 entries (dry run by default). See domain.requantify for the rules.
 
-Work goes in chunks of reductions, one transaction each, holders locked like intake does. A
+Work goes in chunks of reductions, one transaction each, holders locked like intake does
+(the reductions' event holders and every holder their lineage names). A decrease comes out of
+the lots that hold the reduction, holder by holder (domain/market.py `take_back`), and the
+lineage rollup moves with it (`correction_lineage`). A
 dry run writes nothing and carries each chunk's changes forward so caps are judged as the
 real run would judge them. Running the same re-quantification again changes nothing: the
 reductions it handled are quantified with the new version now.
@@ -12,10 +15,11 @@ from __future__ import annotations
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from tanpuhui.domain.claims import ClaimBook, Claimed, claim_scopes
 from tanpuhui.domain.errors import InvalidInputError, NotFoundError
+from tanpuhui.domain.market import correction_lineage
 from tanpuhui.domain.methodology import Methodology
 from tanpuhui.domain.requantify import (
     RequantifyPlan,
@@ -98,8 +102,11 @@ def requantify(
             if not rows:
                 break
             if apply:
-                # lock the holders, then make sure none of the reductions moved meanwhile
-                uow.locks.acquire(sorted({r.holder for r in rows}))
+                # lock the holders (the event rows' and those who bought grams of them), then
+                # make sure none of the reductions moved meanwhile
+                bought, _ = uow.market.holders_of([r.id for r in rows], ctx.clock.now())
+                others = {h for by_holder in bought.values() for h in by_holder}
+                uow.locks.acquire(sorted({r.holder for r in rows} | others))
                 fresh = uow.corrections.reductions_at(old_id, None, None, len(rows),
                                                       [r.id for r in rows])  # fmt: skip
                 if [(r.id, r.holder, r.live_grams) for r in fresh] != [
@@ -118,6 +125,9 @@ def requantify(
                 )  # fmt: skip
                 if plan.entry is not None:
                     uow.ledger.record(plan.entry, lines_on_events=False)
+                    uow.market.apply_lineage(
+                        correction_lineage(plan.entry, {r.id: r.holder for r in rows})
+                    )
                 uow.intake.add_region_totals(plan.region_deltas)
                 after_ = uow.aggregates.snapshots([r.id for r in rows])
                 uow.aggregates.record(changes_between(before, after_))
@@ -160,7 +170,23 @@ def _plan(
     for (holder, group, behaviour, day), grams in carry.items():
         if holder in holders and day in days:
             book.adjust(holder, group, behaviour, day, grams)
-    balances = uow.corrections.balances_for([(r.holder, r.asset) for r in rows])
+    holdings = _holdings(uow, rows, ctx.clock.now())
+    pairs = [(h, r.asset) for r in rows for h in holdings[r.id]]
+    balances = uow.corrections.balances_for(pairs)
     return plan_requantify(
-        rows, new, stored.catalogue, book, balances, ctx.ids.new(), ctx.clock.now()
+        rows, new, stored.catalogue, book, balances, ctx.ids.new(), ctx.clock.now(), holdings
     )
+
+
+def _holdings(
+    uow: UnitOfWork, rows: list[StoredReduction], now: datetime
+) -> dict[uuid.UUID, dict[str, int]]:
+    """Per reduction, what each holder of it may give back: the event holder its live grams
+    plus its lineage delta, a buyer its delta; less what open holds reserve (domain/market)."""
+    deltas, reserved = uow.market.holders_of([r.id for r in rows], now)
+    found: dict[uuid.UUID, dict[str, int]] = {}
+    for r in rows:
+        lots = dict(deltas.get(r.id, {}))
+        lots[r.holder] = r.live_grams + lots.get(r.holder, 0)
+        found[r.id] = {h: g - reserved.get((h, r.id), 0) for h, g in lots.items()}
+    return found

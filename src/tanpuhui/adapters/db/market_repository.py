@@ -22,10 +22,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tanpuhui.adapters.db import schema as t
-from tanpuhui.adapters.db.bulk import any_of, insert_rows
+from tanpuhui.adapters.db.bulk import any_of, chunks, insert_rows
 from tanpuhui.adapters.programme_files import programme_from_content
 from tanpuhui.domain.checks import Violation
-from tanpuhui.domain.ledger import LINEAGE_KINDS, is_holder
+from tanpuhui.domain.ledger import LINEAGE_KINDS, is_holder, person_account
 from tanpuhui.domain.market import Lot, Offer, OfferStatus, Sale, SaleStatus
 from tanpuhui.domain.methodology import Confidence
 from tanpuhui.domain.points import Redemption
@@ -34,7 +34,10 @@ from tanpuhui.domain.shards import shard_of_account, shard_of_enterprise
 
 #: Parsed programme versions by (code, version, content hash): versions are immutable.
 _PARSED: dict[tuple[str, int, str], Programme] = {}
+#: Offers as first read, by id (a sale reads its offer's terms from here, not the database).
+_TERMS: dict[uuid.UUID, Offer] = {}
 _json = msgspec.json.encode
+
 _unjson = msgspec.json.decode
 
 
@@ -118,7 +121,17 @@ class SqlMarket:
 
     def find_offer(self, offer_id: uuid.UUID) -> Offer | None:
         r = self.conn.execute(sa.select(t.offers).where(t.offers.c.id == offer_id)).first()
-        return offer_of(r) if r else None
+        if r is None:
+            return None
+        offer = offer_of(r)
+        _TERMS.setdefault(offer_id, offer)
+        return offer
+
+    def offer_terms(self, offer_id: uuid.UUID) -> Offer | None:
+        """The offer as published, from this process's cache once read: every term but the
+        status is immutable, so the status in it may be stale (`take_budget` checks it)."""
+        found = _TERMS.get(offer_id)
+        return found if found is not None else self.find_offer(offer_id)
 
     def offers(self, enterprise_id: uuid.UUID | None = None) -> list[tuple[Offer, int]]:
         """Offers (of one enterprise, or all) with their remaining budget, oldest first."""
@@ -138,12 +151,12 @@ class SqlMarket:
         )
 
     def take_budget(self, offer_id: uuid.UUID, grams: int) -> bool:
-        """Take `grams` of the offer's budget if it still has them (the row lock decides races:
-        a concurrent taker waits, then sees the decremented budget)."""
+        """Take `grams` of the budget of an open offer if it still has them (the row lock
+        decides races: a concurrent taker waits, then sees the decremented budget)."""
         o = t.offers.c
         done = self.conn.execute(
             t.offers.update()
-            .where(o.id == offer_id, o.remaining_grams >= grams)
+            .where(o.id == offer_id, o.remaining_grams >= grams, o.status == OfferStatus.OPEN.value)
             .values(remaining_grams=o.remaining_grams - grams)
         ).rowcount
         return bool(done == 1)
@@ -177,6 +190,15 @@ class SqlMarket:
         )
         return str(row.code)
 
+    def return_coupon(self, offer_id: uuid.UUID, sale_id: uuid.UUID) -> None:
+        """Put the code a hold reserved back in the pool (the hold was voided or expired)."""
+        c = t.offer_coupons.c
+        self.conn.execute(
+            t.offer_coupons.update()
+            .where(c.offer_id == offer_id, c.sale_id == sale_id)
+            .values(sale_id=None)
+        )
+
     def coupons_left(self, offer_id: uuid.UUID) -> int:
         c = t.offer_coupons.c
         return int(
@@ -187,9 +209,15 @@ class SqlMarket:
 
     # --- sales ------------------------------------------------------------------------------
 
-    def add_sale(self, sale: Sale, shard: int, lots: Sequence[Lot]) -> None:
-        self.conn.execute(
-            t.sales.insert().values(
+    def add_sale(self, sale: Sale, shard: int, lots: Sequence[Lot]) -> bool:
+        """Store a sale and its lots; False (nothing stored) when the person's request id is
+        taken already (the sale is a replay)."""
+        insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        stored = self.conn.execute(
+            insert(t.sales)
+            .on_conflict_do_nothing(index_elements=["shard", "person_id", "request_id"])
+            .returning(t.sales.c.id)
+            .values(
                 shard=shard,
                 id=sale.id,
                 offer_id=sale.offer_id,
@@ -206,7 +234,9 @@ class SqlMarket:
                 expires_at=sale.expires_at,
                 settled_at=sale.settled_at,
             )
-        )
+        ).first()
+        if stored is None:
+            return False
         self.conn.execute(  # a few rows: one executemany, no COPY set-up
             t.sale_lots.insert(),
             [
@@ -220,6 +250,7 @@ class SqlMarket:
                 for lot in lots
             ],
         )
+        return True
 
     def settle_sale(self, sale: Sale, shard: int) -> bool:
         """Store a hold's move out of `held`; False when a concurrent writer moved it first."""
@@ -281,16 +312,16 @@ class SqlMarket:
             query = query.where(s.offer_id == offer_id)
         return [(sale_of(r), r.shard) for r in self.conn.execute(query.order_by(s.expires_at))]
 
-    def expired_unswept(self, offer_id: uuid.UUID, now: datetime) -> int:
-        """Grams of holds past their expiry not yet swept (their budget is free already)."""
+    def expired_unswept(self, offer_id: uuid.UUID, now: datetime) -> tuple[int, int]:
+        """(grams, count) of the offer's holds past their expiry not yet swept: their budget
+        (and, for a coupon offer, their codes) are free already."""
         s = t.sales.c
-        return int(
-            self.conn.execute(
-                sa.select(sa.func.coalesce(sa.func.sum(s.grams), 0)).where(
-                    s.offer_id == offer_id, s.status == SaleStatus.HELD.value, s.expires_at <= now
-                )
-            ).scalar_one()
-        )
+        grams, count = self.conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(s.grams), 0), sa.func.count()).where(
+                s.offer_id == offer_id, s.status == SaleStatus.HELD.value, s.expires_at <= now
+            )
+        ).one()
+        return int(grams), int(count)
 
     def sale_lots(self, shard: int, sale_id: uuid.UUID) -> list[Lot]:
         sl, e = t.sale_lots.c, t.events.c
@@ -321,8 +352,39 @@ class SqlMarket:
 
     # --- lineage ----------------------------------------------------------------------------
 
+    def holders_of(
+        self, reduction_ids: Sequence[uuid.UUID], now: datetime
+    ) -> tuple[dict[uuid.UUID, dict[str, int]], dict[tuple[str, uuid.UUID], int]]:
+        """For re-quantification: the lineage deltas of these reductions by holder, and what
+        open (unexpired) holds reserve of them by (holder, reduction)."""
+        d, sl, s = t.holding_deltas.c, t.sale_lots.c, t.sales.c
+        deltas: dict[uuid.UUID, dict[str, int]] = defaultdict(dict)
+        reserved: dict[tuple[str, uuid.UUID], int] = defaultdict(int)
+        for part in chunks(list(reduction_ids), 1000):
+            for r in self.conn.execute(
+                sa.select(d.reduction_id, d.holder, d.grams).where(d.reduction_id.in_(part))
+            ):
+                deltas[r.reduction_id][r.holder] = int(r.grams)
+            for r in self.conn.execute(
+                sa.select(s.person_id, sl.reduction_id, sl.grams)
+                .select_from(
+                    t.sales.join(t.sale_lots, sa.and_(sl.shard == s.shard, sl.sale_id == s.id))
+                )
+                .where(
+                    s.status == SaleStatus.HELD.value, s.expires_at > now, sl.reduction_id.in_(part)
+                )
+            ):
+                reserved[(person_account(r.person_id), r.reduction_id)] += int(r.grams)
+        return dict(deltas), dict(reserved)
+
     def lots_of(self, holder: str) -> list[Lot]:
         """What `holder` owns, reduction by reduction (its lineage; lots of 0 g included)."""
+        return [
+            Lot(r[0], r[1], int(r[2]), r[3], r[4])
+            for r in self.conn.execute(sa.union_all(*self._lot_queries(holder)))
+        ]
+
+    def _lot_queries(self, holder: str, *extra: Any) -> tuple[sa.Select[Any], sa.Select[Any]]:
         e, d = t.events.c, t.holding_deltas.c
         shard = shard_of_account(holder)
         delta = sa.and_(d.shard == shard, d.holder == holder, d.reduction_id == e.id)
@@ -333,13 +395,14 @@ class SqlMarket:
                 (e.live_grams + sa.func.coalesce(d.grams, 0)).label("grams"),
                 e.started_at,
                 e.quality,
+                *extra,
             )
             .select_from(t.events.outerjoin(t.holding_deltas, delta))
             # the literal lets both engines use the partial index of active claims by holder
             .where(e.holder == holder, sa.text("events.state = 'active'"))
         )
         gained = (
-            sa.select(d.reduction_id, d.asset, d.grams, e.started_at, e.quality)
+            sa.select(d.reduction_id, d.asset, d.grams, e.started_at, e.quality, *extra)
             .select_from(t.holding_deltas.join(t.events, e.id == d.reduction_id))
             .where(
                 d.shard == shard,
@@ -347,10 +410,32 @@ class SqlMarket:
                 sa.or_(e.holder.is_(None), e.holder != holder, e.state != "active"),
             )
         )
-        return [
-            Lot(r[0], r[1], int(r[2]), r[3], r[4])
-            for r in self.conn.execute(sa.union_all(own, gained))
-        ]
+        return own, gained
+
+    def available_lots(
+        self, holder: str, shard: int, person_id: uuid.UUID, now: datetime
+    ) -> tuple[list[Lot], list[Lot]]:
+        """`lots_of(holder)` and `reserved(shard, person_id, now)` in one round trip."""
+        sl, s = t.sale_lots.c, t.sales.c
+        held = (
+            sa.select(
+                sl.reduction_id, sl.asset, sl.grams, s.created_at,
+                sa.cast(sa.null(), sa.Text).label("quality"), sa.literal(1).label("tag"),
+            )
+            .select_from(
+                t.sale_lots.join(t.sales, sa.and_(s.shard == sl.shard, s.id == sl.sale_id))
+            )
+            .where(
+                s.shard == shard, s.person_id == person_id,
+                s.status == SaleStatus.HELD.value, s.expires_at > now,
+            )
+        )  # fmt: skip
+        own, gained = self._lot_queries(holder, sa.literal(0).label("tag"))
+        lots: list[Lot] = []
+        reserved: list[Lot] = []
+        for r in self.conn.execute(sa.union_all(own, gained, held)):
+            (reserved if r[5] else lots).append(Lot(r[0], r[1], int(r[2]), r[3], r[4]))
+        return lots, reserved
 
     def apply_lineage(self, deltas: Mapping[tuple[str, uuid.UUID, str], int]) -> None:
         """Add a movement's lineage changes ((holder, reduction, asset) → grams): one upsert
@@ -472,6 +557,24 @@ class SqlMarket:
         ):
             if is_holder(r[0]):  # retired and exported grams: their blocks' lineage instead
                 posted[(r[0], r[1])] += int(r[2])
+        e = t.events.c
+        # lineage-aware corrections (market.correction_lineage): a line on a holder of the
+        # reduction other than its event holder, i.e. one with a delta of it (a buyer; the
+        # event holder a binding later replaced, a pending subject, never has one)
+        bought = sa.and_(d.holder == p.account, d.reduction_id == p.reduction_id)
+        for c in self.conn.execute(
+            sa.select(p.account, p.reduction_id, e.holder, sa.func.sum(p.amount))
+            .select_from(
+                t.postings.join(t.ledger_entries, le.id == p.entry_id)
+                .join(t.events, e.id == p.reduction_id)
+                .join(t.holding_deltas, bought)
+            )
+            .where(le.kind == "correction", p.account != e.holder)
+            .group_by(p.account, p.reduction_id, e.holder)
+        ):
+            if is_holder(c[0]):
+                posted[(c[0], c[1])] += int(c[3])
+                posted[(c[2], c[1])] -= int(c[3])
         stored = {
             (r.holder, r.reduction_id): int(r.grams)
             for r in self.conn.execute(sa.select(d.holder, d.reduction_id, d.grams))
@@ -482,7 +585,7 @@ class SqlMarket:
                     10,
                     "lineage_rollup_mismatch",
                     f"{key[0]}/{key[1]}",
-                    f"movement lines move {posted.get(key, 0)} g, "
+                    f"movement and correction lines move {posted.get(key, 0)} g, "
                     f"the lineage says {stored.get(key, 0)}",
                 )
 
