@@ -147,6 +147,9 @@ def test_unsigned_requests_conform_and_are_refused(case: Any) -> None:
     # the transparency log and certificate verification: for anyone
     public = case.path.startswith(("/v1/log/", "/v1/certificates/"))
     if case.path.startswith("/v1/") and not public and response.status_code not in (405, 413):
+        if response.status_code == 404 and _names_no_route(case):
+            assert response.json()["code"] == "not_found", response.text
+            return
         assert response.status_code == 401, response.text
         assert response.headers["content-type"] == [PROBLEM]
         bearer = case.path.startswith(
@@ -157,6 +160,15 @@ def test_unsigned_requests_conform_and_are_refused(case: Any) -> None:
         )  # fmt: skip
         expected = "invalid_token" if bearer else "missing_signature"
         assert response.json()["code"] == expected
+
+
+def _names_no_route(case: Any) -> bool:
+    """A `{name:path}` parameter (event and binding ids) matches `.*`, never a line break: a
+    URL with one there names no route and is answered 404 before any authentication, as any
+    unknown path is (found by Schemathesis: GET /v1/events/%0A0)."""
+    values = (case.path_parameters or {}).values()
+    breaks = ("\n", "\r", "%0A", "%0D")  # Schemathesis hands them over percent-encoded
+    return any(b in str(v).upper() for v in values for b in breaks)
 
 
 @schema.parametrize()

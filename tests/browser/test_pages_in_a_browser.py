@@ -97,7 +97,9 @@ def test_a_person_signs_in_sees_the_ledger_opens_a_trace_and_gets_a_binding_code
     page.get_by_role("button", name="登录").click()
     page.wait_for_url(re.compile(r"/me$"))
     assert page.locator(".stats strong").first.inner_text() == "1,104"
-    assert page.evaluate("document.fonts.check('16px \"Tanpuhui Sans\"', '碳')")
+    assert page.evaluate(  # waits for the font to arrive (check() alone raced its download)
+        "document.fonts.load('16px \"Tanpuhui Sans\"', '碳').then(faces => faces.length > 0)"
+    )
     _shoot(tab, engine_name, "ledger")
     page.get_by_role("link", name="为什么是 319 克？").first.click()
     assert page.get_by_role("heading", level=1).inner_text() == "为什么是 319 克？"

@@ -35,7 +35,9 @@ def test_the_verification_page_renders_at_phone_width_in_both_languages(
         assert page.get_by_role("heading", level=1).inner_text() == "证书验证"
         main = page.inner_text("main")
         assert "真实有效" in main and "骑行达人" in main and serial in main
-        assert page.evaluate("document.fonts.check('16px \"Tanpuhui Sans\"', '碳')")
+        assert page.evaluate(  # waits for the font to arrive (check() alone raced its download)
+            "document.fonts.load('16px \"Tanpuhui Sans\"', '碳').then(faces => faces.length > 0)"
+        )
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], "the page scrolls sideways on a phone"
         _shoot(tab, engine_name, "verify")

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pypdf
 import sqlalchemy as sa
 
+from tests.conftest import CST, NOW
 from tests.e2e.cli_support import ride, run_cli, write_jsonl
 from tests.e2e.conftest import Run
-
-CST_OFFSET = timedelta(hours=8)
 
 
 def _json(tanpuhui: Run, *args: str) -> Any:
@@ -26,9 +25,9 @@ def _json(tanpuhui: Run, *args: str) -> Any:
 
 
 def _days() -> tuple[str, str]:
-    """Yesterday and today in the platform's time zone (+08:00): the rides' days, whatever the
-    real clock says (the CLI uses it)."""
-    today = (datetime.now(UTC) + CST_OFFSET).date()
+    """Yesterday and today in the platform's time zone (+08:00) of the commands' business
+    time (TANPUHUI_NOW, the tests' fixed clock): the rides' days."""
+    today = NOW.astimezone(CST).date()
     return str(today - timedelta(days=1)), str(today)
 
 
