@@ -9,7 +9,6 @@ sees only its own offers, sales and holds (another's are not found).
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -18,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from tanpuhui.api import market_schemas as ms
+from tanpuhui.api.bodies import decode_body, parse_id
 from tanpuhui.api.routes import json_body, json_response, problems
 from tanpuhui.api.security import bearer_person, context, read_body, signed_enterprise
 from tanpuhui.domain.errors import InvalidInputError
@@ -45,20 +45,6 @@ router = APIRouter()
 Signed = Annotated[Enterprise, Depends(signed_enterprise)]
 Bearer = Annotated[Person, Depends(bearer_person)]
 Limit = Annotated[int, Query(ge=1, le=500)]
-
-
-def _uuid(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidInputError(f"{value!r} is not {what} id", code="invalid_request") from None
-
-
-def _decode(body: bytes, kind: type[Any], what: str) -> Any:
-    try:
-        return msgspec.json.decode(body, type=kind)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise InvalidInputError(f"invalid {what}: {exc}", code="invalid_request") from None
 
 
 class _OfferBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -125,8 +111,8 @@ async def my_offers(request: Request, person: Bearer) -> Response:
     openapi_extra=json_body("SaleRequest"),
 )
 async def post_sale(request: Request, person: Bearer) -> Response:
-    body = _decode(await read_body(request), _SaleBody, "sale")
-    offer = _uuid(body.offer_id, "an offer")
+    body = decode_body(await read_body(request), _SaleBody, "sale")
+    offer = parse_id(body.offer_id, "an offer")
     result = await run_in_threadpool(
         sell_reductions, context(request), person.id, offer, body.grams, body.request_id
     )
@@ -157,7 +143,7 @@ async def my_sales(request: Request, person: Bearer, limit: Limit = 100) -> Resp
     openapi_extra=json_body("OfferRequest"),
 )
 async def post_offer(request: Request, enterprise: Signed) -> Response:
-    body = _decode(request.state.body, _OfferBody, "offer")
+    body = decode_body(request.state.body, _OfferBody, "offer")
     valid_until = body.valid_until
     if valid_until is not None and valid_until.tzinfo is None:
         raise InvalidInputError("valid_until needs a UTC offset", code="invalid_request")
@@ -192,7 +178,7 @@ async def read_offers(request: Request, enterprise: Signed) -> Response:
 
 async def _offer_status(request: Request, who: Enterprise, offer: str, to: OfferStatus) -> Response:
     view = await run_in_threadpool(
-        set_offer_status, context(request), _uuid(offer, "an offer"), to, who.id
+        set_offer_status, context(request), parse_id(offer, "an offer"), to, who.id
     )
     return json_response(mv.offer_view(view))
 
@@ -235,7 +221,7 @@ async def read_sales(request: Request, enterprise: Signed, limit: Limit = 100) -
 
 async def _settle(request: Request, who: Enterprise, sale: str, to: SaleStatus) -> Response:
     result = await run_in_threadpool(
-        settle_hold, context(request), _uuid(sale, "a sale"), to, who.id
+        settle_hold, context(request), parse_id(sale, "a sale"), to, who.id
     )
     return json_response(mv.sale_view(result))
 
@@ -289,7 +275,7 @@ class _RedemptionBody(msgspec.Struct, forbid_unknown_fields=True):
     openapi_extra=json_body("RedemptionRequest"),
 )
 async def post_redemption(request: Request, enterprise: Signed) -> Response:
-    body = _decode(request.state.body, _RedemptionBody, "redemption")
+    body = decode_body(request.state.body, _RedemptionBody, "redemption")
     done, new = await run_in_threadpool(
         redeem_with_code, context(request), enterprise.id, body.code, body.programme,
         body.points, body.request_id,

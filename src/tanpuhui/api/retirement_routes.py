@@ -9,14 +9,14 @@ export, mark it exported or returned, fetch its file (CSV or JSON).
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from tanpuhui.api import retirement_schemas as rs
+from tanpuhui.api.bodies import decode_body, parse_id
 from tanpuhui.api.routes import json_body, json_response, problems
 from tanpuhui.api.security import context, guarded, read_body, signed_enterprise
 from tanpuhui.domain.errors import InvalidInputError, NotFoundError
@@ -46,20 +46,6 @@ async def operator(request: Request) -> Official:
 
 
 Operator = Annotated[Official, Depends(operator)]
-
-
-def _uuid(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidInputError(f"{value!r} is not {what} id", code="invalid_request") from None
-
-
-def _decode(body: bytes, kind: type[Any], what: str) -> Any:
-    try:
-        return msgspec.json.decode(body, type=kind)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise InvalidInputError(f"invalid {what}: {exc}", code="invalid_request") from None
 
 
 class _RetireBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -95,7 +81,7 @@ class _MarkBody(msgspec.Struct, forbid_unknown_fields=True):
     openapi_extra=json_body("RetirementRequest"),
 )
 async def post_retirement(request: Request, enterprise: Signed) -> Response:
-    body = _decode(request.state.body, _RetireBody, "retirement")
+    body = decode_body(request.state.body, _RetireBody, "retirement")
     asked = RetirementRequest(body.grams, body.beneficiary, body.purpose, body.period)
     result = await run_in_threadpool(
         retire_reductions, context(request), enterprise.id, asked, body.request_id
@@ -121,7 +107,7 @@ async def read_retirements(request: Request, enterprise: Signed) -> Response:
     responses=problems(401, 404, 422, 429, 503),
 )
 async def read_retirement(request: Request, enterprise: Signed, retirement_id: str) -> Response:
-    rid = _uuid(retirement_id, "a retirement")
+    rid = parse_id(retirement_id, "a retirement")
     result = await run_in_threadpool(get_retirement, context(request), rid)
     if result.retirement.enterprise_id != enterprise.id:
         raise NotFoundError(f"no retirement {retirement_id}")
@@ -138,8 +124,8 @@ async def read_retirement(request: Request, enterprise: Signed, retirement_id: s
     openapi_extra=json_body("ExportRequest"),
 )
 async def post_export(request: Request, official: Operator) -> Response:
-    body = _decode(await read_body(request), _ExportBody, "export")
-    ent = _uuid(body.enterprise, "an enterprise")
+    body = decode_body(await read_body(request), _ExportBody, "export")
+    ent = parse_id(body.enterprise, "an enterprise")
     result = await run_in_threadpool(
         create_export, context(request), ent, body.tonnes, body.registry
     )
@@ -154,12 +140,12 @@ async def post_export(request: Request, official: Operator) -> Response:
     openapi_extra=json_body("ExportMark"),
 )
 async def post_export_mark(request: Request, official: Operator, export_id: str) -> Response:
-    body = _decode(await read_body(request), _MarkBody, "mark")
+    body = decode_body(await read_body(request), _MarkBody, "mark")
     to = ExportStatus(body.status)
     if to is ExportStatus.RETURNED and body.reference is not None:
         raise InvalidInputError("a reference goes with exported", code="invalid_request")
     result = await run_in_threadpool(
-        mark_export, context(request), _uuid(export_id, "an export"), to, body.reference
+        mark_export, context(request), parse_id(export_id, "an export"), to, body.reference
     )
     return json_response(export_view(result))
 
@@ -178,7 +164,7 @@ async def read_export_file(
     export_id: str,
     format: Annotated[Literal["csv", "json"], Query()] = "csv",
 ) -> Response:
-    data = await run_in_threadpool(export_file, context(request), _uuid(export_id, "an export"))
+    data = await run_in_threadpool(export_file, context(request), parse_id(export_id, "an export"))
     if format == "json":
         return json_response(data)
     name = f"export-{data['export']}.csv"
