@@ -1,5 +1,5 @@
 """The other actors' pages in a real browser (Chromium through Playwright) on both engines: a
-person sells to an offer; a government user sees only their region (Shenzhen cannot reach
+person sells to an offer and downloads a certificate (a PDF whose serial verifies); a government user sees only their region (Shenzhen cannot reach
 Beijing); a verifier draws a sample and approves a batch. Every new page switches language,
 loads nothing from another host, logs no console error and shows no message id, and every
 form on it refuses a forged CSRF token. Phone and desktop screenshots go to docs/screenshots/.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,9 +20,18 @@ import pytest
 
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.sign_in import PrincipalKind
+from tanpuhui.services.certificates import verify_certificate
 from tests.browser.test_pages_in_a_browser import Watched, _check_language, _shoot
 from tests.db_fixtures import rows
-from tests.pages_world import Actors, Pages, World, add_actors, build_world, serve_pages
+from tests.pages_world import (
+    Actors,
+    Pages,
+    World,
+    add_actors,
+    award_certificate,
+    build_world,
+    serve_pages,
+)
 
 
 @pytest.fixture
@@ -47,9 +57,10 @@ def tab(browser: Any, pages: Pages) -> Iterator[Watched]:
     watched.close()
 
 
-def test_a_person_sells_to_an_offer(
-    tab: Watched, app: App, pages: Pages, world: World, engine_name: str
+def test_a_person_sells_to_an_offer_and_downloads_a_certificate(
+    tab: Watched, app: App, pages: Pages, world: World, engine_name: str, tmp_path: Path
 ) -> None:
+    serial = award_certificate(app, world.alice)
     page = tab.page
     tab.sign_in(app, PrincipalKind.PERSON, world.alice)
     page.get_by_role("link", name="出售", exact=True).click()
@@ -63,8 +74,21 @@ def test_a_person_sells_to_an_offer(
     _shoot(tab, engine_name, "sale")
     page.get_by_role("link", name="返回出售").click()
     assert page.locator("#points .stats strong").first.inner_text() == "50"
-    assert tab.errors == [] and tab.hosts == {urlsplit(pages.base_url).netloc}
     assert rows(app, "select count(*) from sales")[0][0] == 1
+    page.get_by_role("link", name="我的碳账本").first.click()
+    page.wait_for_url(re.compile(r"/me$"))
+    certificates = page.locator("#certificates")
+    assert serial in certificates.inner_text()
+    _shoot(tab, engine_name, "certificates")
+    with page.expect_download() as download:
+        certificates.get_by_role("link", name="下载证书（PDF）").first.click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name == f"{serial}.pdf" and saved.read_bytes().startswith(b"%PDF")
+    assert verify_certificate(app.ctx, saved.stem).content["recipient"] == "骑行达人"
+    page.get_by_role("link", name="公开核验").first.click()
+    assert serial in page.inner_text("main")
+    assert tab.errors == [] and tab.hosts == {urlsplit(pages.base_url).netloc}
 
 
 def test_a_government_user_sees_only_their_region(
@@ -115,6 +139,7 @@ SHOT = {"/platform": "platform", "/operator": "operator", "/operator/audit": "au
 def _new_pages(world: World, actors: Actors) -> list[tuple[PrincipalKind, uuid.UUID, str]]:
     return [
         (PrincipalKind.PERSON, world.alice, "/me/market"),
+        (PrincipalKind.PERSON, world.alice, "/me/leaderboard"),
         (PrincipalKind.USER, actors.shop_user, "/platform"),
         (PrincipalKind.GOVERNMENT, actors.shenzhen, "/government"),
         (PrincipalKind.VERIFIER, actors.verifier, "/verifier"),

@@ -5,6 +5,7 @@ new form, each actor's pages closed to the others, and both languages on every n
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -14,9 +15,10 @@ import pytest
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.parties import Role
 from tanpuhui.domain.sign_in import PrincipalKind
+from tanpuhui.services.certificates import verify_certificate
 from tanpuhui.services.parties import add_enterprise
 from tanpuhui.services.sign_in import add_web_user, issue_code
-from tanpuhui.web import market, platform, verifier
+from tanpuhui.web import display_names, market, person, platform, verifier
 from tests.db_fixtures import rows
 from tests.pages_world import (
     MONTH,
@@ -24,6 +26,7 @@ from tests.pages_world import (
     Pages,
     World,
     add_actors,
+    award_certificate,
     build_world,
     client,
     csrf_of,
@@ -32,6 +35,7 @@ from tests.pages_world import (
 )
 
 pytestmark = pytest.mark.usefixtures("engine_name")
+REDUCTION = re.compile(r'href="/me/reductions/([0-9a-f-]{36})">')
 
 
 @pytest.fixture
@@ -292,7 +296,7 @@ def test_the_operator_sees_health_versions_a_diff_and_the_audit_trail(
 
 ACTOR_POSTS = {
     route.path: module
-    for module in (market, platform, verifier)
+    for module in (market, platform, verifier, display_names)
     for route in module.router.routes
     if "POST" in getattr(route, "methods", ())
 }
@@ -304,6 +308,7 @@ def test_every_new_form_refuses_a_missing_or_wrong_csrf_token(
 ) -> None:
     who = {
         market: (PrincipalKind.PERSON, world.alice),
+        display_names: (PrincipalKind.PERSON, world.alice),
         platform: (PrincipalKind.USER, actors.shop_user),
         verifier: (PrincipalKind.VERIFIER, actors.verifier),
     }[ACTOR_POSTS[path]]
@@ -318,7 +323,8 @@ def test_every_new_form_refuses_a_missing_or_wrong_csrf_token(
     data = {
         "offer": str(actors.points_offer), "grams": "100", "budget_grams": "1000",
         "points_per_kg": "1", "programme": "luzhou.lvya", "merchant": str(actors.bus),
-        "points": "1", "comment": "ok", "seed": "1",
+        "points": "1", "comment": "ok", "seed": "1", "display_name": "x", "opted_in": "1",
+        "beneficiary": "x", "purpose": "x",
     }  # fmt: skip
     for csrf in (None, "x" * 43):
         sent = data if csrf is None else {**data, "csrf": csrf}
@@ -328,6 +334,8 @@ def test_every_new_form_refuses_a_missing_or_wrong_csrf_token(
     assert rows(app, "select count(*) from offers")[0][0] == 2
     assert rows(app, "select count(*) from offers where status = 'open'")[0][0] == 2
     assert rows(app, "select state from issuance_batches")[0][0] == "open"
+    assert rows(app, "select count(*) from retirements")[0][0] == 0
+    assert rows(app, "select count(*) from display_names")[0][0] == 0
 
 
 def test_each_actors_pages_are_closed_to_every_other_kind_of_account(
@@ -370,7 +378,7 @@ def _actor_pages(
     pages: Pages, app: App, world: World, actors: Actors
 ) -> Iterator[tuple[httpx.Client, str]]:
     for kind, account, paths in (
-        (PrincipalKind.PERSON, world.alice, ["/me/market"]),
+        (PrincipalKind.PERSON, world.alice, ["/me/market", "/me/leaderboard"]),
         (PrincipalKind.USER, actors.shop_user, ["/platform"]),
         (PrincipalKind.GOVERNMENT, actors.shenzhen, ["/government", "/government?region=440305"]),
         (PrincipalKind.VERIFIER, actors.verifier, [
@@ -398,5 +406,106 @@ def test_every_new_page_in_both_languages_uses_only_catalogued_messages(
             assert answer.status_code == 200, (path, answer.status_code)
             assert f'<html lang="{lang}">' in answer.text
             seen += 1
-    assert seen == 2 * 9
+    assert seen == 2 * 10
     assert pages.api.state.web.catalogues.missing == set()
+
+
+def test_a_person_lists_and_downloads_their_certificates_and_sees_their_place(
+    pages: Pages, app: App, world: World, actors: Actors
+) -> None:
+    """Certificates on 我的碳账本 (each a PDF, the owner's only: another person's serial is not
+    found), the leaderboard name and this month's place once opted in, all in the export."""
+    serial = award_certificate(app, world.alice)
+    alice, bob = _visitor(pages), _visitor(pages)
+    sign_in(alice, app, PrincipalKind.PERSON, world.alice)
+    ledger = alice.get("/me?lang=en").text
+    listed = ledger.split('id="certificates"')[1].split("</section>")[0]
+    assert serial in listed and f"/me/certificates/{serial}.pdf" in listed
+    assert "骑行达人" in ledger.split('id="board-name"')[1].split("</p>")[0]
+    pdf = alice.get(f"/me/certificates/{serial}.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert verify_certificate(app.ctx, serial).content["recipient"] == "骑行达人"
+    board = alice.get("/me/leaderboard?lang=en").text.split('id="positions"')[1]
+    assert "bike_share_ride" in board and "No. 1" in board
+    exported = alice.get("/me/export.json").json()
+    assert [c["content"]["serial"] for c in exported["certificates"]] == [serial]
+    assert exported["display_name"] == {"name": "骑行达人", "opted_in": True}
+    sign_in(bob, app, PrincipalKind.PERSON, world.bob)
+    assert serial not in bob.get("/me").text
+    theirs = bob.get(f"/me/certificates/{serial}.pdf")
+    assert theirs.status_code == 404 and not theirs.content.startswith(b"%PDF")
+    assert "No. " not in bob.get("/me/leaderboard?lang=en").text  # not opted in: on no board
+    assert bob.get("/me/certificates/TPH-nope.pdf").status_code == 400  # invalid_serial
+
+
+def _listed(html: str) -> list[str]:
+    """The reductions a ledger page lists, in order (each is linked twice)."""
+    section = html.split('id="reductions"')[1].split("</ul>")[0]
+    return list(dict.fromkeys(REDUCTION.findall(section)))
+
+
+def test_the_ledgers_reductions_are_paged_by_keyset_links(
+    pages: Pages, app: App, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(person, "PAGE_SIZE", 2)
+    http = pages.http
+    sign_in(http, app, PrincipalKind.PERSON, world.alice)
+    seen: list[str] = []
+    first = http.get("/me?lang=en").text
+    assert 'id="page-newer"' not in first and 'id="page-newest"' not in first
+    html = first
+    while 'id="page-older"' in html:
+        seen += _listed(html)
+        older = html.split('id="page-older"')[0].rsplit('href="', 1)[1].split('"')[0]
+        assert "before=" in older and "offset" not in older
+        html = http.get(older.replace("&amp;", "&")).text
+    seen += _listed(html)
+    credited = rows(
+        app, "select id from events where holder = :h and state = 'active' order by started_at desc",
+        h=f"person:{world.alice}",
+    )  # fmt: skip
+    assert seen == [str(uuid.UUID(str(r[0]))) for r in credited]
+    assert len(seen) == 3 and 'id="page-newer"' in html and 'id="page-newest"' in html
+    newer = html.split('id="page-newer"')[0].rsplit('href="', 1)[1].split('"')[0]
+    back = http.get(newer.replace("&amp;", "&")).text
+    assert _listed(back) == seen[:2]
+    bad = http.get("/me?before=yesterday")
+    assert bad.status_code == 400 and "invalid_cursor" in bad.text
+
+
+def test_a_platform_retires_grams_downloads_the_certificate_and_sees_its_blocks(
+    pages: Pages, app: App, world: World, actors: Actors
+) -> None:
+    person_, shop, rival = _visitor(pages), _visitor(pages), _visitor(pages)
+    sign_in(person_, app, PrincipalKind.PERSON, world.alice)
+    form = {"csrf": csrf_of(person_.get("/me/market").text),
+            "offer": str(actors.points_offer), "grams": "500"}  # fmt: skip
+    assert person_.post("/me/sales", data=form).status_code == 200
+    sign_in(shop, app, PrincipalKind.USER, actors.shop_user)
+    console = shop.get("/platform?lang=en").text
+    request_id = console.split('name="request" value="')[1].split('"')[0]
+    retire = {"csrf": csrf_of(console), "request": request_id, "grams": "200",
+              "beneficiary": "2026 年会", "purpose": "碳中和", "period": "2026"}  # fmt: skip
+    for _ in range(2):  # the same form posted twice retires once
+        done = shop.post("/platform/retirements", data=retire)
+        assert done.status_code == 303, done.text
+    ((serial, grams),) = rows(app, "select certificate, grams from retirements")
+    assert grams == 200
+    after = shop.get("/platform?lang=en").text
+    section = after.split('id="retirements"')[1].split("</section>")[0]
+    assert serial in section and "2026 年会" in section and "Retired" in section
+    (block,) = [str(r[0]) for r in rows(app, "select serial from serial_blocks")]
+    assert block in section
+    pdf = shop.get(f"/platform/certificates/{serial}.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert verify_certificate(app.ctx, serial).content["kind"] == "retirement"
+    assert 'id="exports"' in after
+    too_much = shop.post("/platform/retirements", data={**retire, "request": "r2", "grams": "9999"})
+    assert too_much.status_code == 409 and "insufficient_balance" in too_much.text
+    bad = shop.post("/platform/retirements", data={**retire, "request": "r3", "period": "June"})
+    assert bad.status_code == 400 and "invalid_period" in bad.text
+    other = add_enterprise(app.ctx, "Rival Mall", {Role.PLATFORM}).id
+    sign_in(rival, app, PrincipalKind.USER, add_web_user(app.ctx, PrincipalKind.USER, "R", other).id)
+    assert serial not in rival.get("/platform").text
+    assert rival.get(f"/platform/certificates/{serial}.pdf").status_code == 404

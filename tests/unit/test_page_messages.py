@@ -21,12 +21,17 @@ DYNAMIC = {
     "credential.": ["active", "rotating", "expired", "revoked"],
     "why.": ["duplicate", "capped", "too_frequent", "other"],
     "category.": ["衣", "食", "住", "行", "用", "办公", "数字金融"],
-    "error.": ["other", "csrf_failed", "invalid_code", "rate_limited", "not_found"],
+    "error.": [
+        "other", "csrf_failed", "invalid_code", "rate_limited", "not_found", "invalid_cursor",
+    ],
     "sale.": ["completed", "held", "confirmed", "voided", "expired"],
     "offer.": ["open", "paused", "closed"],
     "batch.": ["open", "approved", "rejected"],
     "platform.": ["pause", "resume", "close"],
     "role.": ["scene", "platform"],
+    "verify.kind.": ["leaderboard", "milestone", "retirement"],
+    "block.": ["retired", "pending_export", "exported", "returned"],
+    "export.": ["pending_export", "exported", "returned"],
 }
 #: attributes a reader sees or hears
 VISIBLE_ATTRIBUTES = re.compile(r"""\b(?:placeholder|title|alt|aria-label)\s*=\s*"([^"]*)\"""")

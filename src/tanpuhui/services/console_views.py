@@ -1,7 +1,7 @@
 """What the pages of the other actors show, read-only, one function per page: the person's
 market and points (offers they can sell to, sales and holds, points by programme with their
 history), a platform enterprise's console (offers, sales and holds, holdings by class with
-lineage), a government account's dashboard (its region tree, the trend, breakdowns — every
+lineage, retirements with their certificates, export attempts with their blocks), a government account's dashboard (its region tree, the trend, breakdowns — every
 figure from `regional_stats`, k-suppressed there), the verifier's queue, and the operator's
 published versions with a diff between two of them.
 
@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from tanpuhui.domain.aggregates import Figures
+from tanpuhui.domain.certificates import Certificate
 from tanpuhui.domain.errors import ForbiddenError, NotFoundError
 from tanpuhui.domain.ledger import enterprise_account, person_account
 from tanpuhui.domain.market import Lot, OfferStatus, SaleStatus
@@ -34,6 +35,7 @@ from tanpuhui.services.aggregates import (
     regional_stats,
 )
 from tanpuhui.services.context import Context
+from tanpuhui.services.export import ExportResult
 from tanpuhui.services.market import (
     OfferView,
     SaleResult,
@@ -43,7 +45,9 @@ from tanpuhui.services.market import (
     sales_of_enterprise,
     sales_of_person,
 )
+from tanpuhui.services.pages import certificates_of
 from tanpuhui.services.ports import IssuanceBatch
+from tanpuhui.services.retirement import RetirementResult, retirements_of
 
 # --- the person: selling and points ----------------------------------------------------------
 
@@ -147,6 +151,28 @@ def platform_console(ctx: Context, enterprise_id: uuid.UUID, limit: int = 100) -
         holdings_of(ctx, enterprise_account(enterprise_id)),
         programmes,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformMore:
+    """A platform enterprise's retirements (each with its certificate) and export attempts
+    (each with its serial-numbered blocks), newest first."""
+
+    retirements: list[RetirementResult]
+    certificates: dict[str, Certificate]  # serial → the retirement's certificate
+    exports: list[ExportResult]
+
+
+def platform_more(ctx: Context, enterprise_id: uuid.UUID) -> PlatformMore:
+    """Only the enterprise's own retirements, certificates and exports."""
+    retired = retirements_of(ctx, enterprise_id)
+    certificates = {c.serial: c for c in certificates_of(ctx, enterprise_account(enterprise_id))}
+    with ctx.uow(write=False) as uow:
+        exports = [
+            ExportResult(x, uow.retirement.blocks_of_export(x.id))
+            for x in uow.pages.exports_of(enterprise_id)
+        ]
+    return PlatformMore(retired, certificates, exports)
 
 
 def _offer_order(status: OfferStatus) -> int:

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
+from tanpuhui.domain.retirement import Export
 from tanpuhui.domain.sign_in import Principal, Session, SignInCode, WebUser
+from tanpuhui.services.certificate_ports import StoredCertificate
 from tanpuhui.services.ports import IssuanceBatch, ReductionView
 
 
@@ -74,8 +76,22 @@ class RejectedReason:
     examples: list[tuple[str, str]]  # (event_id, message)
 
 
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a page of a list that grows starts (keyset paging, never OFFSET): the items
+    strictly older than (`at`, `id`) in the list's order, newest first."""
+
+    at: datetime
+    id: str
+
+
 class PageQueries(Protocol):
     def slices(self, holder: str) -> list[Slice]: ...
+    def reductions_page(
+        self, holder: str, limit: int, cursor: Cursor | None, *, older: bool = True
+    ) -> list[ReductionView]: ...
+    def certificates_of(self, shard: int, holder: str) -> list[StoredCertificate]: ...
+    def exports_of(self, enterprise_id: uuid.UUID) -> list[Export]: ...
     def reduction_of(self, holder: str, reduction_id: uuid.UUID) -> ReductionView | None: ...
     def not_credited(self, person_id: uuid.UUID, limit: int) -> list[NotCredited]: ...
     def region_persons(self, prefix_length: int) -> list[Share]: ...

@@ -12,15 +12,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from tanpuhui.domain.errors import NotFoundError
+from tanpuhui.domain.certificates import Certificate, parse_content, read_serial
+from tanpuhui.domain.errors import InvalidInputError, NotFoundError
+from tanpuhui.domain.leaderboard import MAX_TOP, BoardKind
 from tanpuhui.domain.ledger import person_account
 from tanpuhui.domain.parties import Binding
+from tanpuhui.domain.shards import shard_of_account
+from tanpuhui.services.certificate_ports import DisplayName
+from tanpuhui.services.certificates import verify_certificate
 from tanpuhui.services.context import Context
+from tanpuhui.services.leaderboards import board_spec, leaderboard
 from tanpuhui.services.ledger import TracedReduction, trace_of
-from tanpuhui.services.page_ports import NotCredited, RejectedReason, Share, Slice
+from tanpuhui.services.market import sales_of_person
+from tanpuhui.services.page_ports import Cursor, NotCredited, RejectedReason, Share, Slice
+from tanpuhui.services.ports import ReductionView
 from tanpuhui.services.views import event_detail, traced_view
 
 #: k-anonymity threshold of the public totals: a region is shown only with this many persons.
@@ -62,6 +70,63 @@ def landing_totals(ctx: Context) -> Landing:
     )
 
 
+# --- paging: keyset cursors --------------------------------------------------------------------
+
+
+def cursor_text(cursor: Cursor) -> str:
+    """A cursor as it goes into a page's link (`?before=` / `?after=`)."""
+    return f"{cursor.at.isoformat()}~{cursor.id}"
+
+
+def parse_cursor(raw: str | None) -> Cursor | None:
+    """A cursor from a link; anything else is 400 `invalid_cursor`, never a 500."""
+    if not raw:
+        return None
+    at, sep, ident = raw.partition("~")
+    try:
+        moment = datetime.fromisoformat(at)
+        uuid.UUID(ident)
+    except ValueError:
+        moment = None
+    if not sep or moment is None or moment.tzinfo is None:
+        raise InvalidInputError("not a page cursor", code="invalid_cursor")
+    return Cursor(moment, ident)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One page of a list that grows, newest first, with the cursors of its neighbours
+    (None when there is no page that way)."""
+
+    items: list[TracedReduction]
+    older: Cursor | None
+    newer: Cursor | None
+    first: bool  # this is the newest page
+
+
+def _reduction_window(
+    fetch: Callable[[int, Cursor | None, bool], list[ReductionView]],
+    limit: int,
+    before: Cursor | None,
+    after: Cursor | None,
+    trace: Callable[[ReductionView], TracedReduction],
+) -> Window:
+    def at(r: ReductionView) -> Cursor:
+        return Cursor(r.started_at, str(r.id))
+
+    if after is not None:
+        rows = fetch(limit + 1, after, False)
+        more, rows = len(rows) > limit, list(reversed(rows[:limit]))
+        older = at(rows[-1]) if rows else None
+        return Window([trace(r) for r in rows], older, at(rows[0]) if more else None, not more)
+    rows = fetch(limit + 1, before, True)
+    more, rows = len(rows) > limit, rows[:limit]
+    newer = at(rows[0]) if before is not None and rows else None
+    return Window(
+        [trace(r) for r in rows], at(rows[-1]) if more else None, newer, before is None
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class LinkedEnterprise:
     enterprise_id: uuid.UUID
@@ -82,9 +147,21 @@ class PersonPage:
     reductions: list[TracedReduction]
     not_credited: list[NotCredited]
     linked: list[LinkedEnterprise]
+    window: Window  # this page of the reductions (`reductions` is its items)
+    certificates: list[Certificate]  # newest first
+    display_name: DisplayName | None  # the leaderboard name and opt-in
 
 
-def person_page(ctx: Context, person_id: uuid.UUID, *, limit: int = 50) -> PersonPage:
+def person_page(
+    ctx: Context,
+    person_id: uuid.UUID,
+    *,
+    limit: int = 50,
+    before: Cursor | None = None,
+    after: Cursor | None = None,
+) -> PersonPage:
+    """The ledger with one page of the reductions: the newest `limit`, or those older than
+    `before` / newer than `after` (keyset cursors of the page's links)."""
     account = person_account(person_id)
     today = ctx.clock.now().astimezone(ctx.tz).date()
     month = today.replace(day=1)
@@ -93,11 +170,20 @@ def person_page(ctx: Context, person_id: uuid.UUID, *, limit: int = 50) -> Perso
             raise NotFoundError(f"no person {person_id}")
         catalogue = ctx.catalogues.current(uow).catalogue
         slices = uow.pages.slices(account)
-        reductions = uow.queries.recent_reductions(account, limit)
+        pages = uow.pages
+
+        def fetch(n: int, cursor: Cursor | None, older: bool) -> list[ReductionView]:
+            return pages.reductions_page(account, n, cursor, older=older)
+
+        window = _reduction_window(
+            fetch, limit, before, after, lambda r: trace_of(r, catalogue)
+        )
         not_credited = uow.pages.not_credited(person_id, limit)
         linked = _linked(
             uow.bindings.subjects_of(person_id), {e.id: e.name for e in uow.enterprises.list()}
         )
+        stored = uow.pages.certificates_of(shard_of_account(account), account)
+        chosen = uow.certificates.find_display_name(person_id)
     months: dict[date, int] = {}
     for s in slices:
         months[s.day.replace(day=1)] = months.get(s.day.replace(day=1), 0) + s.grams
@@ -109,10 +195,69 @@ def person_page(ctx: Context, person_id: uuid.UUID, *, limit: int = 50) -> Perso
         by_month=sorted(months.items()),
         by_behaviour=_shares(slices, lambda s: s.behaviour),
         by_enterprise=_shares(slices, lambda s: s.enterprise),
-        reductions=[trace_of(r, catalogue) for r in reductions],
+        reductions=window.items,
         not_credited=not_credited,
         linked=linked,
+        window=window,
+        certificates=[Certificate(parse_content(c.content), c.signature) for c in stored],
+        display_name=chosen,
     )
+
+
+def own_certificate(ctx: Context, holder: str, serial: str) -> Certificate:
+    """One of the holder's own certificates, verified (signature and content); a serial of
+    another holder's certificate is simply not found, like an unknown one."""
+    parts = read_serial(serial)
+    with ctx.uow(write=False) as uow:
+        found = uow.certificates.find(parts.shard, serial)
+    if found is None or found.holder != holder:
+        raise NotFoundError(f"no certificate {serial} of yours", code="certificate_not_found")
+    return verify_certificate(ctx, serial)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """The person's place on this month's board of one behaviour (opted-in people only)."""
+
+    behaviour: str
+    rank: int | None  # None: below the board's first MAX_TOP
+    grams: int
+    first: date
+    last: date
+
+
+def board_positions(ctx: Context, person_id: uuid.UUID) -> list[Position]:
+    """Where the person stands this month on the board of each behaviour they did this
+    month — only once they opted in (an opted-out person is on no board)."""
+    account = person_account(person_id)
+    last = ctx.clock.now().astimezone(ctx.tz).date()
+    first = last.replace(day=1)
+    with ctx.uow(write=False) as uow:
+        chosen = uow.certificates.find_display_name(person_id)
+        if chosen is None or not chosen.opted_in:
+            return []
+        slices = uow.pages.slices(account)
+    grams: dict[str, int] = {}
+    for s in slices:
+        if s.day >= first:
+            grams[s.behaviour] = grams.get(s.behaviour, 0) + s.grams
+    found = []
+    for behaviour in sorted(grams):
+        board = leaderboard(
+            ctx, board_spec(BoardKind.BEHAVIOUR, behaviour, None, first, last), MAX_TOP
+        )
+        mine = next((p for p in board.placings if p.holder == account), None)
+        found.append(
+            Position(behaviour, mine.rank if mine else None, grams[behaviour], first, last)
+        )
+    return found
+
+
+def certificates_of(ctx: Context, holder: str) -> list[Certificate]:
+    """The holder's certificates (a person's or an enterprise's), newest first."""
+    with ctx.uow(write=False) as uow:
+        stored = uow.pages.certificates_of(shard_of_account(holder), holder)
+    return [Certificate(parse_content(c.content), c.signature) for c in stored]
 
 
 def _shares(slices: list[Slice], key: Callable[[Slice], str]) -> list[Share]:
@@ -176,6 +321,26 @@ def export_person(ctx: Context, person_id: uuid.UUID) -> dict[str, Any]:
                 "kept_is_mine": n.kept_is_mine,
             }
             for n in page.not_credited
+        ],
+        "display_name": (
+            {"name": chosen.name, "opted_in": chosen.opted_in}
+            if (chosen := page.display_name) is not None
+            else None
+        ),
+        "certificates": [{"content": c.content, "signature": c.signature}
+                         for c in page.certificates],  # fmt: skip
+        "sales": [
+            {
+                "id": str(r.sale.id),
+                "offer": str(r.sale.offer_id),
+                "grams": r.sale.grams,
+                "status": r.status.value,
+                "points": r.sale.points,
+                "programme": r.sale.programme,
+                "coupon": r.sale.coupon,
+                "created_at": r.sale.created_at.isoformat(),
+            }
+            for r in sales_of_person(ctx, person_id, 1_000_000)
         ],
     }
 

@@ -1,6 +1,8 @@
 """我的碳账本 — the signed-in person's pages: the ledger (totals, a chart over time, breakdowns,
 reductions with their traces, claims not credited and why, linked enterprises), one
-reduction's trace, binding codes, ending a link, and everything about me as JSON.
+reduction's trace, binding codes, ending a link, my certificates (each as its PDF), and
+everything about me as JSON. The reductions are paged by keyset cursors (`?before=` older,
+`?after=` newer), so the ledger of a person with 10,000 reductions costs one page's worth.
 
 Every route reads the person from the session, never from the URL: another person's
 reduction or binding is simply not found.
@@ -9,6 +11,7 @@ reduction or binding is simply not found.
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -18,7 +21,15 @@ from tanpuhui.domain.errors import NotFoundError
 from tanpuhui.domain.models import MODELS
 from tanpuhui.domain.sign_in import PrincipalKind
 from tanpuhui.services.access import create_binding_code
-from tanpuhui.services.pages import export_person, person_page, reduction_trace
+from tanpuhui.domain.ledger import person_account
+from tanpuhui.services.pages import (
+    cursor_text,
+    export_person,
+    own_certificate,
+    parse_cursor,
+    person_page,
+    reduction_trace,
+)
 from tanpuhui.services.parties import unbind_subject
 from tanpuhui.services.views import traced_view
 from tanpuhui.web.charts import month_bars
@@ -28,12 +39,15 @@ from tanpuhui.web.render import (
     handled,
     page,
     parse_uuid,
+    pdf_response,
     redirect,
     require,
     web_of,
 )
 
 router = APIRouter()
+#: reductions per page of the ledger
+PAGE_SIZE = 50
 
 
 @router.get("/me")
@@ -42,8 +56,34 @@ async def ledger(request: Request) -> Response:
     session = require(request, PrincipalKind.PERSON)
     if isinstance(session, Response):
         return session
-    view = person_page(web_of(request).app.ctx, session.principal.id)
-    return page(request, "me.html", view=view, chart=month_bars(view.by_month))
+    query = request.query_params
+    view = person_page(
+        web_of(request).app.ctx,
+        session.principal.id,
+        limit=PAGE_SIZE,
+        before=parse_cursor(query.get("before")),
+        after=parse_cursor(query.get("after")),
+    )
+    w = view.window
+    paging = {
+        "older": f"/me?before={quote(cursor_text(w.older))}#reductions" if w.older else None,
+        "newer": f"/me?after={quote(cursor_text(w.newer))}#reductions" if w.newer else None,
+        "newest": None if w.first else "/me#reductions",
+    }
+    return page(request, "me.html", view=view, chart=month_bars(view.by_month), paging=paging)
+
+
+@router.get("/me/certificates/{serial}.pdf")
+@handled
+async def certificate_pdf_file(request: Request, serial: str) -> Response:
+    """One of my certificates as its PDF (with the verification QR code); another holder's
+    serial is not found."""
+    session = require(request, PrincipalKind.PERSON)
+    if isinstance(session, Response):
+        return session
+    ctx = web_of(request).app.ctx
+    cert = own_certificate(ctx, person_account(session.principal.id), serial[:64])
+    return pdf_response(request, cert)
 
 
 @router.get("/me/reductions/{reduction_id}")

@@ -1,10 +1,11 @@
 """The platform-enterprise console: its offers (create, pause, resume, close), the sales and
 holds made to them (confirm or void a hold), and its holdings by class with the reductions
-behind every gram (lineage).
+behind every gram (lineage), its retirements (retire grams; each retirement's certificate as a
+PDF) and its export attempts with their serial-numbered blocks (the operator creates and marks
+exports, as in the API).
 
-The enterprise is the signed-in user's; every action names it, so another enterprise's offer
-or sale is simply not found. Retirements and exports (issue 13) add their section through
-the template `platform_more.html` when it exists.
+The enterprise is the signed-in user's; every action names it, so another enterprise's offer,
+sale or certificate is simply not found.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from starlette.responses import Response
 from tanpuhui.domain.errors import NotFoundError
 from tanpuhui.domain.market import OfferStatus, SaleStatus
 from tanpuhui.domain.sign_in import PrincipalKind, Session
-from tanpuhui.services.console_views import platform_console
+from tanpuhui.domain.ledger import enterprise_account
+from tanpuhui.domain.retirement import RetirementRequest
+from tanpuhui.services.console_views import platform_console, platform_more
+from tanpuhui.services.pages import own_certificate
+from tanpuhui.services.retirement import retire_reductions
 from tanpuhui.services.market import OfferTerms, create_offer, set_offer_status, settle_hold
 from tanpuhui.web.render import (
     checked_form,
@@ -28,6 +33,7 @@ from tanpuhui.web.render import (
     handled,
     page,
     parse_uuid,
+    pdf_response,
     redirect,
     require,
     web_of,
@@ -49,9 +55,45 @@ async def console(request: Request) -> Response:
     session = require(request, PrincipalKind.USER)
     if isinstance(session, Response):
         return session
-    view = platform_console(web_of(request).app.ctx, _enterprise(session))
-    more = web_of(request).env.list_templates(filter_func=lambda n: n == "platform_more.html")
-    return page(request, "platform.html", view=view, more=bool(more))
+    ctx = web_of(request).app.ctx
+    view = platform_console(ctx, _enterprise(session))
+    more = platform_more(ctx, _enterprise(session))
+    return page(request, "platform.html", view=view, more=more, request_id=str(ctx.ids.new()))
+
+
+@router.post("/platform/retirements")
+@handled
+async def retire(request: Request) -> Response:
+    """Retire grams the enterprise holds; the form's request id makes a second post of the
+    same form retire once (the retirement service's idempotency)."""
+    form = await checked_form(request)
+    session = require(request, PrincipalKind.USER)
+    if isinstance(session, Response):
+        return session
+    grams = form_int(form, "grams")
+    assert grams is not None
+    wanted = RetirementRequest(
+        grams,
+        form_text(form, "beneficiary"),
+        form_text(form, "purpose"),
+        form_text(form, "period", 32) or None,
+    )
+    retire_reductions(
+        web_of(request).app.ctx, _enterprise(session), wanted, form_text(form, "request", 128) or None
+    )
+    return redirect(request, "/platform#retirements")
+
+
+@router.get("/platform/certificates/{serial}.pdf")
+@handled
+async def certificate_pdf_file(request: Request, serial: str) -> Response:
+    """A retirement certificate of the enterprise's own, as its PDF."""
+    session = require(request, PrincipalKind.USER)
+    if isinstance(session, Response):
+        return session
+    ctx = web_of(request).app.ctx
+    holder = enterprise_account(_enterprise(session))
+    return pdf_response(request, own_certificate(ctx, holder, serial[:64]))
 
 
 def _terms(form: FormData) -> OfferTerms:

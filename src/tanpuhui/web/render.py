@@ -24,8 +24,10 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from tanpuhui.adapters.certificate_pdf import certificate_pdf
 from tanpuhui.adapters.code_senders import ConsoleCodeSender
 from tanpuhui.bootstrap import App
+from tanpuhui.domain.certificates import Certificate
 from tanpuhui.domain.errors import (
     AuthenticationError,
     ConflictError,
@@ -38,6 +40,7 @@ from tanpuhui.domain.errors import (
     TanpuhuiError,
 )
 from tanpuhui.domain.sign_in import PrincipalKind, Session
+from tanpuhui.services.certificates import document
 from tanpuhui.services.sign_in import CodeSender, session_of
 from tanpuhui.web import i18n
 from tanpuhui.web.security import (
@@ -145,6 +148,19 @@ def finish(request: Request, response: Response, lang: str | None = None) -> Non
     response.headers["cache-control"] = "no-store"
     response.headers["x-frame-options"] = "DENY"
     response.headers["referrer-policy"] = "same-origin"
+
+
+def pdf_response(request: Request, cert: Certificate) -> Response:
+    """A certificate as its PDF download (rendered by adapters/certificate_pdf.py)."""
+    ctx = web_of(request).app.ctx
+    pdf = certificate_pdf(cert, web_of(request).app.settings.public_base_url, document(ctx, cert))
+    response = Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"content-disposition": f'attachment; filename="{cert.serial}.pdf"'},
+    )
+    finish(request, response)
+    return response
 
 
 def redirect(request: Request, to: str) -> RedirectResponse:

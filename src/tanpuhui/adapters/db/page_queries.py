@@ -16,9 +16,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
+from tanpuhui.adapters.db.certificates_repository import _stored
 from tanpuhui.adapters.db.mrv_repository import _batch
-from tanpuhui.adapters.db.queries import SqlQueries
-from tanpuhui.services.page_ports import NotCredited, RejectedReason, Share, Slice
+from tanpuhui.adapters.db.queries import SqlQueries, _current_trace, _decode, _with_correction
+from tanpuhui.adapters.db.retirement_repository import _export
+from tanpuhui.domain.retirement import Export
+from tanpuhui.domain.shards import shard_of_enterprise
+from tanpuhui.services.certificate_ports import StoredCertificate
+from tanpuhui.services.page_ports import Cursor, NotCredited, RejectedReason, Share, Slice
 from tanpuhui.services.ports import IssuanceBatch, ReductionView
 
 _ACTIVE = t.events.c.state == "active"
@@ -48,6 +53,62 @@ class SqlPages:
         return [
             Slice(d, str(b), str(names.get(eid, eid)), int(g), int(n)) for d, b, eid, g, n in rows
         ]
+
+    def reductions_page(
+        self, holder: str, limit: int, cursor: Cursor | None, *, older: bool = True
+    ) -> list[ReductionView]:
+        """Up to `limit` of the holder's active reductions next to `cursor` — the older ones
+        (newest first) or, with `older=False`, the newer ones (oldest first) — in the order
+        (started_at, id): keyset paging on the claims index `ix_events_claims (holder,
+        started_at)`, so the 200th page costs what the first does (no OFFSET)."""
+        e, ent = t.events.c, t.enterprises.c
+        query = (
+            sa.select(
+                e.id, ent.name, e.event_id, e.behaviour, e.region, e.started_at, e.ended_at,
+                e.day, e.outcome, e.grams, e.live_grams, e.holder, e.state, e.resolution,
+                _current_trace(),
+            )
+            .select_from(_with_correction(t.events.join(t.enterprises, ent.id == e.enterprise_id)))
+            .where(e.state == "active", e.holder == holder)
+            .order_by(*((e.started_at.desc(), e.id.desc()) if older else (e.started_at, e.id)))
+            .limit(limit)
+        )  # fmt: skip
+        if cursor is not None:
+            at, at_id = cursor.at, uuid.UUID(cursor.id)
+            # the bound on the indexed column limits the range scan; the id breaks the tie
+            if older:
+                query = query.where(e.started_at <= at, sa.or_(e.started_at < at, e.id < at_id))
+            else:
+                query = query.where(e.started_at >= at, sa.or_(e.started_at > at, e.id > at_id))
+        return [
+            ReductionView(
+                r.id, r.name, r.event_id, r.behaviour, r.region, r.started_at, r.ended_at,
+                r.day, r.outcome, r.grams, r.live_grams, r.holder, r.state, r.resolution,
+                _decode(r.trace) if r.trace else {},
+            )
+            for r in self.conn.execute(query)
+        ]  # fmt: skip
+
+    def certificates_of(self, shard: int, holder: str) -> list[StoredCertificate]:
+        """The holder's certificates, newest first (the unique key (shard, holder, award)
+        bounds the read to the holder's rows)."""
+        c = t.certificates.c
+        rows = self.conn.execute(
+            sa.select(t.certificates)
+            .where(c.shard == shard, c.holder == holder)
+            .order_by(c.issued_at.desc(), c.serial)
+        )
+        return [_stored(r) for r in rows]
+
+    def exports_of(self, enterprise_id: uuid.UUID) -> list[Export]:
+        """The enterprise's export attempts, newest first."""
+        x = t.exports.c
+        rows = self.conn.execute(
+            sa.select(t.exports)
+            .where(x.shard == shard_of_enterprise(enterprise_id), x.enterprise_id == enterprise_id)
+            .order_by(x.created_at.desc(), x.id)
+        )
+        return [_export(r) for r in rows]
 
     def reduction_of(self, holder: str, reduction_id: uuid.UUID) -> ReductionView | None:
         for r in SqlQueries(self.conn).recent_reductions(holder, 1, only=reduction_id):
