@@ -1,8 +1,9 @@
 """The other actors' pages in a real browser (Chromium through Playwright) on both engines: a
-person sells to an offer and downloads a certificate (a PDF whose serial verifies); a government user sees only their region (Shenzhen cannot reach
-Beijing); a verifier draws a sample and approves a batch. Every new page switches language,
-loads nothing from another host, logs no console error and shows no message id, and every
-form on it refuses a forged CSRF token. Phone and desktop screenshots go to docs/screenshots/.
+person sells to an offer and downloads a certificate (a PDF whose serial verifies); a
+government user sees only their region (Shenzhen cannot reach Beijing); a verifier draws a
+sample and approves a batch. Every new page switches language, loads nothing from another
+host, logs no console error and shows no message id, and every form on it refuses a forged
+CSRF token. Phone and desktop screenshots go to docs/screenshots/.
 
 Few tests on purpose: the world is built once per test and each test walks several pages in
 one tab (the browser itself is launched once per session)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -16,9 +16,10 @@ from tanpuhui.bootstrap import App
 from tanpuhui.domain.parties import Role
 from tanpuhui.domain.sign_in import PrincipalKind
 from tanpuhui.services.certificates import verify_certificate
+from tanpuhui.services.mrv import create_batch
 from tanpuhui.services.parties import add_enterprise
 from tanpuhui.services.sign_in import add_web_user, issue_code
-from tanpuhui.web import display_names, market, person, platform, verifier
+from tanpuhui.web import display_names, market, operator, person, platform, verifier
 from tests.db_fixtures import rows
 from tests.pages_world import (
     MONTH,
@@ -36,6 +37,8 @@ from tests.pages_world import (
 
 pytestmark = pytest.mark.usefixtures("engine_name")
 REDUCTION = re.compile(r'href="/me/reductions/([0-9a-f-]{36})">')
+BATCH = re.compile(r'href="/verifier/batches/([0-9a-f-]{36})"')
+SEQ = re.compile(r'<td class="n">(\d+)</td>')
 
 
 @pytest.fixture
@@ -441,7 +444,7 @@ def test_a_person_lists_and_downloads_their_certificates_and_sees_their_place(
 
 def _listed(html: str) -> list[str]:
     """The reductions a ledger page lists, in order (each is linked twice)."""
-    section = html.split('id="reductions"')[1].split("</ul>")[0]
+    section = html.split('id="reductions"')[1].split("</ul>", maxsplit=1)[0]
     return list(dict.fromkeys(REDUCTION.findall(section)))
 
 
@@ -462,9 +465,10 @@ def test_the_ledgers_reductions_are_paged_by_keyset_links(
         html = http.get(older.replace("&amp;", "&")).text
     seen += _listed(html)
     credited = rows(
-        app, "select id from events where holder = :h and state = 'active' order by started_at desc",
+        app,
+        "select id from events where holder = :h and state = 'active' order by started_at desc",
         h=f"person:{world.alice}",
-    )  # fmt: skip
+    )
     assert seen == [str(uuid.UUID(str(r[0]))) for r in credited]
     assert len(seen) == 3 and 'id="page-newer"' in html and 'id="page-newest"' in html
     newer = html.split('id="page-newer"')[0].rsplit('href="', 1)[1].split('"')[0]
@@ -506,6 +510,58 @@ def test_a_platform_retires_grams_downloads_the_certificate_and_sees_its_blocks(
     bad = shop.post("/platform/retirements", data={**retire, "request": "r3", "period": "June"})
     assert bad.status_code == 400 and "invalid_period" in bad.text
     other = add_enterprise(app.ctx, "Rival Mall", {Role.PLATFORM}).id
-    sign_in(rival, app, PrincipalKind.USER, add_web_user(app.ctx, PrincipalKind.USER, "R", other).id)
+    sign_in(
+        rival, app, PrincipalKind.USER, add_web_user(app.ctx, PrincipalKind.USER, "R", other).id
+    )
     assert serial not in rival.get("/platform").text
     assert rival.get(f"/platform/certificates/{serial}.pdf").status_code == 404
+
+
+def _walk(http: httpx.Client, path: str, listed: Callable[[str], list[str]]) -> list[str]:
+    """Every item of a paged list, following its `older` links from the first page."""
+    html, seen = http.get(path).text, []
+    assert 'id="page-newer"' not in html
+    while True:
+        seen += listed(html)
+        if 'id="page-older"' not in html:
+            return seen
+        older = html.split('id="page-older"')[0].rsplit('href="', 1)[1].split('"')[0]
+        assert "before=" in older
+        html = http.get(older.replace("&amp;", "&")).text
+        assert 'id="page-newer"' in html and 'id="page-newest"' in html
+
+
+def test_the_verifier_queue_and_the_audit_trail_are_paged_by_keyset_links(
+    pages: Pages, app: App, world: World, actors: Actors, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def methodology(event_id: str) -> str:
+        ((code, version),) = rows(
+            app,
+            "select m.code, m.version from events e"
+            " join methodology_versions m on m.id = e.methodology_id where e.event_id = :e",
+            e=event_id,
+        )
+        return f"{code}@{version}"
+
+    wuhan = create_batch(app.ctx, methodology("b-1"), "420106", MONTH)
+    luzhou = create_batch(app.ctx, methodology("lz-1"), "510502", MONTH)
+    monkeypatch.setattr(verifier, "QUEUE_SIZE", 1)
+    monkeypatch.setattr(operator, "AUDIT_ROWS", 2)
+    checker, admin = _visitor(pages), _visitor(pages)
+    sign_in(checker, app, PrincipalKind.VERIFIER, actors.verifier)
+    csrf = csrf_of(checker.get("/verifier").text)
+    decided = checker.post(
+        f"/verifier/batches/{wuhan.id}/approve", data={"csrf": csrf, "comment": "ok"}
+    )
+    assert decided.status_code == 303
+    queue = _walk(checker, "/verifier", BATCH.findall)
+    assert queue == [str(luzhou.id), str(actors.batch), str(wuhan.id)]  # open first, newest first
+    sign_in(admin, app, PrincipalKind.OPERATOR, world.operator)
+    trail = _walk(admin, "/operator/audit", SEQ.findall)
+    assert [int(s) for s in trail] == [
+        r[0] for r in rows(app, "select seq from audit_log order by seq desc")
+    ]
+    adds = _walk(admin, "/operator/audit?kind=official.add", SEQ.findall)
+    assert len(adds) == 3
+    assert admin.get("/operator/audit?before=x").status_code == 400
+    assert checker.get("/verifier?after=2026-01-01T00:00:00~nope").status_code == 400

@@ -22,7 +22,12 @@ DYNAMIC = {
     "why.": ["duplicate", "capped", "too_frequent", "other"],
     "category.": ["衣", "食", "住", "行", "用", "办公", "数字金融"],
     "error.": [
-        "other", "csrf_failed", "invalid_code", "rate_limited", "not_found", "invalid_cursor",
+        "other",
+        "csrf_failed",
+        "invalid_code",
+        "rate_limited",
+        "not_found",
+        "invalid_cursor",
     ],
     "sale.": ["completed", "held", "confirmed", "voided", "expired"],
     "offer.": ["open", "paused", "closed"],

@@ -1,9 +1,10 @@
 """What the pages of the other actors show, read-only, one function per page: the person's
 market and points (offers they can sell to, sales and holds, points by programme with their
 history), a platform enterprise's console (offers, sales and holds, holdings by class with
-lineage, retirements with their certificates, export attempts with their blocks), a government account's dashboard (its region tree, the trend, breakdowns — every
-figure from `regional_stats`, k-suppressed there), the verifier's queue, and the operator's
-published versions with a diff between two of them.
+lineage, retirements with their certificates, export attempts with their blocks), a
+government account's dashboard (its region tree, the trend, breakdowns — every figure from
+`regional_stats`, k-suppressed there), the verifier's queue and the audit trail (both paged
+by keyset), and the operator's published versions with a diff between two of them.
 
 Invariants: each view reads only its caller's own data — the person's account, the platform
 enterprise's offers and account, the official's region (checked by the aggregates service
@@ -20,10 +21,12 @@ from datetime import datetime
 from typing import Any
 
 from tanpuhui.domain.aggregates import Figures
+from tanpuhui.domain.audit import KINDS, SealedRecord
 from tanpuhui.domain.certificates import Certificate
-from tanpuhui.domain.errors import ForbiddenError, NotFoundError
+from tanpuhui.domain.errors import ForbiddenError, InvalidInputError, NotFoundError
 from tanpuhui.domain.ledger import enterprise_account, person_account
 from tanpuhui.domain.market import Lot, OfferStatus, SaleStatus
+from tanpuhui.domain.mrv import BatchState
 from tanpuhui.domain.officials import Official
 from tanpuhui.domain.parties import Role
 from tanpuhui.domain.programmes import Programme
@@ -45,7 +48,8 @@ from tanpuhui.services.market import (
     sales_of_enterprise,
     sales_of_person,
 )
-from tanpuhui.services.pages import certificates_of
+from tanpuhui.services.page_ports import Cursor
+from tanpuhui.services.pages import Window, certificates_of, window
 from tanpuhui.services.ports import IssuanceBatch
 from tanpuhui.services.retirement import RetirementResult, retirements_of
 
@@ -231,10 +235,48 @@ def government_dashboard(
 # --- the verifier's queue and the operator's versions ----------------------------------------
 
 
-def batch_queue(ctx: Context, limit: int = 50) -> list[IssuanceBatch]:
-    """Open batches first, then the latest decided ones."""
+def batch_queue(
+    ctx: Context,
+    limit: int = 50,
+    before: Cursor | None = None,
+    after: Cursor | None = None,
+) -> Window[IssuanceBatch, Cursor]:
+    """Open batches first, then the decided ones, newest first: one page (keyset)."""
     with ctx.uow(write=False) as uow:
-        return uow.pages.batches(limit)
+        pages = uow.pages
+
+        def fetch(n: int, cursor: Cursor | None, older: bool) -> list[IssuanceBatch]:
+            return pages.batches(n, cursor, older=older)
+
+        return window(fetch, _batch_key, limit, before, after)
+
+
+def _batch_key(b: IssuanceBatch) -> Cursor:
+    return Cursor(b.created_at, str(b.id), b.state is BatchState.OPEN)
+
+
+def audit_trail(
+    ctx: Context,
+    *,
+    actor: str | None,
+    kind: str | None,
+    limit: int = 200,
+    before: int | None = None,
+    after: int | None = None,
+) -> Window[SealedRecord, int]:
+    """The audit trail newest first, filtered by actor and kind: one page (keyset on the
+    sequence number)."""
+    if kind is not None and kind not in KINDS:
+        raise InvalidInputError(
+            f"unknown audit kind {kind!r}: one of {', '.join(KINDS)}", code="unknown_kind"
+        )
+    with ctx.uow(write=False) as uow:
+        pages = uow.pages
+
+        def fetch(n: int, cursor: int | None, older: bool) -> list[SealedRecord]:
+            return pages.audit_page(actor, kind, n, cursor, older=older)
+
+        return window(fetch, lambda r: r.seq, limit, before, after)
 
 
 def programme_versions(ctx: Context) -> dict[str, list[Programme]]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
+from tanpuhui.domain.audit import SealedRecord
 from tanpuhui.domain.retirement import Export
 from tanpuhui.domain.sign_in import Principal, Session, SignInCode, WebUser
 from tanpuhui.services.certificate_ports import StoredCertificate
@@ -83,6 +84,7 @@ class Cursor:
 
     at: datetime
     id: str
+    open: bool = False  # the verifier queue's batches: open ones come first
 
 
 class PageQueries(Protocol):
@@ -97,4 +99,9 @@ class PageQueries(Protocol):
     def region_persons(self, prefix_length: int) -> list[Share]: ...
     def intake_counts(self, enterprise_id: uuid.UUID) -> dict[str, int]: ...
     def rejected(self, enterprise_id: uuid.UUID, examples: int) -> list[RejectedReason]: ...
-    def batches(self, limit: int) -> list[IssuanceBatch]: ...
+    def batches(
+        self, limit: int, cursor: Cursor | None = None, *, older: bool = True
+    ) -> list[IssuanceBatch]: ...
+    def audit_page(
+        self, actor: str | None, kind: str | None, limit: int, cursor: int | None, *, older: bool
+    ) -> list[SealedRecord]: ...

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from tanpuhui.domain.certificates import Certificate, parse_content, read_serial
 from tanpuhui.domain.errors import InvalidInputError, NotFoundError
@@ -75,56 +75,69 @@ def landing_totals(ctx: Context) -> Landing:
 
 def cursor_text(cursor: Cursor) -> str:
     """A cursor as it goes into a page's link (`?before=` / `?after=`)."""
-    return f"{cursor.at.isoformat()}~{cursor.id}"
+    return f"{cursor.at.isoformat()}~{cursor.id}" + ("~open" if cursor.open else "")
 
 
 def parse_cursor(raw: str | None) -> Cursor | None:
     """A cursor from a link; anything else is 400 `invalid_cursor`, never a 500."""
     if not raw:
         return None
-    at, sep, ident = raw.partition("~")
+    at, _, rest = raw.partition("~")
+    ident, _, flag = rest.partition("~")
     try:
-        moment = datetime.fromisoformat(at)
+        moment: datetime | None = datetime.fromisoformat(at)
         uuid.UUID(ident)
     except ValueError:
         moment = None
-    if not sep or moment is None or moment.tzinfo is None:
+    if moment is None or moment.tzinfo is None or flag not in ("", "open"):
         raise InvalidInputError("not a page cursor", code="invalid_cursor")
-    return Cursor(moment, ident)
+    return Cursor(moment, ident, flag == "open")
+
+
+def parse_seq(raw: str | None) -> int | None:
+    """A sequence-number cursor (the audit trail's); anything else is `invalid_cursor`."""
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidInputError("not a page cursor", code="invalid_cursor")
+    return int(raw)
+
+
+T = TypeVar("T")
+K = TypeVar("K")
 
 
 @dataclass(frozen=True, slots=True)
-class Window:
-    """One page of a list that grows, newest first, with the cursors of its neighbours
-    (None when there is no page that way)."""
+class Window(Generic[T, K]):
+    """One page of a list that grows, in the list's order, with the keys of its neighbours
+    (None when there is no page that way): keyset paging, never OFFSET."""
 
-    items: list[TracedReduction]
-    older: Cursor | None
-    newer: Cursor | None
-    first: bool  # this is the newest page
+    items: list[T]
+    older: K | None  # the next page: the items after the last one here
+    newer: K | None  # the page before: the items before the first one here
+    first: bool  # this is the list's first page
 
 
-def _reduction_window(
-    fetch: Callable[[int, Cursor | None, bool], list[ReductionView]],
+def window(
+    fetch: Callable[[int, K | None, bool], list[T]],
+    key: Callable[[T], K],
     limit: int,
-    before: Cursor | None,
-    after: Cursor | None,
-    trace: Callable[[ReductionView], TracedReduction],
-) -> Window:
-    def at(r: ReductionView) -> Cursor:
-        return Cursor(r.started_at, str(r.id))
-
+    before: K | None = None,
+    after: K | None = None,
+) -> Window[T, K]:
+    """The page after `before` (or before `after`; else the first) of `limit` items: `fetch(n,
+    cursor, older)` reads up to `n` items next to the cursor, nearest first — one more than
+    the page, to know whether there is another page that way."""
     if after is not None:
         rows = fetch(limit + 1, after, False)
         more, rows = len(rows) > limit, list(reversed(rows[:limit]))
-        older = at(rows[-1]) if rows else None
-        return Window([trace(r) for r in rows], older, at(rows[0]) if more else None, not more)
+        return Window(
+            rows, key(rows[-1]) if rows else None, key(rows[0]) if more else None, not more
+        )
     rows = fetch(limit + 1, before, True)
     more, rows = len(rows) > limit, rows[:limit]
-    newer = at(rows[0]) if before is not None and rows else None
-    return Window(
-        [trace(r) for r in rows], at(rows[-1]) if more else None, newer, before is None
-    )
+    newer = key(rows[0]) if before is not None and rows else None
+    return Window(rows, key(rows[-1]) if more else None, newer, before is None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +160,7 @@ class PersonPage:
     reductions: list[TracedReduction]
     not_credited: list[NotCredited]
     linked: list[LinkedEnterprise]
-    window: Window  # this page of the reductions (`reductions` is its items)
+    window: Window[TracedReduction, Cursor]  # this page of the reductions
     certificates: list[Certificate]  # newest first
     display_name: DisplayName | None  # the leaderboard name and opt-in
 
@@ -175,15 +188,16 @@ def person_page(
         def fetch(n: int, cursor: Cursor | None, older: bool) -> list[ReductionView]:
             return pages.reductions_page(account, n, cursor, older=older)
 
-        window = _reduction_window(
-            fetch, limit, before, after, lambda r: trace_of(r, catalogue)
-        )
+        page = window(fetch, lambda r: Cursor(r.started_at, str(r.id)), limit, before, after)
         not_credited = uow.pages.not_credited(person_id, limit)
         linked = _linked(
             uow.bindings.subjects_of(person_id), {e.id: e.name for e in uow.enterprises.list()}
         )
         stored = uow.pages.certificates_of(shard_of_account(account), account)
         chosen = uow.certificates.find_display_name(person_id)
+    traced = Window(
+        [trace_of(r, catalogue) for r in page.items], page.older, page.newer, page.first
+    )
     months: dict[date, int] = {}
     for s in slices:
         months[s.day.replace(day=1)] = months.get(s.day.replace(day=1), 0) + s.grams
@@ -195,10 +209,10 @@ def person_page(
         by_month=sorted(months.items()),
         by_behaviour=_shares(slices, lambda s: s.behaviour),
         by_enterprise=_shares(slices, lambda s: s.enterprise),
-        reductions=window.items,
+        reductions=traced.items,
         not_credited=not_credited,
         linked=linked,
-        window=window,
+        window=traced,
         certificates=[Certificate(parse_content(c.content), c.signature) for c in stored],
         display_name=chosen,
     )
@@ -327,8 +341,9 @@ def export_person(ctx: Context, person_id: uuid.UUID) -> dict[str, Any]:
             if (chosen := page.display_name) is not None
             else None
         ),
-        "certificates": [{"content": c.content, "signature": c.signature}
-                         for c in page.certificates],  # fmt: skip
+        "certificates": [
+            {"content": c.content, "signature": c.signature} for c in page.certificates
+        ],
         "sales": [
             {
                 "id": str(r.sale.id),

@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tanpuhui.domain.sign_in import PrincipalKind
 from tanpuhui.domain.leaderboard import MAX_TOP
+from tanpuhui.domain.sign_in import PrincipalKind
 from tanpuhui.services.leaderboards import find_display_name, set_display_name
 from tanpuhui.services.pages import board_positions
 from tanpuhui.web.render import checked_form, handled, page, redirect, require, web_of
@@ -27,9 +27,7 @@ async def show(request: Request) -> Response:
     ctx = web_of(request).app.ctx
     chosen = find_display_name(ctx, session.principal.id)
     positions = board_positions(ctx, session.principal.id)
-    return page(
-        request, "display_name.html", chosen=chosen, positions=positions, top=MAX_TOP
-    )
+    return page(request, "display_name.html", chosen=chosen, positions=positions, top=MAX_TOP)
 
 
 @router.post("/me/leaderboard")

@@ -14,15 +14,20 @@ from tanpuhui.domain.audit import KINDS
 from tanpuhui.domain.errors import NotFoundError
 from tanpuhui.domain.mrv import BatchState
 from tanpuhui.domain.sign_in import PrincipalKind
-from tanpuhui.services.audit import list_audit
 from tanpuhui.services.catalogue import current_catalogue
-from tanpuhui.services.console_views import batch_queue, programme_versions, version_diff
+from tanpuhui.services.console_views import (
+    audit_trail,
+    batch_queue,
+    programme_versions,
+    version_diff,
+)
 from tanpuhui.services.context import Context
 from tanpuhui.services.ledger import outcome_counts
 from tanpuhui.services.market_views import programme_view
+from tanpuhui.services.pages import parse_seq
 from tanpuhui.services.parties import list_enterprises
 from tanpuhui.services.views import methodology_view
-from tanpuhui.web.render import handled, page, require, web_of
+from tanpuhui.web.render import handled, page, paging, require, web_of
 
 router = APIRouter()
 AUDIT_ROWS = 200
@@ -50,7 +55,7 @@ async def operator(request: Request) -> Response:
             for code, found in programme_versions(ctx).items()
         ),
         counts=outcome_counts(ctx),
-        open_batches=sum(b.state is BatchState.OPEN for b in batch_queue(ctx, 1000)),
+        open_batches=sum(b.state is BatchState.OPEN for b in batch_queue(ctx, 1000).items),
     )
 
 
@@ -88,10 +93,26 @@ async def diff(
 @router.get("/operator/audit")
 @handled
 async def audit(request: Request, kind: str = "", actor: str = "") -> Response:
+    """The audit trail, newest first, `AUDIT_ROWS` a page (keyset on the sequence number)."""
     session = require(request, PrincipalKind.OPERATOR)
     if isinstance(session, Response):
         return session
-    records = list_audit(
-        web_of(request).app.ctx, kind=kind or None, actor=actor.strip() or None, limit=AUDIT_ROWS
+    query = request.query_params
+    shown = audit_trail(
+        web_of(request).app.ctx,
+        kind=kind or None,
+        actor=actor.strip() or None,
+        limit=AUDIT_ROWS,
+        before=parse_seq(query.get("before")),
+        after=parse_seq(query.get("after")),
     )
-    return page(request, "audit.html", records=records, kinds=KINDS, kind=kind, actor=actor)
+    links = paging(
+        request,
+        str(shown.older) if shown.older is not None else None,
+        str(shown.newer) if shown.newer is not None else None,
+        shown.first,
+    )
+    return page(
+        request, "audit.html", records=shown.items, kinds=KINDS, kind=kind, actor=actor,
+        paging=links,
+    )  # fmt: skip

@@ -11,17 +11,16 @@ reduction or binding is simply not found.
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tanpuhui.domain.errors import NotFoundError
+from tanpuhui.domain.ledger import person_account
 from tanpuhui.domain.models import MODELS
 from tanpuhui.domain.sign_in import PrincipalKind
 from tanpuhui.services.access import create_binding_code
-from tanpuhui.domain.ledger import person_account
 from tanpuhui.services.pages import (
     cursor_text,
     export_person,
@@ -38,6 +37,7 @@ from tanpuhui.web.render import (
     finish,
     handled,
     page,
+    paging,
     parse_uuid,
     pdf_response,
     redirect,
@@ -65,12 +65,13 @@ async def ledger(request: Request) -> Response:
         after=parse_cursor(query.get("after")),
     )
     w = view.window
-    paging = {
-        "older": f"/me?before={quote(cursor_text(w.older))}#reductions" if w.older else None,
-        "newer": f"/me?after={quote(cursor_text(w.newer))}#reductions" if w.newer else None,
-        "newest": None if w.first else "/me#reductions",
-    }
-    return page(request, "me.html", view=view, chart=month_bars(view.by_month), paging=paging)
+    links = paging(
+        request,
+        cursor_text(w.older) if w.older else None,
+        cursor_text(w.newer) if w.newer else None,
+        w.first,
+    )
+    return page(request, "me.html", view=view, chart=month_bars(view.by_month), paging=links)
 
 
 @router.get("/me/certificates/{serial}.pdf")

@@ -18,14 +18,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tanpuhui.domain.errors import NotFoundError
-from tanpuhui.domain.market import OfferStatus, SaleStatus
-from tanpuhui.domain.sign_in import PrincipalKind, Session
 from tanpuhui.domain.ledger import enterprise_account
+from tanpuhui.domain.market import OfferStatus, SaleStatus
 from tanpuhui.domain.retirement import RetirementRequest
+from tanpuhui.domain.sign_in import PrincipalKind, Session
 from tanpuhui.services.console_views import platform_console, platform_more
+from tanpuhui.services.market import OfferTerms, create_offer, set_offer_status, settle_hold
 from tanpuhui.services.pages import own_certificate
 from tanpuhui.services.retirement import retire_reductions
-from tanpuhui.services.market import OfferTerms, create_offer, set_offer_status, settle_hold
 from tanpuhui.web.render import (
     checked_form,
     form_int,
@@ -79,7 +79,10 @@ async def retire(request: Request) -> Response:
         form_text(form, "period", 32) or None,
     )
     retire_reductions(
-        web_of(request).app.ctx, _enterprise(session), wanted, form_text(form, "request", 128) or None
+        web_of(request).app.ctx,
+        _enterprise(session),
+        wanted,
+        form_text(form, "request", 128) or None,
     )
     return redirect(request, "/platform#retirements")
 

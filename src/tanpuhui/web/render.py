@@ -210,6 +210,22 @@ def require(request: Request, kind: PrincipalKind) -> Session | RedirectResponse
     return session
 
 
+def paging(request: Request, older: str | None, newer: str | None, first: bool) -> dict[str, Any]:
+    """The links of a paged list (`pager.html`): the same page's address with `before=`
+    (older) or `after=` (newer) set to a cursor, and the first page's."""
+    base = {k: v for k, v in request.query_params.items() if k not in ("before", "after")}
+
+    def link(**cursor: str) -> str:
+        query = urlencode(base | cursor)
+        return f"{request.url.path}?{query}" if query else request.url.path
+
+    return {
+        "older": link(before=older) if older is not None else None,
+        "newer": link(after=newer) if newer is not None else None,
+        "newest": None if first else link(),
+    }
+
+
 def form_text(form: FormData, name: str, limit: int = 200) -> str:
     value = form.get(name, "")
     return value.strip()[:limit] if isinstance(value, str) else ""

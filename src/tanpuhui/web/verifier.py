@@ -17,6 +17,7 @@ from tanpuhui.domain.officials import Official
 from tanpuhui.domain.sign_in import PrincipalKind
 from tanpuhui.services.console_views import batch_queue
 from tanpuhui.services.mrv import approve_batch_as, reject_batch_as, sample_batch_as, show_batch
+from tanpuhui.services.pages import cursor_text, parse_cursor
 from tanpuhui.services.sign_in import official_of
 from tanpuhui.web.render import (
     checked_form,
@@ -24,6 +25,7 @@ from tanpuhui.web.render import (
     form_text,
     handled,
     page,
+    paging,
     parse_uuid,
     redirect,
     require,
@@ -32,6 +34,8 @@ from tanpuhui.web.render import (
 
 router = APIRouter()
 SAMPLE_SIZE = 20
+#: batches per page of the queue (keyset-paged: `?before=` / `?after=`)
+QUEUE_SIZE = 50
 
 
 def _verifier(request: Request) -> Official | Response:
@@ -47,7 +51,20 @@ async def queue(request: Request) -> Response:
     verifier = _verifier(request)
     if isinstance(verifier, Response):
         return verifier
-    return page(request, "verifier.html", batches=batch_queue(web_of(request).app.ctx))
+    query = request.query_params
+    shown = batch_queue(
+        web_of(request).app.ctx,
+        QUEUE_SIZE,
+        before=parse_cursor(query.get("before")),
+        after=parse_cursor(query.get("after")),
+    )
+    links = paging(
+        request,
+        cursor_text(shown.older) if shown.older else None,
+        cursor_text(shown.newer) if shown.newer else None,
+        shown.first,
+    )
+    return page(request, "verifier.html", batches=shown.items, paging=links)
 
 
 @router.get("/verifier/batches/{batch_id}")

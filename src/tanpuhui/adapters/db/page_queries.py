@@ -16,10 +16,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
+from tanpuhui.adapters.db.audit_repository import _sealed
 from tanpuhui.adapters.db.certificates_repository import _stored
 from tanpuhui.adapters.db.mrv_repository import _batch
 from tanpuhui.adapters.db.queries import SqlQueries, _current_trace, _decode, _with_correction
 from tanpuhui.adapters.db.retirement_repository import _export
+from tanpuhui.domain.audit import SealedRecord
 from tanpuhui.domain.retirement import Export
 from tanpuhui.domain.shards import shard_of_enterprise
 from tanpuhui.services.certificate_ports import StoredCertificate
@@ -223,12 +225,40 @@ class SqlPages:
             )
         return reasons
 
-    def batches(self, limit: int) -> list[IssuanceBatch]:
-        """The latest issuance batches, open ones first (the verifier's queue)."""
+    def batches(
+        self, limit: int, cursor: Cursor | None = None, *, older: bool = True
+    ) -> list[IssuanceBatch]:
+        """Issuance batches in the verifier queue's order — open ones first, then newest
+        first — next to `cursor` (keyset: the batches after it, or before it with
+        `older=False`, nearest first)."""
         b = t.issuance_batches.c
-        rows = self.conn.execute(
-            sa.select(t.issuance_batches)
-            .order_by(sa.case((b.state == "open", 0), else_=1), b.created_at.desc(), b.id)
-            .limit(limit)
-        )
-        return [_batch(r) for r in rows]
+        rank = sa.case((b.state == "open", 0), else_=1)
+        order = (rank, b.created_at.desc(), b.id.desc()) if older else (
+            rank.desc(), b.created_at, b.id)  # fmt: skip
+        query = sa.select(t.issuance_batches).order_by(*order).limit(limit)
+        if cursor is not None:
+            r, at, at_id = (0 if cursor.open else 1), cursor.at, uuid.UUID(cursor.id)
+            same = sa.and_(
+                rank == r, sa.or_(b.created_at < at, sa.and_(b.created_at == at, b.id < at_id))
+            )
+            if not older:
+                same = sa.and_(
+                    rank == r, sa.or_(b.created_at > at, sa.and_(b.created_at == at, b.id > at_id))
+                )
+            query = query.where(sa.or_(rank > r if older else rank < r, same))
+        return [_batch(r) for r in self.conn.execute(query)]
+
+    def audit_page(
+        self, actor: str | None, kind: str | None, limit: int, cursor: int | None, *, older: bool
+    ) -> list[SealedRecord]:
+        """Audit records newest first by their sequence number, next to `cursor` (keyset on
+        the primary key: those below it, or above it with `older=False`, nearest first)."""
+        a = t.audit_log.c
+        query = sa.select(t.audit_log).order_by(a.seq.desc() if older else a.seq).limit(limit)
+        if actor is not None:
+            query = query.where(a.actor == actor)
+        if kind is not None:
+            query = query.where(a.kind == kind)
+        if cursor is not None:
+            query = query.where(a.seq < cursor if older else a.seq > cursor)
+        return [_sealed(r) for r in self.conn.execute(query)]
