@@ -134,7 +134,10 @@ def test_a_verifier_approves_a_batch(
     assert tab.errors == []
 
 
-SHOT = {"/platform": "platform", "/operator": "operator", "/operator/audit": "audit"}
+SHOT = {
+    "/platform": "platform", "/operator": "operator", "/operator/audit": "audit",
+    "/operator/exports": "exports", "/me/leaderboard": "leaderboard",
+}  # fmt: skip
 
 
 def _new_pages(world: World, actors: Actors) -> list[tuple[PrincipalKind, uuid.UUID, str]]:
@@ -147,6 +150,7 @@ def _new_pages(world: World, actors: Actors) -> list[tuple[PrincipalKind, uuid.U
         (PrincipalKind.VERIFIER, actors.verifier, f"/verifier/batches/{actors.batch}"),
         (PrincipalKind.OPERATOR, world.operator, "/operator"),
         (PrincipalKind.OPERATOR, world.operator, "/operator/audit"),
+        (PrincipalKind.OPERATOR, world.operator, "/operator/exports"),
         (
             PrincipalKind.OPERATOR,
             world.operator,

@@ -34,6 +34,7 @@ from tests.pages_world import (
     serve_pages,
     sign_in,
 )
+from tests.retirement_world import bought_world
 
 pytestmark = pytest.mark.usefixtures("engine_name")
 REDUCTION = re.compile(r'href="/me/reductions/([0-9a-f-]{36})">')
@@ -299,7 +300,7 @@ def test_the_operator_sees_health_versions_a_diff_and_the_audit_trail(
 
 ACTOR_POSTS = {
     route.path: module
-    for module in (market, platform, verifier, display_names)
+    for module in (market, platform, verifier, display_names, operator)
     for route in module.router.routes
     if "POST" in getattr(route, "methods", ())
 }
@@ -312,6 +313,7 @@ def test_every_new_form_refuses_a_missing_or_wrong_csrf_token(
     who = {
         market: (PrincipalKind.PERSON, world.alice),
         display_names: (PrincipalKind.PERSON, world.alice),
+        operator: (PrincipalKind.OPERATOR, world.operator),
         platform: (PrincipalKind.USER, actors.shop_user),
         verifier: (PrincipalKind.VERIFIER, actors.verifier),
     }[ACTOR_POSTS[path]]
@@ -322,12 +324,14 @@ def test_every_new_form_refuses_a_missing_or_wrong_csrf_token(
         .replace("{batch_id}", str(actors.batch))
         .replace("{move}", "pause")
         .replace("{decision}", "approve")
+        .replace("{export_id}", str(uuid.uuid4()))
     )
     data = {
         "offer": str(actors.points_offer), "grams": "100", "budget_grams": "1000",
         "points_per_kg": "1", "programme": "luzhou.lvya", "merchant": str(actors.bus),
         "points": "1", "comment": "ok", "seed": "1", "display_name": "x", "opted_in": "1",
-        "beneficiary": "x", "purpose": "x",
+        "beneficiary": "x", "purpose": "x", "tonnes": "1", "registry": "CCER",
+        "enterprise": str(actors.shop), "status": "returned",
     }  # fmt: skip
     for csrf in (None, "x" * 43):
         sent = data if csrf is None else {**data, "csrf": csrf}
@@ -339,6 +343,7 @@ def test_every_new_form_refuses_a_missing_or_wrong_csrf_token(
     assert rows(app, "select state from issuance_batches")[0][0] == "open"
     assert rows(app, "select count(*) from retirements")[0][0] == 0
     assert rows(app, "select count(*) from display_names")[0][0] == 0
+    assert rows(app, "select count(*) from exports")[0][0] == 0
 
 
 def test_each_actors_pages_are_closed_to_every_other_kind_of_account(
@@ -388,7 +393,7 @@ def _actor_pages(
             "/verifier", f"/verifier/batches/{actors.batch}",
         ]),
         (PrincipalKind.OPERATOR, world.operator, [
-            "/operator", "/operator/audit",
+            "/operator", "/operator/audit", "/operator/exports",
             "/operator/diff?of=methodology&code=cycling.shared_bike.wuhan",
         ]),
     ):  # fmt: skip
@@ -409,7 +414,7 @@ def test_every_new_page_in_both_languages_uses_only_catalogued_messages(
             assert answer.status_code == 200, (path, answer.status_code)
             assert f'<html lang="{lang}">' in answer.text
             seen += 1
-    assert seen == 2 * 10
+    assert seen == 2 * 11
     assert pages.api.state.web.catalogues.missing == set()
 
 
@@ -565,3 +570,40 @@ def test_the_verifier_queue_and_the_audit_trail_are_paged_by_keyset_links(
     assert len(adds) == 3
     assert admin.get("/operator/audit?before=x").status_code == 400
     assert checker.get("/verifier?after=2026-01-01T00:00:00~nope").status_code == 400
+
+
+def test_the_operator_exports_verified_tonnes_and_the_platform_sees_the_blocks(
+    app: App,
+) -> None:
+    w = bought_world(app, persons=10, days=12)
+    ops = add_web_user(app.ctx, PrincipalKind.OPERATOR, "Ops").id
+    maps = add_web_user(app.ctx, PrincipalKind.USER, "Maps ops", w.platform).id
+    with serve_pages(app) as served:
+        admin, shop = _visitor(served), _visitor(served)
+        sign_in(admin, app, PrincipalKind.OPERATOR, ops)
+        listing = admin.get("/operator/exports?lang=en").text
+        assert f'value="{w.platform}"' in listing  # a platform enterprise to export for
+        csrf = csrf_of(listing)
+        ask = {"csrf": csrf, "enterprise": str(w.platform), "tonnes": "1", "registry": "CCER"}
+        assert admin.post("/operator/exports", data=ask).status_code == 303
+        bad = admin.post("/operator/exports", data={**ask, "registry": "no spaces"})
+        assert bad.status_code == 400 and "invalid_registry" in bad.text
+        ((xid, status),) = rows(app, "select id, status from exports")
+        xid = str(uuid.UUID(str(xid)))
+        assert status == "pending_export"
+        (serial,) = [str(r[0]) for r in rows(app, "select serial from serial_blocks")]
+        assert serial in admin.get("/operator/exports").text
+        mark = f"/operator/exports/{xid}/mark"
+        missing = admin.post(mark, data={"csrf": csrf, "status": "exported"})
+        assert missing.status_code == 400 and "reference_required" in missing.text
+        done = admin.post(mark, data={"csrf": csrf, "status": "exported", "reference": "CCER-1"})
+        assert done.status_code == 303
+        assert rows(app, "select status, reference from exports")[0] == ("exported", "CCER-1")
+        again = admin.post(mark, data={"csrf": csrf, "status": "returned"})
+        assert again.status_code == 409
+        file = admin.get(f"/operator/exports/{xid}/file.csv")
+        assert file.headers["content-type"].startswith("text/csv") and serial in file.text
+        sign_in(shop, app, PrincipalKind.USER, maps)
+        seen = shop.get("/platform?lang=en").text.split('id="exports"')[1].split("</section>")[0]
+        assert serial in seen and "CCER-1" in seen and "Exported" in seen
+        assert shop.get("/operator/exports").status_code == 303  # the operator's page only

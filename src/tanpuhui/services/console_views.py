@@ -179,6 +179,25 @@ def platform_more(ctx: Context, enterprise_id: uuid.UUID) -> PlatformMore:
     return PlatformMore(retired, certificates, exports)
 
 
+@dataclass(frozen=True, slots=True)
+class ExportLine:
+    result: ExportResult
+    enterprise: str
+
+
+def operator_exports(ctx: Context, limit: int = 100) -> list[ExportLine]:
+    """The latest export attempts of every enterprise (pending first) with their blocks."""
+    with ctx.uow(write=False) as uow:
+        names = {e.id: e.name for e in uow.enterprises.list()}
+        return [
+            ExportLine(
+                ExportResult(x, uow.retirement.blocks_of_export(x.id)),
+                names.get(x.enterprise_id, str(x.enterprise_id)),
+            )
+            for x in uow.pages.recent_exports(limit)
+        ]
+
+
 def _offer_order(status: OfferStatus) -> int:
     return [OfferStatus.OPEN, OfferStatus.PAUSED, OfferStatus.CLOSED].index(status)
 

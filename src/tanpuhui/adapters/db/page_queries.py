@@ -112,6 +112,15 @@ class SqlPages:
         )
         return [_export(r) for r in rows]
 
+    def recent_exports(self, limit: int) -> list[Export]:
+        """Every enterprise's latest export attempts, pending ones first (the operator's)."""
+        x = t.exports.c
+        pending = sa.case((x.status == "pending_export", 0), else_=1)
+        rows = self.conn.execute(
+            sa.select(t.exports).order_by(pending, x.created_at.desc(), x.id).limit(limit)
+        )
+        return [_export(r) for r in rows]
+
     def reduction_of(self, holder: str, reduction_id: uuid.UUID) -> ReductionView | None:
         for r in SqlQueries(self.conn).recent_reductions(holder, 1, only=reduction_id):
             return r
