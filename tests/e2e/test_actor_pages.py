@@ -445,6 +445,7 @@ def test_a_person_lists_and_downloads_their_certificates_and_sees_their_place(
     assert theirs.status_code == 404 and not theirs.content.startswith(b"%PDF")
     assert "No. " not in bob.get("/me/leaderboard?lang=en").text  # not opted in: on no board
     assert bob.get("/me/certificates/TPH-nope.pdf").status_code == 400  # invalid_serial
+    assert pages.api.state.web.catalogues.missing == set()
 
 
 def _listed(html: str) -> list[str]:
@@ -520,6 +521,7 @@ def test_a_platform_retires_grams_downloads_the_certificate_and_sees_its_blocks(
     )
     assert serial not in rival.get("/platform").text
     assert rival.get(f"/platform/certificates/{serial}.pdf").status_code == 404
+    assert pages.api.state.web.catalogues.missing == set()
 
 
 def _walk(http: httpx.Client, path: str, listed: Callable[[str], list[str]]) -> list[str]:
@@ -607,3 +609,4 @@ def test_the_operator_exports_verified_tonnes_and_the_platform_sees_the_blocks(
         seen = shop.get("/platform?lang=en").text.split('id="exports"')[1].split("</section>")[0]
         assert serial in seen and "CCER-1" in seen and "Exported" in seen
         assert shop.get("/operator/exports").status_code == 303  # the operator's page only
+        assert served.api.state.web.catalogues.missing == set()
