@@ -12,24 +12,21 @@ import pytest
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.errors import AuthenticationError, ConflictError, InvalidInputError
 from tanpuhui.domain.ledger import enterprise_account
-from tanpuhui.domain.officials import OfficialKind
 from tanpuhui.domain.parties import Role
 from tanpuhui.services.aggregates import regional_stats
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import verify_ledger
 from tanpuhui.services.market import OfferTerms, create_offer, sell_reductions
 from tanpuhui.services.mrv import (
-    approve_batch,
     create_batch,
-    reject_batch,
     sample_batch,
     show_batch,
 )
-from tanpuhui.services.officials import add_official
 from tanpuhui.services.parties import add_enterprise, add_persons, bind_subjects
 from tests.builders import event
 from tests.conftest import CST, NOW
 from tests.db_fixtures import rows
+from tests.mrv_signing import Verifier, new_verifier
 
 MONTH = NOW.astimezone(CST).strftime("%Y-%m")
 REGION = "440305"
@@ -48,8 +45,8 @@ def _credited(app: App, n: int = 12) -> tuple[uuid.UUID, int, str]:
     return bikes, sum(o.grams for o in out), methodology
 
 
-def _verifier(app: App) -> str:
-    return add_official(app.ctx, OfficialKind.VERIFIER, "CQC").token
+def _verifier(app: App, name: str = "CQC") -> Verifier:
+    return new_verifier(app.ctx, name)
 
 
 def test_a_batch_reports_its_reductions_and_a_seeded_sample_is_reproducible(app: App) -> None:
@@ -64,29 +61,29 @@ def test_a_batch_reports_its_reductions_and_a_seeded_sample_is_reproducible(app:
         create_batch(app.ctx, methodology, "440300", MONTH)
     assert empty.value.code == "empty_batch"
 
-    token = _verifier(app)
-    first = sample_batch(app.ctx, batch.id, token, seed=42, size=5)
-    again = sample_batch(app.ctx, batch.id, token, seed=42, size=5)
-    other = sample_batch(app.ctx, batch.id, token, seed=7, size=5)
+    cqc = _verifier(app)
+    first = cqc.sample(app.ctx, batch.id, seed=42, size=5)
+    again = cqc.sample(app.ctx, batch.id, seed=42, size=5)
+    other = cqc.sample(app.ctx, batch.id, seed=7, size=5)
     assert len(first) == 5 and first == again
     assert [r["reduction_id"] for r in first] != [r["reduction_id"] for r in other]
     assert all(r["consistent"] and r["recomputed_grams"] == r["credited_grams"] for r in first)
     shown = show_batch(app.ctx, batch.id)
     assert (shown["sample_seed"], shown["sample"]) == (7, other)
     with pytest.raises(AuthenticationError):  # the operator is not a verifier
-        sample_batch(app.ctx, batch.id, None, seed=1)
+        sample_batch(app.ctx, batch.id, None, cqc.statement(app.ctx, batch.id, "sample", seed=1))
 
 
 def test_approving_marks_the_reductions_verified_once(app: App) -> None:
     _, _, methodology = _credited(app)
     batch = create_batch(app.ctx, methodology, None, MONTH)
-    token = _verifier(app)
-    approve_batch(app.ctx, batch.id, token, "sample recomputed, evidence seen")
+    cqc = _verifier(app)
+    cqc.approve(app.ctx, batch.id, "sample recomputed, evidence seen")
     shown = show_batch(app.ctx, batch.id)
     assert (shown["state"], shown["verification"]) == ("approved", {"verified": 12})
     assert shown["decided_by"] is not None and shown["decided_at"] is not None
     with pytest.raises(ConflictError) as twice:
-        reject_batch(app.ctx, batch.id, token, "changed my mind")
+        cqc.reject(app.ctx, batch.id, "changed my mind")
     assert twice.value.code == "batch_decided"
     assert verify_ledger(app.ctx) == []
 
@@ -95,9 +92,8 @@ def test_rejecting_reverses_every_reduction(app: App) -> None:
     _, grams, methodology = _credited(app)
     batch = create_batch(app.ctx, methodology, REGION, MONTH)
     with pytest.raises(InvalidInputError):
-        reject_batch(app.ctx, batch.id, _verifier(app), " ")
-    covered = reject_batch(app.ctx, batch.id, add_official(
-        app.ctx, OfficialKind.VERIFIER, "Other").token, "evidence missing")  # fmt: skip
+        _verifier(app).reject(app.ctx, batch.id, " ")
+    covered = _verifier(app, "Other").reject(app.ctx, batch.id, "evidence missing")
     assert covered == 0
     states = {r[0] for r in rows(app, "select state from events where grams > 0")}
     assert states == {"reversed"}
@@ -120,7 +116,7 @@ def test_rejecting_after_a_partial_sale_takes_the_rest_from_the_buffer(app: App)
     sell_reductions(app.ctx, uuid.UUID(holder.removeprefix("person:")), offer, sold)
     batch = create_batch(app.ctx, methodology, REGION, MONTH)
 
-    covered = reject_batch(app.ctx, batch.id, _verifier(app), "double reporting found")
+    covered = _verifier(app).reject(app.ctx, batch.id, "double reporting found")
 
     assert covered == sold
     balances = {(a, s): n for a, s, n in rows(app, "select account, asset, amount from balances")}
