@@ -20,6 +20,7 @@ from tanpuhui.domain.leaderboard import BoardKind
 from tanpuhui.domain.officials import OfficialKind
 from tanpuhui.domain.parties import Enterprise, Role
 from tanpuhui.domain.retirement import ExportStatus
+from tanpuhui.domain.sign_in import PrincipalKind
 from tanpuhui.services import (
     access,
     catalogue,
@@ -31,6 +32,7 @@ from tanpuhui.services import (
     officials,
     parties,
     programmes,
+    sign_in,
 )
 from tanpuhui.services.audit import list_audit
 from tanpuhui.services.leaderboards import board_spec, set_display_name
@@ -44,7 +46,7 @@ from tests.retirement_world import PROGRAMME, bought_world
 
 MODULES: tuple[types.ModuleType, ...] = (
     access, catalogue, certificates, evidence, exclusions, export, mrv, officials, parties,
-    programmes,
+    programmes, sign_in,
 )  # fmt: skip
 
 #: Services that write but are not administrative actions, and why.
@@ -54,6 +56,11 @@ NOT_ADMINISTRATIVE = {
     "access.create_binding_code": "a person asks for a one-time code (the binding is audited)",
     "parties.add_person": "a person signs up (an opaque id, no administrative act)",
     "parties.add_persons": "bulk persons for tests and benchmarks",
+    "sign_in.issue_code": "a one-time sign-in code (the principal's own sign-in)",
+    "sign_in.request_code": "a one-time sign-in code sent on request",
+    "sign_in.sign_in": "a session begins",
+    "sign_in.sign_out": "a session ends",
+    "sign_in.sign_out_everywhere": "the principal's sessions end",
 }
 
 MONTH = NOW.astimezone(CST).strftime("%Y-%m")
@@ -66,7 +73,9 @@ def _writes(fn: Callable[..., object], module: types.ModuleType, depth: int = 2)
         return True
     if depth == 0:
         return False
-    helpers = [getattr(module, n) for n in fn.__code__.co_names if hasattr(module, n)]
+    helpers = [  # its private helpers (public ones are classified themselves)
+        getattr(module, n) for n in fn.__code__.co_names if n.startswith("_") and hasattr(module, n)
+    ]
     return any(
         _writes(h, module, depth - 1)
         for h in helpers
@@ -111,6 +120,7 @@ EXERCISED = {
     "evidence.authorise_issuer": "issuer.authorise",
     "exclusions.declare_claimed_elsewhere": "exclusion.declare",
     "officials.add_official": "official.add",
+    "sign_in.add_web_user": "user.add",
     "officials.record_export": "export",
     "mrv.create_batch": "mrv.batch_create",
     "mrv.create_batch[enterprise]": "mrv.batch_create",
@@ -177,6 +187,7 @@ def test_every_administrative_service_writes_an_audit_record(app: App) -> None:
     gov = did("officials.add_official", lambda: officials.add_official(
         ctx, OfficialKind.GOVERNMENT, "深圳市", "440300"))  # fmt: skip
     assert isinstance(gov, officials.NewOfficial)
+    did("sign_in.add_web_user", lambda: sign_in.add_web_user(ctx, PrincipalKind.OPERATOR, "Olga"))
     did("officials.record_export", lambda: officials.record_export(
         ctx, gov.official, "stats.csv", {"region": "440300"}))  # fmt: skip
 

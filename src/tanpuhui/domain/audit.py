@@ -35,6 +35,7 @@ KINDS = (
     "issuer.authorise",
     "exclusion.declare",
     "official.add",
+    "user.add",  # an enterprise's user or an operator of the pages
     "mrv.batch_create",
     "mrv.sample",
     "mrv.approve",
