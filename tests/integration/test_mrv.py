@@ -220,6 +220,8 @@ def test_a_statement_that_is_not_the_verifiers_is_refused(app: App) -> None:
         "update mrv_statements set statement = replace(statement, '\"fine\"', '\"great\"') "
         "where action = 'approve'",
         "update issuance_batches set comment = 'x', state = 'rejected'",
+        "update issuance_batches set comment = 'all good'",
+        "update issuance_batches set sample_seed = 2",
         "update issuance_batches set report = replace(report, '\"reductions\": 12', "
         "'\"reductions\": 13')",
         "delete from batch_reductions where reduction_id = (select reduction_id "
@@ -230,7 +232,9 @@ def test_a_statement_that_is_not_the_verifiers_is_refused(app: App) -> None:
 def test_a_tampered_statement_or_batch_is_detected(app: App, tamper: str) -> None:
     _, _, methodology = _credited(app)
     batch = create_batch(app.ctx, methodology, None, MONTH)
-    _verifier(app).approve(app.ctx, batch.id, "fine")
+    cqc = _verifier(app)
+    cqc.sample(app.ctx, batch.id, seed=1, size=2)
+    cqc.approve(app.ctx, batch.id, "fine")
     assert verify_ledger(app.ctx) == []
     with app.engine.begin() as conn:  # someone with the database password
         assert conn.exec_driver_sql(tamper).rowcount >= 1

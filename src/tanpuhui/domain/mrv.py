@@ -185,12 +185,14 @@ Verify = Callable[[bytes, str, bytes], bool]
 def check_statements(
     batch_id: uuid.UUID, state: BatchState, statements: Sequence[Statement],
     keys: Mapping[str, bytes | None], report_sha256: str, members: str, verify: Verify,
+    sample_seed: int | None = None, decision: tuple[str, str] | None = None,
 ) -> list[str]:  # fmt: skip
     """What is wrong with a batch's signed record (nothing: []): every signature verifies
     with the key stored beside it, which is its actor's registered key (`keys`); every
     statement is about this batch, its report and its membership as they are now; there is
     one creation, and a decision statement exactly when the batch is decided."""
     problems: list[str] = []
+    said: dict[str, dict[str, Any]] = {}  # the last verified statement of each action
     for s in statements:
         where = f"statement {s.id} ({s.action} by {s.actor})"
         if not verify(s.public_key, s.signature, signed_bytes(s.text)):
@@ -205,9 +207,10 @@ def check_statements(
         signer = PLATFORM if parsed.get("attested_by") == PLATFORM else s.actor
         if keys.get(signer) != s.public_key:
             problems.append(f"{where}: signed with a key that is not its actor's")
-        said = (parsed.get("batch"), parsed.get("action"), parsed.get("actor"))
-        if said != (str(batch_id), s.action, s.actor):
-            problems.append(f"{where}: says {said}")
+        names = (parsed.get("batch"), parsed.get("action"), parsed.get("actor"))
+        if names != (str(batch_id), s.action, s.actor):
+            problems.append(f"{where}: says {names}")
+        said[s.action] = parsed | {"actor": s.actor}
         if parsed.get("report_sha256") != report_sha256:
             problems.append(f"{where}: the monitoring report changed since it was signed")
         if parsed.get("members_sha256") != members:
@@ -219,4 +222,9 @@ def check_statements(
     wanted = {"open": [], "approved": ["approve"], "rejected": ["reject"]}[state.value]
     if decisions != wanted:
         problems.append(f"the batch is {state.value} but its decision statements are {decisions}")
+    if "sample" in said and said["sample"].get("seed") != sample_seed:
+        problems.append(f"the batch's sample seed {sample_seed} is not the one signed")
+    signed = said.get(wanted[0]) if wanted else None
+    if signed is not None and decision != (signed["actor"], signed.get("comment", "")):
+        problems.append("the batch's decision (who, comment) is not the one signed")
     return problems

@@ -299,9 +299,10 @@ def _batch_problems(
         f"verifier:{k}": v for k, v in uow.officials.keys(sorted(officials)).items()
     }
     keys[PLATFORM] = ctx.log_signer.public_key
+    decision = (f"verifier:{batch.decided_by}", batch.comment or "") if batch.decided_by else None
     return check_statements(
         batch.id, batch.state, statements, keys, content_sha256(batch.report),
-        members_sha256(members), ctx.verifier.verify,
+        members_sha256(members), ctx.verifier.verify, batch.sample_seed, decision,
     )  # fmt: skip
 
 
