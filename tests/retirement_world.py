@@ -11,17 +11,16 @@ from pathlib import Path
 from tanpuhui.adapters.programme_files import parse_programme
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.ledger import enterprise_account, person_account
-from tanpuhui.domain.officials import OfficialKind
 from tanpuhui.domain.parties import Role
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import show_ledger
 from tanpuhui.services.market import OfferTerms, create_offer, sell_reductions
-from tanpuhui.services.mrv import approve_batch, create_batch
-from tanpuhui.services.officials import add_official
+from tanpuhui.services.mrv import create_batch
 from tanpuhui.services.parties import add_enterprise, add_persons, bind_subjects
 from tanpuhui.services.programmes import publish_programme
 from tests.builders import event
 from tests.conftest import CST, NOW
+from tests.mrv_signing import new_verifier
 
 PROGRAMME = Path(__file__).parents[1] / "src/tanpuhui/programmes/luzhou.lvya@1.yaml"
 MONTH = NOW.astimezone(CST).strftime("%Y-%m")
@@ -84,8 +83,6 @@ def bought_world(
         methodology = out[0].methodology
         assert methodology is not None
         batch = create_batch(app.ctx, methodology, None, MONTH)
-        approve_batch(
-            app.ctx, batch.id, add_official(app.ctx, OfficialKind.VERIFIER, "CQC").token, "ok"
-        )
+        new_verifier(app.ctx).approve(app.ctx, batch.id, "ok")
     bought = show_ledger(app.ctx, enterprise_account(buyers[0])).total_grams
     return World(scene, buyers, people, bought)

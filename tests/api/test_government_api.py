@@ -12,6 +12,8 @@ import uuid
 import pypdf
 from openpyxl import load_workbook
 
+from tanpuhui.adapters.crypto import sign
+from tanpuhui.domain.mrv import canonical, signed_bytes
 from tanpuhui.domain.officials import OfficialKind
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.mrv import create_batch
@@ -21,6 +23,7 @@ from tests.api.conftest import LiveServer, Onboarded, assert_no_leak, assert_pro
 from tests.builders import event
 from tests.conftest import CST, NOW
 from tests.db_fixtures import rows
+from tests.mrv_signing import new_verifier
 
 MONTH = NOW.astimezone(CST).strftime("%Y-%m")
 
@@ -175,21 +178,69 @@ def test_a_verifier_reviews_a_batch_over_http(server: LiveServer, bikes: Onboard
         " join methodology_versions m on m.id = e.methodology_id where e.grams > 0",
     )
     batch = create_batch(server.ctx, methodology, "440300", MONTH)
-    token = add_official(server.ctx, OfficialKind.VERIFIER, "CQC").token
-    auth = {"Authorization": f"Bearer {token}"}
+    cqc = new_verifier(server.ctx)
+    auth = {"Authorization": f"Bearer {cqc.token}"}
     path = f"/v1/mrv/batches/{batch.id}"
+
+    def signed(action: str, **fields: object) -> dict[str, str]:
+        """What a client does: the statement of the batch as GET shows it, signed."""
+        shown = server.http.get(path, headers=auth).json()
+        text = canonical({
+            "v": 1, "batch": str(batch.id), "action": action, "actor": cqc.official.actor,
+            "at": server.ctx.wall_clock.now().isoformat(),
+            "report_sha256": shown["report_sha256"], "members_sha256": shown["members_sha256"],
+            **fields,
+        })  # fmt: skip
+        return {"statement": text, "signature": sign(cqc.key, signed_bytes(text))}
 
     shown = server.http.get(path, headers=auth).json()
     assert (shown["state"], shown["report"]["reductions"]) == ("open", 6)
     draws = [
-        server.http.post(f"{path}/sample", json={"seed": 3, "size": 4}, headers=auth).json()
+        server.http.post(f"{path}/sample", json=signed("sample", seed=3, size=4), headers=auth)
         for _ in range(2)
     ]
-    assert draws[0] == draws[1] and len(draws[0]["sample"]) == 4
+    assert draws[0].json() == draws[1].json() and len(draws[0].json()["sample"]) == 4
     assert_problem(server.http.get(path, headers=_shenzhen(server)), 401, "invalid_token")
-    approved = server.http.post(f"{path}/approve", json={"comment": "ok"}, headers=auth)
+    unsigned = server.http.post(f"{path}/approve", json={"comment": "ok"}, headers=auth)
+    assert_problem(unsigned, 422, "invalid_request")
+    body = signed("approve", comment="ok")
+    tampered = {**body, "statement": body["statement"].replace('"ok"', '"OK"')}
+    assert_problem(server.http.post(f"{path}/approve", json=tampered, headers=auth), 401,
+                   "invalid_signature")  # fmt: skip
+    approved = server.http.post(f"{path}/approve", json=body, headers=auth)
     assert approved.json()["verification"] == {"verified": 6}
-    again = server.http.post(f"{path}/reject", json={"comment": "no"}, headers=auth)
+    assert approved.json()["signatures"]["valid"] is True
+    assert [s["action"] for s in approved.json()["statements"]] == [
+        "create", "sample", "sample", "approve",
+    ]  # fmt: skip
+    again = server.http.post(f"{path}/reject", json=signed("reject", comment="no"), headers=auth)
     assert_problem(again, 409, "batch_decided")
     missing = server.http.get(f"/v1/mrv/batches/{uuid.uuid4()}", headers=auth)
     assert_problem(missing, 404, "unknown_batch")
+
+
+def test_the_operator_creates_a_scene_enterprise_batch_over_http(
+    server: LiveServer, bikes: Onboarded
+) -> None:
+    grams = _rides(server, bikes, "440305", "e", 4)
+    operator = add_official(server.ctx, OfficialKind.OPERATOR, "ops").token
+    auth = {"Authorization": f"Bearer {operator}"}
+    body = {"month": MONTH, "enterprise": str(bikes.enterprise.id)}
+    made = server.http.post("/v1/mrv/batches", json=body, headers=auth)
+    assert made.status_code == 201, made.text
+    shown = made.json()
+    assert (shown["enterprise"], shown["report"]["grams"]) == (str(bikes.enterprise.id), grams)
+    assert [s["actor"] for s in shown["statements"]] == ["platform"]
+    assert shown["signatures"]["valid"] is True
+    assert_problem(server.http.post("/v1/mrv/batches", json=body, headers=auth), 422,
+                   "empty_batch")  # fmt: skip
+    both = {**body, "methodology": "bike_share.wuhan@1"}
+    assert_problem(server.http.post("/v1/mrv/batches", json=both, headers=auth), 422,
+                   "invalid_batch")  # fmt: skip
+    assert_problem(server.http.post("/v1/mrv/batches", json=body, headers=_shenzhen(server)),
+                   401, "invalid_token")  # fmt: skip
+    verifier = new_verifier(server.ctx).token
+    refused = server.http.post(
+        "/v1/mrv/batches", json=body, headers={"Authorization": f"Bearer {verifier}"}
+    )
+    assert_problem(refused, 401, "invalid_token")

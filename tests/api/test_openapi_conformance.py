@@ -95,7 +95,9 @@ class SigningSession(requests.Session):
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode()
-        official = next((t for p, t in self.officials.items() if path.startswith(p)), None)
+        official = self.officials.get(path.split("?")[0]) or next(  # an exact path, a prefix
+            (t for p, t in self.officials.items() if path.startswith(p)), None
+        )
         if path.startswith("/v1/me/"):
             request.headers["Authorization"] = f"Bearer {self.person.token}"
         elif official is not None:
@@ -118,6 +120,7 @@ def signing(live: LiveServer) -> Iterator[SigningSession]:
         ).token,
         "/v1/mrv/": add_official(live.ctx, OfficialKind.VERIFIER, "CQC").token,
         "/v1/certificates": (ops := add_official(live.ctx, OfficialKind.OPERATOR, "Ops").token),
+        "/v1/mrv/batches": ops,  # the operator creates batches; a verifier reviews them
         "/v1/leaderboards": ops,
         "/v1/exports": ops,
     }

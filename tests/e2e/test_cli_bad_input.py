@@ -333,7 +333,9 @@ CASES: dict[str, list[Case]] = {
         case("not-an-id", "--token", "x", db=M, **USAGE),
     ],
     "mrv batch create": [
-        case("--month", "2026-11", **USAGE),
+        case("--methodology", "nope@1", **USAGE),
+        case("--month", "2026-11", db=M, code="invalid_batch", status=2),
+        case("--enterprise", "Nobody", "--month", "2026-11", db=M, **NOT_FOUND),
         case(
             "--methodology", "nope@1", "--month", "2026-13", db=M, code="invalid_period", status=2
         ),
@@ -347,6 +349,7 @@ CASES: dict[str, list[Case]] = {
         case(NOBODY, "--seed", "1", "--token", "x", **DOWN),
     ],
     "mrv batch show": [case(NOBODY, db=M, code="unknown_batch", status=3), case(NOBODY, **DOWN)],
+    "mrv verify": [case("extra", **USAGE), case(**DOWN)],
     "operator add": [case(**USAGE), case("Olga", **DOWN)],
     "regions info": [case("extra", **USAGE), case("--json", "--nope", **USAGE)],
     "regions show": [case("999999", **UNKNOWN_REGION), case("abc", **UNKNOWN_REGION)],

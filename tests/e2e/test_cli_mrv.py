@@ -1,10 +1,12 @@
 """MRV and the audit trail from the command line, on both engines: `mrv batch create`, a
 verifier's `sample` (the same seed draws the same reductions), `approve`, and `audit` listing
-who did what, filtered by actor and kind."""
+who did what, filtered by actor and kind; each step a statement signed with the verifier's key
+(`--key`), which `mrv verify` checks again."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tanpuhui.adapters.system import FixedClock
 from tanpuhui.bootstrap import build, upgrade_database
@@ -36,7 +38,7 @@ def _seed(database_url: str) -> str:
 
 
 def test_a_verifier_samples_and_approves_a_batch_and_the_audit_shows_it(
-    tanpuhui: Run, database_url: str
+    tanpuhui: Run, database_url: str, tmp_path: Path
 ) -> None:
     methodology = _seed(database_url)
     made = json.loads(
@@ -45,8 +47,15 @@ def test_a_verifier_samples_and_approves_a_batch_and_the_audit_shows_it(
     )  # fmt: skip
     batch, report = made["id"], made["report"]
     assert (report["reductions"], report["persons"]) == (8, 8)
-    verifier = json.loads(tanpuhui("verifier", "add", "CQC", "--json", check=True).stdout)
+    key = tmp_path / "cqc.pem"
+    verifier = json.loads(
+        tanpuhui("verifier", "add", "CQC", "--out", str(key), "--json", check=True).stdout
+    )
     token = verifier["token"]
+    assert "private_key" not in verifier and "BEGIN PUBLIC KEY" in verifier["public_key"]
+    unsigned = tanpuhui("mrv", "batch", "sample", batch, "--seed", "5", "--token", token)
+    assert unsigned.returncode == 2 and "error[key_required]" in unsigned.stderr
+    assert_no_traceback(unsigned)
     drawn = [
         json.loads(
             tanpuhui(
@@ -60,20 +69,35 @@ def test_a_verifier_samples_and_approves_a_batch_and_the_audit_shows_it(
                 "3",
                 "--token",
                 token,
+                "--key",
+                str(key),
                 "--json",
                 check=True,
             ).stdout
         )
         for _ in range(2)
     ]
-    assert drawn[0] == drawn[1] and len(drawn[0]) == 3
-    assert all(r["consistent"] for r in drawn[0])
-    anonymous = tanpuhui("mrv", "batch", "approve", batch, "--comment", "ok")
+    assert drawn[0] == drawn[1] and len(drawn[0]["sample"]) == 3
+    assert all(r["consistent"] for r in drawn[0]["sample"])
+    anonymous = tanpuhui("mrv", "batch", "approve", batch, "--comment", "ok", "--key", str(key))
     assert anonymous.returncode == 1 and "invalid_token" in anonymous.stderr
     assert_no_traceback(anonymous)
-    tanpuhui("mrv", "batch", "approve", batch, "--comment", "ok", "--token", token, check=True)
+    other = tmp_path / "other.pem"
+    tanpuhui("verifier", "add", "Other", "--out", str(other), check=True)
+    forged = tanpuhui("mrv", "batch", "approve", batch, "--token", token, "--key", str(other))
+    assert forged.returncode == 1 and "error[invalid_signature]" in forged.stderr
+    assert_no_traceback(forged)
+    approved = json.loads(
+        tanpuhui("mrv", "batch", "approve", batch, "--comment", "ok", "--token", token,
+                 "--key", str(key), "--json", check=True).stdout
+    )  # fmt: skip
+    assert approved["state"] == "approved" and approved["signatures"]["valid"] is True
     shown = json.loads(tanpuhui("mrv", "batch", "show", batch, "--json", check=True).stdout)
     assert (shown["state"], shown["verification"]) == ("approved", {"verified": 8})
+    assert [s["action"] for s in shown["statements"]] == ["create", "sample", "sample", "approve"]
+    assert json.loads(tanpuhui("mrv", "verify", "--json", check=True).stdout) == {
+        "valid": True, "problems": [],
+    }  # fmt: skip
 
     actor = f"verifier:{verifier['id']}"
     mine = json.loads(tanpuhui("audit", "--actor", actor, "--json", check=True).stdout)

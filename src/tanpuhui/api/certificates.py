@@ -151,7 +151,7 @@ async def get_leaderboard(
     "`new: false`.",
     responses=problems(401, 404, 422),
 )
-async def post_certificates(request: Request, _official: Operator) -> Response:
+async def post_certificates(request: Request, official: Operator) -> Response:
     body = await _body(request, IssueRequest)
     ctx, spec = context(request), _spec(body.board)
     if body.milestone_grams is not None:
@@ -161,9 +161,12 @@ async def post_certificates(request: Request, _official: Operator) -> Response:
             )
         grams = body.milestone_grams
         issued = await run_in_threadpool(
-            issue_milestone_certificates, ctx, spec.code, grams, spec.first, spec.last
-        )
+            issue_milestone_certificates, ctx, spec.code, grams, spec.first, spec.last,
+            f"operator:{official.id}",
+        )  # fmt: skip
     else:
-        issued = await run_in_threadpool(issue_leaderboard_certificates, ctx, spec, body.top)
+        issued = await run_in_threadpool(
+            issue_leaderboard_certificates, ctx, spec, body.top, f"operator:{official.id}"
+        )
     data: list[dict[str, Any]] = [{"new": i.new, **document(ctx, i.certificate)} for i in issued]
     return json_response({"certificates": data}, status=201)

@@ -5,7 +5,10 @@ region outside it is 403 `out_of_scope`, an unknown one 404 `unknown_region` —
 XLSX and the monthly PDF report. Bearer token of a government account (`tanpuhui government
 add`); only suppressed aggregates, never a person.
 
-`/v1/mrv/batches/…`: a verifier's review of an issuance batch (show, sample, approve, reject).
+`/v1/mrv/batches/…`: the operator creates an issuance batch (a methodology's in a region and
+month, or a scene enterprise's of a month); a verifier reviews it (show, sample, approve,
+reject). Each state change a verifier makes is a statement signed with its Ed25519 key
+(`{"statement": …, "signature": …}`: docs/government.md), checked and stored by the platform.
 """
 
 from __future__ import annotations
@@ -23,7 +26,14 @@ from tanpuhui.api.security import context, guarded, read_body
 from tanpuhui.domain.errors import InvalidInputError
 from tanpuhui.domain.officials import Official, OfficialKind
 from tanpuhui.services.aggregates import RegionalStats, monthly_report, regional_stats
-from tanpuhui.services.mrv import approve_batch, reject_batch, sample_batch, show_batch
+from tanpuhui.services.mrv import (
+    SignedStatement,
+    approve_batch,
+    create_batch,
+    reject_batch,
+    sample_batch,
+    show_batch,
+)
 from tanpuhui.services.officials import authenticate_official, record_export
 
 router = APIRouter()
@@ -208,13 +218,28 @@ VerifierToken = Annotated[str, Depends(verifier_token)]
 BatchId = Annotated[uuid.UUID, Path(description="the issuance batch")]
 
 
-class SampleRequest(BaseModel):
-    seed: int = Field(ge=0, le=2**62, description="recorded; the same seed draws the same sample")
-    size: int = Field(default=20, ge=1, le=1000)
+class SignedStatementBody(BaseModel):
+    statement: str = Field(
+        max_length=8000,
+        description="the canonical JSON statement of the action (sorted keys, no spaces): v, "
+        "batch, action, actor (verifier:ID), at (now, ISO 8601), report_sha256 and "
+        "members_sha256 (from GET the batch), and the action's comment, or seed and size",
+    )
+    signature: str = Field(
+        max_length=200,
+        description="base64 Ed25519 over 'tanpuhui mrv statement v1\\n' + statement, by the "
+        "verifier's key",
+    )
+
+    def signed(self) -> SignedStatement:
+        return SignedStatement(self.statement, self.signature)
 
 
-class Decision(BaseModel):
-    comment: str = Field(max_length=4000, description="required to reject")
+class BatchRequest(BaseModel):
+    month: str = Field(pattern=r"^\d{4}-\d{2}$", description="2026-11")
+    methodology: str | None = Field(default=None, max_length=80, description="code@version")
+    region: str | None = Field(default=None, pattern=r"^\d{6}$")
+    enterprise: uuid.UUID | None = Field(default=None, description="a scene enterprise's batch")
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -236,6 +261,40 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
+async def operator_official(request: Request) -> Official:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else ""
+
+    async def authenticate() -> Official:
+        return await run_in_threadpool(
+            authenticate_official, context(request), token or None, OfficialKind.OPERATOR
+        )
+
+    return await guarded(request, authenticate)
+
+
+@router.post(
+    "/v1/mrv/batches",
+    status_code=201,
+    summary="(Operator) Create an issuance batch: a methodology's in a region and month, or a "
+    "scene enterprise's of a month",
+    responses=problems(401, 404, 409, 413, 422, 429, 503),
+    openapi_extra=_schema(BatchRequest),
+)
+async def post_batch(
+    request: Request, official: Annotated[Official, Depends(operator_official)]
+) -> Response:
+    ctx = context(request)
+    body = await _body(request, BatchRequest)
+    batch = await run_in_threadpool(
+        lambda: create_batch(
+            ctx, body.methodology, body.region, body.month, official.actor, body.enterprise
+        )
+    )
+    return json_response(await run_in_threadpool(show_batch, ctx, batch.id), status=201)
+
+
 @router.get(
     "/v1/mrv/batches/{batch_id}",
     summary="(Verifier) An issuance batch: its monitoring report, sample and decision",
@@ -249,25 +308,26 @@ async def get_batch(request: Request, batch_id: BatchId, token: VerifierToken) -
     "/v1/mrv/batches/{batch_id}/sample",
     summary="(Verifier) Draw a seeded sample and recompute it with the engine",
     responses=problems(401, 404, 409, 413, 422, 429, 503),
-    openapi_extra=_schema(SampleRequest),
+    openapi_extra=_schema(SignedStatementBody),
 )
 async def post_sample(request: Request, batch_id: BatchId, token: VerifierToken) -> Response:
     ctx = context(request)
-    body = await _body(request, SampleRequest)
-    drawn = await run_in_threadpool(sample_batch, ctx, batch_id, token, body.seed, body.size)
-    return json_response({"seed": body.seed, "sample": drawn})
+    body = await _body(request, SignedStatementBody)
+    drawn = await run_in_threadpool(sample_batch, ctx, batch_id, token, body.signed())
+    shown = await run_in_threadpool(show_batch, ctx, batch_id)
+    return json_response({"seed": shown["sample_seed"], "sample": drawn})
 
 
 @router.post(
     "/v1/mrv/batches/{batch_id}/approve",
     summary="(Verifier) Approve: the batch's reductions become verified",
     responses=problems(401, 404, 409, 413, 422, 429, 503),
-    openapi_extra=_schema(Decision),
+    openapi_extra=_schema(SignedStatementBody),
 )
 async def post_approve(request: Request, batch_id: BatchId, token: VerifierToken) -> Response:
     ctx = context(request)
-    body = await _body(request, Decision)
-    await run_in_threadpool(approve_batch, ctx, batch_id, token, body.comment)
+    body = await _body(request, SignedStatementBody)
+    await run_in_threadpool(approve_batch, ctx, batch_id, token, body.signed())
     return json_response(await run_in_threadpool(show_batch, ctx, batch_id))
 
 
@@ -275,11 +335,11 @@ async def post_approve(request: Request, batch_id: BatchId, token: VerifierToken
     "/v1/mrv/batches/{batch_id}/reject",
     summary="(Verifier) Reject: the reductions are reversed; the buffer covers grams sold",
     responses=problems(401, 404, 409, 413, 422, 429, 503),
-    openapi_extra=_schema(Decision),
+    openapi_extra=_schema(SignedStatementBody),
 )
 async def post_reject(request: Request, batch_id: BatchId, token: VerifierToken) -> Response:
     ctx = context(request)
-    body = await _body(request, Decision)
-    covered = await run_in_threadpool(reject_batch, ctx, batch_id, token, body.comment)
+    body = await _body(request, SignedStatementBody)
+    covered = await run_in_threadpool(reject_batch, ctx, batch_id, token, body.signed())
     shown = await run_in_threadpool(show_batch, ctx, batch_id)
     return json_response({**shown, "buffer_grams": covered})

@@ -127,7 +127,7 @@ async def post_export(request: Request, official: Operator) -> Response:
     body = decode_body(await read_body(request), _ExportBody, "export")
     ent = parse_id(body.enterprise, "an enterprise")
     result = await run_in_threadpool(
-        create_export, context(request), ent, body.tonnes, body.registry
+        create_export, context(request), ent, body.tonnes, body.registry, f"operator:{official.id}"
     )
     return json_response(export_view(result), status=201)
 
@@ -145,8 +145,9 @@ async def post_export_mark(request: Request, official: Operator, export_id: str)
     if to is ExportStatus.RETURNED and body.reference is not None:
         raise InvalidInputError("a reference goes with exported", code="invalid_request")
     result = await run_in_threadpool(
-        mark_export, context(request), parse_id(export_id, "an export"), to, body.reference
-    )
+        mark_export, context(request), parse_id(export_id, "an export"), to, body.reference,
+        f"operator:{official.id}",
+    )  # fmt: skip
     return json_response(export_view(result))
 
 

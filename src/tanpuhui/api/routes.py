@@ -166,7 +166,9 @@ class _BindingBody(msgspec.Struct, forbid_unknown_fields=True):
     responses=problems(401, 404, 429, 503),
 )
 async def delete_binding(request: Request, enterprise: Signed, subject: SubjectPath) -> Response:
-    ended = await run_in_threadpool(unbind_subject, context(request), enterprise.id, subject)
+    ended = await run_in_threadpool(
+        unbind_subject, context(request), enterprise.id, subject, f"enterprise:{enterprise.id}"
+    )
     assert ended.ended_at is not None
     return json_response({"subject": ended.subject, "ended_at": ended.ended_at.isoformat()})
 

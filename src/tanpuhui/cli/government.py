@@ -4,11 +4,19 @@ the code list, the regional aggregates and the officials' accounts (issue 12).""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from tanpuhui.adapters.crypto import (
+    generate_key,
+    load_public_key,
+    private_pem,
+    public_pem,
+    public_raw,
+)
 from tanpuhui.cli.common import JsonOption, console, emit_json, handled
 from tanpuhui.cli.common import app as open_app
 from tanpuhui.domain.aggregates import BREAKDOWNS, Figures
@@ -109,15 +117,43 @@ def _cell(f: Figures) -> str:
     return f"{_num(grams)} g, {_num(events)} reductions, {_num(persons)} persons"
 
 
-def _print_new(new: NewOfficial, as_json: bool) -> None:
+PublicKeyOption = Annotated[
+    Path | None,
+    typer.Option("--public-key", exists=True, dir_okay=False,
+                 help="Register this Ed25519 public key (PEM) instead of generating a pair."),
+]  # fmt: skip
+OutOption = Annotated[
+    Path | None,
+    typer.Option("--out", dir_okay=False, help="Write the new private key (PEM) to this file."),
+]
+
+
+def _new_key(public_key: Path | None, out: Path | None) -> tuple[bytes, str | None]:
+    """(the public key, the private PEM to show once, or None: brought or written to --out).
+    The platform keeps only the public key; the official signs its MRV statements with it."""
+    if public_key is not None:
+        return load_public_key(public_key.read_bytes()), None
+    key = generate_key()
+    pem = private_pem(key)
+    if out is not None:
+        out.write_text(pem)
+        out.chmod(0o600)
+        return public_raw(key), None
+    return public_raw(key), pem
+
+
+def _print_new(new: NewOfficial, pem: str | None, out: Path | None, as_json: bool) -> None:
     o = new.official
-    data = {
+    data: dict[str, object] = {
         "id": str(o.id),
         "kind": o.kind.value,
         "name": o.name,
         "region": o.region,
         "token": new.token,
+        "public_key": public_pem(o.public_key) if o.public_key else None,
     }
+    if pem is not None:
+        data["private_key"] = pem
     if as_json:
         emit_json(data)
         return
@@ -126,6 +162,11 @@ def _print_new(new: NewOfficial, as_json: bool) -> None:
     console.print(
         f"token: {new.token}  (shown once; send as Authorization: Bearer)", highlight=False
     )
+    if out is not None:
+        console.print(f"private key written to {out} — the platform keeps only the public key")
+    elif pem is not None:
+        console.print("private key (shown once; signs your MRV statements):")
+        console.print(pem, highlight=False, markup=False)
 
 
 @government_cli.command("add")
@@ -133,30 +174,40 @@ def _print_new(new: NewOfficial, as_json: bool) -> None:
 def government_add(
     name: str,
     region: Annotated[str, typer.Option(help="The region code it sees (and those inside it).")],
+    public_key: PublicKeyOption = None,
+    out: OutOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Add a government account scoped to a region; prints its bearer token once."""
+    """Add a government account scoped to a region; prints its bearer token and its new
+    private key once."""
+    raw, pem = _new_key(public_key, out)
     with open_app() as app:
-        new = add_official(app.ctx, OfficialKind.GOVERNMENT, name, region)
-    _print_new(new, as_json)
+        new = add_official(app.ctx, OfficialKind.GOVERNMENT, name, region, public_key=raw)
+    _print_new(new, pem, out, as_json)
 
 
 @verifier_cli.command("add")
 @handled
-def verifier_add(name: str, as_json: JsonOption = False) -> None:
-    """Add a verifier (核证机构) account; prints its bearer token once."""
+def verifier_add(
+    name: str, public_key: PublicKeyOption = None, out: OutOption = None,
+    as_json: JsonOption = False,
+) -> None:  # fmt: skip
+    """Add a verifier (核证机构) account; prints its bearer token and its new private key (which
+    signs its MRV statements) once."""
+    raw, pem = _new_key(public_key, out)
     with open_app() as app:
-        new = add_official(app.ctx, OfficialKind.VERIFIER, name)
-    _print_new(new, as_json)
+        new = add_official(app.ctx, OfficialKind.VERIFIER, name, public_key=raw)
+    _print_new(new, pem, out, as_json)
 
 
 @handled
 def audit(
     actor: Annotated[
-        str | None, typer.Option(help="Only this actor (operator, verifier:ID …).")
+        str | None,
+        typer.Option(help="Only this actor: operator, verifier:ID, or every verifier …"),
     ] = None,
     kind: Annotated[
-        str | None, typer.Option(help="Only this kind (official.add, mrv.approve …).")
+        str | None, typer.Option(help="Only this kind (binding.add, mrv.approve …).")
     ] = None,
     since: Annotated[str | None, typer.Option(help="From this day or time (ISO 8601).")] = None,
     as_json: JsonOption = False,

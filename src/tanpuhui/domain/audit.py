@@ -25,21 +25,37 @@ GENESIS = bytes(32)
 KINDS = (
     "enterprise.add",
     "credential.register",
+    "credential.rotate",
     "credential.revoke",
+    "methodology.publish",
+    "methodology.retire",
+    "programme.publish",
+    "binding.add",
+    "binding.end",
+    "issuer.authorise",
+    "exclusion.declare",
     "official.add",
+    "user.add",  # an enterprise's user or an operator of the pages
     "mrv.batch_create",
     "mrv.sample",
     "mrv.approve",
     "mrv.reject",
-    "export",
+    "certificate.issue",
+    "export",  # a government's data export (CSV, XLSX, PDF)
+    "export.create",  # a carbon-market export of verified reductions
+    "export.mark",
 )
+
+#: Who acts: the operator (CLI, operator pages), an official, an enterprise (its API key or
+#: console), a person (the pages), or the platform itself (its own signed statements).
+ACTOR_PREFIXES = ("operator", "government:", "verifier:", "enterprise:", "person:", "platform")
 
 
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
     id: uuid.UUID
     at: datetime
-    actor: str  # operator | government:{id} | verifier:{id} | enterprise:{id}
+    actor: str  # operator | government:{id} | verifier:{id} | enterprise:{id} | person:{id}
     kind: str
     subject: str
     before: dict[str, Any] | None = None

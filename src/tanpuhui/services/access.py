@@ -43,7 +43,7 @@ from tanpuhui.domain.signing import (
     read_headers,
     timestamp_fresh,
 )
-from tanpuhui.services.audit import audited
+from tanpuhui.services.audit import audit_bindings, audited
 from tanpuhui.services.context import Context
 from tanpuhui.services.parties import BindingResult, bind_in
 
@@ -51,8 +51,9 @@ from tanpuhui.services.parties import BindingResult, bind_in
 
 
 def register_credential(
-    ctx: Context, enterprise_id: uuid.UUID, public_key: bytes, label: str = ""
-) -> Credential:
+    ctx: Context, enterprise_id: uuid.UUID, public_key: bytes, label: str = "",
+    actor: str = "operator",
+) -> Credential:  # fmt: skip
     """Register an enterprise's Ed25519 public key as a new credential."""
     now = ctx.wall_clock.now()
     credential = Credential(ctx.ids.new(), enterprise_id, public_key, label or "default", now)
@@ -65,7 +66,7 @@ def register_credential(
         audited(
             uow,
             ctx,
-            "operator",
+            actor,
             "credential.register",
             f"credential:{credential.id}",
             after={"enterprise": str(enterprise_id), "label": credential.label},
@@ -82,8 +83,9 @@ def list_credentials(ctx: Context, enterprise_id: uuid.UUID) -> list[Credential]
 
 
 def rotate_credential(
-    ctx: Context, credential_id: uuid.UUID, new_public_key: bytes, grace: timedelta
-) -> tuple[Credential, Credential]:
+    ctx: Context, credential_id: uuid.UUID, new_public_key: bytes, grace: timedelta,
+    actor: str = "operator",
+) -> tuple[Credential, Credential]:  # fmt: skip
     """Issue a successor credential; the old one stays valid for `grace`, then expires."""
     now = ctx.wall_clock.now()
     with ctx.uow() as uow:
@@ -99,13 +101,21 @@ def rotate_credential(
         ends = now + grace
         if old.expires_at is None or old.expires_at > ends:
             uow.access.set_credential_end(old.id, expires_at=ends)
+        audited(
+            uow, ctx, actor, "credential.rotate", f"credential:{old.id}",
+            before={"expires_at": old.expires_at.isoformat() if old.expires_at else None},
+            after={"expires_at": min(ends, old.expires_at or ends).isoformat(),
+                   "successor": str(new.id), "enterprise": str(old.enterprise_id)},
+        )  # fmt: skip
         uow.commit()
     return Credential(
         old.id, old.enterprise_id, old.public_key, old.label, old.created_at, ends, old.revoked_at
     ), new
 
 
-def revoke_credential(ctx: Context, credential_id: uuid.UUID) -> Credential:
+def revoke_credential(
+    ctx: Context, credential_id: uuid.UUID, actor: str = "operator"
+) -> Credential:
     now = ctx.wall_clock.now()
     with ctx.uow() as uow:
         old = uow.access.find_credential(credential_id)
@@ -116,7 +126,7 @@ def revoke_credential(ctx: Context, credential_id: uuid.UUID) -> Credential:
             audited(
                 uow,
                 ctx,
-                "operator",
+                actor,
                 "credential.revoke",
                 f"credential:{old.id}",
                 before={"revoked_at": None},
@@ -293,5 +303,7 @@ def bind_with_code(
                     "unknown, used or expired binding code", code="invalid_binding_code"
                 )
         result = bind_in(uow, ctx, enterprise_id, subject, person_id)
+        if result.created:
+            audit_bindings(uow, ctx, f"enterprise:{enterprise_id}", [result.binding])
         uow.commit()
     return result

@@ -3,11 +3,14 @@ work (so the action and its record commit together or not at all); `list_audit` 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Any
 
 from tanpuhui.domain.audit import KINDS, AuditRecord, SealedRecord
 from tanpuhui.domain.errors import InvalidInputError
+from tanpuhui.domain.parties import Binding
 from tanpuhui.services.context import Context
 from tanpuhui.services.ports import UnitOfWork
 
@@ -25,6 +28,26 @@ def audited(
     assert kind in KINDS, kind
     record = AuditRecord(ctx.ids.new(), ctx.wall_clock.now(), actor, kind, subject, before, after)
     uow.audit.append(record)
+
+
+#: Up to this many bindings are listed one by one in a record; a bigger bulk binding records
+#: its count and the SHA-256 of its ids in order (the bindings table has each row).
+LISTED_BINDINGS = 100
+
+
+def audit_bindings(uow: UnitOfWork, ctx: Context, actor: str, bindings: list[Binding]) -> None:
+    """One record for the bindings a transaction made (none: no record)."""
+    if not bindings:
+        return
+    rows = [[str(b.id), str(b.enterprise_id), b.subject, str(b.person_id)] for b in bindings]
+    after: dict[str, Any] = {"count": len(rows), "bound_at": bindings[0].bound_at.isoformat()}
+    if len(rows) <= LISTED_BINDINGS:
+        after["bindings"] = rows
+    else:
+        after["sha256"] = hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+    enterprises = sorted({str(b.enterprise_id) for b in bindings})
+    subject = f"enterprise:{enterprises[0]}" if len(enterprises) == 1 else "enterprises"
+    audited(uow, ctx, actor, "binding.add", subject, after=after)
 
 
 def list_audit(

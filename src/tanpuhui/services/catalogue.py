@@ -23,6 +23,7 @@ from tanpuhui.domain.methodology import (
     catalogue_problems,
     superseded,
 )
+from tanpuhui.services.audit import audited
 from tanpuhui.services.context import Context
 from tanpuhui.services.ports import PublishedVersion, StoredCatalogue
 
@@ -41,8 +42,9 @@ class PublishReport:
 
 
 def publish_catalogue(
-    ctx: Context, groups: Sequence[Group], versions: Sequence[VersionFile]
-) -> PublishReport:
+    ctx: Context, groups: Sequence[Group], versions: Sequence[VersionFile],
+    actor: str = "operator",
+) -> PublishReport:  # fmt: skip
     """Publish groups and versions (e.g. the bundled catalogue) in one transaction."""
     now = ctx.clock.now()
     with ctx.uow() as uow:
@@ -79,6 +81,9 @@ def publish_catalogue(
                 uow.catalogue.set_effective(ids[m.key], m.effective_from, m.effective_to)
         uow.catalogue.set_groups(groups, now)
         uow.catalogue.bump_revision()
+        if added:
+            after = {"versions": added, "groups": sorted(g.code for g in groups)}
+            audited(uow, ctx, actor, "methodology.publish", "catalogue", after=after)
         uow.commit()
     return PublishReport(added, unchanged)
 
@@ -156,7 +161,9 @@ def _conflicts(
     return problems
 
 
-def publish_version(ctx: Context, vf: VersionFile, effective: date | None = None) -> PublishResult:
+def publish_version(
+    ctx: Context, vf: VersionFile, effective: date | None = None, actor: str = "operator"
+) -> PublishResult:
     """Publish one version, effective from `effective` (else the file's date). An earlier
     version of the same code still open then is closed on that date. Immutable: publishing
     the same content again changes nothing; other content under the same version is refused."""
@@ -185,12 +192,17 @@ def publish_version(ctx: Context, vf: VersionFile, effective: date | None = None
         if m.effective_from != vf.methodology.effective_from:
             uow.catalogue.set_effective(version_id, m.effective_from, m.effective_to)
         uow.catalogue.bump_revision()
+        audited(
+            uow, ctx, actor, "methodology.publish", f"methodology:{m.key}",
+            after={"content_hash": m.content_hash, "effective_from": m.effective_from.isoformat(),
+                   "closes": [[v.methodology.key, ends.isoformat()] for v, ends in closing]},
+        )  # fmt: skip
         uow.commit()
     return PublishResult(m.key, True, m.effective_from,
                          [(v.methodology.key, ends) for v, ends in closing])  # fmt: skip
 
 
-def retire_version(ctx: Context, key: str, from_date: date) -> Methodology:
+def retire_version(ctx: Context, key: str, from_date: date, actor: str = "operator") -> Methodology:
     """The version stops applying to behaviours from `from_date` (what it credited stays)."""
     with ctx.uow() as uow:
         version = next((v for v in uow.catalogue.versions() if v.methodology.key == key), None)
@@ -203,5 +215,10 @@ def retire_version(ctx: Context, key: str, from_date: date) -> Methodology:
             )
         uow.catalogue.set_effective(version.id, m.effective_from, from_date)
         uow.catalogue.bump_revision()
+        audited(
+            uow, ctx, actor, "methodology.retire", f"methodology:{key}",
+            before={"effective_to": m.effective_to.isoformat() if m.effective_to else None},
+            after={"effective_to": from_date.isoformat()},
+        )  # fmt: skip
         uow.commit()
     return replace(m, effective_to=from_date)

@@ -35,6 +35,7 @@ from tanpuhui.domain.errors import ConflictError, InvalidInputError, NotFoundErr
 from tanpuhui.domain.leaderboard import MAX_TOP, BoardKind, BoardSpec, Placing
 from tanpuhui.domain.ledger import enterprise_account
 from tanpuhui.domain.shards import shard_of_account
+from tanpuhui.services.audit import audited
 from tanpuhui.services.certificate_ports import StoredCertificate
 from tanpuhui.services.context import Context, retry_races
 from tanpuhui.services.leaderboards import board_spec, placings_in
@@ -47,7 +48,9 @@ class Issued:
     new: bool
 
 
-def issue_leaderboard_certificates(ctx: Context, spec: BoardSpec, top: int) -> list[Issued]:
+def issue_leaderboard_certificates(
+    ctx: Context, spec: BoardSpec, top: int, actor: str = "operator"
+) -> list[Issued]:
     """A certificate for each of the board's first `top` placings (opted-in people only)."""
     if not 1 <= top <= MAX_TOP:
         raise InvalidInputError(f"--top must be between 1 and {MAX_TOP}, not {top}")
@@ -58,6 +61,7 @@ def issue_leaderboard_certificates(ctx: Context, spec: BoardSpec, top: int) -> l
                 _issue(uow, ctx, p.holder, f"leaderboard:{spec.title}", _placing(spec, p))
                 for p in placings_in(uow, ctx, spec, top)
             ]
+            _audit_issued(uow, ctx, actor, f"leaderboard:{spec.title}", issued)
             uow.commit()
             return issued
 
@@ -65,7 +69,7 @@ def issue_leaderboard_certificates(ctx: Context, spec: BoardSpec, top: int) -> l
 
 
 def issue_milestone_certificates(
-    ctx: Context, programme: str, grams: int, first: date, last: date
+    ctx: Context, programme: str, grams: int, first: date, last: date, actor: str = "operator"
 ) -> list[Issued]:
     """A certificate for every opted-in person whose credited grams in the programme's
     behaviours and region reached `grams` over the days `first`…`last` — at most `MAX_TOP`
@@ -90,10 +94,19 @@ def issue_milestone_certificates(
                 )
                 for p in reached
             ]
+            _audit_issued(uow, ctx, actor, award, issued)
             uow.commit()
             return issued
 
     return retry_races(attempt)
+
+
+def _audit_issued(
+    uow: UnitOfWork, ctx: Context, actor: str, award: str, issued: list[Issued]
+) -> None:
+    serials = [i.certificate.serial for i in issued if i.new]
+    if serials:
+        audited(uow, ctx, actor, "certificate.issue", award, after={"serials": serials})
 
 
 def issue_retirement_certificate(

@@ -12,12 +12,14 @@ import uuid
 
 from tanpuhui.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from tanpuhui.domain.evidence import ISSUER_NAMESPACES, IssuerGrant, issuer_namespace
+from tanpuhui.services.audit import audited
 from tanpuhui.services.context import Context, retry_races
 
 
 def authorise_issuer(
-    ctx: Context, issuer: str, enterprise_id: uuid.UUID, *, is_issuer: bool = False
-) -> IssuerGrant:
+    ctx: Context, issuer: str, enterprise_id: uuid.UUID, *, is_issuer: bool = False,
+    actor: str = "operator",
+) -> IssuerGrant:  # fmt: skip
     """Entitle an enterprise to cite `issuer` (`<namespace>:<name>`); idempotent."""
     if issuer_namespace(issuer) is None or len(issuer) > 128 or not issuer.isprintable():
         raise InvalidInputError(
@@ -44,6 +46,14 @@ def authorise_issuer(
                     f"enterprise is the issuer of one name (partners are granted the others)"
                 )
             uow.evidence.grant(grant)
+            audited(
+                uow,
+                ctx,
+                actor,
+                "issuer.authorise",
+                f"issuer:{issuer}",
+                after={"enterprise": str(enterprise_id), "is_issuer": is_issuer},
+            )
             uow.commit()
         return grant
 

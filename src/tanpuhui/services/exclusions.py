@@ -19,6 +19,7 @@ from tanpuhui.domain.exclusions import (
     enterprise_key,
     valid_key,
 )
+from tanpuhui.services.audit import audited
 from tanpuhui.services.context import Context
 
 NOTE_LIMIT = 500
@@ -69,6 +70,13 @@ def declare_claimed_elsewhere(
                     code="not_entitled",
                 )
         uow.exclusions.add(exclusion)
+        audited(
+            uow, ctx, f"enterprise:{declared_by}" if declared_by else "operator",
+            "exclusion.declare", f"exclusion:{exclusion.id}",
+            after={"key": key, "mechanism": mechanism, "behaviours": list(exclusion.behaviours),
+                   "valid_from": valid_from.isoformat() if valid_from else None,
+                   "valid_to": valid_to.isoformat() if valid_to else None},
+        )  # fmt: skip
         uow.commit()
     return exclusion
 

@@ -39,6 +39,7 @@ from tanpuhui.domain.retirement import (
     plan_export,
 )
 from tanpuhui.domain.shards import shard_of_enterprise
+from tanpuhui.services.audit import audited
 from tanpuhui.services.context import Context, retry_races
 from tanpuhui.services.ports import UnitOfWork
 
@@ -78,7 +79,7 @@ def _reuse(returned: list[Block], lots: list[Lot], tonnes: int) -> tuple[list[Bl
 
 
 def create_export(
-    ctx: Context, enterprise_id: uuid.UUID, tonnes: int, registry: str
+    ctx: Context, enterprise_id: uuid.UUID, tonnes: int, registry: str, actor: str = "operator"
 ) -> ExportResult:
     """Package `tonnes` whole tonnes of the enterprise's verified grams for `registry`."""
     check_registry(registry)
@@ -88,6 +89,11 @@ def create_export(
     def attempt() -> ExportResult:
         with ctx.uow() as uow:
             result = _create_in(uow, ctx, enterprise_id, tonnes, registry)
+            audited(
+                uow, ctx, actor, "export.create", f"export:{result.export.id}",
+                after={"enterprise": str(enterprise_id), "tonnes": tonnes, "registry": registry,
+                       "status": result.export.status.value},
+            )  # fmt: skip
             uow.commit()
         return result
 
@@ -137,14 +143,25 @@ def _post(
 
 
 def mark_export(
-    ctx: Context, export_id: uuid.UUID, to: ExportStatus, reference: str | None = None
-) -> ExportResult:
+    ctx: Context, export_id: uuid.UUID, to: ExportStatus, reference: str | None = None,
+    actor: str = "operator",
+) -> ExportResult:  # fmt: skip
     """Record the registry's answer: `exported` (with its reference) or `returned`. Marking
     an attempt again as what it is (same reference) returns it; anything else is refused."""
 
     def attempt() -> ExportResult:
         with ctx.uow() as uow:
             result = _mark_in(uow, ctx, export_id, to, reference)
+            if not result.replayed:
+                audited(
+                    uow,
+                    ctx,
+                    actor,
+                    "export.mark",
+                    f"export:{export_id}",
+                    before={"status": "pending_export"},
+                    after={"status": result.export.status.value, "reference": reference},
+                )
             uow.commit()
         return result
 

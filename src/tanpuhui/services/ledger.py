@@ -12,6 +12,7 @@ from tanpuhui.domain.errors import NotFoundError
 from tanpuhui.domain.ledger import Entry, pending_account, person_account
 from tanpuhui.domain.methodology import Catalogue
 from tanpuhui.services.context import Context
+from tanpuhui.services.mrv import verify_batches
 from tanpuhui.services.ports import ReductionView
 from tanpuhui.services.transparency import note_key
 
@@ -123,7 +124,8 @@ def proof_link(reduction_id: uuid.UUID) -> str:
 def verify_ledger(ctx: Context) -> list[Violation]:
     with ctx.uow(write=False) as uow:
         catalogue = ctx.catalogues.current(uow).catalogue
-        return list(uow.verify.violations(catalogue, ctx.tz, note_key(ctx)))
+        found = list(uow.verify.violations(catalogue, ctx.tz, note_key(ctx)))
+    return found + verify_batches(ctx)  # every MRV statement's signature, again
 
 
 def outcome_counts(ctx: Context) -> dict[str, int]:

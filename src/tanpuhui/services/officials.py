@@ -19,8 +19,11 @@ class NewOfficial:
 
 
 def add_official(
-    ctx: Context, kind: OfficialKind, name: str, region: str | None = None
-) -> NewOfficial:
+    ctx: Context, kind: OfficialKind, name: str, region: str | None = None,
+    public_key: bytes | None = None,
+) -> NewOfficial:  # fmt: skip
+    """The account, with a bearer token shown once and, given, the Ed25519 public key its MRV
+    statements verify with (the CLI makes the pair and shows the private key once)."""
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInputError("a name is 1-200 characters", code="invalid_name")
@@ -32,7 +35,11 @@ def add_official(
             )
     elif region is not None:
         raise InvalidInputError(f"a {kind.value} account has no region", code="invalid_request")
-    official = Official(ctx.ids.new(), kind, name, region, ctx.wall_clock.now())
+    if public_key is not None and len(public_key) != 32:
+        raise InvalidInputError("an Ed25519 public key has 32 bytes", code="invalid_key")
+    official = Official(
+        ctx.ids.new(), kind, name, region, ctx.wall_clock.now(), public_key=public_key
+    )
     token = ctx.secrets.new_token()
     with ctx.uow() as uow:
         uow.officials.add(official, ctx.secrets.digest(token))
@@ -42,7 +49,11 @@ def add_official(
             "operator",
             "official.add",
             f"{kind.value}:{official.id}",
-            after={"name": name, "region": region},
+            after={
+                "name": name,
+                "region": region,
+                "public_key": public_key.hex() if public_key else None,
+            },
         )
         uow.commit()
     return NewOfficial(official, token)

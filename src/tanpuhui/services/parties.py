@@ -19,7 +19,7 @@ from tanpuhui.domain.ledger import pending_account, person_account
 from tanpuhui.domain.methodology import Catalogue
 from tanpuhui.domain.parties import Binding, Enterprise, Person, Role
 from tanpuhui.services.aggregates import changes_between
-from tanpuhui.services.audit import audited
+from tanpuhui.services.audit import audit_bindings, audited
 from tanpuhui.services.context import Context, retry_races
 from tanpuhui.services.points import award_in, moved_credits
 from tanpuhui.services.ports import UnitOfWork
@@ -113,16 +113,19 @@ class BindingResult:
 
 
 def bind_subject(
-    ctx: Context, enterprise_id: uuid.UUID, subject: str, person_id: uuid.UUID
-) -> BindingResult:
+    ctx: Context, enterprise_id: uuid.UUID, subject: str, person_id: uuid.UUID,
+    actor: str = "operator",
+) -> BindingResult:  # fmt: skip
     with ctx.uow() as uow:
         result = bind_in(uow, ctx, enterprise_id, subject, person_id)
+        if result.created:
+            audit_bindings(uow, ctx, actor, [result.binding])
         uow.commit()
     return result
 
 
 def bind_subjects(
-    ctx: Context, items: list[tuple[uuid.UUID, str, uuid.UUID]]
+    ctx: Context, items: list[tuple[uuid.UUID, str, uuid.UUID]], actor: str = "operator"
 ) -> list[BindingResult]:
     """Bind many (enterprise, subject, person) at once — onboarding an enterprise's existing
     users — in one transaction. Subjects with nothing pending are bound in bulk; any with
@@ -134,11 +137,13 @@ def bind_subjects(
     results: list[BindingResult] = []
     step = ctx.limits.max_subjects_per_transaction
     for at in range(0, len(items), step):
-        results += _bind_part(ctx, items[at : at + step])
+        results += _bind_part(ctx, items[at : at + step], actor)
     return results
 
 
-def _bind_part(ctx: Context, items: list[tuple[uuid.UUID, str, uuid.UUID]]) -> list[BindingResult]:
+def _bind_part(
+    ctx: Context, items: list[tuple[uuid.UUID, str, uuid.UUID]], actor: str
+) -> list[BindingResult]:
     now = ctx.clock.now()
     with ctx.uow() as uow:
         known_enterprises = {e.id for e in uow.enterprises.list()}
@@ -164,6 +169,7 @@ def _bind_part(ctx: Context, items: list[tuple[uuid.UUID, str, uuid.UUID]]) -> l
         uow.bindings.add_many(simple)
         results = [BindingResult(b, True, []) for b in simple]
         results += [bind_in(uow, ctx, e, s, p) for e, s, p in careful]
+        audit_bindings(uow, ctx, actor, [r.binding for r in results if r.created])
         uow.commit()
     return results
 
@@ -224,7 +230,9 @@ def binding_scopes(reductions: list[PendingReduction], catalogue: Catalogue) -> 
     )
 
 
-def unbind_subject(ctx: Context, enterprise_id: uuid.UUID, subject: str) -> Binding:
+def unbind_subject(
+    ctx: Context, enterprise_id: uuid.UUID, subject: str, actor: str = "operator"
+) -> Binding:
     """End a binding: new events of the subject go pending again; nothing credited moves."""
     now = ctx.clock.now()
     with ctx.uow() as uow:
@@ -233,5 +241,11 @@ def unbind_subject(ctx: Context, enterprise_id: uuid.UUID, subject: str) -> Bind
         if existing is None:
             raise NotFoundError(f"subject {subject} is not bound")
         uow.bindings.end(existing.id, now)
+        audited(
+            uow, ctx, actor, "binding.end", f"binding:{existing.id}",
+            before={"enterprise": str(enterprise_id), "subject": subject,
+                    "person": str(existing.person_id), "ended_at": None},
+            after={"ended_at": now.isoformat()},
+        )  # fmt: skip
         uow.commit()
     return Binding(existing.id, enterprise_id, subject, existing.person_id, existing.bound_at, now)

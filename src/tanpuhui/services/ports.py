@@ -34,7 +34,7 @@ from tanpuhui.domain.ledger import Entry
 from tanpuhui.domain.log_checks import NoteKey, StoredEntry
 from tanpuhui.domain.merkle import SubtreeHash
 from tanpuhui.domain.methodology import Catalogue, Group, Methodology
-from tanpuhui.domain.mrv import BatchState
+from tanpuhui.domain.mrv import BatchState, Statement
 from tanpuhui.domain.officials import Official
 from tanpuhui.domain.parties import Binding, Credential, Enterprise, Person
 from tanpuhui.domain.requantify import RequantifyPlan, StoredReduction
@@ -391,6 +391,7 @@ class OfficialRepository(Protocol):
     def add(self, official: Official, token_hash: bytes) -> None: ...
     def find_by_token(self, token_hash: bytes) -> Official | None: ...
     def list(self, kind: str | None = None) -> list[Official]: ...
+    def keys(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bytes | None]: ...
 
 
 class BatchCandidate(NamedTuple):
@@ -400,12 +401,13 @@ class BatchCandidate(NamedTuple):
     region: str
     behaviour: str
     day: date
+    methodology_id: uuid.UUID | None = None  # the version it is quantified with now
 
 
 @dataclass(frozen=True)
 class IssuanceBatch:
     id: uuid.UUID
-    methodology_id: uuid.UUID
+    methodology_id: uuid.UUID | None  # None: a batch of one scene enterprise
     region: str | None
     month: str
     state: BatchState
@@ -417,12 +419,21 @@ class IssuanceBatch:
     decided_by: uuid.UUID | None = None
     decided_at: datetime | None = None
     comment: str | None = None
+    enterprise_id: uuid.UUID | None = None
 
 
 class MrvRepository(Protocol):
     def candidates(
         self, methodology_id: uuid.UUID, bounds: tuple[str, str] | None, first: date, last: date
     ) -> list[BatchCandidate]: ...
+    def enterprise_candidates(
+        self, enterprise_id: uuid.UUID, first: date, last: date
+    ) -> list[BatchCandidate]: ...
+    def versions_of(self, reduction_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]: ...
+    def add_statement(self, statement: Statement) -> None: ...
+    def statements(self, batch_id: uuid.UUID) -> list[Statement]: ...
+    def statement_seen(self, text: str) -> bool: ...
+    def batch_ids(self) -> list[uuid.UUID]: ...
     def add(self, batch: IssuanceBatch, members: list[BatchCandidate]) -> None: ...
     def get(self, batch_id: uuid.UUID) -> IssuanceBatch: ...
     def members(self, batch_id: uuid.UUID) -> list[uuid.UUID]: ...

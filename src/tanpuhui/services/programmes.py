@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from tanpuhui.domain.errors import ImmutableVersionError, NotFoundError
 from tanpuhui.domain.programmes import Programme
+from tanpuhui.services.audit import audited
 from tanpuhui.services.context import Context, retry_races
 
 
-def publish_programme(ctx: Context, programme: Programme, content: str) -> tuple[Programme, bool]:
+def publish_programme(
+    ctx: Context, programme: Programme, content: str, actor: str = "operator"
+) -> tuple[Programme, bool]:
     """Publish a programme version (parsed from its file, with its canonical JSON); returns the
     version and whether it was new."""
 
@@ -26,6 +29,14 @@ def publish_programme(ctx: Context, programme: Programme, content: str) -> tuple
                         )
                     return stored, False
             uow.market.add_programme(programme, content, ctx.clock.now())
+            audited(
+                uow,
+                ctx,
+                actor,
+                "programme.publish",
+                f"programme:{programme.ref}",
+                after={"content_hash": programme.content_hash},
+            )
             uow.commit()
         return programme, True
 

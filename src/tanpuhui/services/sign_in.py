@@ -40,6 +40,7 @@ from tanpuhui.domain.sign_in import (
     session_token,
     split_session_token,
 )
+from tanpuhui.services.audit import audited
 from tanpuhui.services.context import Context
 from tanpuhui.services.ports import UnitOfWork
 
@@ -76,6 +77,10 @@ def add_web_user(
             if enterprise is None:
                 raise NotFoundError(f"no enterprise {enterprise_id}")
         uow.sign_in.add_user(user)
+        audited(
+            uow, ctx, "operator", "user.add", f"{kind.value}:{user.id}",
+            after={"name": name, "enterprise": str(enterprise_id) if enterprise_id else None},
+        )  # fmt: skip
         uow.commit()
     return user
 

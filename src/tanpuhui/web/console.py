@@ -76,8 +76,13 @@ async def create(request: Request) -> Response:
         return session
     key = generate_key()
     label = str(form.get("label", "")).strip()[:100]
+    enterprise = _enterprise(session)
     credential = register_credential(
-        web_of(request).app.ctx, _enterprise(session), public_raw(key), label
+        web_of(request).app.ctx,
+        enterprise,
+        public_raw(key),
+        label,
+        actor=f"enterprise:{enterprise}",
     )
     return page(request, "secret.html", credential=credential, pem=private_pem(key))
 
@@ -92,7 +97,8 @@ async def rotate(request: Request, credential_id: str) -> Response:
     ctx = web_of(request).app.ctx
     old = _own(ctx, _enterprise(session), credential_id)
     key = generate_key()
-    _, new = rotate_credential(ctx, old.id, public_raw(key), ROTATION_GRACE)
+    actor = f"enterprise:{old.enterprise_id}"
+    _, new = rotate_credential(ctx, old.id, public_raw(key), ROTATION_GRACE, actor=actor)
     return page(request, "secret.html", credential=new, pem=private_pem(key), rotated=old)
 
 
@@ -104,5 +110,7 @@ async def revoke(request: Request, credential_id: str) -> Response:
     if isinstance(session, Response):
         return session
     ctx = web_of(request).app.ctx
-    revoke_credential(ctx, _own(ctx, _enterprise(session), credential_id).id)
+    enterprise = _enterprise(session)
+    own = _own(ctx, enterprise, credential_id)
+    revoke_credential(ctx, own.id, actor=f"enterprise:{enterprise}")
     return redirect(request, "/console#credentials")

@@ -129,7 +129,7 @@ async def end_link(request: Request) -> Response:
         link.enterprise_id == enterprise_id and link.subject == subject for link in view.linked
     ):
         raise NotFoundError("no such link in your account")
-    unbind_subject(ctx, enterprise_id, subject)
+    unbind_subject(ctx, enterprise_id, subject, actor=f"person:{session.principal.id}")
     return redirect(request, "/me#links")
 
 

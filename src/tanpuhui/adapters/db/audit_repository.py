@@ -20,7 +20,17 @@ class SqlAudit:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
 
-    def append(self, record: AuditRecord) -> SealedRecord:
+    def append(self, record: AuditRecord, attempts: int = 8) -> SealedRecord:
+        """Append after the last record. A concurrent appender that took the same `seq` wins
+        (its INSERT commits first; ours fails in its savepoint): read the tail again and try
+        the next place, so a busy chain costs a retry, not the caller's transaction."""
+        for _ in range(attempts):
+            sealed = self._try_append(record)
+            if sealed is not None:
+                return sealed
+        raise RaceLostError("another audit record took this place")
+
+    def _try_append(self, record: AuditRecord) -> SealedRecord | None:
         a = t.audit_log.c
         last = self.conn.execute(
             sa.select(a.seq, a.hash).order_by(a.seq.desc()).limit(1)
@@ -44,7 +54,7 @@ class SqlAudit:
                     )
                 )
         except sa.exc.IntegrityError:
-            raise RaceLostError("another audit record took this place") from None
+            return None
         return sealed
 
     def find(
@@ -52,8 +62,12 @@ class SqlAudit:
     ) -> list[SealedRecord]:
         a = t.audit_log.c
         query = sa.select(t.audit_log).order_by(a.seq).limit(limit)
-        if actor is not None:
-            query = query.where(a.actor == actor)
+        if actor is not None:  # "verifier" also matches every verifier:{id}
+            query = query.where(
+                a.actor == actor
+                if ":" in actor
+                else sa.or_(a.actor == actor, a.actor.startswith(f"{actor}:", autoescape=True))
+            )
         if kind is not None:
             query = query.where(a.kind == kind)
         if since is not None:

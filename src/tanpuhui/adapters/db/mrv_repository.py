@@ -15,9 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
-from tanpuhui.adapters.db.bulk import insert_rows
+from tanpuhui.adapters.db.bulk import any_of, chunks, insert_rows
 from tanpuhui.domain.errors import ConflictError, NotFoundError
-from tanpuhui.domain.mrv import BatchState
+from tanpuhui.domain.mrv import BatchState, Statement
 from tanpuhui.domain.shards import shard_of_account
 from tanpuhui.services.ports import BatchCandidate, IssuanceBatch
 
@@ -44,11 +44,73 @@ class SqlMrv:
             for r in self.conn.execute(query.order_by(e.id))
         ]
 
+    def enterprise_candidates(
+        self, enterprise_id: uuid.UUID, first: date, last: date
+    ) -> list[BatchCandidate]:
+        """Active reductions of this scene enterprise's events of these days, in no batch yet."""
+        e, b = t.events.c, t.batch_reductions.c
+        version = sa.func.coalesce(e.current_methodology_id, e.methodology_id)
+        query = sa.select(
+            e.id, e.holder, e.live_grams, e.region, e.behaviour, e.day, version.label("version")
+        ).where(
+            e.enterprise_id == enterprise_id,
+            e.state == "active",
+            e.day.between(first, last),
+            ~sa.exists().where(b.reduction_id == e.id),
+        )
+        return [
+            BatchCandidate(
+                r.id, r.holder, int(r.live_grams), r.region, r.behaviour, r.day, r.version
+            )
+            for r in self.conn.execute(query.order_by(e.id))
+        ]
+
+    def versions_of(self, reduction_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+        """The reductions by the methodology version they are quantified with now."""
+        e = t.events.c
+        version = sa.func.coalesce(e.current_methodology_id, e.methodology_id).label("version")
+        found: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for part in chunks(reduction_ids, 5000):
+            for r in self.conn.execute(
+                sa.select(e.id, version).where(any_of(self.conn, e.id, part))
+            ):
+                found.setdefault(r.version, []).append(r.id)
+        return {v: sorted(ids) for v, ids in sorted(found.items())}
+
+    def add_statement(self, s: Statement) -> None:
+        self.conn.execute(
+            sa.insert(t.mrv_statements).values(
+                id=s.id, batch_id=s.batch_id, action=s.action, actor=s.actor, at=s.at,
+                statement=s.text, signature=s.signature, public_key=s.public_key,
+            )
+        )  # fmt: skip
+
+    def statements(self, batch_id: uuid.UUID) -> list[Statement]:
+        m = t.mrv_statements.c
+        rows = self.conn.execute(
+            sa.select(t.mrv_statements).where(m.batch_id == batch_id).order_by(m.at, m.id)
+        )
+        return [
+            Statement(r.id, r.batch_id, r.action, r.actor, r.at, r.statement, r.signature,
+                      r.public_key)
+            for r in rows
+        ]  # fmt: skip
+
+    def statement_seen(self, text: str) -> bool:
+        m = t.mrv_statements.c
+        found = self.conn.execute(sa.select(m.id).where(m.statement == text).limit(1))
+        return found.first() is not None
+
+    def batch_ids(self) -> list[uuid.UUID]:
+        c = t.issuance_batches.c
+        return list(self.conn.execute(sa.select(c.id).order_by(c.created_at, c.id)).scalars())
+
     def add(self, batch: IssuanceBatch, members: list[BatchCandidate]) -> None:
         self.conn.execute(
             sa.insert(t.issuance_batches).values(
                 id=batch.id,
                 methodology_id=batch.methodology_id,
+                enterprise_id=batch.enterprise_id,
                 region=batch.region,
                 month=batch.month,
                 state=batch.state.value,
@@ -127,5 +189,5 @@ def _batch(r: Any) -> IssuanceBatch:
     return IssuanceBatch(
         r.id, r.methodology_id, r.region, r.month, BatchState(r.state), json.loads(r.report),
         r.created_by, r.created_at, r.sample_seed, json.loads(r.sample) if r.sample else None,
-        r.decided_by, r.decided_at, r.comment,
+        r.decided_by, r.decided_at, r.comment, r.enterprise_id,
     )  # fmt: skip

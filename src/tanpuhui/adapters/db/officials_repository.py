@@ -3,6 +3,8 @@ the hash of their bearer token; the unique keys decide races (one name per kind)
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +29,7 @@ class SqlOfficials:
                         region=official.region,
                         token_hash=token_hash,
                         created_at=official.created_at,
+                        public_key=official.public_key,
                     )
                 )
         except sa.exc.IntegrityError:
@@ -49,6 +52,15 @@ class SqlOfficials:
             query = query.where(t.officials.c.kind == kind)
         return [_official(r) for r in self.conn.execute(query)]
 
+    def keys(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bytes | None]:
+        o = t.officials.c
+        if not ids:
+            return {}
+        rows = self.conn.execute(sa.select(o.id, o.public_key).where(o.id.in_(ids)))
+        return {r.id: r.public_key for r in rows}
+
 
 def _official(r: Any) -> Official:
-    return Official(r.id, OfficialKind(r.kind), r.name, r.region, r.created_at, r.revoked_at)
+    return Official(
+        r.id, OfficialKind(r.kind), r.name, r.region, r.created_at, r.revoked_at, r.public_key
+    )

@@ -632,6 +632,8 @@ officials = sa.Table(
     sa.Column("token_hash", sa.LargeBinary(32), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
+    # the Ed25519 key its MRV statements are signed with (None: an account made before 0016)
+    sa.Column("public_key", sa.LargeBinary(32), nullable=True),
     sa.UniqueConstraint("kind", "name"),
     sa.CheckConstraint("kind IN ('government', 'verifier', 'operator')", name="kind_known"),
     sa.CheckConstraint("(kind = 'government') = (region IS NOT NULL)", name="region_scoped"),
@@ -645,7 +647,8 @@ issuance_batches = sa.Table(
     "issuance_batches",
     metadata,
     sa.Column("id", sa.Uuid, primary_key=True),
-    sa.Column("methodology_id", sa.Uuid, sa.ForeignKey("methodology_versions.id"), nullable=False),
+    # a batch covers one methodology version (in a region) or one scene enterprise
+    sa.Column("methodology_id", sa.Uuid, sa.ForeignKey("methodology_versions.id"), nullable=True),
     sa.Column("region", sa.Text, nullable=True),  # None: the nation
     sa.Column("month", sa.Text, nullable=False),
     sa.Column("state", sa.Text, nullable=False),
@@ -659,7 +662,28 @@ issuance_batches = sa.Table(
     sa.Column("decided_at", UTCDateTime, nullable=True),
     sa.Column("comment", sa.Text, nullable=True),
     sa.Column("entry_id", sa.Uuid, nullable=True),  # a rejection's reversing entry
+    sa.Column("enterprise_id", sa.Uuid, sa.ForeignKey("enterprises.id"), nullable=True),
     sa.CheckConstraint("state IN ('open', 'approved', 'rejected')", name="state_known"),
+    sa.CheckConstraint("(methodology_id IS NULL) <> (enterprise_id IS NULL)", name="scope_one"),
+    info={"distribution": "reference"},
+)
+
+#: Every state change of an issuance batch as a statement signed by its actor's Ed25519 key
+#: (domain/mrv.py `statement_bytes`): the verifier's for a sample or a decision, the
+#: platform's for a creation. The key is stored beside it, so `mrv verify` re-checks it later.
+mrv_statements = sa.Table(
+    "mrv_statements",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("batch_id", sa.Uuid, sa.ForeignKey("issuance_batches.id"), nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("statement", sa.Text, nullable=False),  # the canonical JSON that was signed
+    sa.Column("signature", sa.Text, nullable=False),  # base64 Ed25519
+    sa.Column("public_key", sa.LargeBinary(32), nullable=False),
+    sa.CheckConstraint("action IN ('create', 'sample', 'approve', 'reject')", name="action_known"),
+    sa.Index("ix_mrv_statements_batch_id", "batch_id"),
     info={"distribution": "reference"},
 )
 
