@@ -51,6 +51,7 @@ from tanpuhui.domain.market import (
     lineage_deltas,
     points_for,
     sale_entry,
+    smallest_sale,
 )
 from tanpuhui.domain.methodology import Confidence
 from tanpuhui.domain.parties import Role
@@ -177,7 +178,7 @@ def list_offers(
     with ctx.uow(write=False) as uow:
         views = [_view(uow, o, left, now) for o, left in uow.market.offers(enterprise_id)]
     if open_only:
-        views = [v for v in views if v.offer.refusal(now, v.offer.min_grams) is None]
+        views = [v for v in views if v.offer.refusal(now, smallest_sale(v.offer)) is None]
     return views
 
 
