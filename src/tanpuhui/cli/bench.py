@@ -244,7 +244,9 @@ def bind_and_publish(
     for at in range(0, len(ordered), 50_000):
         part = ordered[at : at + 50_000]
         persons = add_persons(app.ctx, len(part))
-        bind_subjects(app.ctx, [(enterprise_id, s, p.id) for s, p in zip(part, persons, strict=True)])
+        bind_subjects(
+            app.ctx, [(enterprise_id, s, p.id) for s, p in zip(part, persons, strict=True)]
+        )
 
 
 def _collect(procs: list[Any], queue: Any) -> list[tuple[float, dict[str, int], float]]:

@@ -245,7 +245,8 @@ def bench_market(
     grams: Annotated[int, typer.Option(min=10, help="Grams per sale.")] = 100,
     workers: Annotated[int | None, typer.Option(min=1, max=16, help="Processes.")] = None,
     offers: Annotated[
-        int, typer.Option(min=1, max=64, help="Offers of as many buyers; seller k sells to k mod N.")
+        int,
+        typer.Option(min=1, max=64, help="Offers of as many buyers; seller k sells to k mod N."),
     ] = 1,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -267,9 +268,7 @@ def bench_market(
             raise InvalidInputError("--offers is at most --sellers")
         setup = _set_up(url, sellers, rides, grams, business_clock(Settings()).now(), offers)
         err_console.print("selling …")
-        pairs = [
-            f"{p}/{setup['offers'][k % offers]}" for k, p in enumerate(setup["persons"])
-        ]
+        pairs = [f"{p}/{setup['offers'][k % offers]}" for k, p in enumerate(setup["persons"])]
         parts = [pairs[w::procs] for w in range(procs) if pairs[w::procs]]
         got = _run(_sales_worker, parts, (url, grams))
         seconds = max(s for s, _ in got)

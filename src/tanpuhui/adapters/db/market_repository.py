@@ -116,6 +116,29 @@ SELECT count(*) FROM s
 """
 
 
+_UPSERTS: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def _unnest_upsert(
+    dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...], key: tuple[str, ...]
+) -> str:
+    """`INSERT … SELECT FROM unnest(arrays) ON CONFLICT (key) DO UPDATE` adding the last
+    column, for PostgreSQL (built once per table)."""
+    found = _UPSERTS.get((table.name, columns))
+    if found is None:
+        arrays = ", ".join(
+            f"%({c})s::{table.c[c].type.compile(dialect=dialect)}[]" for c in columns
+        )
+        amount = columns[-1]
+        found = (
+            f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
+            f"ON CONFLICT ({', '.join(key)}) "
+            f"DO UPDATE SET {amount} = {table.name}.{amount} + EXCLUDED.{amount}"
+        )
+        _UPSERTS[(table.name, columns)] = found
+    return found
+
+
 class SqlMarket:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
@@ -535,9 +558,15 @@ class SqlMarket:
     def _upsert_adding(
         self, table: sa.Table, values: list[dict[str, Any]], key: tuple[str, ...]
     ) -> None:
-        """Insert rows; where the key exists, add the new row's last column to the stored one."""
-        insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        """Insert rows; where the key exists, add the new row's last column to the stored one.
+        On PostgreSQL one statement over arrays, whatever the number of rows (a batch's points
+        days are one row per person); on SQLite one cached statement, executemany."""
         amount = list(values[0])[-1]
+        if self.conn.dialect.name == "postgresql":
+            sql = _unnest_upsert(self.conn.dialect, table, tuple(values[0]), key)
+            self.conn.exec_driver_sql(sql, {c: [v[c] for v in values] for c in values[0]})
+            return
+        insert = sqlite_insert
         statement = insert(table)
         upsert = statement.on_conflict_do_update(
             index_elements=list(key), set_={amount: table.c[amount] + statement.excluded[amount]}
