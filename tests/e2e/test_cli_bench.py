@@ -112,3 +112,32 @@ def test_bench_ingest_on_postgres_splits_cpu_between_workers_and_the_server(
     assert pipeline["total"] == pytest.approx(pipeline["python"] + pipeline["database_server"])
     raw = data["cpu"]["raw_insert_us_per_event_row"]
     assert raw["database_server"] > 0
+
+
+def test_bench_ingest_with_a_programme_awards_points_to_bound_persons(tmp_path: Path) -> None:
+    """`--bind --programme all`: every subject is bound first and every credited event earns;
+    the ledger stays clean. An unknown programme is one error line, no traceback."""
+    done = run_cli(
+        "bench", "ingest", "--events", str(EVENTS), "--bind", "--programme", "all", "--json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = _json_object(done.stdout)
+    assert data["bound"] is True and data["programme"] == "all"
+    assert 0 < data["points_awarded"] <= data["pipeline"]["outcomes"]["credited"]
+    assert data["verify_violations"] == 0
+    bad = run_cli("bench", "ingest", "--events", str(EVENTS), "--programme", "nope", cwd=tmp_path)
+    assert bad.returncode != 0
+    assert_no_traceback(bad)
+    assert "no bundled programme or file" in bad.stdout + bad.stderr
+
+
+def test_bench_market_spreads_sellers_over_offers_and_oversells_nothing(tmp_path: Path) -> None:
+    done = run_cli(
+        "bench", "market", "--sellers", "4", "--rides", "2", "--offers", "2", "--json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = _json_object(done.stdout)
+    assert data["offers"] == 2 and data["completed"] > 0
+    assert data["oversold_grams"] == 0 and data["verify_violations"] == 0

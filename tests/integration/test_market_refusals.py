@@ -76,6 +76,24 @@ def test_only_a_platform_enterprise_makes_offers_and_only_its_own_are_touched(ap
     assert sales_of_enterprise(app.ctx, scene) == []
 
 
+def test_an_open_points_offer_whose_minimum_earns_no_point_is_listed(app: App) -> None:
+    """min_grams 1 at 100 points/kg: a 1 g sale earns nothing, a 10 g sale one point; the
+    offer is open and listed (it was hidden while the listing asked about 1 g)."""
+    programme, content = parse_programme(PROGRAMME.read_text(), PROGRAMME.name)
+    publish_programme(app.ctx, programme, content)
+    buyer = add_enterprise(app.ctx, "Maps", {Role.PLATFORM}).id
+    terms = OfferTerms(1_000, points_per_kg=100, programme=programme.code, min_grams=1)
+    offer = create_offer(app.ctx, buyer, terms).offer.id
+    assert [v.offer.id for v in list_offers(app.ctx, open_only=True)] == [offer]
+    person, _ = _seller(app)
+    with pytest.raises(TanpuhuiError) as nothing:
+        sell_reductions(app.ctx, person, offer, 9)
+    assert nothing.value.code == "below_minimum"
+    assert sell_reductions(app.ctx, person, offer, 10).sale.points == 1
+    set_offer_status(app.ctx, offer, OfferStatus.CLOSED)
+    assert list_offers(app.ctx, open_only=True) == []
+
+
 def test_holds_refuse_moves_the_state_machine_lacks(app: App) -> None:
     person, _ = _seller(app)
     buyer = add_enterprise(app.ctx, "Coffee", {Role.PLATFORM}).id

@@ -9,6 +9,8 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tanpuhui.domain.errors import (
     HoldExpiredError,
@@ -28,6 +30,7 @@ from tanpuhui.domain.market import (
     lineage_deltas,
     points_for,
     sale_entry,
+    smallest_sale,
 )
 from tanpuhui.domain.methodology import Confidence
 from tanpuhui.domain.points import (
@@ -105,6 +108,18 @@ def test_an_offer_refuses_sales_outside_its_terms(
 def test_an_open_offer_accepts_a_sale_inside_its_terms() -> None:
     assert offer(valid_until=NOW + timedelta(hours=1)).refusal(NOW, 100) is None
     assert offer(points_per_kg=None, coupons=True, programme=None).refusal(NOW, 1) is None
+
+
+@given(st.integers(1, 5000), st.integers(1, 2000))
+def test_the_smallest_sale_is_accepted_and_one_gram_less_is_not(min_grams: int, rate: int) -> None:
+    """An open points offer whose minimum is worth less than a point still takes a sale: the
+    smallest sale earns one whole point (list_offers(open_only=True) asks about this one)."""
+    o = offer(min_grams=min_grams, points_per_kg=rate, budget_grams=10_000)
+    smallest = smallest_sale(o)
+    assert o.refusal(NOW, smallest) is None
+    assert o.refusal(NOW, smallest - 1) is not None
+    coupons = offer(min_grams=min_grams, points_per_kg=None, coupons=True, programme=None)
+    assert smallest_sale(coupons) == min_grams
 
 
 def test_points_are_whole_and_rounded_down() -> None:

@@ -141,10 +141,14 @@ def run_pipeline(
     batch_size: int,
     work: Path,
     server_cpu: CpuProbe = _no_probe,
+    bind: bool = False,
+    programme: str | None = None,
 ) -> dict[str, Any]:
     app = build(Settings(database_url=url))
     upgrade_database(app)
     enterprise = add_enterprise(app.ctx, "bench scene enterprise", {Role.SCENE})
+    if bind or programme is not None:
+        bind_and_publish(app, enterprise.id, lines, bind, programme)
     app.close()
     shards: list[list[bytes]] = [[] for _ in range(workers)]
     for line in lines:
@@ -182,6 +186,67 @@ def run_pipeline(
         "server_cpu_seconds": _difference(server_before, server_after),
         "outcomes": counts,
     }
+
+
+#: `bench ingest --programme all`: every behaviour of the synthetic stream earns 1 point per
+#: occurrence, nationwide, capped at 200 a day (operator-set, for this benchmark only: the
+#: worst case of the awards, one point posting per person and batch).
+BENCH_PROGRAMME = """
+code: bench.all
+version: 1
+name: benchmark programme (every behaviour earns)
+region: "000000"
+valid_from: 2000-01-01
+rules:
+{rules}
+daily_cap_points: 200
+expiry_days: 365
+"""
+
+
+def _programme_file(points: str) -> tuple[Any, str]:
+    """The programme `--programme` names: `all` (BENCH_PROGRAMME), a bundled programme's
+    code (e.g. luzhou.lvya) or a file."""
+    from tanpuhui.adapters.programme_files import parse_programme
+
+    if points == "all":
+        rules = "\n".join(
+            f"  - {{behaviour: {b}, points: 1, per: occurrence, source: operator-set}}"
+            for b in ("bike_share_ride", "metro_ride", "bus_ride", *synthetic.DAILY)
+        )
+        return parse_programme(BENCH_PROGRAMME.format(rules=rules), "bench.all")
+    bundled = sorted((Path(__file__).parents[1] / "programmes").glob(f"{points}@*.yaml"))
+    path = bundled[-1] if bundled else Path(points)
+    if not path.is_file():
+        raise InvalidInputError(f"--programme: no bundled programme or file {points!r}")
+    return parse_programme(path.read_text(encoding="utf-8"), path.name)
+
+
+def bind_and_publish(
+    app: Any, enterprise_id: Any, lines: list[bytes], bind: bool, programme: str | None
+) -> None:
+    """Untimed set-up of `--bind` and `--programme`: publish the programme; bind every subject
+    of the stream to a new person, so its reductions are credited to persons (holdings) and,
+    with a programme, earn points."""
+    from tanpuhui.services.parties import add_persons, bind_subjects
+    from tanpuhui.services.programmes import publish_programme
+
+    if programme is not None:
+        publish_programme(app.ctx, *_programme_file(programme))
+    if not bind:
+        return
+    subjects: set[str] = set()
+    for line in lines:
+        start = line.find(b'"subject":"')
+        if start >= 0:
+            subjects.add(line[start + 11 : line.find(b'"', start + 11)].decode())
+    ordered = sorted(subjects)
+    for at in range(0, len(ordered), 50_000):
+        part = ordered[at : at + 50_000]
+        persons = add_persons(app.ctx, len(part))
+        bind_subjects(
+            app.ctx, [(enterprise_id, s, p.id) for s, p in zip(part, persons, strict=True)]
+        )
 
 
 def _collect(procs: list[Any], queue: Any) -> list[tuple[float, dict[str, int], float]]:
@@ -271,11 +336,13 @@ def _chunks_by_batch(copied: dict[str, Sequence[Any]]) -> list[dict[str, list[An
         chunks[row.batch_id]["events"].append(row)
         if row.entry_id is not None:
             batch_of_entry[row.entry_id] = row.batch_id
-    for row in copied["ledger_entries"]:
-        chunks[batch_of_entry[row.id]]["ledger_entries"].append(row)
-    for row in copied["postings"]:
-        chunks[batch_of_entry[row.entry_id]]["postings"].append(row)
     ordered = list(chunks.values())
+    # an entry no event names (a batch's points award) goes with the first batch
+    first = next(iter(chunks)) if chunks else None
+    for row in copied["ledger_entries"]:
+        chunks[batch_of_entry.get(row.id, first)]["ledger_entries"].append(row)
+    for row in copied["postings"]:
+        chunks[batch_of_entry.get(row.entry_id, first)]["postings"].append(row)
     for name in ("balances", "region_totals", "log_leaves", "log_nodes"):
         rows = copied[name]
         size = -(-len(rows) // len(ordered)) if ordered else 1
@@ -293,6 +360,13 @@ def bench_ingest(
     batch_size: Annotated[int, typer.Option(min=100, max=10_000)] = 10_000,
     verify: Annotated[bool, typer.Option(help="Run ledger verify afterwards (untimed).")] = True,
     keep: Annotated[Path | None, typer.Option(help="Keep the databases in this directory.")] = None,
+    bind: Annotated[
+        bool, typer.Option(help="Bind every subject to a person first (untimed): holdings.")
+    ] = False,
+    programme: Annotated[
+        str | None,
+        typer.Option(help="Publish a points programme first: all, a bundled code or a file."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The whole intake pipeline against the raw bulk-insert ceiling of the same engine."""
@@ -320,7 +394,9 @@ def bench_ingest(
                 return server_cpu_seconds(work / "pg" / "pgdata")
 
         say(f"pipeline: {workers} process(es), batches of {batch_size:,} …")
-        pipeline = run_pipeline(pipeline_url, lines, workers, batch_size, work, probe)
+        pipeline = run_pipeline(
+            pipeline_url, lines, workers, batch_size, work, probe, bind, programme
+        )
         say("raw bulk insert of the same rows …")
         raw = run_raw(pipeline_url, raw_url, probe)
         violations = None
@@ -329,6 +405,7 @@ def bench_ingest(
             app = build(Settings(database_url=pipeline_url))
             violations = len(verify_ledger(app.ctx))
             app.close()
+        points_awarded = _points_awarded(pipeline_url)
         pipeline_rate = events / pipeline["seconds"]
         raw_rate = raw["events_rows"] / raw["seconds"]
         result = {
@@ -336,6 +413,9 @@ def bench_ingest(
             "events": events,
             "workers": workers,
             "batch_size": batch_size,
+            "bound": bind,
+            "programme": programme,
+            "points_awarded": points_awarded,
             "machine": {
                 "cpus": os.cpu_count(),
                 "cpu": platform.processor() or platform.machine(),
@@ -380,8 +460,18 @@ def bench_ingest(
         f"  ratio            {result['ratio']:.0%} of the raw ceiling\n"
         f"{_cpu_lines(result['cpu'])}"
         f"  outcomes         {pipeline['outcomes']}\n"
+        f"  points awarded   {points_awarded:,} (bound: {bind}, programme: {programme})\n"
         f"  ledger verify    {violations if violations is not None else 'skipped'} violation(s)"
     )
+
+
+def _points_awarded(url: str) -> int:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(t.points_days.c.points), 0)))
+        awarded = int(total.scalar_one())
+    engine.dispose()
+    return awarded
 
 
 def cpu_budget(

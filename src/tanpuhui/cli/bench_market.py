@@ -64,7 +64,9 @@ def _rides(subject: str, count: int, now: datetime) -> list[dict[str, Any]]:
     ]
 
 
-def _set_up(url: str, sellers: int, rides: int, grams: int, now: datetime) -> dict[str, Any]:
+def _set_up(
+    url: str, sellers: int, rides: int, grams: int, now: datetime, offers: int = 1
+) -> dict[str, Any]:
     app = build(Settings(database_url=url), clock=FixedClock(now))
     try:
         upgrade_database(app)
@@ -72,7 +74,10 @@ def _set_up(url: str, sellers: int, rides: int, grams: int, now: datetime) -> di
         programme, content = parse_programme(PROGRAMME.read_text(encoding="utf-8"), PROGRAMME.name)
         publish_programme(ctx, programme, content)
         bikes = add_enterprise(ctx, "Bench Bikes", {Role.SCENE}).id
-        buyer = add_enterprise(ctx, "Bench Maps", {Role.PLATFORM}).id
+        buyers = [
+            add_enterprise(ctx, f"Bench Maps {i}" if i else "Bench Maps", {Role.PLATFORM}).id
+            for i in range(offers)
+        ]
         persons = add_persons(ctx, sellers)
         bind_subjects(ctx, [(bikes, f"s{i}", p.id) for i, p in enumerate(persons)])
         events = [e for i in range(sellers) for e in _rides(f"s{i}", rides, now)]
@@ -85,17 +90,26 @@ def _set_up(url: str, sellers: int, rides: int, grams: int, now: datetime) -> di
                             "'person:%' and asset like 'co2e:%' group by account")
                 ).all()
             )  # fmt: skip
-        demand = sum(int(v) // grams * grams for v in held.values())
-        budget = max(grams, demand * 9 // 10)
-        offer = create_offer(
-            ctx, buyer, OfferTerms(budget, points_per_kg=100, programme=programme.code)
-        ).offer.id
+        budgets, demands = [], []
+        for i in range(offers):  # seller k sells to offer k mod offers
+            mine = [f"person:{p.id}" for p in persons[i::offers]]
+            demands.append(sum(int(held.get(a, 0)) // grams * grams for a in mine))
+            budgets.append(max(grams, demands[-1] * 9 // 10))
+        ids = [
+            create_offer(
+                ctx, buyer, OfferTerms(budget, points_per_kg=100, programme=programme.code)
+            ).offer.id
+            for buyer, budget in zip(buyers, budgets, strict=True)
+        ]
         return {
             "persons": [str(p.id) for p in persons],
-            "offer": str(offer),
-            "buyer": str(buyer),
-            "budget": budget,
-            "demand": demand,
+            "offers": [str(o) for o in ids],
+            "offer": str(ids[0]),
+            "buyers": [str(b) for b in buyers],
+            "buyer": str(buyers[0]),
+            "budgets": budgets,
+            "budget": sum(budgets),
+            "demand": sum(demands),
         }
     finally:
         app.close()
@@ -116,17 +130,15 @@ def _seller_loop(
         out.append(("completed", time.perf_counter() - started))
 
 
-def _sales_worker(
-    url: str, persons: list[str], offer: str, grams: int, start: float, q: Any
-) -> None:
+def _sales_worker(url: str, sellers: list[str], grams: int, start: float, q: Any) -> None:
+    """`sellers`: "person/offer" pairs, one thread each."""
     die_with_parent()
-    app = build(Settings(database_url=url, pool_size=len(persons) + 2))
-    results: list[list[tuple[str, float]]] = [[] for _ in persons]
+    app = build(Settings(database_url=url, pool_size=len(sellers) + 2))
+    results: list[list[tuple[str, float]]] = [[] for _ in sellers]
+    pairs = [[uuid.UUID(x) for x in seller.split("/")] for seller in sellers]
     threads = [
-        threading.Thread(
-            target=_seller_loop, args=(app, uuid.UUID(p), uuid.UUID(offer), grams, results[i])
-        )
-        for i, p in enumerate(persons)
+        threading.Thread(target=_seller_loop, args=(app, p, o, grams, results[i]))
+        for i, (p, o) in enumerate(pairs)
     ]
     time.sleep(max(0.0, start - time.time()))
     began = time.perf_counter()
@@ -207,19 +219,22 @@ def _ceiling(url: str, sellers: int, transactions: int, workers: int) -> float:
     return float(per_thread * sellers / max(s for s, _ in got))
 
 
-def _oversold(url: str, buyer: str, budget: int) -> int:
+def _oversold(url: str, buyers: list[str], budgets: list[int]) -> int:
     engine = sa.create_engine(url)
+    over = 0
     with engine.connect() as conn:
-        bought = conn.execute(
-            sa.text("select coalesce(sum(amount), 0) from balances where account = :a "
-                    "and asset like 'co2e:%'"), {"a": f"enterprise:{buyer}"},
-        ).scalar_one()  # fmt: skip
+        for buyer, budget in zip(buyers, budgets, strict=True):
+            bought = conn.execute(
+                sa.text("select coalesce(sum(amount), 0) from balances where account = :a "
+                        "and asset like 'co2e:%'"), {"a": f"enterprise:{buyer}"},
+            ).scalar_one()  # fmt: skip
+            over += max(0, int(bought) - budget)
         negative = conn.execute(
             sa.text("select coalesce(sum(-amount), 0) from balances where amount < 0 "
                     "and account not like 'issuance:%'")
         ).scalar_one()  # fmt: skip
     engine.dispose()
-    return max(0, int(bought) - budget) + int(negative)
+    return over + int(negative)
 
 
 @handled
@@ -229,6 +244,10 @@ def bench_market(
     rides: Annotated[int, typer.Option(min=1, max=1000, help="Credited rides per seller.")] = 20,
     grams: Annotated[int, typer.Option(min=10, help="Grams per sale.")] = 100,
     workers: Annotated[int | None, typer.Option(min=1, max=16, help="Processes.")] = None,
+    offers: Annotated[
+        int,
+        typer.Option(min=1, max=64, help="Offers of as many buyers; seller k sells to k mod N."),
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Concurrent sales to one offer against bare two-row transactions on the same engine."""
@@ -245,11 +264,13 @@ def bench_market(
             url = create_database(server_url, "bench_market")
             bare_url = create_database(server_url, "bench_bare")
         err_console.print(f"setting up {sellers} sellers with {rides} rides each …")
-        setup = _set_up(url, sellers, rides, grams, business_clock(Settings()).now())
+        if offers > sellers:
+            raise InvalidInputError("--offers is at most --sellers")
+        setup = _set_up(url, sellers, rides, grams, business_clock(Settings()).now(), offers)
         err_console.print("selling …")
-        persons = setup["persons"]
-        parts = [persons[w::procs] for w in range(procs) if persons[w::procs]]
-        got = _run(_sales_worker, parts, (url, setup["offer"], grams))
+        pairs = [f"{p}/{setup['offers'][k % offers]}" for k, p in enumerate(setup["persons"])]
+        parts = [pairs[w::procs] for w in range(procs) if pairs[w::procs]]
+        got = _run(_sales_worker, parts, (url, grams))
         seconds = max(s for s, _ in got)
         outcomes = [r for _, rs in got for r in rs]
         completed = [lat for code, lat in outcomes if code == "completed"]
@@ -266,6 +287,7 @@ def bench_market(
         result = {
             "engine": engine,
             "sellers": sellers,
+            "offers": offers,
             "workers": len(parts),
             "grams_per_sale": grams,
             "budget_grams": setup["budget"],
@@ -275,7 +297,7 @@ def bench_market(
             "sales_per_s": round(rate),
             "p50_ms": round(_percentile(completed, 0.5) * 1000, 2),
             "p99_ms": round(_percentile(completed, 0.99) * 1000, 2),
-            "oversold_grams": _oversold(url, setup["buyer"], setup["budget"]),
+            "oversold_grams": _oversold(url, setup["buyers"], setup["budgets"]),
             "bare_two_row_tx_per_s": round(ceiling),
             "ratio": round(rate / ceiling, 3),
             "verify_violations": violations,
@@ -288,7 +310,8 @@ def bench_market(
         emit_json(result)
         return
     console.print(
-        f"[bold]{engine}[/], {sellers} sellers, {result['workers']} process(es):\n"
+        f"[bold]{engine}[/], {sellers} sellers, {offers} offer(s), "
+        f"{result['workers']} process(es):\n"
         f"  sales            {result['sales_per_s']:>7,} completed/s ({result['completed']:,} in "
         f"{result['seconds']} s), p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms\n"
         f"  refused          {refused}\n"

@@ -137,6 +137,14 @@ class Offer:
         return None
 
 
+def smallest_sale(offer: Offer) -> int:
+    """The fewest grams a sale to `offer` may have: its minimum, raised for a points offer to
+    the grams of one whole point (a sale that earns no point is refused)."""
+    if offer.points_per_kg is None:
+        return offer.min_grams
+    return max(offer.min_grams, -(-1000 // offer.points_per_kg))
+
+
 def points_for(grams: int, points_per_kg: int) -> int:
     """The points a sale earns: whole points, rounded down (conservative, like grams)."""
     return grams * points_per_kg // 1000

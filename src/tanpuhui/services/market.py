@@ -24,7 +24,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 
 from tanpuhui.domain.errors import (
     BudgetExhaustedError,
@@ -38,7 +38,7 @@ from tanpuhui.domain.errors import (
     TanpuhuiError,
 )
 from tanpuhui.domain.events import valid_id
-from tanpuhui.domain.ledger import enterprise_account, person_account
+from tanpuhui.domain.ledger import Entry, enterprise_account, person_account
 from tanpuhui.domain.market import (
     MAX_BUDGET_GRAMS,
     Lot,
@@ -51,6 +51,7 @@ from tanpuhui.domain.market import (
     lineage_deltas,
     points_for,
     sale_entry,
+    smallest_sale,
 )
 from tanpuhui.domain.methodology import Confidence
 from tanpuhui.domain.parties import Role
@@ -177,7 +178,7 @@ def list_offers(
     with ctx.uow(write=False) as uow:
         views = [_view(uow, o, left, now) for o, left in uow.market.offers(enterprise_id)]
     if open_only:
-        views = [v for v in views if v.offer.refusal(now, v.offer.min_grams) is None]
+        views = [v for v in views if v.offer.refusal(now, smallest_sale(v.offer)) is None]
     return views
 
 
@@ -299,10 +300,14 @@ def sell_in(
     owned, reserved = uow.market.available_lots(seller, shard, person_id, now)
     taken = allocate(available_lots(owned, reserved), grams, offer)
     sale = _new_sale(uow, ctx, offer, person_id, grams, request_id, now)
-    if not uow.market.add_sale(sale, shard, taken):
+    if sale.status is SaleStatus.COMPLETED:  # the sale's rows, lineage and points: one write
+        entry, lineage, days = _posting(sale, taken, ctx.tz)
+        if not uow.market.add_posted_sale(sale, shard, taken, lineage, days):
+            raise _Seen(request_id)
+        uow.ledger.open(entry)
+        uow.ledger.record(entry, lines_on_events=False)
+    elif not uow.market.add_sale(sale, shard, taken):
         raise _Seen(request_id)
-    if sale.status is SaleStatus.COMPLETED:
-        _post(uow, sale, taken, ctx.tz)
     _take_budget(uow, offer, grams, now)  # last: the hottest row
     return SaleResult(sale, sale.status, taken)
 
@@ -358,6 +363,18 @@ def _new_sale(
 
 def _post(uow: UnitOfWork, sale: Sale, lots: Sequence[Lot], tz: tzinfo) -> None:
     """Post a sale's entry (grams to the enterprise, points to the person) and its lineage."""
+    entry, lineage, days = _posting(sale, lots, tz)
+    uow.market.apply_lineage(lineage)
+    uow.market.add_points_earned(days)
+    uow.ledger.open(entry)
+    uow.ledger.record(entry, lines_on_events=False)
+
+
+def _posting(
+    sale: Sale, lots: Sequence[Lot], tz: tzinfo
+) -> tuple[Entry, dict[tuple[str, uuid.UUID, str], int], dict[tuple[str, str, date], int]]:
+    """A sale's entry, its lineage deltas and the points it adds to the person's day (sale
+    points expire like awarded ones: the day earned is recorded)."""
     assert sale.entry_id is not None
     points = None
     if sale.programme is not None and sale.points:
@@ -371,12 +388,11 @@ def _post(uow: UnitOfWork, sale: Sale, lots: Sequence[Lot], tz: tzinfo) -> None:
         points,
         f"sale {sale.id} to offer {sale.offer_id}",
     )
-    uow.market.apply_lineage(lineage_deltas(entry))
-    if points is not None:  # sale points expire like awarded ones: record the day earned
+    days = {}
+    if points is not None:
         day = entry.created_at.astimezone(tz).date()
-        uow.market.add_points_earned({(entry.postings[0].account, points[1], day): points[2]})
-    uow.ledger.open(entry)
-    uow.ledger.record(entry, lines_on_events=False)
+        days[(entry.postings[0].account, points[1], day)] = points[2]
+    return entry, lineage_deltas(entry), days
 
 
 def _take_budget(uow: UnitOfWork, offer: Offer, grams: int, now: datetime) -> None:

@@ -10,6 +10,7 @@ Proofs read the stored subtrees and rehash at most 15 leaves per missing node.
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -28,6 +29,10 @@ from tanpuhui.domain.merkle import NODE_KEEP_LEVEL, Frontier, SubtreeHash, appen
 NODE_LEVEL = NODE_KEEP_LEVEL
 LEAF_COLUMNS = ("shard", "idx", "entry_id", "posting_line", "reduction_id", "hash")
 NODE_COLUMNS = ("shard", "level", "idx", "hash")
+
+
+#: The shard count of each engine's database, once read (`SqlLogs.shards`).
+_SHARDS: weakref.WeakKeyDictionary[sa.Engine, int] = weakref.WeakKeyDictionary()
 
 
 class LoggedLine(NamedTuple):
@@ -52,8 +57,14 @@ class SqlLogs:
         self._shards: int | None = None
 
     def shards(self) -> int:
+        """The shard count (set by the migration, fixed for a database): read once per engine,
+        not once per unit of work (a sale is a dozen statements; this was one of them)."""
         if self._shards is None:
-            self._shards = int(self.conn.execute(sa.select(t.ledger_config.c.shards)).scalar_one())
+            known = _SHARDS.get(self.conn.engine)
+            if known is None:
+                known = int(self.conn.execute(sa.select(t.ledger_config.c.shards)).scalar_one())
+                _SHARDS[self.conn.engine] = known
+            self._shards = known
         return self._shards
 
     def append(self, entry_id: uuid.UUID, lines: Sequence[LoggedLine]) -> None:

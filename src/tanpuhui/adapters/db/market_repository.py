@@ -82,6 +82,63 @@ def sale_of(r: Any) -> Sale:
     )
 
 
+#: A sale posted at once, on PostgreSQL: its row, its lots, its lineage deltas and its points
+#: day totals in one round trip (`SqlMarket.add_posted_sale`).
+_POSTED_SALE = """
+WITH s AS (
+    INSERT INTO sales (shard, id, offer_id, person_id, enterprise_id, request_id, grams, status,
+                       points, programme, coupon, entry_id, created_at, expires_at, settled_at)
+    VALUES (%(shard)s, %(id)s, %(offer)s, %(person)s, %(enterprise)s, %(request)s, %(grams)s,
+            %(status)s, %(points)s, %(programme)s, %(coupon)s, %(entry)s, %(created)s,
+            %(expires)s, %(settled)s)
+    ON CONFLICT (shard, person_id, request_id) DO NOTHING
+    RETURNING id
+), lots AS (
+    INSERT INTO sale_lots (shard, sale_id, reduction_id, asset, grams)
+    SELECT %(shard)s, s.id, u.r, u.a, u.g
+    FROM s, unnest(%(lr)s::uuid[], %(la)s::text[], %(lg)s::int8[]) AS u(r, a, g)
+), deltas AS (
+    INSERT INTO holding_deltas (shard, holder, reduction_id, asset, grams)
+    SELECT u.k, u.h, u.r, u.a, u.g
+    FROM s, unnest(%(dk)s::int2[], %(dh)s::text[], %(dr)s::uuid[], %(da)s::text[],
+                   %(dg)s::int8[]) AS u(k, h, r, a, g)
+    ON CONFLICT (shard, holder, reduction_id)
+    DO UPDATE SET grams = holding_deltas.grams + EXCLUDED.grams
+), days AS (
+    INSERT INTO points_days (shard, holder, programme, day, points)
+    SELECT u.k, u.h, u.p, u.d, u.n
+    FROM s, unnest(%(pk)s::int2[], %(ph)s::text[], %(pp)s::text[], %(pd)s::date[],
+                   %(pn)s::int8[]) AS u(k, h, p, d, n)
+    ON CONFLICT (shard, holder, programme, day)
+    DO UPDATE SET points = points_days.points + EXCLUDED.points
+)
+SELECT count(*) FROM s
+"""
+
+
+_UPSERTS: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def _unnest_upsert(
+    dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...], key: tuple[str, ...]
+) -> str:
+    """`INSERT … SELECT FROM unnest(arrays) ON CONFLICT (key) DO UPDATE` adding the last
+    column, for PostgreSQL (built once per table)."""
+    found = _UPSERTS.get((table.name, columns))
+    if found is None:
+        arrays = ", ".join(
+            f"%({c})s::{table.c[c].type.compile(dialect=dialect)}[]" for c in columns
+        )
+        amount = columns[-1]
+        found = (
+            f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
+            f"ON CONFLICT ({', '.join(key)}) "
+            f"DO UPDATE SET {amount} = {table.name}.{amount} + EXCLUDED.{amount}"
+        )
+        _UPSERTS[(table.name, columns)] = found
+    return found
+
+
 class SqlMarket:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
@@ -251,6 +308,50 @@ class SqlMarket:
             ],
         )
         return True
+
+    def add_posted_sale(
+        self,
+        sale: Sale,
+        shard: int,
+        lots: Sequence[Lot],
+        lineage: Mapping[tuple[str, uuid.UUID, str], int],
+        points: Mapping[tuple[str, str, date], int],
+    ) -> bool:
+        """`add_sale`, `apply_lineage` and `add_points_earned` of a sale posted at once; on
+        PostgreSQL one statement (data-modifying CTEs: the lots, lineage and points rows are
+        written only if the sale row was, i.e. unless the request id is taken)."""
+        if self.conn.dialect.name != "postgresql":
+            if not self.add_sale(sale, shard, lots):
+                return False
+            self.apply_lineage(lineage)
+            self.add_points_earned(points)
+            return True
+        deltas = [
+            (shard_of_account(h), h, r, a, g)
+            for (h, r, a), g in sorted(lineage.items(), key=str)
+            if is_holder(h)
+        ]
+        days = [(shard_of_account(h), h, p, d, n) for (h, p, d), n in sorted(points.items())]
+        row = self.conn.exec_driver_sql(
+            _POSTED_SALE,
+            {
+                "shard": shard, "id": sale.id, "offer": sale.offer_id, "person": sale.person_id,
+                "enterprise": sale.enterprise_id, "request": sale.request_id,
+                "grams": sale.grams, "status": sale.status.value, "points": sale.points,
+                "programme": sale.programme, "coupon": sale.coupon, "entry": sale.entry_id,
+                "created": sale.created_at, "expires": sale.expires_at,
+                "settled": sale.settled_at,
+                "lr": [x.reduction_id for x in lots], "la": [x.asset for x in lots],
+                "lg": [x.grams for x in lots],
+                "dk": [x[0] for x in deltas], "dh": [x[1] for x in deltas],
+                "dr": [x[2] for x in deltas], "da": [x[3] for x in deltas],
+                "dg": [x[4] for x in deltas],
+                "pk": [x[0] for x in days], "ph": [x[1] for x in days],
+                "pp": [x[2] for x in days], "pd": [x[3] for x in days],
+                "pn": [x[4] for x in days],
+            },
+        ).first()  # fmt: skip
+        return bool(row is not None and row[0])
 
     def settle_sale(self, sale: Sale, shard: int) -> bool:
         """Store a hold's move out of `held`; False when a concurrent writer moved it first."""
@@ -457,9 +558,15 @@ class SqlMarket:
     def _upsert_adding(
         self, table: sa.Table, values: list[dict[str, Any]], key: tuple[str, ...]
     ) -> None:
-        """Insert rows; where the key exists, add the new row's last column to the stored one."""
-        insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        """Insert rows; where the key exists, add the new row's last column to the stored one.
+        On PostgreSQL one statement over arrays, whatever the number of rows (a batch's points
+        days are one row per person); on SQLite one cached statement, executemany."""
         amount = list(values[0])[-1]
+        if self.conn.dialect.name == "postgresql":
+            sql = _unnest_upsert(self.conn.dialect, table, tuple(values[0]), key)
+            self.conn.exec_driver_sql(sql, {c: [v[c] for v in values] for c in values[0]})
+            return
+        insert = sqlite_insert
         statement = insert(table)
         upsert = statement.on_conflict_do_update(
             index_elements=list(key), set_={amount: table.c[amount] + statement.excluded[amount]}

@@ -853,6 +853,7 @@ holding_deltas = sa.Table(
     sa.Column("reduction_id", sa.Uuid, primary_key=True),
     sa.Column("asset", sa.Text, nullable=False),
     sa.Column("grams", sa.BigInteger, nullable=False),
+    sa.Index("ix_holding_deltas_reduction_id", "reduction_id"),  # who holds it (requantify)
     info={"distribution": "shard"},
 )
 
