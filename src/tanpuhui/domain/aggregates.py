@@ -261,6 +261,15 @@ def parent_period(period: str) -> str | None:
     return None if len(period) == 4 else period[: 4 if len(period) == 7 else 7]
 
 
+def child_of(cell: CellKey, by: str, key: str) -> CellKey:
+    """The cell of row `key` of `cell`'s breakdown `by`."""
+    if by == "region":
+        return cell._replace(region=key)
+    if by == "period":
+        return cell._replace(period=key)
+    return cell._replace(filters=tuple(sorted({**dict(cell.filters), by: key}.items())))
+
+
 def parents_of(cell: CellKey) -> list[tuple[CellKey, str, str]]:
     """The cells `cell` is one child of, with the dimension and its key in their breakdown:
     its region's parent (by region), its period's parent (by period), and the cell without
@@ -297,11 +306,22 @@ class Disclosure:
         self._hidden: dict[CellKey, bool] = {}
         self._shown: dict[tuple[CellKey, str], dict[str, Figures]] = {}
 
-    def seed(
-        self, cell: CellKey, by: str, total: Counts, rows: Sequence[tuple[str, Counts]]
-    ) -> None:
-        """A breakdown already read (the query's own), so it is not read again."""
-        self._shown[(cell, by)] = dict(suppress(total, rows, self.k)[1])
+    def show(
+        self, cell: CellKey, by: str | None
+    ) -> tuple[Figures, list[tuple[str, Figures]]]:
+        """`cell` and its breakdown `by` as a reader may see them: nothing when the cell is
+        hidden; otherwise suppression with its complement, and every row hidden that is
+        hidden as a cell of its own (a row must not show what the cell alone would not)."""
+        total, rows = self.oracle(cell, by)
+        if self.hidden(cell):
+            return SUPPRESSED, [(key, SUPPRESSED) for key, _ in rows]
+        shown_total, shown = suppress(total, rows, self.k)
+        if by is None:
+            return shown_total, shown
+        self._shown[(cell, by)] = dict(shown)  # read once: the children's parents use it
+        return shown_total, [
+            (key, SUPPRESSED if self.hidden(child_of(cell, by, key)) else f) for key, f in shown
+        ]
 
     def breakdown(self, cell: CellKey, by: str) -> dict[str, Figures]:
         """The rows of `cell` by `by` as suppression alone shows them (missing: hidden)."""

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tanpuhui.domain.aggregates import (
-    SUPPRESSED,
     CellKey,
     Change,
     Counts,
@@ -35,7 +34,6 @@ from tanpuhui.domain.aggregates import (
     child_level,
     parse_period,
     scope_bounds,
-    suppress,
 )
 from tanpuhui.domain.errors import ForbiddenError, InvalidInputError, NotFoundError, TanpuhuiError
 from tanpuhui.domain.methodology import QUALITY_ORDER, Catalogue
@@ -163,20 +161,8 @@ def regional_stats(
         checked = _check_filters(catalogue, dict(filters or {}))
         oracle = _oracle(uow, regions.mapping())
         cell = CellKey(region, parsed.text, tuple(sorted(checked.items())))
-        total, rows = oracle(cell, by)
-        labels = _labels(uow, by, [key for key, _ in rows], regions, catalogue)
-        disclosure = Disclosure(oracle, k)
-        if disclosure.hidden(cell):
-            shown_total, shown = SUPPRESSED, [(key, SUPPRESSED) for key, _ in rows]
-        else:
-            shown_total, shown = suppress(total, rows, k)
-            if by is not None:
-                disclosure.seed(cell, by, total, rows)
-                # a row is a cell of its own: hidden wherever else it is hidden
-                shown = [
-                    (key, SUPPRESSED if disclosure.hidden(_child(cell, by, key)) else f)
-                    for key, f in shown
-                ]
+        shown_total, shown = Disclosure(oracle, k).show(cell, by)
+        labels = _labels(uow, by, [key for key, _ in shown], regions, catalogue)
     return RegionalStats(
         region,
         name,
@@ -187,12 +173,6 @@ def regional_stats(
         [StatsRow(key, labels.get(key, key), f) for key, f in shown],
         pending,
     )
-
-
-def _child(cell: CellKey, by: str, key: str) -> CellKey:
-    if by == "region":
-        return cell._replace(region=key)
-    return cell._replace(filters=tuple(sorted({**dict(cell.filters), by: key}.items())))
 
 
 def _oracle(uow: Any, mapped: Mapping[str, str]) -> Oracle:
