@@ -98,9 +98,7 @@ acts = st.lists(
 
 @settings(max_examples=60, deadline=None)
 @given(acts, st.integers(2, 6))
-def test_no_small_cell_is_recovered_by_subtraction_across_queries(
-    data: list[Act], k: int
-) -> None:
+def test_no_small_cell_is_recovered_by_subtraction_across_queries(data: list[Act], k: int) -> None:
     oracle = oracle_of(data)
     cells = universe()
     truth = {c: oracle(c, None)[0] for c in cells}
@@ -117,10 +115,10 @@ def test_no_small_cell_is_recovered_by_subtraction_across_queries(
         for parent, by in _parents(cell):  # the attacker's own idea of what sums to what
             if truth[cell].persons > 0:
                 children[(parent, by)].add(cell)
-    for parent, by in children:
+    for (parent, by), kids in children.items():
         _, rows = Disclosure(oracle, k).show(parent, by)
         for key, f in rows:
-            child = next(c for c in children[(parent, by)] if _row_key(c, by) == key)
+            child = next(c for c in kids if _row_key(c, by) == key)
             if f.grams is not None:
                 assert truth[child].persons >= k
                 known[child] = f.grams
@@ -143,7 +141,9 @@ def _parents(cell: CellKey) -> list[tuple[CellKey, str]]:
         up = None if r.endswith("0000") else r[:2] + "0000" if r.endswith("00") else r[:4] + "00"
         out.append((cell._replace(region=up), "region"))
     if len(cell.period) > 4:
-        out.append((cell._replace(period=cell.period[: 4 if len(cell.period) == 7 else 7]), "period"))
+        out.append(
+            (cell._replace(period=cell.period[: 4 if len(cell.period) == 7 else 7]), "period")
+        )
     if cell.filters:
         out.append((cell._replace(filters=()), "behaviour"))
     return out

@@ -306,9 +306,7 @@ class Disclosure:
         self._hidden: dict[CellKey, bool] = {}
         self._shown: dict[tuple[CellKey, str], dict[str, Figures]] = {}
 
-    def show(
-        self, cell: CellKey, by: str | None
-    ) -> tuple[Figures, list[tuple[str, Figures]]]:
+    def show(self, cell: CellKey, by: str | None) -> tuple[Figures, list[tuple[str, Figures]]]:
         """`cell` and its breakdown `by` as a reader may see them: nothing when the cell is
         hidden; otherwise suppression with its complement, and every row hidden that is
         hidden as a cell of its own (a row must not show what the cell alone would not)."""
