@@ -55,9 +55,6 @@ class Settings(BaseSettings):
     public_hosts: str = ""
     #: Regional aggregates: a cell with fewer active persons than this is suppressed (k).
     min_persons: int = Field(default=10, ge=1)
-    #: The server folds queued batches into the regional rollups this often (seconds; 0:
-    #: only on demand — `tanpuhui stats`, `ledger verify`, a query finding batches queued).
-    rollup_interval_s: float = Field(default=2.0, ge=0)
     #: /readyz probes a write (rolled back) and is not ready when it waits longer than this.
     ready_write_timeout_s: float = Field(default=0.5, gt=0)
 

@@ -15,7 +15,7 @@ from tanpuhui.bootstrap import App
 from tanpuhui.domain.aggregates import Change
 from tanpuhui.domain.errors import InvalidInputError, NotFoundError
 from tanpuhui.domain.parties import Role
-from tanpuhui.services.aggregates import changes_between, fold_rollups, regional_stats
+from tanpuhui.services.aggregates import changes_between, regional_stats
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import verify_ledger
 from tanpuhui.services.parties import add_enterprise, add_persons, bind_subjects
@@ -215,7 +215,6 @@ def test_a_changed_code_aggregates_under_its_successor(app: App, bikes: uuid.UUI
 
 
 def _changes_of(app: App) -> list[Change]:
-    fold_rollups(app.ctx)
     ids = [r[0] for r in rows(app, "select id from events where state = 'active'")]
     with app.ctx.uow(write=False) as uow:
         snaps = uow.aggregates.snapshots([uuid.UUID(str(i)) for i in ids])

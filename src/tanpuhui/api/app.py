@@ -28,7 +28,6 @@ from tanpuhui.api.security import FailureLimiter
 from tanpuhui.api.transparency import router as transparency_router
 from tanpuhui.bootstrap import App, database_ready
 from tanpuhui.domain.signing import SignaturePolicy
-from tanpuhui.services.aggregates import fold_periodically
 from tanpuhui.services.transparency import publish_periodically
 
 #: The documentation pages may load only what the application serves (ReDoc would otherwise
@@ -82,14 +81,6 @@ def checkpoint_lifespan(app: App) -> Any:
                 target=publish_periodically,
                 args=(app.ctx, interval, stop, logger.warning),
                 name="checkpoints",
-                daemon=True,
-            ).start()
-        rollups = app.settings.rollup_interval_s
-        if rollups > 0:
-            threading.Thread(
-                target=fold_periodically,
-                args=(app.ctx, rollups, stop, logging.getLogger("tanpuhui.rollups").warning),
-                name="rollups",
                 daemon=True,
             ).start()
         try:

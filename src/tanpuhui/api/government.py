@@ -85,9 +85,6 @@ class Stats(BaseModel):
     events: int | None
     persons: int | None
     rows: list[StatsRow]
-    pending_batches: int = Field(
-        description="the watermark: committed batches not yet in the rollups at the read"
-    )
 
 
 async def _stats(

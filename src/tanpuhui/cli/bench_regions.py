@@ -8,15 +8,7 @@ reduction is the rollups' cost per event at intake. The same reductions are bulk
 into a plain table (no rollup) so the same queries can be answered by a full scan. Then a mix
 of queries — one county-month, one province-year by group, the nation by province for a year —
 runs through the service (`regional_stats`, with suppression) and as a scan; p50/p99 of both
-are printed.
-
-The rollups' cost at intake is measured A/B on the real pipeline (`submit_events`, synthetic
-events of `bench ingest`, batches of 500, a fresh database per run): without any rollup write,
-with this design's one queued row per batch (`queue`), and with the batch folded inside the
-intake transaction (`in_tx`, what writing rollups with the batch costs), alternating the
-variants for `--ab-rounds` rounds; CPU per event (this process, plus the server's on
-PostgreSQL) is the median over rounds. The fold's own cost per event, off the intake
-transaction, is printed beside it. Not a test: nothing asserts on time.
+are printed. Not a test: nothing asserts on time.
 """
 
 from __future__ import annotations
@@ -35,18 +27,14 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 import typer
 
-from tanpuhui.adapters.db.aggregates_repository import SqlAggregates
 from tanpuhui.adapters.db.bulk import insert_rows
-from tanpuhui.adapters.db.embedded import create_database, server_cpu_seconds, start_server
-from tanpuhui.bootstrap import App, build, business_clock, upgrade_database
+from tanpuhui.adapters.db.embedded import create_database, start_server
+from tanpuhui.bootstrap import App, build, upgrade_database
 from tanpuhui.cli.common import console, emit_json, err_console, handled
 from tanpuhui.config import Settings
 from tanpuhui.domain.aggregates import Cell, Change
 from tanpuhui.domain.errors import InvalidInputError
-from tanpuhui.domain.parties import Role
-from tanpuhui.services.aggregates import fold_rollups, regional_stats
-from tanpuhui.services.intake import submit_events
-from tanpuhui.services.parties import add_enterprise
+from tanpuhui.services.aggregates import regional_stats
 
 CHUNK = 10_000
 YEAR = 2026
@@ -191,102 +179,12 @@ def _measure(app: App, repeat: int, seed: int) -> dict[str, Any]:
     }
 
 
-AB_VARIANTS = ("none", "queue", "in_tx")
-
-
-def _intake_run(
-    url: str, variant: str, lines: list[bytes], probe: Callable[[], float | None]
-) -> dict[str, float]:
-    """One intake run of `lines` on a fresh database at `url` under `variant`."""
-    from tanpuhui.adapters.event_codec import EventDecoder
-
-    settings = Settings(database_url=url)
-    app = build(settings, clock=business_clock(settings))
-    original = SqlAggregates.enqueue
-    try:
-        upgrade_database(app)
-        enterprise = add_enterprise(app.ctx, "Bench", {Role.SCENE}).id
-        decoder = EventDecoder(app.ctx.regions)
-        items = [decoder.line(line) for line in lines if line.strip()]
-        if variant == "none":
-            SqlAggregates.enqueue = lambda self, *a, **k: None  # type: ignore[method-assign]
-        elif variant == "in_tx":
-
-            def in_tx(self: SqlAggregates, batch_id: uuid.UUID, *_: Any) -> None:
-                self._fold_batches([batch_id])
-
-            SqlAggregates.enqueue = in_tx  # type: ignore[method-assign,assignment]
-        server0 = probe()
-        started, cpu = time.perf_counter(), time.process_time()
-        for at in range(0, len(items), 500):
-            submit_events(app.ctx, enterprise, items[at : at + 500], source="bench")
-        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-        server1 = probe()
-        SqlAggregates.enqueue = original  # type: ignore[method-assign]
-        fold_started, fold_cpu = time.perf_counter(), time.process_time()
-        folded = fold_rollups(app.ctx).reductions
-        fold_wall, fold_cpu = time.perf_counter() - fold_started, time.process_time() - fold_cpu
-        server2 = probe()
-    finally:
-        SqlAggregates.enqueue = original  # type: ignore[method-assign]
-        app.close()
-    n = len(items)
-    out = {"wall_us": wall / n * 1e6, "cpu_us": cpu / n * 1e6}
-    if server0 is not None and server1 is not None:
-        out["server_cpu_us"] = (server1 - server0) / n * 1e6
-    if variant == "queue" and folded:
-        out["fold_wall_us"] = fold_wall / folded * 1e6
-        out["fold_cpu_us"] = fold_cpu / folded * 1e6
-        if server1 is not None and server2 is not None:
-            out["fold_server_cpu_us"] = (server2 - server1) / folded * 1e6
-    return out
-
-
-def _intake_ab(
-    engine: str, work: Path, server_url: str | None, events: int, rounds: int
-) -> dict[str, Any]:
-    from tanpuhui.cli.bench import make_events
-
-    lines = make_events(events, business_clock(Settings()).now())
-    runs: dict[str, list[dict[str, float]]] = {v: [] for v in AB_VARIANTS}
-    number = 0
-    for r in range(rounds):
-        order = AB_VARIANTS if r % 2 == 0 else tuple(reversed(AB_VARIANTS))
-        for variant in order:
-            number += 1
-            if server_url is None:
-                url = f"sqlite:///{work / f'ab{number}.db'}"
-                probe: Callable[[], float | None] = lambda: None  # noqa: E731
-            else:
-                url = create_database(server_url, f"ab{number}")
-                probe = lambda: server_cpu_seconds(work / "pg" / "pgdata")  # noqa: E731
-            err_console.print(f"intake A/B round {r + 1}: {variant} …")
-            runs[variant].append(_intake_run(url, variant, lines, probe))
-    med = {
-        v: {k: round(statistics.median(run[k] for run in rs), 1) for k in rs[0]}
-        for v, rs in runs.items()
-    }
-
-    def total(v: str) -> float:
-        return med[v]["cpu_us"] + med[v].get("server_cpu_us", 0.0)
-
-    return {
-        "events": events,
-        "rounds": rounds,
-        "medians": med,
-        "queue_cost_cpu_us_per_event": round(total("queue") - total("none"), 1),
-        "in_tx_cost_cpu_us_per_event": round(total("in_tx") - total("none"), 1),
-    }
-
-
 @handled
 def bench_regions(
     reductions: Annotated[int, typer.Option(help="Credited reductions to load.")] = 1_000_000,
     engine: Annotated[str, typer.Option(help="sqlite or postgres (embedded).")] = "sqlite",
     repeat: Annotated[int, typer.Option(help="Runs of each query through the service.")] = 50,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic data.")] = 12,
-    ab_events: Annotated[int, typer.Option(help="Events per intake A/B run (0: no A/B).")] = 20_000,
-    ab_rounds: Annotated[int, typer.Option(help="Rounds of the intake A/B.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")] = False,
 ) -> None:
     """Load N reductions into the rollups in bulk, then time regional queries through the
@@ -297,14 +195,12 @@ def bench_regions(
         raise InvalidInputError("--reductions is 1,000 to 100,000,000")
     work = Path(tempfile.mkdtemp(prefix="tanpuhui-bench-regions-"))
     server = None
-    server_url: str | None = None
     try:
         if engine == "sqlite":
             url = f"sqlite:///{work / 'regions.db'}"
         else:
             server, server_url = start_server(work / "pg")
             url = create_database(server_url, "bench_regions")
-        ab = _intake_ab(engine, work, server_url, ab_events, ab_rounds) if ab_events else None
         app = build(Settings(database_url=url))
         try:
             upgrade_database(app)
@@ -329,24 +225,15 @@ def bench_regions(
         "rollup_rows": rollup_rows,
         "person_activity_rows": person_rows,
         **timings,
-        "intake_ab": ab,
     }
     if as_json:
         emit_json(result)
         return
     console.print(
-        f"[bold]{engine}[/], {reductions:,} reductions bulk-loaded: rollup write "
-        f"{result['rollup_us_per_event']} µs per reduction "
+        f"[bold]{engine}[/], {reductions:,} reductions: rollups cost "
+        f"{result['rollup_us_per_event']} µs per event at intake "
         f"({rollup_rows:,} rollup rows, {person_rows:,} first-seen person rows)"
     )
-    if ab is not None:
-        console.print(
-            f"  intake A/B ({ab['events']:,} events × {ab['rounds']} rounds, CPU µs per event, "
-            f"medians): rollups at intake cost {ab['queue_cost_cpu_us_per_event']} (queued "
-            f"batch) vs {ab['in_tx_cost_cpu_us_per_event']} (folded in the intake transaction)"
-        )
-        for variant, m in ab["medians"].items():
-            console.print(f"    {variant:<6} {m}", highlight=False)
     for name, q in timings["queries"].items():
         console.print(
             f"  {name:<24} rollups p50 {q['rollups']['p50_ms']:>8} ms p99 "

@@ -22,7 +22,7 @@ from tanpuhui.cli.common import app as open_app
 from tanpuhui.domain.aggregates import BREAKDOWNS, Figures
 from tanpuhui.domain.errors import InvalidInputError, NotFoundError, TanpuhuiError
 from tanpuhui.domain.officials import OfficialKind
-from tanpuhui.services.aggregates import RegionalStats, fold_rollups, regional_stats
+from tanpuhui.services.aggregates import RegionalStats, regional_stats
 from tanpuhui.services.audit import list_audit
 from tanpuhui.services.officials import NewOfficial, add_official
 from tanpuhui.services.regions import region_info, show_region
@@ -30,9 +30,6 @@ from tanpuhui.services.regions import region_info, show_region
 regions_cli = typer.Typer(help="The GB/T 2260 region code list.", no_args_is_help=True)
 government_cli = typer.Typer(help="Government accounts (scoped to a region).", no_args_is_help=True)
 verifier_cli = typer.Typer(help="Verifier (核证机构) accounts.", no_args_is_help=True)
-rollups_cli = typer.Typer(
-    help="The regional rollups behind `tanpuhui stats`.", no_args_is_help=True
-)
 
 
 @regions_cli.command("info")
@@ -78,13 +75,6 @@ def stats(
     by: By = None,
     behaviour: Annotated[str | None, typer.Option(help="Only this behaviour.")] = None,
     group: Annotated[str | None, typer.Option(help="Only this behaviour group.")] = None,
-    refresh: Annotated[
-        bool,
-        typer.Option(
-            help="Fold the batches queued for the rollups first (--no-refresh: read as they "
-            "are; the answer says how many batches it does not count)."
-        ),
-    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Credited grams, reductions and active persons of a region and period (cells with fewer
@@ -93,9 +83,7 @@ def stats(
     with open_app() as app:
         chosen = period or app.ctx.clock.now().astimezone(app.ctx.tz).strftime("%Y-%m")
         try:
-            result = regional_stats(
-                app.ctx, region=region, period=chosen, by=by, filters=filters, fresh=refresh
-            )
+            result = regional_stats(app.ctx, region=region, period=chosen, by=by, filters=filters)
         except NotFoundError as exc:
             # issue 12 item 6: an unknown region exits 1 (not the 3 of other missing things)
             raise TanpuhuiError(exc.message, code=exc.code) from None
@@ -105,37 +93,12 @@ def stats(
         render_stats(result)
 
 
-@rollups_cli.command("fold")
-@handled
-def rollups_fold(as_json: JsonOption = False) -> None:
-    """Fold every batch queued for the regional rollups now (the server does it every
-    `TANPUHUI_ROLLUP_INTERVAL_S`; `tanpuhui stats` and `ledger verify` before they read)."""
-    with open_app() as app:
-        report = fold_rollups(app.ctx)
-    if as_json:
-        emit_json(
-            {
-                "batches": report.batches,
-                "reductions": report.reductions,
-                "pending_batches": report.pending,
-            }
-        )
-    else:
-        console.print(
-            f"folded {report.batches} batch(es), {report.reductions} reduction(s); "
-            f"{report.pending} queued since",
-            highlight=False,
-        )
-
-
 def render_stats(result: RegionalStats) -> None:
     console.print(
         f"{result.region or '—'} {result.region_name} {result.period}: {_cell(result.total)}"
         f"  (k = {result.min_persons})",
         highlight=False,
     )
-    if result.pending_batches:
-        console.print(f"({result.pending_batches} batch(es) not yet in the rollups)")
     if result.by is None:
         return
     table = Table(result.by, "name", "grams", "events", "persons")

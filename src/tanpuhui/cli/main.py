@@ -71,7 +71,6 @@ cli.add_typer(government.regions_cli, name="regions")
 cli.add_typer(government.government_cli, name="government")
 cli.add_typer(government.verifier_cli, name="verifier")
 cli.command("stats")(government.stats)
-cli.add_typer(government.rollups_cli, name="rollups")
 cli.add_typer(mrv.cli, name="mrv")
 cli.command("audit")(government.audit)
 

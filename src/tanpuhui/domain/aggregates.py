@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import NamedTuple
 
@@ -237,110 +237,3 @@ def check_rollups(
                 f"{region}/{behaviour}/{period}",
                 f"reductions credit {want} g, the regional rollups say {got} g",
             )
-
-
-# --- suppression across queries --------------------------------------------------------------
-
-
-class CellKey(NamedTuple):
-    """A cell as a query names it: a region (None: the nation), a period, its filters."""
-
-    region: str | None
-    period: str
-    filters: tuple[tuple[str, str], ...] = ()  # sorted (name, value)
-
-
-#: The breakdown of a cell by one dimension ("region", "period" or a filter name; None: the
-#: cell alone): its total and its rows keyed by the child's region code (at the child's level),
-#: sub-period or value.
-Oracle = Callable[[CellKey, str | None], tuple[Counts, Sequence[tuple[str, Counts]]]]
-
-
-def parent_period(period: str) -> str | None:
-    """The month of a day, the year of a month; None for a year."""
-    return None if len(period) == 4 else period[: 4 if len(period) == 7 else 7]
-
-
-def child_of(cell: CellKey, by: str, key: str) -> CellKey:
-    """The cell of row `key` of `cell`'s breakdown `by`."""
-    if by == "region":
-        return cell._replace(region=key)
-    if by == "period":
-        return cell._replace(period=key)
-    return cell._replace(filters=tuple(sorted({**dict(cell.filters), by: key}.items())))
-
-
-def parents_of(cell: CellKey) -> list[tuple[CellKey, str, str]]:
-    """The cells `cell` is one child of, with the dimension and its key in their breakdown:
-    its region's parent (by region), its period's parent (by period), and the cell without
-    each of its filters (by that filter). Each is a channel: parent minus its other children."""
-    out: list[tuple[CellKey, str, str]] = []
-    if cell.region is not None:
-        above = parent_code(cell.region)
-        out.append(
-            (cell._replace(region=above), "region", child_code(cell.region, child_level(above)))
-        )
-    above_period = parent_period(cell.period)
-    if above_period is not None:
-        out.append((cell._replace(period=above_period), "period", cell.period))
-    for i, (name, value) in enumerate(cell.filters):
-        out.append((cell._replace(filters=cell.filters[:i] + cell.filters[i + 1 :]), name, value))
-    return out
-
-
-class Disclosure:
-    """Which cells may be shown, consistently across queries (issue 12 Done-when).
-
-    A cell is hidden when it has fewer than k persons, when it is hidden in the breakdown of
-    any cell it is a child of (suppression with its complement, `suppress`), or when that
-    parent is itself hidden. So a parent shown has, along every dimension, either no child
-    below k or at least two children hidden — wherever they are read: a cell alone, a row of
-    a breakdown, a day of a month, a behaviour of the unfiltered total. What this does not
-    prevent is a chain of subtractions through two dimensions (a complement recovered from a
-    second parent in which it is the only hidden child): auditing that needs the whole table
-    (τ-ARGUS-style hypercube or linear programming), not one query's neighbourhood."""
-
-    def __init__(self, oracle: Oracle, min_persons: int) -> None:
-        self.oracle = oracle
-        self.k = min_persons
-        self._hidden: dict[CellKey, bool] = {}
-        self._shown: dict[tuple[CellKey, str], dict[str, Figures]] = {}
-
-    def show(self, cell: CellKey, by: str | None) -> tuple[Figures, list[tuple[str, Figures]]]:
-        """`cell` and its breakdown `by` as a reader may see them: nothing when the cell is
-        hidden; otherwise suppression with its complement, and every row hidden that is
-        hidden as a cell of its own (a row must not show what the cell alone would not)."""
-        total, rows = self.oracle(cell, by)
-        if self.hidden(cell):
-            return SUPPRESSED, [(key, SUPPRESSED) for key, _ in rows]
-        shown_total, shown = suppress(total, rows, self.k)
-        if by is None:
-            return shown_total, shown
-        self._shown[(cell, by)] = dict(shown)  # read once: the children's parents use it
-        return shown_total, [
-            (key, SUPPRESSED if self.hidden(child_of(cell, by, key)) else f) for key, f in shown
-        ]
-
-    def breakdown(self, cell: CellKey, by: str) -> dict[str, Figures]:
-        """The rows of `cell` by `by` as suppression alone shows them (missing: hidden)."""
-        key = (cell, by)
-        if key not in self._shown:
-            total, rows = self.oracle(cell, by)
-            self._shown[key] = dict(suppress(total, rows, self.k)[1])
-        return self._shown[key]
-
-    def hidden(self, cell: CellKey) -> bool:
-        found = self._hidden.get(cell)
-        if found is not None:
-            return found
-        parents = parents_of(cell)
-        if not parents:  # the nation over a year, unfiltered: only its own count
-            total, _ = self.oracle(cell, None)
-            result = total.persons < self.k
-        else:
-            result = any(
-                self.hidden(parent) or self.breakdown(parent, by).get(key, SUPPRESSED).grams is None
-                for parent, by, key in parents
-            )
-        self._hidden[cell] = result
-        return result

@@ -6,36 +6,33 @@ methodology, quality tier or a malformed period raises with a stable code; nothi
 empty silently), checks the caller's scope, reads one period's partial rollups and applies
 k-suppression with complementary suppression before anything leaves the service.
 
-Intake only queues its batch; `fold_rollups` adds queued batches to the rollups off the
-intake transaction (run by the server every `rollup_interval_s`, by `tanpuhui stats`, before
-`ledger verify`, and by `regional_stats` itself when anything is queued, so an answer counts
-every batch committed before it started unless the caller asks for `fresh=False`). Binding
-moves, re-quantification and MRV rejection diff snapshots of the reductions they touch, read
-before and after in the same transaction.
+`changes_of_decision` turns an intake decision into rollup changes (no query: the records
+carry every dimension); binding moves and re-quantification diff snapshots of the reductions
+they touch, read before and after in the same transaction.
 """
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tanpuhui.domain.aggregates import (
-    CellKey,
+    SUPPRESSED,
+    Cell,
     Change,
-    Counts,
-    Disclosure,
     Figures,
-    Oracle,
     check_breakdown,
     child_code,
     child_level,
+    parent_code,
     parse_period,
     scope_bounds,
+    suppress,
 )
-from tanpuhui.domain.errors import ForbiddenError, InvalidInputError, NotFoundError, TanpuhuiError
+from tanpuhui.domain.errors import ForbiddenError, InvalidInputError, NotFoundError
+from tanpuhui.domain.intake import BatchDecision
 from tanpuhui.domain.methodology import QUALITY_ORDER, Catalogue
 from tanpuhui.domain.regions import RegionCatalogue, scope_contains
 from tanpuhui.services.context import Context
@@ -58,8 +55,6 @@ class RegionalStats:
     min_persons: int
     total: Figures
     rows: list[StatsRow] = field(default_factory=list)
-    #: the watermark: committed batches not yet in the rollups when the figures were read
-    pending_batches: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The JSON shape of `tanpuhui stats --json` and the API: the cell at the top level."""
@@ -71,52 +66,23 @@ class RegionalStats:
             "min_persons": self.min_persons,
             **self.total._asdict(),
             "rows": [{"key": r.key, "label": r.label, **r.figures._asdict()} for r in self.rows],
-            "pending_batches": self.pending_batches,
         }
 
 
-@dataclass(frozen=True)
-class FoldReport:
-    batches: int  # folded by this call
-    reductions: int
-    pending: int  # queued batches left (committed meanwhile)
-
-
-#: batches folded per transaction: bounded work and lock time per step
-FOLD_CHUNK = 500
-
-
-def fold_rollups(ctx: Context, *, chunk: int = FOLD_CHUNK, rounds: int | None = None) -> FoldReport:
-    """Fold queued batches into the rollups, `chunk` per transaction, until none is queued
-    (or `rounds` transactions). Nothing queued: one read, no write transaction."""
-    batches = reductions = 0
-    done = 0
-    while rounds is None or done < rounds:
-        with ctx.uow(write=False) as uow:
-            if not uow.aggregates.has_pending():
-                break
-        with ctx.uow() as uow:
-            n, r = uow.aggregates.fold(chunk)
-            uow.commit()
-        batches, reductions, done = batches + n, reductions + r, done + 1
-        if n == 0:
-            break
-    with ctx.uow(write=False) as uow:
-        left, _ = uow.aggregates.pending()
-    return FoldReport(batches, reductions, left)
-
-
-def fold_periodically(
-    ctx: Context, interval_s: float, stop: threading.Event, log: Callable[[str], None]
-) -> None:
-    """The server's rollup hook: fold queued batches every `interval_s` until `stop` is set.
-    A failure is logged and tried again at the next tick (nothing is lost: a failed fold's
-    batches stay queued)."""
-    while not stop.wait(interval_s):
-        try:
-            fold_rollups(ctx)
-        except TanpuhuiError as exc:
-            log(f"rollups not folded: {exc.code}: {exc.message}")
+def changes_of_decision(decision: BatchDecision, enterprise_id: uuid.UUID) -> list[Change]:
+    """The rollup changes of one intake decision: every new credited reduction, once."""
+    changes: list[Change] = []
+    for r in decision.records:
+        c, ev = r.candidate, r.event
+        if c is None or ev is None or r.holder is None or r.outcome.grams <= 0:
+            continue
+        q = c.quantification
+        cell = Cell(
+            ev.region, ev.behaviour, c.group.code, enterprise_id, q.methodology.code,
+            q.quality.value,
+        )  # fmt: skip
+        changes.append(Change(r.holder, cell, c.day, r.outcome.grams, 1))
+    return changes
 
 
 def changes_between(before: Sequence[Snapshot], after: Sequence[Snapshot]) -> list[Change]:
@@ -137,12 +103,9 @@ def regional_stats(
     filters: Mapping[str, str] | None = None,
     scope: str | None = None,
     min_persons: int | None = None,
-    fresh: bool = True,
 ) -> RegionalStats:
     """The suppressed figures of `region` (None: the nation) in `period`, broken down `by`.
-    `scope`: the caller's region (a government account); None for the operator. `fresh`:
-    fold queued batches first (a no-op read when none is queued); otherwise the answer says
-    how many committed batches it does not count (`pending_batches`, read with the figures)."""
+    `scope`: the caller's region (a government account); None for the operator."""
     regions = ctx.regions
     name = _check_region(regions, region, scope)
     parsed = parse_period(period)
@@ -153,16 +116,19 @@ def regional_stats(
             code="invalid_breakdown",
         )
     k = min_persons if min_persons is not None else ctx.limits.min_persons
-    if fresh:
-        fold_rollups(ctx)
     with ctx.uow(write=False) as uow:
-        pending = uow.aggregates.pending()[0]
         catalogue = ctx.catalogues.current(uow).catalogue
         checked = _check_filters(catalogue, dict(filters or {}))
-        oracle = _oracle(uow, regions.mapping())
-        cell = CellKey(region, parsed.text, tuple(sorted(checked.items())))
-        shown_total, shown = Disclosure(oracle, k).show(cell, by)
-        labels = _labels(uow, by, [key for key, _ in shown], regions, catalogue)
+        query = AggregateQuery(
+            parsed.text, scope_bounds(region), regions.mapping(), checked, by, child_level(region)
+        )
+        total, rows = uow.aggregates.counts(query)
+        labels = _labels(uow, by, [key for key, _ in rows], regions, catalogue)
+        if by == "region":
+            rows = [(child_code(key, query.child_digits), c) for key, c in rows]
+        shown_total, shown = suppress(total, rows, k)
+        if shown_total.grams is not None and _hidden_above(uow, query, region, k):
+            shown_total, shown = SUPPRESSED, [(key, SUPPRESSED) for key, _ in shown]
     return RegionalStats(
         region,
         name,
@@ -171,24 +137,27 @@ def regional_stats(
         k,
         shown_total,
         [StatsRow(key, labels.get(key, key), f) for key, f in shown],
-        pending,
     )
 
 
-def _oracle(uow: Any, mapped: Mapping[str, str]) -> Oracle:
-    """Breakdowns of cells read from the rollups (the `Disclosure`'s view of the data)."""
+def _hidden_above(uow: Any, query: AggregateQuery, region: str | None, k: int) -> bool:
+    """Whether `region` is suppressed in the by-region breakdown of any region above it.
 
-    def read(cell: CellKey, by: str | None) -> tuple[Counts, list[tuple[str, Counts]]]:
-        digits = child_level(cell.region)
-        query = AggregateQuery(
-            cell.period, scope_bounds(cell.region), mapped, dict(cell.filters), by, digits
+    Without this, a district shown on its own but suppressed as the complement in its city's
+    breakdown gives away its suppressed sibling: the city's total minus the district."""
+    child = region
+    while child is not None:
+        parent = parent_code(child)
+        above = query._replace(
+            bounds=scope_bounds(parent), by="region", child_digits=child_level(parent)
         )
-        total, rows = uow.aggregates.counts(query)
-        if by == "region":
-            rows = [(child_code(key, digits), c) for key, c in rows]
-        return total, rows
-
-    return read
+        total, rows = uow.aggregates.counts(above)
+        key = child_code(child, above.child_digits)
+        _, shown = suppress(total, [(child_code(c, above.child_digits), n) for c, n in rows], k)
+        if any(c == key and f.grams is None for c, f in shown):
+            return True
+        child = parent
+    return False
 
 
 def _check_region(regions: RegionCatalogue, region: str | None, scope: str | None) -> str:
@@ -225,7 +194,6 @@ def _check_filters(catalogue: Catalogue, filters: dict[str, str]) -> dict[str, s
                 raise InvalidInputError(
                     f"enterprise {value!r} is not an enterprise id", code="invalid_filter"
                 ) from None
-            filters[name] = str(uuid.UUID(value))  # the form breakdown rows are keyed by
         elif name not in known:
             raise InvalidInputError(f"cannot filter by {name!r}", code="invalid_filter")
         elif value not in known[name]:

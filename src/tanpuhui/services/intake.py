@@ -36,6 +36,7 @@ from tanpuhui.domain.intake import (
     prepare_batch,
 )
 from tanpuhui.domain.ledger import pending_account, person_account
+from tanpuhui.services.aggregates import changes_of_decision
 from tanpuhui.services.context import Context, Limits, retry_races
 from tanpuhui.services.points import award_in, credits_of
 from tanpuhui.services.ports import HeldClaim, StoredCatalogue
@@ -234,8 +235,7 @@ def _settle_once(
         if decision.entry is not None:
             uow.ledger.record(decision.entry, lines_on_events=True)
         uow.intake.add_region_totals(decision.region_deltas)
-        if decision.entry is not None:  # credited reductions: the fold adds them to the rollups
-            uow.aggregates.enqueue(batch_id, enterprise_id, now)
+        uow.aggregates.record(changes_of_decision(decision, enterprise_id))
         award_in(uow, ctx, credits_of(decision.records), now)
         uow.settlement.hold(enterprise_id, decision.held, now, ctx.ids.new)
         if settling is not None:

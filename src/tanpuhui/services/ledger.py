@@ -11,7 +11,6 @@ from tanpuhui.domain.checks import Violation
 from tanpuhui.domain.errors import NotFoundError
 from tanpuhui.domain.ledger import Entry, pending_account, person_account
 from tanpuhui.domain.methodology import Catalogue
-from tanpuhui.services.aggregates import fold_rollups
 from tanpuhui.services.context import Context
 from tanpuhui.services.mrv import verify_batches
 from tanpuhui.services.ports import ReductionView
@@ -123,7 +122,6 @@ def proof_link(reduction_id: uuid.UUID) -> str:
 
 
 def verify_ledger(ctx: Context) -> list[Violation]:
-    fold_rollups(ctx)  # invariant 7 compares the rollups with every batch committed so far
     with ctx.uow(write=False) as uow:
         catalogue = ctx.catalogues.current(uow).catalogue
         found = list(uow.verify.violations(catalogue, ctx.tz, note_key(ctx)))

@@ -1,30 +1,16 @@
 """The regional rollups and first-seen person rows (schema `region_rollups`,
-`person_activity`, `person_regions`), folded from `rollup_pending`, read by the aggregates.
+`person_activity`): written with the batches that change reductions, read by the aggregates.
 
-Intake does not write the rollups: it queues its batch (`enqueue`, one row per batch). `fold`
-deletes queued rows (DELETE … RETURNING) and adds their batches' reductions, as they are now,
-in the same transaction: a queued row is folded exactly when its delete commits, so no batch is
-skipped or folded twice whatever order writers commit in (on PostgreSQL commit order is not
-id or sequence order; nothing here follows a sequence). Every rollup writer takes one
-transaction-scoped advisory lock on PostgreSQL (SQLite has one writer) before any rollup row,
-so two folders — or a folder and a binding that folds its own batches first (`snapshots`) —
-never deadlock; intake never takes it.
-
-Binding moves, re-quantification and MRV rejection read `snapshots` before and after their
-change and record the difference directly (rare, small); `snapshots` first folds the queued
-batches of the reductions it reads, so a difference is only ever taken of folded reductions.
-
-Writes add partial sums per (holder shard, period, cell) with one upsert statement per fold
+Writes add partial sums per (holder shard, period, cell) with one upsert statement per batch
 (PostgreSQL: `unnest` of arrays; SQLite: one executemany) and insert first-seen rows with
-ON CONFLICT DO NOTHING. Reads sum the partial rows of one period; changed region codes are
-mapped on read.
+ON CONFLICT DO NOTHING, so concurrent writers of different shards never touch one row. Reads
+sum the partial rows of one period; changed region codes are mapped on read.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,7 +27,6 @@ from tanpuhui.domain.aggregates import (
     rollup_deltas,
 )
 from tanpuhui.domain.checks import Violation
-from tanpuhui.domain.shards import shard_of_enterprise
 from tanpuhui.services.ports import AggregateQuery, Snapshot
 
 _CELL = ("region", "behaviour", "group_code", "enterprise_id", "methodology", "quality")
@@ -52,112 +37,15 @@ _BY_COLUMN = {
     "methodology": "methodology",
     "quality": "quality",
 }
-#: The PostgreSQL advisory lock every folder holds for its transaction (any constant: it
-#: only has to be the same for all folders).
-_FOLD_LOCK = 0x726F6C6C  # "roll"
 
 
 class SqlAggregates:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
 
-    def enqueue(self, batch_id: uuid.UUID, enterprise_id: uuid.UUID, at: datetime) -> None:
-        """Queue a batch with credited reductions for the fold: the intake's only rollup write."""
-        self.conn.execute(
-            t.rollup_pending.insert(),
-            {"shard": shard_of_enterprise(enterprise_id), "batch_id": batch_id, "queued_at": at},
-        )
-
-    def pending(self) -> tuple[int, datetime | None]:
-        """How many committed batches wait for the fold, and when the oldest was queued."""
-        p = t.rollup_pending.c
-        count, oldest = self.conn.execute(
-            sa.select(sa.func.count(), sa.func.min(p.queued_at))
-        ).one()
-        return int(count), oldest
-
-    def has_pending(self) -> bool:
-        return (
-            self.conn.execute(sa.select(t.rollup_pending.c.batch_id).limit(1)).first() is not None
-        )
-
-    def fold(self, limit: int) -> tuple[int, int]:
-        """Fold up to `limit` queued batches (oldest first): (batches, reductions) folded."""
-        self._lock()
-        p = t.rollup_pending.c
-        oldest = (
-            sa.select(p.shard, p.batch_id).order_by(p.queued_at, p.batch_id).limit(limit)
-        ).subquery()
-        taken = (
-            self.conn.execute(
-                t.rollup_pending.delete()
-                .where(
-                    sa.tuple_(p.shard, p.batch_id).in_(sa.select(oldest.c.shard, oldest.c.batch_id))
-                )
-                .returning(p.batch_id)
-            )
-            .scalars()
-            .all()
-        )
-        return len(taken), self._fold_batches(list(taken))
-
-    def _lock(self) -> None:
-        if self.conn.dialect.name == "postgresql":
-            self.conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_FOLD_LOCK})")
-
-    def _fold_for(self, reduction_ids: Sequence[uuid.UUID]) -> None:
-        """Fold the queued batches of these reductions now (a change is about to be diffed)."""
-        e, p = t.events.c, t.rollup_pending.c
-        batches = sa.select(e.batch_id).where(any_of(self.conn, e.id, list(reduction_ids)))
-        queued = self.conn.execute(
-            sa.select(p.shard, p.batch_id).where(p.batch_id.in_(batches))
-        ).all()
-        if not queued:
-            return  # not queued, or its fold has committed: the rollups count it
-        self._lock()
-        taken = (
-            self.conn.execute(
-                t.rollup_pending.delete()
-                .where(sa.tuple_(p.shard, p.batch_id).in_([tuple(q) for q in queued]))
-                .returning(p.batch_id)
-            )
-            .scalars()
-            .all()
-        )  # a concurrent fold may have taken some: those are counted
-        self._fold_batches(list(taken))
-
-    def _fold_batches(self, batch_ids: list[uuid.UUID]) -> int:
-        """Add the credited reductions of these batches as they are now (one read, one write)."""
-        if not batch_ids:
-            return 0
-        changes = [
-            Change(s.holder, s.cell, s.day, s.grams, 1)
-            for s in self._read(any_of(self.conn, t.events.c.batch_id, batch_ids))
-            if s.grams > 0
-        ]
-        self.record(changes)
-        return len(changes)
-
-    def rebuild(self) -> int:
-        """Empty the rollups and fold every credited reduction from scratch (the reference a
-        fold is compared with; first-seen rows of since-reversed reductions are not kept)."""
-        for table in (t.region_rollups, t.person_activity, t.person_regions, t.rollup_pending):
-            self.conn.execute(table.delete())
-        changes = [
-            Change(s.holder, s.cell, s.day, s.grams, 1)
-            for s in self._read(t.events.c.grams > 0)
-            if s.grams > 0
-        ]
-        self.record(changes)
-        return len(changes)
-
     def record(self, changes: Iterable[Change]) -> None:
-        """Add the changes to the rollups (call after the ledger's chain lock). Every rollup
-        writer holds the fold lock before its first rollup row, so lock order is one."""
+        """Add the changes to the rollups (call after the ledger's chain lock)."""
         changes = list(changes)
-        if not changes:
-            return
-        self._lock()
         deltas = sorted(rollup_deltas(changes).items())
         if deltas:
             self._upsert(deltas)
@@ -216,14 +104,9 @@ class SqlAggregates:
         )
 
     def snapshots(self, reduction_ids: Sequence[uuid.UUID]) -> list[Snapshot]:
-        """The reductions as the rollups count them now (active ones; others count 0), after
-        folding their queued batches."""
+        """The reductions as the rollups count them now (active ones; others count 0)."""
         if not reduction_ids:
             return []
-        self._fold_for(reduction_ids)
-        return self._read(any_of(self.conn, t.events.c.id, list(reduction_ids)))
-
-    def _read(self, where: sa.ColumnElement[bool]) -> list[Snapshot]:
         e, m = t.events.c, t.methodology_versions.c
         rows = self.conn.execute(
             sa.select(
@@ -240,7 +123,7 @@ class SqlAggregates:
                 e.state,
             )
             .join(t.methodology_versions, m.id == e.methodology_id)
-            .where(where)
+            .where(any_of(self.conn, e.id, list(reduction_ids)))
         ).all()
         return [
             Snapshot(
@@ -268,15 +151,7 @@ class SqlAggregates:
 
     def _where(self, table: sa.Table, q: AggregateQuery) -> list[sa.ColumnElement[bool]]:
         c = table.c
-        where: list[sa.ColumnElement[bool]]
-        if q.by == "period":  # the days of a month or the months of a year, in key order
-            if len(q.period) == 4:
-                lo, hi = f"{q.period}-01", f"{q.period}-12"
-                where = [c.period.between(lo, hi), sa.func.length(c.period) == 7]
-            else:
-                where = [c.period.between(f"{q.period}-01", f"{q.period}-31")]
-        else:
-            where = [c.period == q.period]
+        where: list[sa.ColumnElement[bool]] = [c.period == q.period]
         if q.bounds is not None:
             lo, hi = q.bounds
             # a plain range of the key where no changed code crosses the scope's border
@@ -296,8 +171,6 @@ class SqlAggregates:
             return None
         if q.by == "region":
             return sa.func.substr(self._region(table, q), 1, q.child_digits)
-        if q.by == "period":
-            return table.c.period
         return table.c[_BY_COLUMN[q.by]]
 
     def _sums(self, table: sa.Table, q: AggregateQuery) -> dict[str | None, tuple[int, int]]:

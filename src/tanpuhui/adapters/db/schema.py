@@ -620,19 +620,6 @@ person_regions = sa.Table(
     info={"distribution": "shard"},
 )
 
-#: Batches whose reductions are not yet in the rollups (issue 12): intake writes one row per
-#: batch with credited grams instead of the rollups themselves; the fold (`SqlAggregates.fold`)
-#: deletes rows and adds their batches' reductions in one transaction, so each is folded once,
-#: whatever order the writers commit in. `shard`: the enterprise's.
-rollup_pending = sa.Table(
-    "rollup_pending",
-    metadata,
-    sa.Column("shard", sa.SmallInteger, primary_key=True),
-    sa.Column("batch_id", sa.Uuid, primary_key=True),
-    sa.Column("queued_at", UTCDateTime, nullable=False),
-    info={"distribution": "shard"},
-)
-
 #: Government, verifier and operator accounts; a government account is scoped to a region.
 #: Only a SHA-256 of the bearer token is kept.
 officials = sa.Table(
