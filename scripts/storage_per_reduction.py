@@ -15,7 +15,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tanpuhui.adapters.db.embedded import create_database, start_server
+from tanpuhui.adapters.db.embedded import create_database, server_cpu_seconds, start_server
 from tanpuhui.adapters.db.migrate import partition_shard_tables
 from tanpuhui.bootstrap import build, business_clock, upgrade_database
 from tanpuhui.cli.bench import make_events, run_pipeline
@@ -50,7 +50,14 @@ def main() -> None:
             partition_shard_tables(app.engine, args.pg_partitions)
         app.close()
         lines = make_events(args.events, business_clock(Settings()).now())
-        run_pipeline(url, lines, args.workers, 10_000, work)
+        pipeline = run_pipeline(
+            url,
+            lines,
+            args.workers,
+            10_000,
+            work,
+            lambda: server_cpu_seconds(work / "pg" / "pgdata"),
+        )
         engine = sa.create_engine(url)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("ANALYZE")
@@ -70,6 +77,12 @@ def main() -> None:
         "total_bytes": total,
         "bytes_per_reduction": round(total / reductions) if reductions else None,
         "bytes_per_event": round(total / events) if events else None,
+        "pg_partitions": args.pg_partitions,
+        "pipeline_seconds": round(pipeline["seconds"], 1),
+        "cpu_us_per_event": {
+            "python": round(pipeline["worker_cpu_seconds"] / args.events * 1e6, 1),
+            "database_server": round((pipeline["server_cpu_seconds"] or 0) / args.events * 1e6, 1),
+        },
         "tables": {n: {"bytes": b, "rows": r} for n, b, r in tables if b > 16_384 * 2},
     }
     if args.json:
@@ -77,7 +90,8 @@ def main() -> None:
         return
     print(
         f"{events:,} events, {reductions:,} reductions: {total / 1e6:.1f} MB,"
-        f" {result['bytes_per_reduction']} bytes per reduction"
+        f" {result['bytes_per_reduction']} bytes per reduction; CPU per event"
+        f" {result['cpu_us_per_event']} µs ({args.pg_partitions or 'no'} partitions)"
     )
     for n, b, r in tables[:15]:
         print(f"  {n:24} {b / 1e6:9.1f} MB  {r:>10,} rows")

@@ -25,6 +25,8 @@ from tanpuhui.adapters.db.migrate import (
 from tanpuhui.adapters.db.schema import metadata
 from tanpuhui.adapters.system import FixedClock
 from tanpuhui.bootstrap import App, build, upgrade_database
+from tanpuhui.cli import common
+from tanpuhui.cli.main import cli
 from tanpuhui.config import Settings
 from tanpuhui.domain.parties import Role
 from tanpuhui.services.intake import submit_events
@@ -215,8 +217,14 @@ def test_every_shard_table_of_the_postgresql_test_database_is_hash_partitioned(
 # --- the Citus statements ---------------------------------------------------------------------
 
 
-def test_citus_ddl_distributes_every_table_once_in_a_valid_order() -> None:
-    statements = citus_ddl(shard_count=64)
+def test_citus_ddl_distributes_every_table_once_in_a_valid_order(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert common.run(cli, ["db", "citus-ddl", "--shard-count", "64"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    statements = [line.removesuffix(";") for line in printed]
+    assert statements == citus_ddl(shard_count=64)
+    assert all(line.endswith(";") or line.startswith("-- ") for line in printed)
     assert statements[0] == "SET citus.shard_count = 64"
     named = [re.search(r"'(\w+)'", s).group(1) for s in statements[1:]]  # type: ignore[union-attr]
     lines = {re.search(r"'(\w+)'", s).group(1): s for s in statements[1:]}  # type: ignore[union-attr]
@@ -277,7 +285,7 @@ def _counts(app: App) -> dict[str, int]:
 
 @pytest.mark.postgres
 def test_the_plain_postgresql_layout_works_and_converts_keeping_its_rows(
-    plain_app: App, tmp_path: Path
+    plain_app: App, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bikes = add_enterprise(plain_app.ctx, "Bikes", {Role.SCENE})
     submit_events(
@@ -287,8 +295,12 @@ def test_the_plain_postgresql_layout_works_and_converts_keeping_its_rows(
     before = _counts(plain_app)
     assert before["log_leaves"] > 0
 
-    converted = partition_shard_tables(plain_app.engine, 4)
-    assert set(converted) == set(shard_tables()) - NOT_YET_KEYED
+    url = plain_app.engine.url.render_as_string(hide_password=False)
+    assert common.run(cli, ["--database-url", url, "db", "upgrade", "--pg-partitions", "4"]) == 0
+    keyed = set(shard_tables()) - NOT_YET_KEYED
+    assert f"{len(keyed)} shard table(s) hash-partitioned by shard" in capsys.readouterr().out
+    with plain_app.engine.connect() as conn:
+        assert len(partition_names(conn)) == 4 * len(keyed)
     assert partition_shard_tables(plain_app.engine, 4) == []  # once: already partitioned
     assert _counts(plain_app) == before
     assert verify_ledger(plain_app.ctx) == []

@@ -193,7 +193,7 @@ def partition_names(conn: Any) -> set[str]:
         return set()
     return set(
         conn.exec_driver_sql(
-            "SELECT relname FROM pg_class WHERE relispartition"
+            "SELECT relname FROM pg_class WHERE relispartition AND relkind IN ('r', 'p')"
             " AND relnamespace = current_schema()::regnamespace"
         ).scalars()
     )
