@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db.embedded import create_database, start_server
+from tanpuhui.adapters.db.migrate import partition_shard_tables
 from tanpuhui.adapters.system import FixedClock
 from tanpuhui.bootstrap import App, build, upgrade_database
 from tanpuhui.config import Settings
@@ -34,11 +35,18 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.cleanup()
 
 
+#: Every PostgreSQL test database is hash-partitioned by shard (`db upgrade --pg-partitions`),
+#: the layout a distributed PostgreSQL shards by (docs/operations.md "Running on Citus"); the
+#: plain layout keeps its own test (tests/integration/test_distribution.py).
+PG_PARTITIONS = 16
+
+
 @pytest.fixture(scope="session")
 def pg_template(pg_server: str) -> str:
     url = create_database(pg_server, "tanpuhui_template")
     app = build(Settings(database_url=url))
     upgrade_database(app)
+    partition_shard_tables(app.engine, PG_PARTITIONS)
     app.close()
     return "tanpuhui_template"
 

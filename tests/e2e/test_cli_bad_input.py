@@ -102,6 +102,12 @@ CASES: dict[str, list[Case]] = {
         case(**DOWN),
         case(db="unusable", code="configuration", status=5),
         case("--catalogue", "no/such/dir", db=M, **FILE),
+        case("--pg-partitions", "1", **USAGE),
+        case("--pg-partitions", "4", db=M, **INVALID),  # SQLite has no hash partitions
+    ],
+    "db citus-ddl": [
+        case("--shard-count", "0", **USAGE),
+        case("--shard-count", "many", **USAGE),
     ],
     "enterprise add": [
         case("E", "--role", "scene", db=M, code="conflict", status=4),

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from tanpuhui.adapters.db.migrate import partition_names
 from tanpuhui.adapters.db.schema import metadata
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.parties import Role
@@ -20,7 +21,22 @@ from tests.builders import event
 
 def test_migrations_match_the_models(app: App) -> None:
     with app.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        partitions = partition_names(conn)  # the hash-partitioned layout's (db_fixtures.py)
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "include_name": lambda name, kind, _: kind != "table" or name not in partitions,
+                # a foreign key to a partitioned table is reflected once per partition too
+                "include_object": lambda obj, _, kind, reflected, __: (
+                    not (
+                        reflected
+                        and kind == "foreign_key_constraint"
+                        and obj.referred_table.name in partitions
+                    )
+                ),
+            },
+        )
+        diff = compare_metadata(context, metadata)
     assert diff == []
 
 

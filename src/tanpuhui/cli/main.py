@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from tanpuhui.adapters.db.migrate import citus_ddl, partition_shard_tables
 from tanpuhui.bootstrap import tune_runtime, upgrade_database
 from tanpuhui.cli import (
     access,
@@ -122,14 +123,42 @@ def db_upgrade(
     catalogue: Annotated[
         Path | None, typer.Option(help="A methodology catalogue directory to publish.")
     ] = None,
+    pg_partitions: Annotated[
+        int | None,
+        typer.Option(
+            min=2,
+            help="PostgreSQL: then convert every shard table not yet partitioned into"
+            " PARTITION BY HASH (shard) with this many partitions (docs/operations.md).",
+        ),
+    ] = None,
 ) -> None:
     """Migrate the schema to the newest version and publish the methodology catalogue."""
     with open_app() as app:
+        if pg_partitions is not None and app.engine.dialect.name != "postgresql":
+            raise InvalidInputError("--pg-partitions needs a PostgreSQL database")
         report = upgrade_database(app, catalogue)
+        converted = (
+            partition_shard_tables(app.engine, pg_partitions) if pg_partitions is not None else []
+        )
     console.print(
         f"database at head; methodologies: {len(report.added)} published, "
         f"{len(report.unchanged)} unchanged"
     )
+    if pg_partitions is not None:
+        console.print(f"{len(converted)} shard table(s) hash-partitioned by shard")
+
+
+@db_cli.command("citus-ddl")
+@handled
+def db_citus_ddl(
+    shard_count: Annotated[
+        int, typer.Option(min=1, help="Citus shards (placements) of each distributed table.")
+    ] = 32,
+) -> None:
+    """Print the statements that distribute the migrated schema on Citus (run them once, after
+    `db upgrade`, on the coordinator): reference tables, then the shard tables by `shard`."""
+    for statement in citus_ddl(shard_count):
+        typer.echo(statement if statement.startswith("--") else f"{statement};")
 
 
 @cli.command("settle")

@@ -49,6 +49,7 @@ enterprises = sa.Table(
     sa.Column("is_platform", sa.Boolean, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.CheckConstraint("is_scene OR is_platform", name="has_role"),
+    info={"distribution": "reference"},
 )
 
 persons = sa.Table(
@@ -56,6 +57,7 @@ persons = sa.Table(
     metadata,
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    info={"distribution": "shard"},
 )
 
 bindings = sa.Table(
@@ -76,6 +78,7 @@ bindings = sa.Table(
         postgresql_where=sa.text("ended_at IS NULL"),
     ),
     sa.Index("ix_bindings_person_id", "person_id"),
+    info={"distribution": "shard"},
 )
 
 behaviour_groups = sa.Table(
@@ -89,6 +92,7 @@ behaviour_groups = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("day_merge", sa.Text, nullable=True),
     sa.Column("day_claims", sa.Text, nullable=True),  # JSON {behaviour: excluded group}
+    info={"distribution": "reference"},
 )
 
 methodology_versions = sa.Table(
@@ -105,6 +109,7 @@ methodology_versions = sa.Table(
     sa.Column("published_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("code", "version"),
     sa.CheckConstraint("version >= 1", name="version_positive"),
+    info={"distribution": "reference"},
 )
 
 catalogue_revisions = sa.Table(
@@ -112,6 +117,7 @@ catalogue_revisions = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("revision", sa.BigInteger, nullable=False),
+    info={"distribution": "reference"},
 )
 
 batches = sa.Table(
@@ -129,6 +135,7 @@ batches = sa.Table(
     # commits late (ids alone could).
     sa.Column("seq", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("enterprise_id", "seq"),
+    info={"distribution": "shard"},
 )
 
 ledger_entries = sa.Table(
@@ -229,6 +236,7 @@ events = sa.Table(
     ),
     sa.Index("ix_events_entry_id", "entry_id"),
     sa.Index("ix_events_batch", "batch_id", "id"),  # a batch's outcomes, in order (the feed)
+    info={"distribution": "shard"},
 )
 
 postings = sa.Table(
@@ -279,7 +287,7 @@ ledger_config = sa.Table(
 log_heads = sa.Table(
     "log_heads",
     metadata,
-    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("shard", sa.SmallInteger, primary_key=True, autoincrement=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("root", sa.LargeBinary(32), nullable=False),
     sa.Column("frontier", sa.LargeBinary, nullable=False),
@@ -355,6 +363,7 @@ region_totals = sa.Table(
     sa.Column("group_code", sa.Text, primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("grams", sa.BigInteger, nullable=False),
+    info={"distribution": "reference"},
 )
 
 #: The issuer registry (domain/evidence.py): `enterprise_id` may cite `issuer`'s references;
@@ -380,6 +389,7 @@ issuer_grants = sa.Table(
         sqlite_where=sa.text("is_issuer"),
         postgresql_where=sa.text("is_issuer"),
     ),
+    info={"distribution": "reference"},
 )
 
 #: Day claims held until their window closes (domain/settlement.py): the event as understood;
@@ -405,6 +415,7 @@ provisional_claims = sa.Table(
     sa.Column("settled_at", UTCDateTime, nullable=True),
     sa.UniqueConstraint("enterprise_id", "event_id"),
     sa.Index("ix_provisional_claims_closes_at", "closes_at"),
+    info={"distribution": "shard"},
 )
 
 #: The exclusion register (domain/exclusions.py): subjects claimed under another mechanism.
@@ -421,6 +432,7 @@ exclusions = sa.Table(
     sa.Column("declared_at", UTCDateTime, nullable=False),
     sa.Column("note", sa.Text, nullable=False),
     sa.Index("ix_exclusions_key", "key"),
+    info={"distribution": "reference"},
 )
 
 credentials = sa.Table(
@@ -434,6 +446,7 @@ credentials = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=True),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
     sa.Index("ix_credentials_enterprise_id", "enterprise_id"),
+    info={"distribution": "reference"},
 )
 
 request_nonces = sa.Table(
@@ -443,6 +456,7 @@ request_nonces = sa.Table(
     sa.Column("nonce", sa.Text, primary_key=True),
     sa.Column("seen_at", UTCDateTime, nullable=False),
     sa.Index("ix_request_nonces_seen_at", "seen_at"),
+    info={"distribution": "reference"},
 )
 
 rate_buckets = sa.Table(
@@ -451,6 +465,7 @@ rate_buckets = sa.Table(
     sa.Column("credential_id", sa.Uuid, primary_key=True),
     sa.Column("tokens", sa.Float, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    info={"distribution": "reference"},
 )
 
 person_tokens = sa.Table(
@@ -460,6 +475,7 @@ person_tokens = sa.Table(
     sa.Column("person_id", sa.Uuid, sa.ForeignKey("persons.id"), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
+    info={"distribution": "shard"},
 )
 
 binding_codes = sa.Table(
@@ -471,6 +487,7 @@ binding_codes = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("used_at", UTCDateTime, nullable=True),
     sa.Column("used_by", sa.Uuid, nullable=True),  # the enterprise that redeemed it
+    info={"distribution": "shard"},
 )
 
 corrections = sa.Table(
@@ -491,6 +508,7 @@ corrections = sa.Table(
     sa.CheckConstraint(
         "after_grams >= 0 AND before_grams >= 0 AND shortfall_grams >= 0", name="grams_valid"
     ),
+    info={"distribution": "shard"},
 )
 
 # --- the pages: sign-in (issue 14; domain/sign_in.py) ---------------------------------------
