@@ -11,7 +11,7 @@ Create Date: 2026-12-02
 from alembic import op
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
