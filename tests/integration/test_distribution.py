@@ -34,6 +34,7 @@ from tanpuhui.services.ledger import verify_ledger
 from tanpuhui.services.parties import add_enterprise
 from tests.builders import event
 from tests.conftest import NOW
+from tests.db_fixtures import PG_PARTITIONS
 
 #: Person- or holder-scoped tables that do not carry `shard` in their keys yet. THE LEAD SEES
 #: THIS LIST: each entry is a table that cannot be distributed by `shard` (it stays a plain
@@ -210,7 +211,9 @@ def test_every_shard_table_of_the_postgresql_test_database_is_hash_partitioned(
             ).all()
         )
     keyed = [name for name in shard_tables() if name not in NOT_YET_KEYED]
-    assert {name: layout.get(name) for name in keyed} == dict.fromkeys(keyed, "h:shard:16")
+    assert {name: layout.get(name) for name in keyed} == dict.fromkeys(
+        keyed, f"h:shard:{PG_PARTITIONS}"
+    )
     assert not set(layout) & NOT_YET_KEYED
 
 
