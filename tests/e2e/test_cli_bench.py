@@ -100,7 +100,7 @@ def test_bench_ingest_on_postgres_splits_cpu_between_workers_and_the_server(
 ) -> None:
     done = run_cli(
         "bench", "ingest", "--events", str(EVENTS), "--engine", "postgres", "--workers", "2",
-        "--json", cwd=tmp_path,
+        "--lock-waits", "--json", cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert_no_traceback(done)
@@ -112,6 +112,17 @@ def test_bench_ingest_on_postgres_splits_cpu_between_workers_and_the_server(
     assert pipeline["total"] == pytest.approx(pipeline["python"] + pipeline["database_server"])
     raw = data["cpu"]["raw_insert_us_per_event_row"]
     assert raw["database_server"] > 0
+    waits = data["lock_waits"]  # --lock-waits: the workers' backends were sampled
+    assert waits["samples"] > 0 and waits["busy_backend_samples"] > 0
+    assert 0 <= waits["waiting_share"] <= 1
+    assert sum(waits["by_table"].values()) == pytest.approx(waits["waiting_share"], abs=1e-3)
+
+
+def test_bench_ingest_lock_waits_needs_postgres(tmp_path: Path) -> None:
+    done = run_cli("bench", "ingest", "--events", str(EVENTS), "--lock-waits", cwd=tmp_path)
+    assert done.returncode == 2  # bad input, as for every option of the CLI
+    assert_no_traceback(done)
+    assert "error[invalid_input]: --lock-waits samples PostgreSQL's lock table" in done.stdout + done.stderr
 
 
 def test_bench_ingest_with_a_programme_awards_points_to_bound_persons(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import insert_rows
 from tanpuhui.adapters.db.embedded import create_database, server_cpu_seconds, start_server
 from tanpuhui.adapters.db.engine import WRITE, create_engine
+from tanpuhui.adapters.db.lock_waits import LockWaitSampler
 from tanpuhui.adapters.db.migrate import upgrade
 from tanpuhui.adapters.event_codec import EventDecoder
 from tanpuhui.adapters.processes import (
@@ -143,6 +144,7 @@ def run_pipeline(
     server_cpu: CpuProbe = _no_probe,
     bind: bool = False,
     programme: str | None = None,
+    lock_waits: bool = False,
 ) -> dict[str, Any]:
     app = build(Settings(database_url=url))
     upgrade_database(app)
@@ -164,12 +166,17 @@ def run_pipeline(
         mp.Process(target=_worker, args=(url, str(enterprise.id), p, batch_size, queue))
         for p in paths
     ]
+    sampler = LockWaitSampler(url) if lock_waits else None
     wall, server_before = time.perf_counter(), server_cpu()
     try:
+        if sampler is not None:
+            sampler.__enter__()
         for p in procs:
             p.start()
         results = _collect(procs, queue)
     finally:  # also on Ctrl-C, SIGTERM, SIGHUP: no worker outlives the benchmark
+        if sampler is not None:
+            sampler.stop()
         for p in procs:
             if p.is_alive():
                 p.terminate()
@@ -185,6 +192,7 @@ def run_pipeline(
         "worker_cpu_seconds": sum(r[2] for r in results),
         "server_cpu_seconds": _difference(server_before, server_after),
         "outcomes": counts,
+        "lock_waits": sampler.summary() if sampler is not None else None,
     }
 
 
@@ -367,11 +375,22 @@ def bench_ingest(
         str | None,
         typer.Option(help="Publish a points programme first: all, a bundled code or a file."),
     ] = None,
+    lock_waits: Annotated[
+        bool,
+        typer.Option(
+            "--lock-waits",
+            help="PostgreSQL: sample the workers' lock waits every 5 ms (costs server CPU).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The whole intake pipeline against the raw bulk-insert ceiling of the same engine."""
     if engine not in ("sqlite", "postgres"):
         raise InvalidInputError("--engine must be sqlite or postgres")
+    if lock_waits and engine != "postgres":
+        raise InvalidInputError(
+            "--lock-waits samples PostgreSQL's lock table: use --engine postgres"
+        )
     work = keep or Path(tempfile.mkdtemp(prefix="tanpuhui-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     server = None
@@ -395,7 +414,7 @@ def bench_ingest(
 
         say(f"pipeline: {workers} process(es), batches of {batch_size:,} …")
         pipeline = run_pipeline(
-            pipeline_url, lines, workers, batch_size, work, probe, bind, programme
+            pipeline_url, lines, workers, batch_size, work, probe, bind, programme, lock_waits
         )
         say("raw bulk insert of the same rows …")
         raw = run_raw(pipeline_url, raw_url, probe)
@@ -442,6 +461,7 @@ def bench_ingest(
                 1 if engine == "sqlite" else os.cpu_count() or 1,
             ),
             "verify_violations": violations,
+            "lock_waits": pipeline["lock_waits"],
         }
     finally:
         if server is not None:
@@ -462,6 +482,17 @@ def bench_ingest(
         f"  outcomes         {pipeline['outcomes']}\n"
         f"  points awarded   {points_awarded:,} (bound: {bind}, programme: {programme})\n"
         f"  ledger verify    {violations if violations is not None else 'skipped'} violation(s)"
+        f"{_lock_lines(pipeline['lock_waits'])}"
+    )
+
+
+def _lock_lines(waits: dict[str, Any] | None) -> str:
+    if waits is None:
+        return ""
+    tables = ", ".join(f"{name} {share:.1%}" for name, share in waits["by_table"].items())
+    return (
+        f"\n  lock waits       {waits['waiting_share']:.1%} of {waits['busy_backend_samples']:,} "
+        f"busy backend samples ({waits['samples']:,} samples){': ' + tables if tables else ''}"
     )
 
 
