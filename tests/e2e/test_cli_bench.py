@@ -122,7 +122,10 @@ def test_bench_ingest_lock_waits_needs_postgres(tmp_path: Path) -> None:
     done = run_cli("bench", "ingest", "--events", str(EVENTS), "--lock-waits", cwd=tmp_path)
     assert done.returncode == 2  # bad input, as for every option of the CLI
     assert_no_traceback(done)
-    assert "error[invalid_input]: --lock-waits samples PostgreSQL's lock table" in done.stdout + done.stderr
+    assert (
+        "error[invalid_input]: --lock-waits samples PostgreSQL's lock table"
+        in done.stdout + done.stderr
+    )
 
 
 def test_bench_ingest_with_a_programme_awards_points_to_bound_persons(tmp_path: Path) -> None:
