@@ -170,7 +170,7 @@ def run_pipeline(
     wall, server_before = time.perf_counter(), server_cpu()
     try:
         if sampler is not None:
-            sampler.__enter__()
+            sampler.start()
         for p in procs:
             p.start()
         results = _collect(procs, queue)

@@ -50,8 +50,11 @@ class LockWaitSampler:
         self.busy = 0
         self.waiting: Counter[str] = Counter()
 
-    def __enter__(self) -> LockWaitSampler:
+    def start(self) -> None:
         self._thread.start()
+
+    def __enter__(self) -> LockWaitSampler:
+        self.start()
         return self
 
     def __exit__(self, *_: object) -> None:
