@@ -23,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from tanpuhui.adapters.crypto import checkpoint_signer
+from tanpuhui.adapters.db import schema as t
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.checkpoint import Checkpoint, assemble_note, signature_line
 from tanpuhui.domain.errors import ConflictError, InvalidInputError, NotFoundError
@@ -162,6 +163,42 @@ def test_a_deleted_leaf_is_caught_and_its_line_cannot_be_proved(
     with pytest.raises(ConflictError) as refused:
         prove(app.ctx, reduction)
     assert refused.value.code == "not_checkpointed"
+
+
+def queue_row(app: App, shard: int, entry_id: uuid.UUID, lines: bytes) -> None:
+    with app.engine.begin() as conn:
+        conn.execute(t.log_queue.insert().values(shard=shard, entry_id=entry_id, lines=lines))
+
+
+def queued_line(reduction_id: str, digest: bytes) -> bytes:
+    """A queued line of an event row, as docs/ledger.md packs it: posting line 0 ‖ reduction
+    id ‖ leaf hash."""
+    return bytes(4) + uuid.UUID(reduction_id).bytes + digest
+
+
+def test_queued_lines_are_checked_like_logged_ones(app: App, ledger: dict[str, Any]) -> None:
+    entry, reduction = ride(app, "ride-2")
+    rid = reduction.replace("-", "") if app.engine.dialect.name == "sqlite" else reduction
+    shard, digest = one(app, f"select shard, hash from log_leaves where reduction_id = '{rid}'")
+    # a logged line queued again
+    queue_row(app, shard, uuid.UUID(entry), queued_line(reduction, bytes(digest)))
+    assert {(v.code, v.subject) for v in verify_ledger(app.ctx)} == {("leaf_without_line", entry)}
+    # a line cut out of its log (the log shows the gap) but queued counts as that line's leaf
+    tamper(app, f"delete from log_leaves where reduction_id = '{rid}'")
+    found = codes(app)
+    assert {"log_gap", "log_head_mismatch"} & found  # a gap, or a short log if it was last
+    assert not {"line_not_logged", "leaf_mismatch"} & found
+    # a queued line that does not match its line
+    tamper(app, "delete from log_queue")
+    queue_row(app, shard, uuid.UUID(entry), queued_line(reduction, leaf_hash(b"forged")))
+    assert "leaf_mismatch" in codes(app)
+    # a queue row that names no entry
+    tamper(app, "delete from log_queue")
+    stray = uuid.uuid4()
+    queue_row(app, shard, stray, queued_line(reduction, bytes(digest)))
+    assert ("leaf_without_line", str(stray)) in {
+        (v.code, v.subject) for v in verify_ledger(app.ctx)
+    }
 
 
 def test_reordered_leaves_are_caught(

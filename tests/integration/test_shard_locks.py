@@ -1,6 +1,8 @@
-"""Writers of different shards share no lock (issue 10): with one shard's log head locked by
-another transaction, a batch for a person of another shard commits at once, while a batch
-for the locked shard waits for that lock — on PostgreSQL, where row locks are real."""
+"""Writers never wait for a log head (issue 10): with one shard's log head locked by another
+transaction — a sequencer integrating that shard — a batch for a person of another shard and
+a batch for the locked shard itself both commit at once; the locked shard's lines wait in the
+queue, never the writer, and the next checkpoint integrates them. On PostgreSQL, where row
+locks are real."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from tanpuhui.domain.shards import shard_of_account
 from tanpuhui.services.intake import submit_events
 from tanpuhui.services.ledger import verify_ledger
 from tanpuhui.services.parties import add_enterprise
+from tanpuhui.services.transparency import publish_checkpoint
 from tests.builders import event
 from tests.conftest import NOW
 from tests.db_fixtures import fresh_database_url
@@ -46,7 +49,14 @@ def submit_in_thread(app: App, enterprise: object, subject: str) -> tuple[thread
     return thread, done
 
 
-def test_a_batch_of_another_shard_commits_while_one_shard_head_is_locked(app: App) -> None:
+def queued(app: App) -> int:
+    with app.engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT count(*) FROM log_queue").scalar_one())
+
+
+def test_no_batch_waits_for_a_locked_shard_head_and_its_lines_are_integrated_later(
+    app: App,
+) -> None:
     bikes = add_enterprise(app.ctx, "Bikes", {Role.SCENE})
     locked = shard_of_account(pending_account(bikes.id, "held"))
     other = next(
@@ -61,13 +71,18 @@ def test_a_batch_of_another_shard_commits_while_one_shard_head_is_locked(app: Ap
         free.join(timeout=30)
         assert not free.is_alive(), "a batch of another shard waited for the locked shard"
         assert [o.kind for o in free_done] == [OutcomeKind.PENDING_BINDING]
+        assert queued(app) == 0, "the free shard's lines were integrated after its commit"
 
-        blocked, blocked_done = submit_in_thread(app, bikes.id, "held")
-        blocked.join(timeout=2)
-        assert blocked.is_alive(), "the locked shard's own batch did not wait for its head"
+        same, same_done = submit_in_thread(app, bikes.id, "held")
+        same.join(timeout=30)
+        assert not same.is_alive(), "a batch of the locked shard waited for its head"
+        assert [o.kind for o in same_done] == [OutcomeKind.PENDING_BINDING]
+        assert queued(app) == 1, "the locked shard's lines wait in the queue"
+        assert verify_ledger(app.ctx) == []  # a queued line is a logged line not yet sequenced
     finally:
         tx.rollback()
         holder.close()
-    blocked.join(timeout=30)
-    assert [o.kind for o in blocked_done] == [OutcomeKind.PENDING_BINDING]
+    checkpoint = publish_checkpoint(app.ctx)
+    assert queued(app) == 0
+    assert checkpoint.heads[locked][0] >= 1
     assert verify_ledger(app.ctx) == []

@@ -2,7 +2,9 @@
 shard's own checkpoint, inclusion proofs of entry lines and consistency proofs between two
 checkpoints (docs/verification.md shows an outsider how to check them).
 
-A checkpoint is published only when some shard head moved since the last one; its id is the
+A checkpoint first integrates every queued line (waiting for a sequencer that holds a
+shard), so it covers everything committed before it; it is published only when some shard
+head moved since the last one; its id is the
 previous one's plus one (the checkpoint job is the only writer: a concurrent publisher loses
 the primary-key race and retries). Proofs are built against a stored checkpoint, from the
 lines as they are stored now, so a line changed after it was logged fails its proof.
@@ -67,6 +69,19 @@ def public_key_text(ctx: Context) -> str:
     return verifier_key(ctx.log_signer.name, ctx.log_signer.public_key)
 
 
+def integrate_queued(ctx: Context) -> int:
+    """Integrate every queued line into its shard log now, waiting for a sequencer that holds
+    a shard; returns how many lines it integrated."""
+
+    def attempt() -> int:
+        with ctx.uow() as uow:
+            lines = uow.logs.sequence(wait=True)
+            uow.commit()
+        return lines
+
+    return retry_races(attempt)
+
+
 def publish_checkpoint(ctx: Context) -> PublishedCheckpoint:
     """Sign and store a checkpoint of every shard head (and each moved shard's own), or
     return the latest when nothing moved since."""
@@ -76,6 +91,7 @@ def publish_checkpoint(ctx: Context) -> PublishedCheckpoint:
 def _publish(ctx: Context) -> PublishedCheckpoint:
     origin = ctx.log_signer.name
     with ctx.uow() as uow:
+        uow.logs.sequence(wait=True)  # everything committed so far is in the logs first
         heads = uow.logs.heads()
         latest = uow.logs.checkpoint()
         if latest is not None and latest.heads == heads:

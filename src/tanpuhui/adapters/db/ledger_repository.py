@@ -2,10 +2,11 @@
 
 `open` writes an entry row, unsealed, in its home shard (that of its first logged line) before
 its lines (the database lets lines join only an unsealed entry). `record` writes the entry's
-postings and holder balance changes, then appends each logged line to its holder's shard log
-(locking only the touched shards' heads, in shard order — `log_repository`), adds the
-issuance balances in the entry's home shard (one row per shard: no row every writer updates)
-and seals the entry with its digest. Writers of different shards share no lock.
+postings and holder balance changes, queues each logged line for its holder's shard log
+(no log head is locked: the unit of work integrates them after it commits —
+`log_repository`), adds the issuance balances in the entry's home shard (one row per shard:
+no row every writer updates) and seals the entry with its digest. Writers of different
+people share no lock.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class SqlLedger:
         deltas = balance_deltas(entry)
         self._add_balances({k: v for k, v in deltas.items() if not is_issuance(k[0])}, shards)
         digest, leaves = sealed_leaves(entry, shards)
-        self.logs.append(entry.id, self._logged(leaves, on_events))
+        self.logs.enqueue(entry.id, self._logged(leaves, on_events))
         self._add_balances({k: v for k, v in deltas.items() if is_issuance(k[0])}, shards, home)
         le = t.ledger_entries.c
         self.conn.execute(

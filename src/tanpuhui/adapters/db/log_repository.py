@@ -1,9 +1,14 @@
-"""Storage of the per-shard Merkle logs: heads, leaves, stored subtrees and checkpoints.
+"""Storage of the per-shard Merkle logs: the queue, heads, leaves, stored subtrees and
+checkpoints.
 
-Appending takes one `log_heads` row lock per touched shard, in ascending shard order (no
-deadlock between writers of overlapping shards), computes the new interior hashes in Python
-from the stored frontier, and writes leaves and complete subtrees of 16 leaves and up in bulk.
-Writers of disjoint shards never wait for each other; no row is locked by every writer.
+A writer never appends to a log itself: `enqueue` stores its lines' leaves, one row per
+(shard, entry), in the writer's own transaction, touching no head (writers of the same shard
+do not wait for each other either). `sequence` integrates queued lines: it locks the heads of
+the shards asked for in ascending shard order — `SKIP LOCKED` after a writer's commit, so a
+shard another sequencer holds is skipped, never waited for (its lines stay queued for the
+next pass); waiting for them before a checkpoint — computes the new interior hashes in Python
+from the stored frontier, writes leaves and complete subtrees of 16 leaves and up in bulk,
+moves the heads and deletes exactly the queue rows it integrated.
 Proofs read the stored subtrees and rehash at most 15 leaves per missing node.
 """
 
@@ -12,14 +17,14 @@ from __future__ import annotations
 import uuid
 import weakref
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
-from tanpuhui.adapters.db.bulk import insert_rows
+from tanpuhui.adapters.db.bulk import any_of, insert_rows
 from tanpuhui.domain.checkpoint import Leaf, PublishedCheckpoint, StoredLeaf
 from tanpuhui.domain.ledger import Posting
 from tanpuhui.domain.log_checks import LineKey, StoredEntry
@@ -29,6 +34,13 @@ from tanpuhui.domain.merkle import NODE_KEEP_LEVEL, Frontier, SubtreeHash, appen
 NODE_LEVEL = NODE_KEEP_LEVEL
 LEAF_COLUMNS = ("shard", "idx", "entry_id", "posting_line", "reduction_id", "hash")
 NODE_COLUMNS = ("shard", "level", "idx", "hash")
+QUEUE_COLUMNS = ("shard", "entry_id", "lines")
+#: a queued line: posting line (4 bytes, 0: a line on an event row) ‖ reduction id (16 bytes,
+#: zero: none) ‖ leaf hash (32 bytes)
+QUEUED_LINE = 52
+#: queue rows deleted per statement (two bind parameters each, under every engine's limit)
+DELETE_CHUNK = 4000
+_NO_ID = bytes(16)
 
 
 #: The shard count of each engine's database, once read (`SqlLogs.shards`).
@@ -38,6 +50,27 @@ _SHARDS: weakref.WeakKeyDictionary[sa.Engine, int] = weakref.WeakKeyDictionary()
 class LoggedLine(NamedTuple):
     leaf: Leaf
     posting_line: int | None  # None: the line is on an event row, named by its reduction id
+
+
+def pack_lines(lines: Iterable[LoggedLine]) -> bytes:
+    return b"".join(
+        (x.posting_line or 0).to_bytes(4, "big")
+        + (x.leaf.line.reduction_id.bytes if x.leaf.line.reduction_id else _NO_ID)
+        + x.leaf.hash
+        for x in lines
+    )
+
+
+def unpack_lines(packed: bytes) -> list[tuple[int | None, uuid.UUID | None, bytes]]:
+    """(posting line, reduction id, leaf hash) of each queued line, in entry order."""
+    out: list[tuple[int | None, uuid.UUID | None, bytes]] = []
+    for i in range(0, len(packed), QUEUED_LINE):
+        line = int.from_bytes(packed[i : i + 4], "big")
+        rid = packed[i + 4 : i + 20]
+        out.append(
+            (line or None, uuid.UUID(bytes=rid) if rid != _NO_ID else None, packed[i + 20 : i + 52])
+        )
+    return out
 
 
 def pack_heads(heads: Sequence[tuple[int, bytes]]) -> bytes:
@@ -55,6 +88,8 @@ class SqlLogs:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
         self._shards: int | None = None
+        #: the shards this unit of work queued lines for (sequenced after it commits)
+        self.queued: set[int] = set()
 
     def shards(self) -> int:
         """The shard count (set by the migration, fixed for a database): read once per engine,
@@ -67,35 +102,94 @@ class SqlLogs:
             self._shards = known
         return self._shards
 
-    def append(self, entry_id: uuid.UUID, lines: Sequence[LoggedLine]) -> None:
+    def enqueue(self, entry_id: uuid.UUID, lines: Sequence[LoggedLine]) -> None:
+        """Queue an entry's lines for their shards' logs (no head is read or locked)."""
         by_shard: dict[int, list[LoggedLine]] = defaultdict(list)
         for line in lines:
             by_shard[line.leaf.shard].append(line)
-        h = t.log_heads.c
+        insert_rows(
+            self.conn,
+            t.log_queue,
+            QUEUE_COLUMNS,
+            [(k, entry_id, pack_lines(todo)) for k, todo in sorted(by_shard.items())],
+        )
+        self.queued.update(by_shard)
+
+    def queued_shards(self) -> list[int]:
+        """The shards with lines waiting to be integrated."""
+        q = t.log_queue.c
+        return list(self.conn.execute(sa.select(q.shard).distinct().order_by(q.shard)).scalars())
+
+    def queued_lines(self, entry_ids: Sequence[uuid.UUID]) -> list[tuple[uuid.UUID, StoredLeaf]]:
+        """The queued lines of the given entries (index -1: not in a log yet)."""
+        q = t.log_queue.c
+        return [
+            (r.entry_id, StoredLeaf(r.shard, -1, line, rid, digest))
+            for r in self.conn.execute(
+                sa.select(q.shard, q.entry_id, q.lines).where(
+                    any_of(self.conn, q.entry_id, entry_ids)
+                )
+            )
+            for line, rid, digest in unpack_lines(r.lines)
+        ]
+
+    def sequence(self, shards: Iterable[int] | None = None, *, wait: bool = False) -> int:
+        """Integrate the queued lines of `shards` (all shards with queued lines: None) into
+        their logs, oldest entry first; returns how many lines. `wait=False` skips a shard
+        whose head another transaction holds."""
+        wanted = sorted(set(shards)) if shards is not None else self.queued_shards()
+        if not wanted:
+            return 0
+        h, q = t.log_heads.c, t.log_queue.c
         heads = self.conn.execute(
             sa.select(h.shard, h.size, h.frontier)
-            .where(h.shard.in_(sorted(by_shard)))
+            .where(h.shard.in_(wanted))
             .order_by(h.shard)
-            .with_for_update()
+            .with_for_update(skip_locked=not wait)
         ).all()
+        if not heads:
+            return 0
+        queued: dict[int, list[tuple[uuid.UUID, bytes]]] = defaultdict(list)
+        for r in self.conn.execute(
+            sa.select(q.shard, q.entry_id, q.lines)
+            .where(q.shard.in_([x.shard for x in heads]))
+            .order_by(q.shard, q.entry_id)
+        ):
+            queued[r.shard].append((r.entry_id, bytes(r.lines)))
         leaves: list[tuple[object, ...]] = []
         nodes: list[tuple[object, ...]] = []
         moved: list[tuple[int, int, bytes, bytes]] = []
+        done_rows: list[tuple[int, uuid.UUID]] = []
         for head in heads:
-            todo = by_shard[head.shard]
+            todo = [
+                (entry_id, line, rid, digest)
+                for entry_id, packed in queued.get(head.shard, ())
+                for line, rid, digest in unpack_lines(packed)
+            ]
+            if not todo:
+                continue
             before = Frontier.unpack(head.size, head.frontier)
-            after, done = append(before, (x.leaf.hash for x in todo), NODE_LEVEL)
+            after, made = append(before, (x[3] for x in todo), NODE_LEVEL)
             leaves.extend(
-                (head.shard, head.size + i, entry_id, x.posting_line, x.leaf.line.reduction_id,
-                 x.leaf.hash)
-                for i, x in enumerate(todo)
-            )  # fmt: skip
-            nodes.extend((head.shard, n.level, n.index, n.hash) for n in done)
+                (head.shard, head.size + i, entry_id, line, rid, digest)
+                for i, (entry_id, line, rid, digest) in enumerate(todo)
+            )
+            nodes.extend((head.shard, n.level, n.index, n.hash) for n in made)
             moved.append((head.shard, after.size, after.root(), after.pack()))
+            done_rows.extend((head.shard, entry_id) for entry_id, _ in queued[head.shard])
+        if not leaves:
+            return 0
         insert_rows(self.conn, t.log_leaves, LEAF_COLUMNS, leaves)
         if nodes:
             insert_rows(self.conn, t.log_nodes, NODE_COLUMNS, nodes)
         self._move_heads(moved)
+        for i in range(0, len(done_rows), DELETE_CHUNK):
+            self.conn.execute(
+                t.log_queue.delete().where(
+                    sa.tuple_(q.shard, q.entry_id).in_(done_rows[i : i + DELETE_CHUNK])
+                )
+            )
+        return len(leaves)
 
     def _move_heads(self, moved: list[tuple[int, int, bytes, bytes]]) -> None:
         if self.conn.dialect.name == "postgresql":

@@ -309,6 +309,18 @@ log_leaves = sa.Table(
     info={"distribution": "shard"},
 )
 
+#: Lines waiting to be integrated into their shard's log: one row per (shard, entry), its
+#: leaves packed in entry order (`log_repository.pack_lines`). Writers insert here and never
+#: lock a log head; the sequencer moves the rows into `log_leaves` under the head's lock.
+log_queue = sa.Table(
+    "log_queue",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("entry_id", sa.Uuid, primary_key=True),
+    sa.Column("lines", sa.LargeBinary, nullable=False),
+    info={"distribution": "shard"},
+)
+
 #: Complete subtrees of 2**level leaves (level >= 4) so proofs rehash at most 15 leaves a node.
 log_nodes = sa.Table(
     "log_nodes",

@@ -1,10 +1,11 @@
 """The unit of work: one connection, one transaction, every repository bound to it.
 
 Only the service that opens a unit of work commits it; leaving the `with` block without a
-commit rolls back. Database errors that mean "a concurrent writer won a race" (unique
-violations, deadlocks) become `RaceLostError` so the service can retry the whole unit; SQLite's
-"database is locked", a full lock table and a schema not migrated yet become the other
-`TransientError`s (503 + Retry-After); a holder balance going negative becomes
+commit rolls back. After a commit, the lines it queued for the shard logs are integrated in a
+second, short transaction (`_sequence`). Database errors that mean "a concurrent writer won a
+race" (unique violations, deadlocks) become `RaceLostError` so the service can retry the whole
+unit; SQLite's "database is locked", a full lock table and a schema not migrated yet become
+the other `TransientError`s (503 + Retry-After); a holder balance going negative becomes
 `InsufficientBalanceError`.
 """
 
@@ -155,6 +156,22 @@ class SqlUnitOfWork:
             if translated is not None:
                 raise translated from exc
             raise
+        queued = self.ledger.logs.queued | self.logs.queued
+        if queued:
+            self._sequence(queued)
+
+    def _sequence(self, shards: set[int]) -> None:
+        """Integrate the lines this unit queued into their shard logs, in a transaction of its
+        own after the commit: a shard whose head another sequencer holds is skipped, never
+        waited for — its lines stay queued for the next pass over it, and every checkpoint
+        integrates whatever is queued first. What was committed stands either way."""
+        self.ledger.logs.queued.clear()
+        self.logs.queued.clear()
+        try:
+            with self.conn.begin():
+                SqlLogs(self.conn).sequence(shards, wait=False)
+        except sa.exc.OperationalError:
+            pass  # the database went away or SQLite stayed busy: the lines stay queued
 
     def rollback(self) -> None:
         self._tx.rollback()

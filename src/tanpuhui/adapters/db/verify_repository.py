@@ -75,6 +75,7 @@ class SqlVerify:
         )
         yield from self._misplaced_balances()
         yield from self._logs(notes)
+        yield from self._queue()
         yield from self._reduction_lines()
         yield from self._claims(catalogue)
         yield from self._traces(catalogue)
@@ -130,6 +131,8 @@ class SqlVerify:
         return lines
 
     def _leaves(self, ids: list[uuid.UUID]) -> dict[object, dict[tuple[int, LineKey], bytes]]:
+        """The leaves of these entries' lines: in a log, or queued for one (a line both in a
+        log and in the queue is reported by `_queue`)."""
         lv = t.log_leaves.c
         leaves: dict[object, dict[tuple[int, LineKey], bytes]] = defaultdict(dict)
         for r in self.conn.execute(
@@ -138,7 +141,33 @@ class SqlVerify:
             )
         ):
             leaves[r.entry_id][(r.shard, (r.posting_line, r.reduction_id))] = bytes(r.hash)
+        for entry_id, x in self.logs.queued_lines(ids):
+            leaves[entry_id].setdefault((x.shard, (x.posting_line, x.reduction_id)), x.hash)
         return leaves
+
+    def _queue(self) -> Iterator[Violation]:
+        """Queued lines belong to an entry and are not in a log already."""
+        q, le, lv = t.log_queue.c, t.ledger_entries.c, t.log_leaves.c
+        orphans = self.conn.execute(
+            sa.select(q.shard, q.entry_id)
+            .select_from(t.log_queue.outerjoin(t.ledger_entries, le.id == q.entry_id))
+            .where(le.id.is_(None))
+        )
+        for r in orphans:
+            yield Violation(
+                9, "leaf_without_line", str(r.entry_id),
+                f"shard {r.shard} queues lines of an entry that does not exist",
+            )  # fmt: skip
+        twice = self.conn.execute(
+            sa.select(q.shard, q.entry_id).where(
+                sa.exists().where(lv.shard == q.shard, lv.entry_id == q.entry_id)
+            )
+        )
+        for r in twice:
+            yield Violation(
+                9, "leaf_without_line", str(r.entry_id),
+                f"shard {r.shard} queues lines of the entry its log holds already",
+            )  # fmt: skip
 
     def _misplaced_balances(self) -> Iterator[Violation]:
         """An account's balance rows live in its owner's shard (issuance: any shard)."""
