@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,7 @@ import sqlalchemy as sa
 from tanpuhui.adapters.catalogue_files import load_regions
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import any_of, chunks, fetch_tuples, insert_rows
+from tanpuhui.adapters.db.log_repository import SqlLogs
 from tanpuhui.domain.binding import Move, PendingReduction
 from tanpuhui.domain.claims import Claim, ClaimScope
 from tanpuhui.domain.households import MeterScope, meter_named
@@ -80,6 +82,8 @@ EVENT_COLUMNS = (
     "region_version",
 )
 RAW_LIMIT = 8192
+#: picks the shard a writer's regional totals go to (a stripe, not a secret: any spread will do)
+_STRIPE = random.Random()
 #: An over-long raw event is summarised: its top-level fields of at most these sizes (JSON
 #: characters), up to this many, the rest named only by count.
 _SUMMARY_KEY, _SUMMARY_VALUE, _SUMMARY_FIELDS = 64, 200, 24
@@ -518,24 +522,28 @@ class SqlIntake:
         )
 
     def add_region_totals(self, deltas: Mapping[tuple[str, str, date], int]) -> None:
-        """Adjust the regional aggregates (hot rows: call after the ledger's log appends)."""
+        """Adjust the regional aggregates: in the rows of one shard picked at random for this
+        call (striped: two writers share a row only when they pick the same of S shards;
+        readers sum the shards)."""
         items = sorted((k, v) for k, v in deltas.items() if v)
         if not items:
             return
+        shard = _STRIPE.randrange(SqlLogs(self.conn).shards())
         regions, groups, days = zip(*(k for k, _ in items), strict=True)
         amounts = [v for _, v in items]
         if self.conn.dialect.name == "postgresql":
             self.conn.exec_driver_sql(
-                "INSERT INTO region_totals (region, group_code, day, grams) "
-                "SELECT * FROM unnest(%(r)s::text[], %(g)s::text[], %(d)s::date[], %(a)s::int8[]) "
-                "ON CONFLICT (region, group_code, day) "
+                "INSERT INTO region_totals (shard, region, group_code, day, grams) "
+                "SELECT %(k)s, * FROM "
+                "unnest(%(r)s::text[], %(g)s::text[], %(d)s::date[], %(a)s::int8[]) "
+                "ON CONFLICT (shard, region, group_code, day) "
                 "DO UPDATE SET grams = region_totals.grams + EXCLUDED.grams",
-                {"r": list(regions), "g": list(groups), "d": list(days), "a": amounts},
+                {"k": shard, "r": list(regions), "g": list(groups), "d": list(days), "a": amounts},
             )
         else:
             self.conn.exec_driver_sql(
-                "INSERT INTO region_totals (region, group_code, day, grams) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (region, group_code, day) "
+                "INSERT INTO region_totals (shard, region, group_code, day, grams) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (shard, region, group_code, day) "
                 "DO UPDATE SET grams = grams + excluded.grams",
-                [(r, g, d.isoformat(), a) for (r, g, d), a in items],
+                [(shard, r, g, d.isoformat(), a) for (r, g, d), a in items],
             )

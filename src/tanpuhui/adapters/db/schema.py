@@ -368,14 +368,17 @@ feed_heads = sa.Table(
     info={"distribution": "shard"},
 )
 
+#: Live grams per (region, group, day), striped: a writer adds to the rows of one shard it
+#: picks at random (no row every writer of a region and day updates), readers sum the shards.
 region_totals = sa.Table(
     "region_totals",
     metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
     sa.Column("region", sa.Text, primary_key=True),
     sa.Column("group_code", sa.Text, primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("grams", sa.BigInteger, nullable=False),
-    info={"distribution": "reference"},
+    info={"distribution": "shard"},
 )
 
 #: The issuer registry (domain/evidence.py): `enterprise_id` may cite `issuer`'s references;
