@@ -455,6 +455,9 @@ def bench_ingest(
                 "seconds": round(pipeline["seconds"], 2),
                 "events_per_s": round(pipeline_rate),
                 "outcomes": pipeline["outcomes"],
+                # log lines a worker's sequencing pass left queued (its shard was being
+                # integrated by another worker), integrated at the end inside the timing
+                "lines_integrated_after_workers": pipeline["lines_integrated_after_workers"],
             },
             "raw_bulk_insert": {
                 "seconds": round(raw["seconds"], 2),
@@ -491,6 +494,8 @@ def bench_ingest(
         f"  ratio            {result['ratio']:.0%} of the raw ceiling\n"
         f"{_cpu_lines(result['cpu'])}"
         f"  outcomes         {pipeline['outcomes']}\n"
+        f"  log lines integrated after the workers "
+        f"{pipeline['lines_integrated_after_workers']:,}\n"
         f"  points awarded   {points_awarded:,} (bound: {bind}, programme: {programme})\n"
         f"  ledger verify    {violations if violations is not None else 'skipped'} violation(s)"
         f"{_lock_lines(pipeline['lock_waits'])}"

@@ -38,7 +38,7 @@ QUEUE_COLUMNS = ("shard", "entry_id", "lines")
 #: a queued line: posting line (4 bytes, 0: a line on an event row) ‖ reduction id (16 bytes,
 #: zero: none) ‖ leaf hash (32 bytes)
 QUEUED_LINE = 52
-#: queue rows deleted per statement (two bind parameters each, under every engine's limit)
+#: queue rows deleted per SQLite statement (two bind parameters each, under its limit)
 DELETE_CHUNK = 4000
 _NO_ID = bytes(16)
 
@@ -183,13 +183,25 @@ class SqlLogs:
         if nodes:
             insert_rows(self.conn, t.log_nodes, NODE_COLUMNS, nodes)
         self._move_heads(moved)
-        for i in range(0, len(done_rows), DELETE_CHUNK):
+        self._unqueue(done_rows)
+        return len(leaves)
+
+    def _unqueue(self, rows: list[tuple[int, uuid.UUID]]) -> None:
+        """Delete exactly these queue rows (rows queued since they were read stay)."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.exec_driver_sql(
+                "DELETE FROM log_queue WHERE (shard, entry_id) IN "
+                "(SELECT * FROM unnest(%(k)s::int2[], %(e)s::uuid[]))",
+                {"k": [k for k, _ in rows], "e": [e for _, e in rows]},
+            )
+            return
+        q = t.log_queue.c
+        for i in range(0, len(rows), DELETE_CHUNK):
             self.conn.execute(
                 t.log_queue.delete().where(
-                    sa.tuple_(q.shard, q.entry_id).in_(done_rows[i : i + DELETE_CHUNK])
+                    sa.tuple_(q.shard, q.entry_id).in_(rows[i : i + DELETE_CHUNK])
                 )
             )
-        return len(leaves)
 
     def _move_heads(self, moved: list[tuple[int, int, bytes, bytes]]) -> None:
         if self.conn.dialect.name == "postgresql":
