@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from tanpuhui.adapters.crypto import checkpoint_signer
 from tanpuhui.adapters.db import schema as t
+from tanpuhui.adapters.db.log_repository import INLINE_SEQUENCE_LINES
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.checkpoint import Checkpoint, assemble_note, signature_line
 from tanpuhui.domain.errors import ConflictError, InvalidInputError, NotFoundError
@@ -163,6 +164,26 @@ def test_a_deleted_leaf_is_caught_and_its_line_cannot_be_proved(
     with pytest.raises(ConflictError) as refused:
         prove(app.ctx, reduction)
     assert refused.value.code == "not_checkpointed"
+
+
+def queue_depth(app: App) -> int:
+    return int(one(app, "select count(*) from log_queue")[0])
+
+
+def test_a_batch_is_integrated_after_its_commit_and_a_small_unit_by_the_next_checkpoint(
+    app: App, ledger: dict[str, Any]
+) -> None:
+    assert queue_depth(app) == 0  # the fixture's checkpoint integrated its units
+    person = add_person(app.ctx)
+    bind_subject(app.ctx, ledger["enterprise"], "u-5", person.id)  # two lines: they wait
+    assert queue_depth(app) == 2
+    assert verify_ledger(app.ctx) == []
+    rides = [event(subject=f"w-{i}", event_id=f"w-{i}") for i in range(INLINE_SEQUENCE_LINES)]
+    submit_events(app.ctx, ledger["enterprise"], rides)
+    assert queue_depth(app) == 0  # the batch's pass took every queued row of its shards
+    before = sum(n for n, _ in publish_checkpoint(app.ctx).heads)
+    assert before == 12 + 2 + 2 + INLINE_SEQUENCE_LINES
+    assert verify_ledger(app.ctx) == []
 
 
 def queue_row(app: App, shard: int, entry_id: uuid.UUID, lines: bytes) -> None:

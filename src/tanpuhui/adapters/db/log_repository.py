@@ -41,6 +41,12 @@ QUEUED_LINE = 52
 #: queue rows deleted per SQLite statement (two bind parameters each, under its limit)
 DELETE_CHUNK = 4000
 _NO_ID = bytes(16)
+#: A unit of work that queued at least this many lines integrates them after its commit (a
+#: batch: one more short transaction for thousands of lines). A smaller one — a sale, a
+#: binding, a redemption: a handful of lines, for which that transaction would be a third of
+#: the work — leaves them to the next pass over their shards (every batch's pass integrates
+#: all that is queued in the shards it takes) or the next checkpoint.
+INLINE_SEQUENCE_LINES = 64
 
 
 #: The shard count of each engine's database, once read (`SqlLogs.shards`).
@@ -88,8 +94,9 @@ class SqlLogs:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
         self._shards: int | None = None
-        #: the shards this unit of work queued lines for (sequenced after it commits)
+        #: the shards this unit of work queued lines for, and how many lines
         self.queued: set[int] = set()
+        self.queued_lines_count = 0
 
     def shards(self) -> int:
         """The shard count (set by the migration, fixed for a database): read once per engine,
@@ -114,6 +121,7 @@ class SqlLogs:
             [(k, entry_id, pack_lines(todo)) for k, todo in sorted(by_shard.items())],
         )
         self.queued.update(by_shard)
+        self.queued_lines_count += len(lines)
 
     def queued_shards(self) -> list[int]:
         """The shards with lines waiting to be integrated."""

@@ -1,8 +1,9 @@
 """The unit of work: one connection, one transaction, every repository bound to it.
 
 Only the service that opens a unit of work commits it; leaving the `with` block without a
-commit rolls back. After a commit, the lines it queued for the shard logs are integrated in a
-second, short transaction (`_sequence`). Database errors that mean "a concurrent writer won a
+commit rolls back. After a commit, the lines a batch queued for the shard logs are integrated
+in a second, short transaction (`_sequence`; a unit with a handful of lines leaves them to the
+next pass or checkpoint). Database errors that mean "a concurrent writer won a
 race" (unique violations, deadlocks) become `RaceLostError` so the service can retry the whole
 unit; SQLite's "database is locked", a full lock table and a schema not migrated yet become
 the other `TransientError`s (503 + Retry-After); a holder balance going negative becomes
@@ -28,7 +29,7 @@ from tanpuhui.adapters.db.evidence_repository import SqlEvidence
 from tanpuhui.adapters.db.exclusions_repository import SqlExclusions
 from tanpuhui.adapters.db.intake_repository import SqlIntake
 from tanpuhui.adapters.db.ledger_repository import SqlLedger
-from tanpuhui.adapters.db.log_repository import SqlLogs
+from tanpuhui.adapters.db.log_repository import INLINE_SEQUENCE_LINES, SqlLogs
 from tanpuhui.adapters.db.market_repository import SqlMarket
 from tanpuhui.adapters.db.mrv_repository import SqlMrv
 from tanpuhui.adapters.db.officials_repository import SqlOfficials
@@ -156,17 +157,18 @@ class SqlUnitOfWork:
             if translated is not None:
                 raise translated from exc
             raise
-        queued = self.ledger.logs.queued | self.logs.queued
-        if queued:
-            self._sequence(queued)
+        logs = (self.ledger.logs, self.logs)
+        if sum(x.queued_lines_count for x in logs) >= INLINE_SEQUENCE_LINES:
+            self._sequence(logs[0].queued | logs[1].queued)
+        for x in logs:
+            x.queued.clear()
+            x.queued_lines_count = 0
 
     def _sequence(self, shards: set[int]) -> None:
         """Integrate the lines this unit queued into their shard logs, in a transaction of its
         own after the commit: a shard whose head another sequencer holds is skipped, never
         waited for — its lines stay queued for the next pass over it, and every checkpoint
         integrates whatever is queued first. What was committed stands either way."""
-        self.ledger.logs.queued.clear()
-        self.logs.queued.clear()
         try:
             with self.conn.begin():
                 SqlLogs(self.conn).sequence(shards, wait=False)
