@@ -18,7 +18,13 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from tanpuhui.api.routes import json_response, problems
-from tanpuhui.api.security import FailureLimiter, bearer_person, context, guarded, read_body
+from tanpuhui.api.security import (
+    FailureLimiter,
+    bearer_official,
+    bearer_person,
+    context,
+    read_body,
+)
 from tanpuhui.domain.errors import InvalidInputError
 from tanpuhui.domain.leaderboard import MAX_TOP, BoardKind, BoardSpec
 from tanpuhui.domain.officials import Official, OfficialKind
@@ -30,7 +36,6 @@ from tanpuhui.services.certificates import (
     verify_certificate,
 )
 from tanpuhui.services.leaderboards import board_spec, board_view, leaderboard, set_display_name
-from tanpuhui.services.officials import authenticate_official
 
 router = APIRouter(tags=["certificates"])
 M = TypeVar("M", bound=BaseModel)
@@ -43,20 +48,7 @@ def lookup_limiter(per_minute: float, burst: float) -> FailureLimiter:
     return FailureLimiter(per_minute, burst)
 
 
-async def operator(request: Request) -> Official:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip() if scheme.lower() == "bearer" else ""
-
-    async def authenticate() -> Official:
-        return await run_in_threadpool(
-            authenticate_official, context(request), token or None, OfficialKind.OPERATOR
-        )
-
-    return await guarded(request, authenticate)
-
-
-Operator = Annotated[Official, Depends(operator)]
+Operator = Annotated[Official, Depends(bearer_official(OfficialKind.OPERATOR))]
 Bearer = Annotated[Person, Depends(bearer_person)]
 
 

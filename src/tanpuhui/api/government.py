@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tanpuhui.adapters.exports import report_pdf, stats_csv, stats_xlsx
 from tanpuhui.api.routes import json_response, problems
-from tanpuhui.api.security import context, guarded, read_body
+from tanpuhui.api.security import bearer_official, bearer_token, context, guarded, read_body
 from tanpuhui.domain.errors import InvalidInputError
 from tanpuhui.domain.officials import Official, OfficialKind
 from tanpuhui.services.aggregates import RegionalStats, monthly_report, regional_stats
@@ -40,20 +40,7 @@ router = APIRouter()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-async def government(request: Request) -> Official:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip() if scheme.lower() == "bearer" else ""
-
-    async def authenticate() -> Official:
-        return await run_in_threadpool(
-            authenticate_official, context(request), token or None, OfficialKind.GOVERNMENT
-        )
-
-    return await guarded(request, authenticate)
-
-
-Government = Annotated[Official, Depends(government)]
+Government = Annotated[Official, Depends(bearer_official(OfficialKind.GOVERNMENT))]
 Region = Annotated[
     str | None,
     Query(pattern=r"^\d{6}$", description="a region code inside yours (default: yours)"),
@@ -202,14 +189,12 @@ async def get_report(
 async def verifier_token(request: Request) -> str:
     """The bearer token of a verifier account, authenticated before anything else is read
     (a 401 comes before any validation of the request); the services check it again."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip() if scheme.lower() == "bearer" else ""
+    token = bearer_token(request)
     ctx = context(request)
 
     async def authenticate() -> str:
-        await run_in_threadpool(authenticate_official, ctx, token or None, OfficialKind.VERIFIER)
-        return token
+        await run_in_threadpool(authenticate_official, ctx, token, OfficialKind.VERIFIER)
+        return token or ""
 
     return await guarded(request, authenticate)
 
@@ -261,19 +246,6 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
-async def operator_official(request: Request) -> Official:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip() if scheme.lower() == "bearer" else ""
-
-    async def authenticate() -> Official:
-        return await run_in_threadpool(
-            authenticate_official, context(request), token or None, OfficialKind.OPERATOR
-        )
-
-    return await guarded(request, authenticate)
-
-
 @router.post(
     "/v1/mrv/batches",
     status_code=201,
@@ -283,7 +255,7 @@ async def operator_official(request: Request) -> Official:
     openapi_extra=_schema(BatchRequest),
 )
 async def post_batch(
-    request: Request, official: Annotated[Official, Depends(operator_official)]
+    request: Request, official: Annotated[Official, Depends(bearer_official(OfficialKind.OPERATOR))]
 ) -> Response:
     ctx = context(request)
     body = await _body(request, BatchRequest)

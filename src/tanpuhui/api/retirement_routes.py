@@ -18,13 +18,12 @@ from starlette.concurrency import run_in_threadpool
 from tanpuhui.api import retirement_schemas as rs
 from tanpuhui.api.bodies import decode_body, parse_id
 from tanpuhui.api.routes import json_body, json_response, problems
-from tanpuhui.api.security import context, guarded, read_body, signed_enterprise
+from tanpuhui.api.security import bearer_official, context, read_body, signed_enterprise
 from tanpuhui.domain.errors import InvalidInputError, NotFoundError
 from tanpuhui.domain.officials import Official, OfficialKind
 from tanpuhui.domain.parties import Enterprise
 from tanpuhui.domain.retirement import ExportStatus, RetirementRequest
 from tanpuhui.services.export import create_export, export_csv, export_file, mark_export
-from tanpuhui.services.officials import authenticate_official
 from tanpuhui.services.retirement import get_retirement, retire_reductions, retirements_of
 from tanpuhui.services.retirement_views import export_view, retirement_view
 
@@ -32,20 +31,7 @@ router = APIRouter()
 Signed = Annotated[Enterprise, Depends(signed_enterprise)]
 
 
-async def operator(request: Request) -> Official:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip() if scheme.lower() == "bearer" else ""
-
-    async def authenticate() -> Official:
-        return await run_in_threadpool(
-            authenticate_official, context(request), token or None, OfficialKind.OPERATOR
-        )
-
-    return await guarded(request, authenticate)
-
-
-Operator = Annotated[Official, Depends(operator)]
+Operator = Annotated[Official, Depends(bearer_official(OfficialKind.OPERATOR))]
 
 
 class _RetireBody(msgspec.Struct, forbid_unknown_fields=True):

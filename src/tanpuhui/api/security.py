@@ -23,6 +23,7 @@ from tanpuhui.domain.errors import (
     RateLimitedError,
     RequestTimeoutError,
 )
+from tanpuhui.domain.officials import Official, OfficialKind
 from tanpuhui.domain.parties import Enterprise, Person
 from tanpuhui.domain.signing import (
     HEADER_CREDENTIAL,
@@ -38,6 +39,7 @@ from tanpuhui.services.access import (
     screen_request,
 )
 from tanpuhui.services.context import Context
+from tanpuhui.services.officials import authenticate_official
 
 T = TypeVar("T")
 
@@ -169,12 +171,31 @@ async def signed_enterprise(request: Request) -> Enterprise:
     return await guarded(request, admit)
 
 
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer …` header (None: no such header)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return (token.strip() if scheme.lower() == "bearer" else "") or None
+
+
 async def bearer_person(request: Request) -> Person:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip() if scheme.lower() == "bearer" else ""
+    token = bearer_token(request)
 
     async def authenticate() -> Person:
-        return await run_in_threadpool(authenticate_person, context(request), token or None)
+        return await run_in_threadpool(authenticate_person, context(request), token)
 
     return await guarded(request, authenticate)
+
+
+def bearer_official(kind: OfficialKind) -> Callable[[Request], Awaitable[Official]]:
+    """The dependency that authenticates an official of `kind` (operator, government,
+    verifier) by its bearer token, before anything else of the request is read."""
+
+    async def official(request: Request) -> Official:
+        token = bearer_token(request)
+
+        async def authenticate() -> Official:
+            return await run_in_threadpool(authenticate_official, context(request), token, kind)
+
+        return await guarded(request, authenticate)
+
+    return official
