@@ -11,12 +11,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tanpuhui.domain.aggregates import (
+    CITY,
+    NATION,
+    PROVINCE,
     Cell,
     Change,
     Counts,
     check_rollups,
+    level_activity,
+    level_deltas,
+    level_of_bounds,
     parse_period,
     rollup_deltas,
+    scope_bounds,
     suppress,
 )
 from tanpuhui.domain.errors import InvalidInputError
@@ -69,11 +76,42 @@ def test_a_malformed_period_is_refused(text: str) -> None:
     assert refused.value.code == "invalid_period"
 
 
-def test_a_change_lands_in_its_day_month_and_year_of_its_shard() -> None:
-    deltas = rollup_deltas([Change("person:a", CELL, date(2026, 11, 3), 120, 1)], shards=8)
-    assert sorted(p for _, p, _ in deltas) == ["2026", "2026-11", "2026-11-03"]
+def test_a_change_lands_in_its_day_month_and_year() -> None:
+    deltas = rollup_deltas([Change("person:a", CELL, date(2026, 11, 3), 120, 1)])
+    assert sorted(p for p, _ in deltas) == ["2026", "2026-11", "2026-11-03"]
     assert set(deltas.values()) == {(120, 1)}
-    assert len({s for s, _, _ in deltas}) == 1
+
+
+def test_reductions_of_one_cell_are_one_row_whoever_holds_them() -> None:
+    day = date(2026, 11, 3)
+    deltas = rollup_deltas(
+        [Change("person:a", CELL, day, 120, 1), Change("person:b", CELL, day, 30, 1)]
+    )
+    assert deltas[("2026-11-03", CELL)] == (150, 2)
+    assert len(deltas) == 3
+
+
+def test_a_change_lands_in_the_month_and_year_of_its_nation_province_and_city() -> None:
+    changes = [Change("person:a", CELL, date(2026, 11, 3), 120, 1)]
+    deltas = level_deltas(changes)
+    assert set(deltas.values()) == {(120, 1)}
+    assert {(level, code) for _, level, code, _ in deltas} == {
+        (NATION, ""), (PROVINCE, CELL.region[:2] + "0000"), (CITY, CELL.region[:4] + "00")
+    }  # fmt: skip
+    assert {p for p, *_ in deltas} == {"2026", "2026-11"}  # days are read from the fine rows
+    assert {g for *_, g in deltas} == {"", CELL.group}
+    seen = level_activity([*changes, Change("person:a", CELL, date(2026, 11, 4), 5, 1)])
+    assert len(seen) == len(deltas)  # a person is new to a cell once, however often active
+    assert level_activity([Change("pending:x", CELL, date(2026, 11, 3), 120, 1)]) == set()
+
+
+@pytest.mark.parametrize(
+    ("scope", "found"),
+    [(None, (NATION, "")), ("440000", (PROVINCE, "440000")), ("440300", (CITY, "440300")),
+     ("440305", None)],
+)  # fmt: skip
+def test_the_level_of_a_scope(scope: str | None, found: tuple[int, str] | None) -> None:
+    assert level_of_bounds(scope_bounds(scope)) == found
 
 
 def test_the_rollup_check_names_the_cell_that_disagrees() -> None:

@@ -118,21 +118,71 @@ def check_breakdown(by: str | None) -> str | None:
     return by
 
 
-def rollup_deltas(
-    changes: Iterable[Change], shards: int = SHARD_COUNT
-) -> dict[tuple[int, str, Cell], tuple[int, int]]:
-    """What the changes add to each (shard, period, cell): (grams, events), zero sums dropped."""
-    sums: dict[tuple[int, str, Cell], list[int]] = defaultdict(lambda: [0, 0])
-    shard_of: dict[str, int] = {}
+def rollup_deltas(changes: Iterable[Change]) -> dict[tuple[str, Cell], tuple[int, int]]:
+    """What the changes add to each (period, cell): (grams, events), zero sums dropped. The
+    writer adds them to the rows of its stripe (no holder in the key: a batch's reductions
+    of one cell become one row, whoever holds them)."""
+    sums: dict[tuple[str, Cell], list[int]] = defaultdict(lambda: [0, 0])
     for ch in changes:
-        shard = shard_of.get(ch.holder)
-        if shard is None:
-            shard = shard_of[ch.holder] = shard_of_account(ch.holder, shards)
         for period in periods_of(ch.day):
-            acc = sums[(shard, period, ch.cell)]
+            acc = sums[(period, ch.cell)]
             acc[0] += ch.grams
             acc[1] += ch.events
     return {key: (g, e) for key, (g, e) in sums.items() if g or e}
+
+
+#: The region levels of the coarse rollups: 0 the nation, 1 a province, 2 a city. A county
+#: is read from the fine rollups (a few rows); above it the fine rows are too many.
+NATION, PROVINCE, CITY = 0, 1, 2
+
+
+def level_codes(region: str) -> tuple[tuple[int, str], ...]:
+    """The (level, code) a reduction recorded in `region` adds to: the nation, its province
+    and its city by their digits (as `parent_code` and the by-region breakdowns cut them)."""
+    return ((NATION, ""), (PROVINCE, region[:2] + "0000"), (CITY, region[:4] + "00"))
+
+
+def level_of_bounds(bounds: tuple[str, str] | None) -> tuple[int, str] | None:
+    """The (level, code) of a query scope given as `scope_bounds`; None for a county."""
+    if bounds is None:
+        return NATION, ""
+    lo, hi = bounds
+    if lo == hi:
+        return None
+    return (PROVINCE, lo) if lo.endswith("0000") and hi.endswith("9999") else (CITY, lo)
+
+
+def _level_keys(change: Change) -> Iterator[tuple[str, int, str, str]]:
+    _, month, year = periods_of(change.day)
+    for level, code in level_codes(change.cell.region):
+        for period in (month, year):
+            yield period, level, code, ""
+            yield period, level, code, change.cell.group
+
+
+def level_deltas(changes: Iterable[Change]) -> dict[tuple[str, int, str, str], tuple[int, int]]:
+    """What the changes add to the coarse rollups: (grams, events) per (period, level, code,
+    group or "" for all groups), months and years only; zero sums dropped."""
+    sums: dict[tuple[str, int, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for ch in changes:
+        for key in _level_keys(ch):
+            acc = sums[key]
+            acc[0] += ch.grams
+            acc[1] += ch.events
+    return {key: (g, e) for key, (g, e) in sums.items() if g or e}
+
+
+def level_activity(
+    changes: Iterable[Change], shards: int = SHARD_COUNT
+) -> set[tuple[int, str, str, int, str, str]]:
+    """First-seen rows (shard, person, period, level, code, group) of the coarse rollups, of
+    persons credited by the changes (as `activity_rows`)."""
+    rows: set[tuple[int, str, str, int, str, str]] = set()
+    for ch in changes:
+        if ch.events > 0 and ch.holder.startswith("person:"):
+            shard = shard_of_account(ch.holder, shards)
+            rows.update((shard, ch.holder, *key) for key in _level_keys(ch))
+    return rows
 
 
 def activity_rows(

@@ -1,15 +1,23 @@
 """The regional rollups and first-seen person rows (schema `region_rollups`,
-`person_activity`): written with the batches that change reductions, read by the aggregates.
+`person_activity`, `person_regions`, and the coarse `region_levels` / `person_levels`):
+written with the batches that change reductions, read by the aggregates.
 
-Writes add partial sums per (holder shard, period, cell) with one upsert statement per batch
-(PostgreSQL: `unnest` of arrays; SQLite: one executemany) and insert first-seen rows with
-ON CONFLICT DO NOTHING, so concurrent writers of different shards never touch one row. Reads
-sum the partial rows of one period; changed region codes are mapped on read.
+A writer adds its partial sums to the rows of one *stripe* it holds alone for its
+transaction (PostgreSQL: `pg_try_advisory_xact_lock` on a stripe drawn at random among
+`STRIPES`; SQLite has one writer), so two concurrent batches never update one rollup row and
+never wait for each other; readers sum the stripes. Fine rows are per (period, cell); coarse
+rows per (period, level, code, group) for months and years, with a persons counter that a
+first-seen row adds 1 to when its insert is new (PostgreSQL: one statement, `ON CONFLICT DO
+NOTHING RETURNING` feeding the upsert). First-seen rows are keyed by the holder's shard.
+Reads sum one period's rows; changed region codes are mapped on read, and a query whose level
+a changed code crosses (a city merged into another) is answered from the fine rows.
 """
 
 from __future__ import annotations
 
+import random
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -19,11 +27,18 @@ from sqlalchemy.dialects import sqlite
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import any_of
 from tanpuhui.domain.aggregates import (
+    CITY,
+    NATION,
+    PROVINCE,
     Cell,
     Change,
     Counts,
     activity_rows,
     check_rollups,
+    level_activity,
+    level_codes,
+    level_deltas,
+    level_of_bounds,
     rollup_deltas,
 )
 from tanpuhui.domain.checks import Violation
@@ -39,23 +54,59 @@ _BY_COLUMN = {
 }
 
 
+#: How many stripes the rollups' partial rows spread over: more than the writers that ever
+#: run at once, so a writer finds a free one at its first or second draw.
+STRIPES = 32
+#: The advisory-lock namespace (first key) of the stripes.
+_STRIPE_LOCKS = 0x7A6C
+_DRAWS = 8
+_rng = random.Random()
+_LEVEL_COLS = ("period", "level", "region", "group_code")
+
+
 class SqlAggregates:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
+        self._stripe_held: int | None = None
 
     def record(self, changes: Iterable[Change]) -> None:
-        """Add the changes to the rollups (call after the ledger's chain lock)."""
+        """Add the changes to the rollups of this transaction's stripe."""
         changes = list(changes)
         deltas = sorted(rollup_deltas(changes).items())
-        if deltas:
-            self._upsert(deltas)
+        coarse = sorted(level_deltas(changes).items())
+        firsts = sorted(level_activity(changes), key=lambda r: (*r[2:], r[1], r[0]))
+        if deltas or coarse or firsts:
+            stripe = self._stripe()
+            if deltas:
+                self._upsert(stripe, deltas)
+            if coarse or firsts:
+                self._levels(stripe, coarse, firsts)
         seen = sorted(activity_rows(changes))
         if seen:
             self._first_seen(seen)
 
-    def _upsert(self, deltas: list[tuple[tuple[int, str, Cell], tuple[int, int]]]) -> None:
+    def _stripe(self) -> int:
+        """A stripe no other open transaction writes (held to this one's end)."""
+        if self._stripe_held is not None:
+            return self._stripe_held
+        stripe = 0
+        if self.conn.dialect.name == "postgresql":
+            for _ in range(_DRAWS):
+                stripe = _rng.randrange(STRIPES)
+                free = self.conn.exec_driver_sql(
+                    "SELECT pg_try_advisory_xact_lock(%(ns)s, %(k)s)",
+                    {"ns": _STRIPE_LOCKS, "k": stripe},
+                ).scalar_one()
+                if free:
+                    break
+            # all draws taken (more writers than stripes): share the last one; the rows'
+            # locks then order the two writers, correctly, only slower
+        self._stripe_held = stripe
+        return stripe
+
+    def _upsert(self, stripe: int, deltas: list[tuple[tuple[str, Cell], tuple[int, int]]]) -> None:
         cols = ("shard", "period", *_CELL, "grams", "events")
-        rows = [(s, p, *cell, g, e) for (s, p, cell), (g, e) in deltas]
+        rows = [(stripe, p, *cell, g, e) for (p, cell), (g, e) in deltas]
         key = ", ".join(cols[:-2])
         if self.conn.dialect.name == "postgresql":
             types = ("int2", "text", "text", "text", "text", "uuid", "text", "text", "int8", "int8")
@@ -74,6 +125,94 @@ class SqlAggregates:
             " events = events + excluded.events",
             [(*r[:5], r[5].hex, *r[6:]) for r in rows],
         )
+
+    def _levels(
+        self,
+        stripe: int,
+        deltas: list[tuple[tuple[str, int, str, str], tuple[int, int]]],
+        firsts: list[tuple[int, str, str, int, str, str]],
+    ) -> None:
+        """The coarse rows: grams and events added, and 1 person for each first-seen row
+        that is new (a person already counted in a cell, by any writer, adds nothing)."""
+        cols = ", ".join(_LEVEL_COLS)
+        upsert = (
+            f"INSERT INTO region_levels (shard, {cols}, grams, events, persons) "
+            "{select} ON CONFLICT (period, level, region, group_code, shard) DO UPDATE SET "
+            "grams = region_levels.grams + EXCLUDED.grams, "
+            "events = region_levels.events + EXCLUDED.events, "
+            "persons = region_levels.persons + EXCLUDED.persons"
+        )
+        if self.conn.dialect.name == "postgresql":
+            keys = [k for k, _ in deltas]
+            params: dict[str, Any] = {
+                "k": stripe,
+                "fs": [r[0] for r in firsts],
+                "fh": [r[1] for r in firsts],
+                "fp": [r[2] for r in firsts],
+                "fl": [r[3] for r in firsts],
+                "fr": [r[4] for r in firsts],
+                "fg": [r[5] for r in firsts],
+                "dp": [k[0] for k in keys],
+                "dl": [k[1] for k in keys],
+                "dr": [k[2] for k in keys],
+                "dg": [k[3] for k in keys],
+                "dgr": [g for _, (g, _) in deltas],
+                "de": [e for _, (_, e) in deltas],
+            }
+            select = (
+                "SELECT %(k)s, period, level, region, group_code, sum(grams), sum(events), "
+                "sum(persons) FROM ("
+                "SELECT period, level, region, group_code, grams, events, 0::int8 AS persons "
+                "FROM unnest(%(dp)s::text[], %(dl)s::int2[], %(dr)s::text[], %(dg)s::text[], "
+                "%(dgr)s::int8[], %(de)s::int8[]) AS d(period, level, region, group_code, "
+                "grams, events) "
+                "UNION ALL SELECT period, level, region, group_code, 0, 0, 1 FROM new"
+                ") AS x GROUP BY period, level, region, group_code "
+                "ORDER BY period, level, region, group_code"
+            )
+            self.conn.exec_driver_sql(
+                "WITH new AS (INSERT INTO person_levels (shard, holder, period, level, region, "
+                "group_code) SELECT * FROM unnest(%(fs)s::int2[], %(fh)s::text[], "
+                "%(fp)s::text[], %(fl)s::int2[], %(fr)s::text[], %(fg)s::text[]) "
+                f"ON CONFLICT DO NOTHING RETURNING {cols}) " + upsert.format(select=select),
+                params,
+            )
+            return
+        # SQLite: one writer at a time, so the rows not there yet are the new ones
+        existing = self._existing_firsts(firsts)
+        new = [r for r in firsts if r not in existing]
+        if new:
+            self.conn.exec_driver_sql(
+                "INSERT INTO person_levels (shard, holder, period, level, region, group_code) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                new,
+            )
+        sums: dict[tuple[str, int, str, str], list[int]] = {k: [g, e, 0] for k, (g, e) in deltas}
+        for r in new:
+            sums.setdefault(r[2:], [0, 0, 0])[2] += 1
+        self.conn.exec_driver_sql(
+            upsert.format(select="VALUES (?, ?, ?, ?, ?, ?, ?, ?)").replace("region_levels.", ""),
+            [(stripe, *k, *v) for k, v in sorted(sums.items())],
+        )
+
+    def _existing_firsts(
+        self, firsts: list[tuple[int, str, str, int, str, str]]
+    ) -> set[tuple[int, str, str, int, str, str]]:
+        holders = sorted({r[1] for r in firsts})
+        periods = sorted({r[2] for r in firsts})
+        found: set[tuple[int, str, str, int, str, str]] = set()
+        pl = t.person_levels.c
+        for i in range(0, len(holders), 500):
+            chunk = holders[i : i + 500]
+            found.update(
+                (r.shard, r.holder, r.period, r.level, r.region, r.group_code)
+                for r in self.conn.execute(
+                    sa.select(
+                        pl.shard, pl.holder, pl.period, pl.level, pl.region, pl.group_code
+                    ).where(pl.holder.in_(chunk), pl.period.in_(periods))
+                )
+            )
+        return found
 
     def _first_seen(self, rows: list[tuple[int, str, str, Cell]]) -> None:
         by_region = sorted({(s, h, p, cell.region) for s, h, p, cell in rows})
@@ -137,13 +276,53 @@ class SqlAggregates:
         ]
 
     def counts(self, q: AggregateQuery) -> tuple[Counts, list[tuple[str, Counts]]]:
-        """The total of the query's cell and its breakdown rows, summed over shards."""
+        """The total of the query's cell and its breakdown rows, summed over stripes: from
+        the coarse rows where they answer the query, else from the fine rows."""
+        plan = coarse_plan(q)
+        if plan is not None:
+            return self._level_counts(q, *plan)
+        return self.fine_counts(q)
+
+    def fine_counts(self, q: AggregateQuery) -> tuple[Counts, list[tuple[str, Counts]]]:
+        """The same answer from the fine rows alone (every query has one; slower above a
+        county): what the coarse rows are checked against."""
         sums = self._sums(t.region_rollups, q)
         persons = self._persons(q)
         total = Counts(*sums.pop(None, (0, 0)), persons.pop(None, 0))
         keys = sorted(k for k in set(sums) | set(persons) if k is not None)
         rows = [(k, Counts(*sums.get(k, (0, 0)), persons.get(k, 0))) for k in keys if k]
         return total, rows
+
+    def _level_counts(
+        self, q: AggregateQuery, level: int, code: str, read: int, group: str
+    ) -> tuple[Counts, list[tuple[str, Counts]]]:
+        c = t.region_levels.c
+        measures = (sa.func.sum(c.grams), sa.func.sum(c.events), sa.func.sum(c.persons))
+        own = (c.period == q.period, c.level == level, c.region == code)
+        g, n, p = self.conn.execute(sa.select(*measures).where(*own, c.group_code == group)).one()
+        total = Counts(int(g or 0), int(n or 0), int(p or 0))
+        if q.by is None:
+            return total, []
+        if q.by == "group":
+            key: sa.ColumnElement[Any] = c.group_code
+            where = [*own, c.group_code != ""]
+        else:
+            key = c.region
+            where = [c.period == q.period, c.level == read, c.group_code == group]
+            if q.bounds is not None:
+                where.append(c.region.between(*q.bounds))
+        rows: dict[str, Counts] = {}
+        for k, g, n, p in self.conn.execute(sa.select(key, *measures).where(*where).group_by(key)):
+            name = k[: q.child_digits] if q.by == "region" else k
+            if name:
+                rows[name] = Counts(int(g), int(n), int(p))
+        return total, sorted(rows.items())
+
+    def rebuild_levels(self, persons: bool = True) -> None:
+        """The coarse rows again from the fine ones (and, with `persons`, their first-seen
+        rows from the fine first-seen rows): a bulk load, a repair; stripes fold into 0."""
+        for statement in rebuild_level_statements(persons):
+            self.conn.exec_driver_sql(statement)
 
     def _region(self, table: sa.Table, q: AggregateQuery) -> sa.ColumnElement[Any]:
         col = table.c.region
@@ -227,6 +406,146 @@ class SqlAggregates:
             )
         }
         yield from check_rollups(credited, rolled)
+        yield from self._levels_consistency()
+
+    def _levels_consistency(self) -> Iterator[Violation]:
+        """The coarse rows against the fine: grams and reductions per (period, level, code,
+        group) equal the fine rows under them, and the persons counter equals both its
+        first-seen rows and the distinct persons of the fine first-seen rows."""
+        r, lv, pl = t.region_rollups.c, t.region_levels.c, t.person_levels.c
+        want: dict[tuple[str, int, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        fine = self.conn.execute(
+            sa.select(r.period, r.region, r.group_code, sa.func.sum(r.grams), sa.func.sum(r.events))
+            .where(sa.func.length(r.period) < 10)
+            .group_by(r.period, r.region, r.group_code)
+        )
+        for period, region, group, grams, events in fine:
+            for level, code in level_codes(region):
+                for g in ("", group):
+                    acc = want[(period, level, code, g)]
+                    acc[0] += int(grams)
+                    acc[1] += int(events)
+        for statement in _distinct_persons_statements():
+            for period, level, code, group, persons in self.conn.exec_driver_sql(statement):
+                want[(period, int(level), code, group)][2] = int(persons)
+        counted = {
+            (period, int(level), code, group): int(n)
+            for period, level, code, group, n in self.conn.execute(
+                sa.select(pl.period, pl.level, pl.region, pl.group_code, sa.func.count()).group_by(
+                    pl.period, pl.level, pl.region, pl.group_code
+                )
+            )
+        }
+        got = {
+            (period, int(level), code, group): (int(g), int(n), int(p))
+            for period, level, code, group, g, n, p in self.conn.execute(
+                sa.select(
+                    lv.period, lv.level, lv.region, lv.group_code,
+                    sa.func.sum(lv.grams), sa.func.sum(lv.events), sa.func.sum(lv.persons),
+                ).group_by(lv.period, lv.level, lv.region, lv.group_code)
+            )
+        }  # fmt: skip
+        for key in sorted(set(want) | set(got)):
+            expected = tuple(want.get(key, (0, 0, 0)))
+            found = got.get(key, (0, 0, 0))
+            rows = counted.get(key, 0)
+            if expected != found or rows != found[2]:
+                period, level, code, group = key
+                yield Violation(
+                    7,
+                    "region_level_mismatch",
+                    f"{period}/level {level}/{code or 'nation'}/{group or 'all groups'}",
+                    f"fine rollups say {expected[0]} g, {expected[1]} reductions, "
+                    f"{expected[2]} persons; the coarse rows {found[0]} g, {found[1]}, "
+                    f"{found[2]} ({rows} first-seen rows)",
+                )
+
+
+def coarse_plan(q: AggregateQuery) -> tuple[int, str, int, str] | None:
+    """(scope level, scope code, level read, group or "") when the coarse rows answer `q`:
+    a month or a year; no filter but a group (and then no breakdown by group); a breakdown
+    by region, by group or none; rows of the nation, a province or a city; and no changed
+    region code inside the scope that moves a reduction to another code at those levels."""
+    if len(q.period) == 10 or set(q.filters) - {"group"} or q.by not in (None, "region", "group"):
+        return None
+    if "group" in q.filters and q.by == "group":
+        return None
+    scope = level_of_bounds(q.bounds)
+    if scope is None:
+        return None
+    level, code = scope
+    read = level + 1 if q.by == "region" else level
+    if read > CITY:
+        return None
+    digits = {NATION: 0, PROVINCE: 2, CITY: 4}
+    for old, new in q.mapped.items():
+        inside = q.bounds is None or any(q.bounds[0] <= x <= q.bounds[1] for x in (old, new))
+        moved = any(old[: digits[lv]] != new[: digits[lv]] for lv in {level, read})
+        if inside and moved:
+            return None
+    return level, code, read, q.filters.get("group", "")
+
+
+_CUT = {
+    NATION: "''",
+    PROVINCE: "substr(region, 1, 2) || '0000'",
+    CITY: "substr(region, 1, 4) || '00'",
+}
+
+
+def _distinct_persons_statements() -> list[str]:
+    """(period, level, code, group, distinct persons) from the fine first-seen rows."""
+    return [
+        "SELECT period, level, region, group_code, count(DISTINCT holder) FROM ("
+        f"SELECT period, {level} AS level, {code} AS region, {group} AS group_code, holder "
+        "FROM person_activity WHERE length(period) < 10) AS x "
+        "GROUP BY period, level, region, group_code"
+        for level, code in _CUT.items()
+        for group in ("''", "group_code")
+    ]
+
+
+#: The six (level, all groups?) a fine row or first-seen row expands into, as a relation.
+_EXPANSIONS = (
+    "(SELECT 0 AS level, 1 AS all_groups UNION ALL SELECT 0, 0 UNION ALL SELECT 1, 1 "
+    "UNION ALL SELECT 1, 0 UNION ALL SELECT 2, 1 UNION ALL SELECT 2, 0) AS v"
+)
+_LEVEL_CODE = (
+    "CASE v.level WHEN 0 THEN '' WHEN 1 THEN substr(f.region, 1, 2) || '0000' "
+    "ELSE substr(f.region, 1, 4) || '00' END"
+)
+_LEVEL_GROUP = "CASE v.all_groups WHEN 1 THEN '' ELSE f.group_code END"
+
+
+def person_level_statement(source: str, where: str = "length(f.period) < 10") -> str:
+    """Insert the first-seen level rows of `source` (alias f: shard, holder, period, region,
+    group_code) that are not there yet, in key order."""
+    return (
+        "INSERT INTO person_levels (shard, holder, period, level, region, group_code) "
+        f"SELECT DISTINCT f.shard, f.holder, f.period, v.level, {_LEVEL_CODE}, {_LEVEL_GROUP} "
+        f"FROM {source} AS f CROSS JOIN {_EXPANSIONS} WHERE {where} "
+        "ON CONFLICT DO NOTHING"
+    )
+
+
+def rebuild_level_statements(persons: bool = True) -> list[str]:
+    """SQL (both engines) that rebuilds `region_levels` (and with `persons`, `person_levels`
+    from `person_activity` first) from the fine rollups: one pass over each table, every
+    stripe folded into stripe 0 (migration 0020, `rebuild_levels`, the bench's bulk load)."""
+    out = ["DELETE FROM region_levels"]
+    if persons:
+        out += ["DELETE FROM person_levels", person_level_statement("person_activity")]
+    out.append(
+        "INSERT INTO region_levels (shard, period, level, region, group_code, grams, events, "
+        "persons) SELECT 0, period, level, region, group_code, sum(grams), sum(events), "
+        "sum(persons) FROM ("
+        f"SELECT f.period, v.level, {_LEVEL_CODE} AS region, {_LEVEL_GROUP} AS group_code, "
+        f"f.grams, f.events, 0 AS persons FROM region_rollups AS f CROSS JOIN {_EXPANSIONS} "
+        "WHERE length(f.period) < 10 "
+        "UNION ALL SELECT period, level, region, group_code, 0, 0, 1 FROM person_levels"
+        ") AS x GROUP BY period, level, region, group_code"
+    )
+    return out
 
 
 def _text(value: object) -> str:

@@ -653,6 +653,47 @@ person_regions = sa.Table(
     info={"distribution": "shard"},
 )
 
+#: Coarse rollups per region *level* (0 the nation, code ""; 1 a province, 2 a city, codes as
+#: recorded cut to the level: 440000, 440300), for months and years, over all groups
+#: (`group_code` "") and per behaviour group: grams, reductions and the active persons
+#: (`persons`, counted as `person_levels` rows are first inserted). A query of the nation, a
+#: province or a city without other filters reads a few of these rows instead of every fine
+#: cell under it. `shard` is a stripe a writer holds alone for its transaction
+#: (`SqlAggregates._stripe`); readers sum the stripes.
+region_levels = sa.Table(
+    "region_levels",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, nullable=False),
+    sa.Column("period", sa.Text, nullable=False),
+    sa.Column("level", sa.SmallInteger, nullable=False),
+    sa.Column("region", sa.Text, nullable=False),
+    sa.Column("group_code", sa.Text, nullable=False),
+    sa.Column("grams", sa.BigInteger, nullable=False),
+    sa.Column("events", sa.BigInteger, nullable=False),
+    sa.Column("persons", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("period", "level", "region", "group_code", "shard"),
+    sa.CheckConstraint("level IN (0, 1, 2)", name="level_known"),
+    sqlite_with_rowid=False,
+    info={"distribution": "shard"},
+)
+
+#: First-seen rows of the coarse rollups: person `holder` was credited in (period, level,
+#: region, group). Inserting one that is new adds 1 to the `persons` of its `region_levels`
+#: cell, so a count is never a scan of persons.
+person_levels = sa.Table(
+    "person_levels",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, nullable=False),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("period", sa.Text, nullable=False),
+    sa.Column("level", sa.SmallInteger, nullable=False),
+    sa.Column("region", sa.Text, nullable=False),
+    sa.Column("group_code", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("period", "level", "region", "group_code", "holder", "shard"),
+    sqlite_with_rowid=False,
+    info={"distribution": "shard"},
+)
+
 #: Government, verifier and operator accounts; a government account is scoped to a region.
 #: Only a SHA-256 of the bearer token is kept.
 officials = sa.Table(
