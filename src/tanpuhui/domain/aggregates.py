@@ -178,9 +178,12 @@ def level_activity(
     """First-seen rows (shard, person, period, level, code, group) of the coarse rollups, of
     persons credited by the changes (as `activity_rows`)."""
     rows: set[tuple[int, str, str, int, str, str]] = set()
+    shard_of: dict[str, int] = {}
     for ch in changes:
         if ch.events > 0 and ch.holder.startswith("person:"):
-            shard = shard_of_account(ch.holder, shards)
+            shard = shard_of.get(ch.holder)
+            if shard is None:
+                shard = shard_of[ch.holder] = shard_of_account(ch.holder, shards)
             rows.update((shard, ch.holder, *key) for key in _level_keys(ch))
     return rows
 

@@ -2,10 +2,9 @@
 `person_activity`, `person_regions`, and the coarse `region_levels` / `person_levels`):
 written with the batches that change reductions, read by the aggregates.
 
-A writer adds its partial sums to the rows of one *stripe* it holds alone for its
-transaction (PostgreSQL: `pg_try_advisory_xact_lock` on a stripe drawn at random among
-`STRIPES`; SQLite has one writer), so two concurrent batches never update one rollup row and
-never wait for each other; readers sum the stripes. Fine rows are per (period, cell); coarse
+A writer adds its partial sums to the rows of the *stripe* it holds alone for its
+transaction (`stripes.writer_stripe`), so two concurrent batches never update one rollup row
+and never wait for each other; readers sum the stripes. Fine rows are per (period, cell); coarse
 rows per (period, level, code, group) for months and years, with a persons counter that a
 first-seen row adds 1 to when its insert is new (PostgreSQL: one statement, `ON CONFLICT DO
 NOTHING RETURNING` feeding the upsert). First-seen rows are keyed by the holder's shard.
@@ -15,7 +14,6 @@ a changed code crosses (a city merged into another) is answered from the fine ro
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,6 +24,7 @@ from sqlalchemy.dialects import sqlite
 
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import any_of
+from tanpuhui.adapters.db.stripes import writer_stripe
 from tanpuhui.domain.aggregates import (
     CITY,
     NATION,
@@ -54,29 +53,21 @@ _BY_COLUMN = {
 }
 
 
-#: How many stripes the rollups' partial rows spread over: more than the writers that ever
-#: run at once, so a writer finds a free one at its first or second draw.
-STRIPES = 32
-#: The advisory-lock namespace (first key) of the stripes.
-_STRIPE_LOCKS = 0x7A6C
-_DRAWS = 8
-_rng = random.Random()
 _LEVEL_COLS = ("period", "level", "region", "group_code")
 
 
 class SqlAggregates:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
-        self._stripe_held: int | None = None
 
     def record(self, changes: Iterable[Change]) -> None:
         """Add the changes to the rollups of this transaction's stripe."""
         changes = list(changes)
         deltas = sorted(rollup_deltas(changes).items())
         coarse = sorted(level_deltas(changes).items())
-        firsts = sorted(level_activity(changes), key=lambda r: (*r[2:], r[1], r[0]))
+        firsts = list(level_activity(changes))  # PostgreSQL inserts them in key order
         if deltas or coarse or firsts:
-            stripe = self._stripe()
+            stripe = writer_stripe(self.conn)
             if deltas:
                 self._upsert(stripe, deltas)
             if coarse or firsts:
@@ -84,25 +75,6 @@ class SqlAggregates:
         seen = sorted(activity_rows(changes))
         if seen:
             self._first_seen(seen)
-
-    def _stripe(self) -> int:
-        """A stripe no other open transaction writes (held to this one's end)."""
-        if self._stripe_held is not None:
-            return self._stripe_held
-        stripe = 0
-        if self.conn.dialect.name == "postgresql":
-            for _ in range(_DRAWS):
-                stripe = _rng.randrange(STRIPES)
-                free = self.conn.exec_driver_sql(
-                    "SELECT pg_try_advisory_xact_lock(%(ns)s, %(k)s)",
-                    {"ns": _STRIPE_LOCKS, "k": stripe},
-                ).scalar_one()
-                if free:
-                    break
-            # all draws taken (more writers than stripes): share the last one; the rows'
-            # locks then order the two writers, correctly, only slower
-        self._stripe_held = stripe
-        return stripe
 
     def _upsert(self, stripe: int, deltas: list[tuple[tuple[str, Cell], tuple[int, int]]]) -> None:
         cols = ("shard", "period", *_CELL, "grams", "events")
@@ -173,7 +145,10 @@ class SqlAggregates:
             self.conn.exec_driver_sql(
                 "WITH new AS (INSERT INTO person_levels (shard, holder, period, level, region, "
                 "group_code) SELECT * FROM unnest(%(fs)s::int2[], %(fh)s::text[], "
-                "%(fp)s::text[], %(fl)s::int2[], %(fr)s::text[], %(fg)s::text[]) "
+                "%(fp)s::text[], %(fl)s::int2[], %(fr)s::text[], %(fg)s::text[]) AS f(shard, "
+                "holder, period, level, region, group_code) "
+                # in key order: two writers crediting the same persons never deadlock
+                "ORDER BY period, level, region, group_code, holder, shard "
                 f"ON CONFLICT DO NOTHING RETURNING {cols}) " + upsert.format(select=select),
                 params,
             )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -29,7 +28,7 @@ import sqlalchemy as sa
 from tanpuhui.adapters.catalogue_files import load_regions
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import any_of, chunks, fetch_tuples, insert_rows
-from tanpuhui.adapters.db.log_repository import SqlLogs
+from tanpuhui.adapters.db.stripes import writer_stripe
 from tanpuhui.domain.binding import Move, PendingReduction
 from tanpuhui.domain.claims import Claim, ClaimScope
 from tanpuhui.domain.households import MeterScope, meter_named
@@ -83,7 +82,6 @@ EVENT_COLUMNS = (
 )
 RAW_LIMIT = 8192
 #: picks the shard a writer's regional totals go to (a stripe, not a secret: any spread will do)
-_STRIPE = random.Random()
 #: An over-long raw event is summarised: its top-level fields of at most these sizes (JSON
 #: characters), up to this many, the rest named only by count.
 _SUMMARY_KEY, _SUMMARY_VALUE, _SUMMARY_FIELDS = 64, 200, 24
@@ -522,13 +520,12 @@ class SqlIntake:
         )
 
     def add_region_totals(self, deltas: Mapping[tuple[str, str, date], int]) -> None:
-        """Adjust the regional aggregates: in the rows of one shard picked at random for this
-        call (striped: two writers share a row only when they pick the same of S shards;
-        readers sum the shards)."""
+        """Adjust the regional aggregates, in the rows of the stripe this transaction holds
+        (`stripes.writer_stripe`: no two open transactions share one; readers sum them)."""
         items = sorted((k, v) for k, v in deltas.items() if v)
         if not items:
             return
-        shard = _STRIPE.randrange(SqlLogs(self.conn).shards())
+        shard = writer_stripe(self.conn)
         regions, groups, days = zip(*(k for k, _ in items), strict=True)
         amounts = [v for _, v in items]
         if self.conn.dialect.name == "postgresql":

@@ -606,10 +606,11 @@ def _rollup_cell() -> list[sa.Column[object]]:
     ]
 
 
-#: Partial sums of credited grams and reductions per (holder shard, period, cell); `period` is
+#: Partial sums of credited grams and reductions per (stripe, period, cell); `period` is
 #: a day (2026-11-03), a month (2026-11) or a year (2026): every change writes all three, so a
-#: query reads only rows of its own period. Keyed by the shard of the reduction's holder, so
-#: writers of different shards never touch the same row; readers sum over shards.
+#: query reads only rows of its own period. `shard` is the writer's stripe (one it holds alone
+#: for its transaction, `SqlAggregates._stripe`; rows written before 0020 carry the holder's
+#: shard), so concurrent writers never touch the same row; readers sum over stripes.
 region_rollups = sa.Table(
     "region_rollups",
     metadata,
