@@ -7,11 +7,11 @@ first `--sample` of them are also written to the rollups through the intake's ow
 write (`uow.aggregates.record`, batches of 10,000, one transaction each): its time per
 reduction is the rollups' cost per event at intake. The rest reach the rollups set-based —
 `INSERT … SELECT … GROUP BY` from the plain table into the fine rollups and their first-seen
-rows, then the coarse rows rebuilt from those (`rebuild_levels`) — so 10 million load in
-minutes, not the hours the per-batch write would take; the result is the same rows the
-intake write gives (tests/e2e/test_cli_bench_regions.py checks it). Then a mix of queries —
-one county-month, one province-year by group, the nation by province for a year — runs
-through the service (`regional_stats`, with suppression) and as a scan; p50/p99 of both are
+rows, then the coarse rows rebuilt from those (`rebuild_levels`) — far faster than the
+per-batch write; the result is the same rows the intake write gives
+(tests/integration/test_bench_regions_load.py checks it). Then a mix of queries — one
+county-month, one province-year by group, the nation by province for a year — runs through
+the service (`regional_stats`, with suppression) and as a scan; p50/p99 of both are
 printed. Not a test: nothing asserts on time.
 """
 
