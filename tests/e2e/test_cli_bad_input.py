@@ -328,7 +328,11 @@ CASES: dict[str, list[Case]] = {
     ],
     "audit": [case("--since", "yesterday", db=M, **INVALID), case(**DOWN)],
     "bench pages": [case("--engine", "mysql", **INVALID), case("--events", "5", **USAGE)],
-    "bench regions": [case("--engine", "mysql", **INVALID), case("--reductions", "0", **INVALID)],
+    "bench regions": [
+        case("--engine", "mysql", **INVALID),
+        case("--reductions", "0", **INVALID),
+        case("--sample", "0", **INVALID),
+    ],
     "enterprise user-add": [case("Nobody", "Ann", db=M, **NOT_FOUND), case("E", "Ann", **DOWN)],
     "government add": [
         case("Shenzhen", **USAGE),
