@@ -400,9 +400,9 @@ class SqlAggregates:
                     acc = want[(period, level, code, g)]
                     acc[0] += int(grams)
                     acc[1] += int(events)
-        for statement in _distinct_persons_statements():
-            for period, level, code, group, persons in self.conn.exec_driver_sql(statement):
-                want[(period, int(level), code, group)][2] = int(persons)
+        persons = self.conn.exec_driver_sql(_distinct_persons_statement())
+        for period, level, code, group, n in persons:
+            want[(period, int(level), code, group)][2] = int(n)
         counted = {
             (period, int(level), code, group): int(n)
             for period, level, code, group, n in self.conn.execute(
@@ -461,23 +461,14 @@ def coarse_plan(q: AggregateQuery) -> tuple[int, str, int, str] | None:
     return level, code, read, q.filters.get("group", "")
 
 
-_CUT = {
-    NATION: "''",
-    PROVINCE: "substr(region, 1, 2) || '0000'",
-    CITY: "substr(region, 1, 4) || '00'",
-}
-
-
-def _distinct_persons_statements() -> list[str]:
+def _distinct_persons_statement() -> str:
     """(period, level, code, group, distinct persons) from the fine first-seen rows."""
-    return [
+    return (
         "SELECT period, level, region, group_code, count(DISTINCT holder) FROM ("
-        f"SELECT period, {level} AS level, {code} AS region, {group} AS group_code, holder "
-        "FROM person_activity WHERE length(period) < 10) AS x "
-        "GROUP BY period, level, region, group_code"
-        for level, code in _CUT.items()
-        for group in ("''", "group_code")
-    ]
+        f"SELECT f.period, v.level, {_LEVEL_CODE} AS region, {_LEVEL_GROUP} AS group_code, "
+        f"f.holder FROM person_activity AS f CROSS JOIN {_EXPANSIONS} "
+        "WHERE length(f.period) < 10) AS x GROUP BY period, level, region, group_code"
+    )
 
 
 #: The six (level, all groups?) a fine row or first-seen row expands into, as a relation.
