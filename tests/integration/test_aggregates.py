@@ -307,3 +307,20 @@ def test_rebuilding_the_coarse_rows_gives_what_the_batches_wrote(
     assert rows(app, "select * from person_levels order by 1, 2, 3, 4, 5, 6") == firsts
     assert len(written) > 10
     assert verify_ledger(app.ctx) == []
+
+
+def test_a_change_that_nets_to_nothing_for_persons_already_counted_adds_nothing(
+    app: App, bikes: uuid.UUID
+) -> None:
+    """A change that nets to zero grams for a person already counted in its cells (out of a
+    cell and back in) leaves the coarse rows as they were (a bare upsert of no rows failed on
+    SQLite once: the demo's bindings hit it)."""
+    _rides(app, bikes, NANSHAN, "n", 2)
+    b = _changes_of(app)[0]
+    sql = "select period, level, region, group_code, grams, events, persons from region_levels"
+    before = sorted(rows(app, sql))
+    with app.ctx.uow() as uow:
+        uow.aggregates.record([b._replace(grams=-b.grams, events=-1), b])
+        uow.commit()
+    assert sorted(rows(app, sql)) == before != []
+    assert verify_ledger(app.ctx) == []

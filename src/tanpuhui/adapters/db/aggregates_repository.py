@@ -165,6 +165,8 @@ class SqlAggregates:
         sums: dict[tuple[str, int, str, str], list[int]] = {k: [g, e, 0] for k, (g, e) in deltas}
         for r in new:
             sums.setdefault(r[2:], [0, 0, 0])[2] += 1
+        if not sums:  # every person already counted and no grams: nothing to add
+            return
         self.conn.exec_driver_sql(
             upsert.format(select="VALUES (?, ?, ?, ?, ?, ?, ?, ?)").replace("region_levels.", ""),
             [(stripe, *k, *v) for k, v in sorted(sums.items())],
