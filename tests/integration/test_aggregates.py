@@ -224,7 +224,8 @@ def _changes_of(app: App) -> list[Change]:
 
 
 def test_the_coarse_rollups_answer_as_the_fine_ones(app: App, bikes: uuid.UUID) -> None:
-    """A nation, province or city query reads the per-level rows (`region_levels`); for a
+    """A nation, province, city or county query reads the per-level rows (`region_levels`),
+    and so does a city's breakdown by county; for a
     stream over two provinces, three cities, two groups, pending subjects bound later and
     a person active in several counties, every such answer — grams, reductions, distinct
     persons, each breakdown row — equals the fine rollups' answer to the same query."""
@@ -258,14 +259,17 @@ def test_the_coarse_rollups_answer_as_the_fine_ones(app: App, bikes: uuid.UUID) 
     periods = sorted({str(d)[:7] for (d,) in rows(app, "select day from events")})
     answered = 0
     with app.ctx.uow(write=False) as uow:
-        for region in (None, "440000", "440300", "440100", "110000", "110100"):
+        for region in (None, "440000", "440300", "440100", "110000", "110100", *counties):
+            county = region is not None and not region.endswith("00")
             for period in [*periods, MONTH[:4]]:
                 for by in (None, "region", "group"):
                     for filters in ({}, {"group": groups[0]}, {"group": groups[1]}):
                         if by == "group" and filters:
                             continue
-                        if by == "region" and region is not None and region[2:4] != "00":
-                            continue  # a city's counties: read from the fine rows
+                        if county and (by is not None or filters):
+                            continue  # a county by group: its few fine rows
+                        if by == "region" and region and region[2:4] != "00" and filters:
+                            continue  # a city's counties of one group: the fine rows
                         q = AggregateQuery(
                             period, scope_bounds(region), mapping, filters, by, child_level(region)
                         )
@@ -287,6 +291,25 @@ def test_verify_finds_a_coarse_row_that_disagrees(app: App, bikes: uuid.UUID) ->
     found = verify_ledger(app.ctx)
     assert {v.code for v in found} == {"region_level_mismatch"}
     assert any("440000" in v.subject for v in found)
+
+
+@pytest.mark.parametrize("column", ["grams", "persons"])
+def test_verify_finds_a_county_row_that_disagrees(app: App, bikes: uuid.UUID, column: str) -> None:
+    """A county's coarse row is checked against its fine rows (grams) and against its
+    first-seen rows per region and the distinct persons of the fine first-seen rows."""
+    _rides(app, bikes, NANSHAN, "n", 3)
+    with app.engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"UPDATE region_levels SET {column} = {column} + 1 WHERE level = 3 AND region = ?"
+            if conn.dialect.name == "sqlite"
+            else f"UPDATE region_levels SET {column} = {column} + 1 "
+            "WHERE level = 3 AND region = %s",
+            (NANSHAN,),
+        )
+    found = verify_ledger(app.ctx)
+    assert {v.code for v in found} == {"region_level_mismatch"}
+    assert all(f"level 3/{NANSHAN}" in v.subject for v in found)
+    assert {len(v.subject.split("/")[0]) for v in found} == {4, 7}  # its months and its year
 
 
 def test_rebuilding_the_coarse_rows_gives_what_the_batches_wrote(

@@ -13,6 +13,7 @@ from tanpuhui.adapters.db.aggregates_repository import SqlAggregates
 from tanpuhui.bootstrap import App
 from tanpuhui.cli.bench_regions import _generator, _load
 from tanpuhui.domain.aggregates import (
+    COUNTY,
     Cell,
     activity_rows,
     level_activity,
@@ -56,6 +57,9 @@ def test_the_bulk_load_gives_the_rows_the_intake_write_gives(app: App) -> None:
     assert fine == rollup_deltas(changes)
     assert seen == activity_rows(changes)
     persons = Counter(row[2:] for row in level_activity(changes))
+    # a county's persons: its first-seen rows per region, of months and years
+    regional = {(h, p, c.region) for _, h, p, c in activity_rows(changes) if len(p) < 10}
+    persons.update((p, COUNTY, region, "") for _, p, region in regional)
     want: dict[tuple[str, int, str, str], tuple[int, int, int]] = defaultdict(lambda: (0, 0, 0))
     for key, (g, n) in level_deltas(changes).items():
         want[key] = (g, n, persons[key])

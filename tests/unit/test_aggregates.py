@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from tanpuhui.domain.aggregates import (
     CITY,
+    COUNTY,
     NATION,
     PROVINCE,
     Cell,
@@ -91,26 +92,33 @@ def test_reductions_of_one_cell_are_one_row_whoever_holds_them() -> None:
     assert len(deltas) == 3
 
 
-def test_a_change_lands_in_the_month_and_year_of_its_nation_province_and_city() -> None:
+def test_a_change_lands_in_the_month_and_year_of_its_nation_province_city_and_county() -> None:
     changes = [Change("person:a", CELL, date(2026, 11, 3), 120, 1)]
     deltas = level_deltas(changes)
     assert set(deltas.values()) == {(120, 1)}
     assert {(level, code) for _, level, code, _ in deltas} == {
-        (NATION, ""), (PROVINCE, CELL.region[:2] + "0000"), (CITY, CELL.region[:4] + "00")
+        (NATION, ""), (PROVINCE, CELL.region[:2] + "0000"), (CITY, CELL.region[:4] + "00"),
+        (COUNTY, CELL.region),
     }  # fmt: skip
     assert {p for p, *_ in deltas} == {"2026", "2026-11"}  # days are read from the fine rows
     assert {g for *_, g in deltas} == {"", CELL.group}
+    # a county over all groups only: 2 periods x (3 levels x 2 groups + 1)
+    assert len(deltas) == 14
+    assert {g for _, level, _, g in deltas if level == COUNTY} == {""}
     seen = level_activity([*changes, Change("person:a", CELL, date(2026, 11, 4), 5, 1)])
-    assert len(seen) == len(deltas)  # a person is new to a cell once, however often active
+    # a person is new to a cell once, however often active; a county's first-seen rows are
+    # the per-region rows of `activity_rows`
+    assert len(seen) == 12
+    assert {key[2:] for key in seen} == {k for k in deltas if k[1] != COUNTY}
     assert level_activity([Change("pending:x", CELL, date(2026, 11, 3), 120, 1)]) == set()
 
 
 @pytest.mark.parametrize(
     ("scope", "found"),
     [(None, (NATION, "")), ("440000", (PROVINCE, "440000")), ("440300", (CITY, "440300")),
-     ("440305", None)],
+     ("440305", (COUNTY, "440305"))],
 )  # fmt: skip
-def test_the_level_of_a_scope(scope: str | None, found: tuple[int, str] | None) -> None:
+def test_the_level_of_a_scope(scope: str | None, found: tuple[int, str]) -> None:
     assert level_of_bounds(scope_bounds(scope)) == found
 
 

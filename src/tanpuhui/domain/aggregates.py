@@ -3,9 +3,10 @@
 A *cell* is one combination of the dimensions a government may break reductions down by
 (region as recorded, behaviour, behaviour group, scene enterprise, methodology code, quality
 tier). Every change to a credited reduction becomes a `Change` of its cell on its day; the
-rollups add it to the cell's day, month and year (`periods_of`), each partial sum keyed by the
-shard of the reduction's holder, so no rollup row is one that every writer locks. Active
-persons are counted from first-seen rows (`activity_rows`): one per (person, period, cell).
+rollups add it to the cell's day, month and year (`periods_of`), each partial sum in the
+writer's own stripe, so no rollup row is one that every writer locks. Active persons are
+counted from first-seen rows (`activity_rows`): one per (person, period, cell). The coarse
+rollups add months and years per region level (`level_deltas`, `level_activity`).
 
 Invariants kept here:
 - a change lands in exactly three periods (its day, month and year), so a query over one
@@ -131,33 +132,49 @@ def rollup_deltas(changes: Iterable[Change]) -> dict[tuple[str, Cell], tuple[int
     return {key: (g, e) for key, (g, e) in sums.items() if g or e}
 
 
-#: The region levels of the coarse rollups: 0 the nation, 1 a province, 2 a city. A county
-#: is read from the fine rollups (a few rows); above it the fine rows are too many.
-NATION, PROVINCE, CITY = 0, 1, 2
+#: The region levels of the coarse rollups: 0 the nation, 1 a province, 2 a city, 3 a county
+#: (the code as recorded). Levels 0-2 have rows for all groups and for each group; a county
+#: has rows for all groups only (a county by group reads its few fine rows), and its persons
+#: are counted by the first-seen rows per region that the fine reads use already.
+NATION, PROVINCE, CITY, COUNTY = 0, 1, 2, 3
 
 
 def level_codes(region: str) -> tuple[tuple[int, str], ...]:
     """The (level, code) a reduction recorded in `region` adds to: the nation, its province
-    and its city by their digits (as `parent_code` and the by-region breakdowns cut them)."""
-    return ((NATION, ""), (PROVINCE, region[:2] + "0000"), (CITY, region[:4] + "00"))
+    and its city by their digits (as `parent_code` and the by-region breakdowns cut them),
+    and the code itself."""
+    return (
+        (NATION, ""),
+        (PROVINCE, region[:2] + "0000"),
+        (CITY, region[:4] + "00"),
+        (COUNTY, region),
+    )
 
 
-def level_of_bounds(bounds: tuple[str, str] | None) -> tuple[int, str] | None:
-    """The (level, code) of a query scope given as `scope_bounds`; None for a county."""
+def level_groups(level: int, group: str) -> tuple[str, ...]:
+    """The group codes a reduction of `group` adds to at `level`: "" (all groups) always,
+    its own group above a county."""
+    return ("",) if level == COUNTY else ("", group)
+
+
+def level_of_bounds(bounds: tuple[str, str] | None) -> tuple[int, str]:
+    """The (level, code) of a query scope given as `scope_bounds`."""
     if bounds is None:
         return NATION, ""
     lo, hi = bounds
     if lo == hi:
-        return None
+        return COUNTY, lo
     return (PROVINCE, lo) if lo.endswith("0000") and hi.endswith("9999") else (CITY, lo)
 
 
-def _level_keys(change: Change) -> Iterator[tuple[str, int, str, str]]:
+def _level_keys(change: Change, levels: int = COUNTY) -> Iterator[tuple[str, int, str, str]]:
     _, month, year = periods_of(change.day)
     for level, code in level_codes(change.cell.region):
+        if level > levels:
+            break
         for period in (month, year):
-            yield period, level, code, ""
-            yield period, level, code, change.cell.group
+            for group in level_groups(level, change.cell.group):
+                yield period, level, code, group
 
 
 def level_deltas(changes: Iterable[Change]) -> dict[tuple[str, int, str, str], tuple[int, int]]:
@@ -175,8 +192,9 @@ def level_deltas(changes: Iterable[Change]) -> dict[tuple[str, int, str, str], t
 def level_activity(
     changes: Iterable[Change], shards: int = SHARD_COUNT
 ) -> set[tuple[int, str, str, int, str, str]]:
-    """First-seen rows (shard, person, period, level, code, group) of the coarse rollups, of
-    persons credited by the changes (as `activity_rows`)."""
+    """First-seen rows (shard, person, period, level, code, group) of the coarse rollups up
+    to a city, of persons credited by the changes (as `activity_rows`; a county's are the
+    first-seen rows per region of `activity_rows`)."""
     rows: set[tuple[int, str, str, int, str, str]] = set()
     shard_of: dict[str, int] = {}
     for ch in changes:
@@ -184,7 +202,7 @@ def level_activity(
             shard = shard_of.get(ch.holder)
             if shard is None:
                 shard = shard_of[ch.holder] = shard_of_account(ch.holder, shards)
-            rows.update((shard, ch.holder, *key) for key in _level_keys(ch))
+            rows.update((shard, ch.holder, *key) for key in _level_keys(ch, CITY))
     return rows
 
 

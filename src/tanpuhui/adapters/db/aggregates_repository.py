@@ -7,7 +7,8 @@ transaction (`stripes.writer_stripe`), so two concurrent batches never update on
 and never wait for each other; readers sum the stripes. Fine rows are per (period, cell); coarse
 rows per (period, level, code, group) for months and years, with a persons counter that a
 first-seen row adds 1 to when its insert is new (PostgreSQL: one statement, `ON CONFLICT DO
-NOTHING RETURNING` feeding the upsert). First-seen rows are keyed by the holder's shard.
+NOTHING RETURNING` feeding the upsert). First-seen rows are keyed by the holder's shard; a
+county's are the first-seen rows per region the fine reads count persons by already.
 Reads sum one period's rows; changed region codes are mapped on read, and a query whose level
 a changed code crosses (a city merged into another) is answered from the fine rows.
 """
@@ -27,6 +28,7 @@ from tanpuhui.adapters.db.bulk import any_of
 from tanpuhui.adapters.db.stripes import writer_stripe
 from tanpuhui.domain.aggregates import (
     CITY,
+    COUNTY,
     NATION,
     PROVINCE,
     Cell,
@@ -37,6 +39,7 @@ from tanpuhui.domain.aggregates import (
     level_activity,
     level_codes,
     level_deltas,
+    level_groups,
     level_of_bounds,
     rollup_deltas,
 )
@@ -66,15 +69,20 @@ class SqlAggregates:
         deltas = sorted(rollup_deltas(changes).items())
         coarse = sorted(level_deltas(changes).items())
         firsts = list(level_activity(changes))  # PostgreSQL inserts them in key order
-        if deltas or coarse or firsts:
+        seen = sorted(activity_rows(changes))
+        regional = sorted({(s, h, p, cell.region) for s, h, p, cell in seen})
+        if deltas or coarse or firsts or regional:
             stripe = writer_stripe(self.conn)
             if deltas:
                 self._upsert(stripe, deltas)
-            if coarse or firsts:
-                self._levels(stripe, coarse, firsts)
-        seen = sorted(activity_rows(changes))
+            if coarse or firsts or regional:
+                self._levels(stripe, coarse, firsts, regional)
         if seen:
-            self._first_seen(seen)
+            flat = [(s, h, p, *cell) for s, h, p, cell in seen]
+            self._insert_new(
+                t.person_activity,
+                [dict(zip(("shard", "holder", "period", *_CELL), r, strict=True)) for r in flat],
+            )
 
     def _upsert(self, stripe: int, deltas: list[tuple[tuple[str, Cell], tuple[int, int]]]) -> None:
         cols = ("shard", "period", *_CELL, "grams", "events")
@@ -103,9 +111,12 @@ class SqlAggregates:
         stripe: int,
         deltas: list[tuple[tuple[str, int, str, str], tuple[int, int]]],
         firsts: list[tuple[int, str, str, int, str, str]],
+        regional: list[tuple[int, str, str, str]],
     ) -> None:
         """The coarse rows: grams and events added, and 1 person for each first-seen row
-        that is new (a person already counted in a cell, by any writer, adds nothing)."""
+        that is new (a person already counted in a cell, by any writer, adds nothing). The
+        first-seen rows per region (`regional`: shard, holder, period, region) are inserted
+        here too: a new one of a month or year is a new person of that county."""
         cols = ", ".join(_LEVEL_COLS)
         upsert = (
             f"INSERT INTO region_levels (shard, {cols}, grams, events, persons) "
@@ -124,6 +135,10 @@ class SqlAggregates:
                 "fl": [r[3] for r in firsts],
                 "fr": [r[4] for r in firsts],
                 "fg": [r[5] for r in firsts],
+                "rs": [r[0] for r in regional],
+                "rh": [r[1] for r in regional],
+                "rp": [r[2] for r in regional],
+                "rr": [r[3] for r in regional],
                 "dp": [k[0] for k in keys],
                 "dl": [k[1] for k in keys],
                 "dr": [k[2] for k in keys],
@@ -138,7 +153,9 @@ class SqlAggregates:
                 "FROM unnest(%(dp)s::text[], %(dl)s::int2[], %(dr)s::text[], %(dg)s::text[], "
                 "%(dgr)s::int8[], %(de)s::int8[]) AS d(period, level, region, group_code, "
                 "grams, events) "
-                "UNION ALL SELECT period, level, region, group_code, 0, 0, 1 FROM new"
+                "UNION ALL SELECT period, level, region, group_code, 0, 0, 1 FROM new "
+                f"UNION ALL SELECT period, {COUNTY}::int2, region, '', 0, 0, 1 FROM newr "
+                "WHERE length(period) < 10"
                 ") AS x GROUP BY period, level, region, group_code "
                 "ORDER BY period, level, region, group_code"
             )
@@ -149,22 +166,24 @@ class SqlAggregates:
                 "holder, period, level, region, group_code) "
                 # in key order: two writers crediting the same persons never deadlock
                 "ORDER BY period, level, region, group_code, holder, shard "
-                f"ON CONFLICT DO NOTHING RETURNING {cols}) " + upsert.format(select=select),
+                f"ON CONFLICT DO NOTHING RETURNING {cols}), "
+                "newr AS (INSERT INTO person_regions (shard, holder, period, region) "
+                "SELECT * FROM unnest(%(rs)s::int2[], %(rh)s::text[], %(rp)s::text[], "
+                "%(rr)s::text[]) AS f(shard, holder, period, region) "
+                "ORDER BY period, region, holder, shard "
+                "ON CONFLICT DO NOTHING RETURNING period, region) " + upsert.format(select=select),
                 params,
             )
             return
-        # SQLite: one writer at a time, so the rows not there yet are the new ones
-        existing = self._existing_firsts(firsts)
-        new = [r for r in firsts if r not in existing]
-        if new:
-            self.conn.exec_driver_sql(
-                "INSERT INTO person_levels (shard, holder, period, level, region, group_code) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                new,
-            )
+        # SQLite: the inserts return the rows that were new (a conflict returns nothing)
+        new = self._inserted(t.person_levels, ("shard", "holder", *_LEVEL_COLS), firsts)
+        fresh = self._inserted(t.person_regions, ("shard", "holder", "period", "region"), regional)
         sums: dict[tuple[str, int, str, str], list[int]] = {k: [g, e, 0] for k, (g, e) in deltas}
         for r in new:
             sums.setdefault(r[2:], [0, 0, 0])[2] += 1
+        for _, _, period, region in fresh:
+            if len(period) < 10:
+                sums.setdefault((period, COUNTY, region, ""), [0, 0, 0])[2] += 1
         if not sums:  # every person already counted and no grams: nothing to add
             return
         self.conn.exec_driver_sql(
@@ -172,36 +191,15 @@ class SqlAggregates:
             [(stripe, *k, *v) for k, v in sorted(sums.items())],
         )
 
-    def _existing_firsts(
-        self, firsts: list[tuple[int, str, str, int, str, str]]
-    ) -> set[tuple[int, str, str, int, str, str]]:
-        holders = sorted({r[1] for r in firsts})
-        periods = sorted({r[2] for r in firsts})
-        found: set[tuple[int, str, str, int, str, str]] = set()
-        pl = t.person_levels.c
-        for i in range(0, len(holders), 500):
-            chunk = holders[i : i + 500]
-            found.update(
-                (r.shard, r.holder, r.period, r.level, r.region, r.group_code)
-                for r in self.conn.execute(
-                    sa.select(
-                        pl.shard, pl.holder, pl.period, pl.level, pl.region, pl.group_code
-                    ).where(pl.holder.in_(chunk), pl.period.in_(periods))
-                )
-            )
-        return found
-
-    def _first_seen(self, rows: list[tuple[int, str, str, Cell]]) -> None:
-        by_region = sorted({(s, h, p, cell.region) for s, h, p, cell in rows})
-        self._insert_new(
-            t.person_regions,
-            [dict(zip(("shard", "holder", "period", "region"), r, strict=True)) for r in by_region],
-        )
-        flat = [(s, h, p, *cell) for s, h, p, cell in rows]
-        self._insert_new(
-            t.person_activity,
-            [dict(zip(("shard", "holder", "period", *_CELL), r, strict=True)) for r in flat],
-        )
+    def _inserted(
+        self, table: sa.Table, names: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
+    ) -> list[tuple[Any, ...]]:
+        if not rows:
+            return []
+        cols = [table.c[n] for n in names]
+        statement = sqlite.insert(table).on_conflict_do_nothing().returning(*cols)
+        params = [dict(zip(names, r, strict=True)) for r in rows]
+        return [tuple(r) for r in self.conn.execute(statement, params)]
 
     def _insert_new(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         if self.conn.dialect.name == "sqlite":
@@ -398,7 +396,7 @@ class SqlAggregates:
         )
         for period, region, group, grams, events in fine:
             for level, code in level_codes(region):
-                for g in ("", group):
+                for g in level_groups(level, group):
                     acc = want[(period, level, code, g)]
                     acc[0] += int(grams)
                     acc[1] += int(events)
@@ -413,6 +411,13 @@ class SqlAggregates:
                 )
             )
         }
+        pr = t.person_regions.c  # a county's first-seen rows
+        for period, code, n in self.conn.execute(
+            sa.select(pr.period, pr.region, sa.func.count())
+            .where(sa.func.length(pr.period) < 10)
+            .group_by(pr.period, pr.region)
+        ):
+            counted[(period, COUNTY, code, "")] = int(n)
         got = {
             (period, int(level), code, group): (int(g), int(n), int(p))
             for period, level, code, group, g, n, p in self.conn.execute(
@@ -440,21 +445,20 @@ class SqlAggregates:
 
 def coarse_plan(q: AggregateQuery) -> tuple[int, str, int, str] | None:
     """(scope level, scope code, level read, group or "") when the coarse rows answer `q`:
-    a month or a year; no filter but a group (and then no breakdown by group); a breakdown
-    by region, by group or none; rows of the nation, a province or a city; and no changed
-    region code inside the scope that moves a reduction to another code at those levels."""
+    a month or a year; no filter but a group (and then no breakdown by group; neither at a
+    county); a breakdown by region, by group or none; and no changed region code inside the
+    scope that moves a reduction to another code at the levels read."""
     if len(q.period) == 10 or set(q.filters) - {"group"} or q.by not in (None, "region", "group"):
         return None
     if "group" in q.filters and q.by == "group":
         return None
-    scope = level_of_bounds(q.bounds)
-    if scope is None:
-        return None
-    level, code = scope
+    level, code = level_of_bounds(q.bounds)
     read = level + 1 if q.by == "region" else level
-    if read > CITY:
+    if read > COUNTY:
         return None
-    digits = {NATION: 0, PROVINCE: 2, CITY: 4}
+    if COUNTY in (level, read) and (q.filters or q.by == "group"):
+        return None  # a county has coarse rows for all groups only
+    digits = {NATION: 0, PROVINCE: 2, CITY: 4, COUNTY: 6}
     for old, new in q.mapped.items():
         inside = q.bounds is None or any(q.bounds[0] <= x <= q.bounds[1] for x in (old, new))
         moved = any(old[: digits[lv]] != new[: digits[lv]] for lv in {level, read})
@@ -468,19 +472,21 @@ def _distinct_persons_statement() -> str:
     return (
         "SELECT period, level, region, group_code, count(DISTINCT holder) FROM ("
         f"SELECT f.period, v.level, {_LEVEL_CODE} AS region, {_LEVEL_GROUP} AS group_code, "
-        f"f.holder FROM person_activity AS f CROSS JOIN {_EXPANSIONS} "
+        f"f.holder FROM person_activity AS f CROSS JOIN {_ROLLUP_EXPANSIONS} "
         "WHERE length(f.period) < 10) AS x GROUP BY period, level, region, group_code"
     )
 
 
-#: The six (level, all groups?) a fine row or first-seen row expands into, as a relation.
+#: The six (level, all groups?) a fine first-seen row expands into in `person_levels`, as a
+#: relation (as `level_codes` and `level_groups`); a fine rollup row adds the county's one.
 _EXPANSIONS = (
     "(SELECT 0 AS level, 1 AS all_groups UNION ALL SELECT 0, 0 UNION ALL SELECT 1, 1 "
     "UNION ALL SELECT 1, 0 UNION ALL SELECT 2, 1 UNION ALL SELECT 2, 0) AS v"
 )
+_ROLLUP_EXPANSIONS = _EXPANSIONS.replace(") AS v", f" UNION ALL SELECT {COUNTY}, 1) AS v")
 _LEVEL_CODE = (
     "CASE v.level WHEN 0 THEN '' WHEN 1 THEN substr(f.region, 1, 2) || '0000' "
-    "ELSE substr(f.region, 1, 4) || '00' END"
+    "WHEN 2 THEN substr(f.region, 1, 4) || '00' ELSE f.region END"
 )
 _LEVEL_GROUP = "CASE v.all_groups WHEN 1 THEN '' ELSE f.group_code END"
 
@@ -496,21 +502,30 @@ def person_level_statement(source: str, where: str = "length(f.period) < 10") ->
     )
 
 
-def rebuild_level_statements(persons: bool = True) -> list[str]:
+def rebuild_level_statements(persons: bool = True, counties: bool = True) -> list[str]:
     """SQL (both engines) that rebuilds `region_levels` (and with `persons`, `person_levels`
-    from `person_activity` first) from the fine rollups: one pass over each table, every
-    stripe folded into stripe 0 (migration 0020, `rebuild_levels`, the bench's bulk load)."""
+    from `person_activity` first) from the fine rollups and the first-seen rows (a county's
+    persons are its `person_regions` rows): one pass over each table, every stripe folded
+    into stripe 0 (migrations 0020 and 0021, `rebuild_levels`, the bench's bulk load).
+    Without `counties`, levels 0-2 only (migration 0020, whose table has no level 3)."""
     out = ["DELETE FROM region_levels"]
     if persons:
         out += ["DELETE FROM person_levels", person_level_statement("person_activity")]
+    expansions = _ROLLUP_EXPANSIONS if counties else _EXPANSIONS
+    county = (
+        f"UNION ALL SELECT period, {COUNTY}, region, '', 0, 0, 1 FROM person_regions "
+        "WHERE length(period) < 10"
+        if counties
+        else ""
+    )
     out.append(
         "INSERT INTO region_levels (shard, period, level, region, group_code, grams, events, "
         "persons) SELECT 0, period, level, region, group_code, sum(grams), sum(events), "
         "sum(persons) FROM ("
         f"SELECT f.period, v.level, {_LEVEL_CODE} AS region, {_LEVEL_GROUP} AS group_code, "
-        f"f.grams, f.events, 0 AS persons FROM region_rollups AS f CROSS JOIN {_EXPANSIONS} "
-        "WHERE length(f.period) < 10 "
-        "UNION ALL SELECT period, level, region, group_code, 0, 0, 1 FROM person_levels"
+        f"f.grams, f.events, 0 AS persons FROM region_rollups AS f "
+        f"CROSS JOIN {expansions} WHERE length(f.period) < 10 "
+        f"UNION ALL SELECT period, level, region, group_code, 0, 0, 1 FROM person_levels {county}"
         ") AS x GROUP BY period, level, region, group_code"
     )
     return out

@@ -655,12 +655,13 @@ person_regions = sa.Table(
 )
 
 #: Coarse rollups per region *level* (0 the nation, code ""; 1 a province, 2 a city, codes as
-#: recorded cut to the level: 440000, 440300), for months and years, over all groups
-#: (`group_code` "") and per behaviour group: grams, reductions and the active persons
-#: (`persons`, counted as `person_levels` rows are first inserted). A query of the nation, a
-#: province or a city without other filters reads a few of these rows instead of every fine
+#: recorded cut to the level: 440000, 440300; 3 the code as recorded), for months and years,
+#: over all groups (`group_code` "") and, above a county, per behaviour group: grams,
+#: reductions and the active persons (`persons`, counted as `person_levels` rows, or for a
+#: county `person_regions` rows, are first inserted). A query of the nation, a province, a
+#: city or a county without other filters reads a few of these rows instead of every fine
 #: cell under it. `shard` is a stripe a writer holds alone for its transaction
-#: (`SqlAggregates._stripe`); readers sum the stripes.
+#: (`stripes.writer_stripe`); readers sum the stripes.
 region_levels = sa.Table(
     "region_levels",
     metadata,
@@ -673,7 +674,7 @@ region_levels = sa.Table(
     sa.Column("events", sa.BigInteger, nullable=False),
     sa.Column("persons", sa.BigInteger, nullable=False),
     sa.PrimaryKeyConstraint("period", "level", "region", "group_code", "shard"),
-    sa.CheckConstraint("level IN (0, 1, 2)", name="level_known"),
+    sa.CheckConstraint("level IN (0, 1, 2, 3)", name="level_known"),
     sqlite_with_rowid=False,
     info={"distribution": "shard"},
 )

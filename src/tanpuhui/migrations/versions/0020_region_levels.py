@@ -57,7 +57,7 @@ def upgrade() -> None:
         ),
         sqlite_with_rowid=False,
     )
-    for statement in rebuild_level_statements():
+    for statement in rebuild_level_statements(counties=False):  # level 3 came with 0021
         op.execute(statement)
 
 
