@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import tzinfo
 from itertools import groupby
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -196,22 +197,34 @@ class SqlVerify:
         for r in shard_notes:
             sizes[r.shard].add(r.size)
         replays = []
+        # two ordered streams, grouped by shard as they come (not two statements per shard:
+        # 2,048 of them for an empty ledger); a shard's rows are about 1/S of all
+        leaves = _ShardRows(
+            self.conn.execute(
+                sa.select(lv.shard, lv.idx, lv.hash)
+                .order_by(lv.shard, lv.idx)
+                .execution_options(yield_per=_STREAM)
+            )
+        )
+        nodes = _ShardRows(
+            self.conn.execute(
+                sa.select(n.shard, n.level, n.idx, n.hash)
+                .order_by(n.shard)
+                .execution_options(yield_per=_STREAM)
+            )
+        )
         for head in self.conn.execute(sa.select(t.log_heads).order_by(t.log_heads.c.shard)).all():
-            leaves = self.conn.execute(  # one shard's leaves: about 1/S of all
-                sa.select(lv.idx, lv.hash).where(lv.shard == head.shard).order_by(lv.idx)
-            ).all()
-            nodes = {
-                (r.level, r.idx): bytes(r.hash)
-                for r in self.conn.execute(
-                    sa.select(n.level, n.idx, n.hash).where(n.shard == head.shard)
-                )
-            }
             replay, found = replay_shard(
-                head.shard, ((r.idx, bytes(r.hash)) for r in leaves), nodes, sizes[head.shard]
+                head.shard,
+                ((r.idx, bytes(r.hash)) for r in leaves.of(head.shard)),
+                {(r.level, r.idx): bytes(r.hash) for r in nodes.of(head.shard)},
+                sizes[head.shard],
             )
             yield from found
             yield from check_head(head.shard, replay, head.size, head.root, head.frontier)
             replays.append(replay)
+        leaves.close()
+        nodes.close()
         for cp in checkpoints:
             if cp is None:
                 continue
@@ -345,3 +358,30 @@ class SqlVerify:
             if account_kind(account) == "issuance" and asset.startswith("co2e:")
         )
         yield from check_region_totals(int(live), int(regional), issued)
+
+
+#: Rows fetched at a time from a verify stream (a server-side cursor on PostgreSQL).
+_STREAM = 20_000
+
+
+class _ShardRows:
+    """The rows of a result ordered by shard, handed out one shard at a time, in order."""
+
+    def __init__(self, result: sa.CursorResult[Any]) -> None:
+        self._result = result
+        self._rows = iter(result)
+        self._next: Any = next(self._rows, None)
+
+    def close(self) -> None:
+        self._result.close()  # a server-side cursor left open until the transaction ends
+
+    def of(self, shard: int) -> list[Any]:
+        """The rows of `shard` (shards must be asked for in increasing order; the rows of a
+        shard never asked for are skipped)."""
+        while self._next is not None and self._next.shard < shard:
+            self._next = next(self._rows, None)
+        out = []
+        while self._next is not None and self._next.shard == shard:
+            out.append(self._next)
+            self._next = next(self._rows, None)
+        return out
