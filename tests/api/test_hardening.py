@@ -187,11 +187,11 @@ def test_a_batch_that_keeps_losing_races_is_a_retryable_503(
     real_close = SqlIntake.close_batch
     losses = [0]  # how many settlements lose next (a race: all 5 of the service's attempts)
 
-    def loses(self: SqlIntake, batch_id: uuid.UUID) -> int:
+    def loses(self: SqlIntake, enterprise_id: uuid.UUID, batch_id: uuid.UUID) -> int:
         if losses[0] > 0:
             losses[0] -= 1
             raise error
-        return real_close(self, batch_id)
+        return real_close(self, enterprise_id, batch_id)
 
     monkeypatch.setattr(SqlIntake, "close_batch", loses)
     body = msgspec.json.encode({"events": [event(event_id="raced-1")]})

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import any_of, fetch_tuples, insert_rows
 from tanpuhui.bootstrap import App
+from tanpuhui.domain.shards import shard_of_enterprise
 
 # what an array's text form would have to escape: quotes, backslashes, commas, braces, blanks,
 # NULL spelled out, non-ASCII
@@ -20,7 +21,7 @@ AWKWARD = ['a"b', "back\\slash", "com,ma", "{brace}", " spaced ", "NULL", "æ·±åœ
 
 
 def _store_batches(app: App, ids: list[str]) -> uuid.UUID:
-    enterprise = uuid.uuid4()
+    enterprise, now = uuid.uuid4(), datetime.now(UTC)
     with app.engine.begin() as conn:
         conn.execute(
             t.enterprises.insert().values(
@@ -31,8 +32,11 @@ def _store_batches(app: App, ids: list[str]) -> uuid.UUID:
         insert_rows(
             conn,
             t.batches,
-            ["id", "enterprise_id", "received_at", "source", "event_count", "counts"],
-            [(uuid.uuid4(), enterprise, datetime.now(UTC), s, 0, "{}") for s in ids],
+            ["shard", "id", "enterprise_id", "received_at", "source", "event_count", "counts"],
+            [
+                (shard_of_enterprise(enterprise), uuid.uuid4(), enterprise, now, s, 0, "{}")
+                for s in ids
+            ],
         )
     return enterprise
 

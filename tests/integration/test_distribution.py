@@ -46,18 +46,11 @@ NOT_YET_KEYED = {
     # idempotency key (enterprise_id, event_id) while the holder's shard changes at binding:
     # needs the `event_keys` table distributed by the enterprise's shard (docs/scaling.md)
     "events",
-    # an enterprise's batches: keyed by id, numbered per enterprise under `feed_heads`
-    "batches",
     # day claims held until settled: idempotent by (enterprise_id, event_id), like events
     "provisional_claims",
     # re-quantifications: idempotent by (reduction_id, to_methodology_id), the reduction's
     # holder shard is not in the row
     "corrections",
-    # persons and what is looked up by a person's id or a secret's digest alone
-    "persons",
-    "bindings",
-    "person_tokens",
-    "binding_codes",
 }
 
 

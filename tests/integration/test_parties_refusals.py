@@ -76,7 +76,7 @@ def test_binding_refuses_a_bad_subject_an_unknown_party_and_a_taken_subject(app:
         bind_subject(app.ctx, bikes.id, "u-1", bob.id)
 
 
-def test_bulk_binding_refuses_a_repeated_subject_and_an_unknown_enterprise(app: App) -> None:
+def test_bulk_binding_refuses_a_repeated_subject_an_unknown_enterprise_or_person(app: App) -> None:
     bikes = add_enterprise(app.ctx, "Bikes", {Role.SCENE})
     ann = add_person(app.ctx)
     assert bind_subjects(app.ctx, []) == []
@@ -84,6 +84,14 @@ def test_bulk_binding_refuses_a_repeated_subject_and_an_unknown_enterprise(app: 
         bind_subjects(app.ctx, [(bikes.id, "u-1", ann.id), (bikes.id, "u-1", ann.id)])
     with pytest.raises(NotFoundError, match="no enterprise"):
         bind_subjects(app.ctx, [(bikes.id, "u-1", ann.id), (uuid.UUID(int=7), "u-2", ann.id)])
+    # a binding lives in its subject's shard, its person in another: no foreign key checks
+    # the person, the service does — and nothing of the part is written
+    nobody = uuid.UUID(int=8)
+    with pytest.raises(NotFoundError, match=f"no person {nobody}"):
+        bind_subjects(app.ctx, [(bikes.id, "u-1", ann.id), (bikes.id, "u-2", nobody)])
+    with app.ctx.uow(write=False) as uow:
+        assert uow.bindings.active_for(bikes.id, ["u-1", "u-2"]) == {}
+        assert uow.bindings.subjects_of(ann.id) == []
 
 
 def test_bulk_binding_settles_in_parts_and_moves_what_was_pending(app: App) -> None:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 import pytest
 
-from tanpuhui.domain.shards import SHARD_COUNT, owner_of, shard_of_account, shard_of_person
+from tanpuhui.domain.ledger import pending_account
+from tanpuhui.domain.shards import (
+    SHARD_COUNT,
+    owner_of,
+    shard_of_account,
+    shard_of_digest,
+    shard_of_person,
+    shard_of_subject,
+)
 
 
 def test_a_shard_is_stable_and_in_range() -> None:
@@ -32,3 +41,26 @@ def test_shards_spread_people() -> None:
 def test_a_ledger_has_at_least_one_shard() -> None:
     with pytest.raises(ValueError):
         shard_of_account("person:x", 0)
+
+
+def test_a_subject_lives_in_the_shard_of_its_pending_account() -> None:
+    enterprise = uuid.uuid4()
+    assert shard_of_subject(enterprise, "u-1") == shard_of_account(
+        pending_account(enterprise, "u-1")
+    )
+    assert shard_of_subject(enterprise, "u-1", 8) == shard_of_account(
+        pending_account(enterprise, "u-1"), 8
+    )
+
+
+def test_a_secret_lives_in_the_shard_of_its_digest() -> None:
+    digest = hashlib.sha256(b"a token").digest()
+    assert shard_of_digest(digest) == int.from_bytes(digest[:8], "big") % SHARD_COUNT
+    used = {
+        shard_of_digest(hashlib.sha256(bytes([i, j])).digest(), 16)
+        for i in range(4)
+        for j in range(250)
+    }
+    assert used == set(range(16))
+    with pytest.raises(ValueError):
+        shard_of_digest(b"short")

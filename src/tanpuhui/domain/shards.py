@@ -46,3 +46,18 @@ def shard_of_person(person_id: uuid.UUID, shards: int = SHARD_COUNT) -> int:
 
 def shard_of_enterprise(enterprise_id: uuid.UUID, shards: int = SHARD_COUNT) -> int:
     return shard_of_account(f"enterprise:{enterprise_id}", shards)
+
+
+def shard_of_subject(enterprise_id: uuid.UUID, subject: str, shards: int = SHARD_COUNT) -> int:
+    """The shard of an enterprise's subject: that of its pending account, where its grams wait
+    until it is bound — so intake's subject → person lookup reads one shard."""
+    return shard_of_account(f"pending:{enterprise_id}:{subject}", shards)
+
+
+def shard_of_digest(digest: bytes, shards: int = SHARD_COUNT) -> int:
+    """The shard of a row found by the digest of a secret alone (a person's token, a binding
+    code): the digest's own first 8 bytes modulo S, so the lookup reads one shard without
+    knowing whose secret it is."""
+    if len(digest) < 8:
+        raise ValueError("a digest has at least 8 bytes")
+    return int.from_bytes(digest[:8], "big") % shards

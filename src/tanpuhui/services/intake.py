@@ -240,6 +240,6 @@ def _settle_once(
         uow.settlement.hold(enterprise_id, decision.held, now, ctx.ids.new)
         if settling is not None:
             uow.settlement.mark_settled([settling[e] for e in prepared.event_ids()], now)
-        uow.intake.close_batch(batch_id)
+        uow.intake.close_batch(enterprise_id, batch_id)
         uow.commit()
         return decision.outcomes

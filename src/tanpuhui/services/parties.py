@@ -150,6 +150,9 @@ def _bind_part(
         missing = {e for e, _, _ in items} - known_enterprises
         if missing:
             raise NotFoundError(f"no enterprise {sorted(missing)[0]}")
+        nobody = uow.persons.missing(p for _, _, p in items)
+        if nobody:
+            raise NotFoundError(f"no person {sorted(nobody)[0]}")
         subjects_by_enterprise: dict[uuid.UUID, list[str]] = {}
         for e, s, _ in items:
             subjects_by_enterprise.setdefault(e, []).append(s)
@@ -240,7 +243,7 @@ def unbind_subject(
         existing = uow.bindings.find_active(enterprise_id, subject)
         if existing is None:
             raise NotFoundError(f"subject {subject} is not bound")
-        uow.bindings.end(existing.id, now)
+        uow.bindings.end(existing, now)
         audited(
             uow, ctx, actor, "binding.end", f"binding:{existing.id}",
             before={"enterprise": str(enterprise_id), "subject": subject,

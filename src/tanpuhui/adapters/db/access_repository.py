@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.domain.parties import Credential
+from tanpuhui.domain.shards import shard_of_digest
 
 
 class SqlAccess:
@@ -128,14 +129,19 @@ class SqlAccess:
     def add_person_token(self, digest: bytes, person_id: uuid.UUID, created_at: datetime) -> None:
         self.conn.execute(
             t.person_tokens.insert().values(
-                token_hash=digest, person_id=person_id, created_at=created_at
+                shard=shard_of_digest(digest),
+                token_hash=digest,
+                person_id=person_id,
+                created_at=created_at,
             )
         )
 
     def person_of_token(self, digest: bytes) -> uuid.UUID | None:
         p = t.person_tokens.c
         return self.conn.execute(
-            sa.select(p.person_id).where(p.token_hash == digest, p.revoked_at.is_(None))
+            sa.select(p.person_id).where(
+                p.shard == shard_of_digest(digest), p.token_hash == digest, p.revoked_at.is_(None)
+            )
         ).scalar_one_or_none()
 
     def add_binding_code(
@@ -143,8 +149,8 @@ class SqlAccess:
     ) -> None:
         self.conn.execute(
             t.binding_codes.insert().values(
-                code_hash=digest, person_id=person_id, created_at=created_at,
-                expires_at=expires_at,
+                shard=shard_of_digest(digest), code_hash=digest, person_id=person_id,
+                created_at=created_at, expires_at=expires_at,
             )
         )  # fmt: skip
 
@@ -156,7 +162,8 @@ class SqlAccess:
         expired, or used by someone else."""
         c = t.binding_codes.c
         row = self.conn.execute(
-            sa.select(c.person_id, c.expires_at, c.used_at, c.used_by).where(c.code_hash == digest)
+            sa.select(c.person_id, c.expires_at, c.used_at, c.used_by)
+            .where(c.shard == shard_of_digest(digest), c.code_hash == digest)
             .with_for_update()
         ).first()  # fmt: skip
         if row is None:
@@ -166,7 +173,8 @@ class SqlAccess:
         if row.expires_at <= now:
             return None
         self.conn.execute(
-            t.binding_codes.update().where(c.code_hash == digest)
+            t.binding_codes.update()
+            .where(c.shard == shard_of_digest(digest), c.code_hash == digest)
             .values(used_at=now, used_by=enterprise_id)
         )  # fmt: skip
         return row.person_id, True

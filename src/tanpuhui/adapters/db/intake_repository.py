@@ -457,6 +457,7 @@ class SqlIntake:
                 unkeyed.append({"index": o.position, "reason": o.reason, "message": o.message})
         self.conn.execute(
             t.batches.insert().values(
+                shard=shard_of_enterprise(enterprise_id),
                 id=batch_id,
                 enterprise_id=enterprise_id,
                 received_at=received_at,
@@ -467,23 +468,22 @@ class SqlIntake:
             )
         )
 
-    def close_batch(self, batch_id: uuid.UUID) -> int:
+    def close_batch(self, enterprise_id: uuid.UUID, batch_id: uuid.UUID) -> int:
         """Number the batch in its enterprise's commit order: the enterprise's `feed_heads`
         row is locked from here until commit, so its numbers follow commits. Only batches of
         the same enterprise wait here (and only for each other's commit). Call last."""
-        b = t.batches.c
-        enterprise_id = self.conn.execute(
-            sa.select(b.enterprise_id).where(b.id == batch_id)
-        ).scalar_one()
+        b, shard = t.batches.c, shard_of_enterprise(enterprise_id)
         seq = self.conn.execute(
             sa.text(
                 "INSERT INTO feed_heads (shard, enterprise_id, batch_seq) VALUES (:k, :e, 1) "
                 "ON CONFLICT (shard, enterprise_id) "
                 "DO UPDATE SET batch_seq = feed_heads.batch_seq + 1 RETURNING batch_seq"
             ).bindparams(sa.bindparam("e", type_=sa.Uuid)),
-            {"k": shard_of_enterprise(enterprise_id), "e": enterprise_id},
+            {"k": shard, "e": enterprise_id},
         ).scalar_one()
-        self.conn.execute(t.batches.update().where(b.id == batch_id).values(seq=seq))
+        self.conn.execute(
+            t.batches.update().where(b.shard == shard, b.id == batch_id).values(seq=seq)
+        )
         return int(seq)
 
     def apply_moves(

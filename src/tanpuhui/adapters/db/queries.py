@@ -20,6 +20,7 @@ from tanpuhui.adapters.db.bulk import any_of, chunks
 from tanpuhui.adapters.db.intake_repository import stored_outcome, stored_raw
 from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.settlement import held_message
+from tanpuhui.domain.shards import shard_of_enterprise
 from tanpuhui.services.ports import EventView, ReductionView
 
 _decode = msgspec.json.Decoder().decode
@@ -120,7 +121,11 @@ class SqlQueries:
         self, enterprise_id: uuid.UUID, after: tuple[int, uuid.UUID] | None, limit: int
     ) -> list[EventView]:
         b = t.batches.c
-        query = _event_query().where(b.enterprise_id == enterprise_id, b.seq.is_not(None))
+        query = _event_query().where(
+            b.shard == shard_of_enterprise(enterprise_id),
+            b.enterprise_id == enterprise_id,
+            b.seq.is_not(None),
+        )
         if after is not None:
             seq, last = after
             query = query.where(sa.or_(b.seq > seq, sa.and_(b.seq == seq, e.id > last)))
@@ -130,7 +135,11 @@ class SqlQueries:
     def batch_seq_of(self, enterprise_id: uuid.UUID, batch_id: uuid.UUID) -> int | None:
         b = t.batches.c
         seq = self.conn.execute(
-            sa.select(b.seq).where(b.id == batch_id, b.enterprise_id == enterprise_id)
+            sa.select(b.seq).where(
+                b.shard == shard_of_enterprise(enterprise_id),
+                b.id == batch_id,
+                b.enterprise_id == enterprise_id,
+            )
         ).scalar_one_or_none()
         return int(seq) if seq is not None else None
 

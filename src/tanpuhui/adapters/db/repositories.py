@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -13,10 +13,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
-from tanpuhui.adapters.db.bulk import any_of, insert_rows
+from tanpuhui.adapters.db.bulk import any_of, chunks, insert_rows
 from tanpuhui.adapters.methodology_files import methodology_from_content
 from tanpuhui.domain.methodology import Catalogue, DayMerge, Group, Methodology
 from tanpuhui.domain.parties import Binding, Enterprise, Person, Role
+from tanpuhui.domain.shards import shard_of_person, shard_of_subject
 from tanpuhui.services.ports import PublishedVersion, StoredCatalogue
 
 
@@ -64,79 +65,133 @@ class SqlPersons:
         self.conn = conn
 
     def add(self, person: Person) -> None:
-        self.conn.execute(t.persons.insert().values(id=person.id, created_at=person.created_at))
+        self.add_many([person])
 
     def add_many(self, persons: Sequence[Person]) -> None:
         insert_rows(
-            self.conn, t.persons, ("id", "created_at"), [(p.id, p.created_at) for p in persons]
+            self.conn,
+            t.persons,
+            ("shard", "id", "created_at"),
+            [(shard_of_person(p.id), p.id, p.created_at) for p in persons],
         )
 
     def find(self, person_id: uuid.UUID) -> Person | None:
-        row = self.conn.execute(sa.select(t.persons).where(t.persons.c.id == person_id)).first()
+        p = t.persons.c
+        row = self.conn.execute(
+            sa.select(t.persons).where(p.shard == shard_of_person(person_id), p.id == person_id)
+        ).first()
         return Person(row.id, row.created_at) if row else None
+
+    def missing(self, person_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of `person_ids` are no person (what a foreign key to `persons` checked before
+        rows about a person moved to other shards than the person's)."""
+        wanted = set(person_ids)
+        p = t.persons.c
+        found: set[uuid.UUID] = set()
+        for part in chunks(sorted(wanted), 2000):
+            found.update(
+                self.conn.execute(
+                    sa.select(p.id).where(
+                        any_of(self.conn, p.shard, sorted({shard_of_person(i) for i in part})),
+                        any_of(self.conn, p.id, part),
+                    )
+                ).scalars()
+            )
+        return wanted - found
 
 
 class SqlBindings:
+    """Bindings in their subject's shard; each also listed in its person's shard
+    (`person_bindings`), written in the same transaction."""
+
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
 
     def active_for(self, enterprise_id: uuid.UUID, subjects: Sequence[str]) -> dict[str, uuid.UUID]:
-        if not subjects:
-            return {}
         b = t.bindings.c
-        rows = self.conn.execute(
-            sa.select(b.subject, b.person_id).where(
-                b.enterprise_id == enterprise_id,
-                b.ended_at.is_(None),
-                any_of(self.conn, b.subject, subjects),
+        found: dict[str, uuid.UUID] = {}
+        for part in chunks(list(subjects), 5000):  # two parameters a subject on SQLite
+            shards = sorted({shard_of_subject(enterprise_id, s) for s in part})
+            rows = self.conn.execute(
+                sa.select(b.subject, b.person_id).where(
+                    any_of(self.conn, b.shard, shards),
+                    b.enterprise_id == enterprise_id,
+                    b.ended_at.is_(None),
+                    any_of(self.conn, b.subject, part),
+                )
             )
-        )
-        return {r.subject: r.person_id for r in rows}
+            found.update((r.subject, r.person_id) for r in rows)
+        return found
 
     def find_active(self, enterprise_id: uuid.UUID, subject: str) -> Binding | None:
         b = t.bindings.c
         row = self.conn.execute(
             sa.select(t.bindings).where(
-                b.enterprise_id == enterprise_id, b.subject == subject, b.ended_at.is_(None)
+                b.shard == shard_of_subject(enterprise_id, subject),
+                b.enterprise_id == enterprise_id,
+                b.subject == subject,
+                b.ended_at.is_(None),
             )
         ).first()
         return _binding(row) if row else None
 
     def add(self, binding: Binding) -> None:
-        self.conn.execute(
-            t.bindings.insert().values(
-                id=binding.id,
-                enterprise_id=binding.enterprise_id,
-                subject=binding.subject,
-                person_id=binding.person_id,
-                bound_at=binding.bound_at,
-                ended_at=binding.ended_at,
-            )
-        )
+        self.add_many([binding])
 
     def add_many(self, bindings: Sequence[Binding]) -> None:
+        if not bindings:
+            return
+        shards = [shard_of_subject(b.enterprise_id, b.subject) for b in bindings]
         insert_rows(
             self.conn,
             t.bindings,
-            ("id", "enterprise_id", "subject", "person_id", "bound_at", "ended_at"),
+            ("shard", "id", "enterprise_id", "subject", "person_id", "bound_at", "ended_at"),
             [
-                (b.id, b.enterprise_id, b.subject, b.person_id, b.bound_at, b.ended_at)
-                for b in bindings
+                (k, b.id, b.enterprise_id, b.subject, b.person_id, b.bound_at, b.ended_at)
+                for k, b in zip(shards, bindings, strict=True)
+            ],
+        )
+        insert_rows(
+            self.conn,
+            t.person_bindings,
+            ("shard", "person_id", "binding_id", "binding_shard", "bound_at"),
+            [
+                (shard_of_person(b.person_id), b.person_id, b.id, k, b.bound_at)
+                for k, b in zip(shards, bindings, strict=True)
             ],
         )
 
-    def end(self, binding_id: uuid.UUID, ended_at: datetime) -> None:
+    def end(self, binding: Binding, ended_at: datetime) -> None:
+        b = t.bindings.c
         self.conn.execute(
-            t.bindings.update().where(t.bindings.c.id == binding_id).values(ended_at=ended_at)
+            t.bindings.update()
+            .where(b.shard == shard_of_subject(binding.enterprise_id, binding.subject))
+            .where(b.id == binding.id)
+            .values(ended_at=ended_at)
         )
 
     def subjects_of(self, person_id: uuid.UUID) -> list[Binding]:
-        rows = self.conn.execute(
-            sa.select(t.bindings)
-            .where(t.bindings.c.person_id == person_id)
-            .order_by(t.bindings.c.bound_at)
-        )
-        return [_binding(r) for r in rows]
+        """A person's bindings, oldest first: their keys from the person's shard, then each
+        from its subject's shard by key."""
+        pb = t.person_bindings.c
+        keys = self.conn.execute(
+            sa.select(pb.binding_shard, pb.binding_id).where(
+                pb.shard == shard_of_person(person_id), pb.person_id == person_id
+            )
+        ).all()
+        if not keys:
+            return []
+        b = t.bindings.c
+        found: list[Binding] = []
+        for part in chunks(keys, 2000):
+            rows = self.conn.execute(
+                sa.select(t.bindings).where(
+                    any_of(self.conn, b.shard, sorted({k.binding_shard for k in part})),
+                    any_of(self.conn, b.id, [k.binding_id for k in part]),
+                )
+            )
+            found += [_binding(r) for r in rows]
+        return sorted(found, key=lambda x: (x.bound_at, str(x.id)))
 
 
 def _binding(row: sa.Row[Any]) -> Binding:

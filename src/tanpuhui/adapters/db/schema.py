@@ -55,29 +55,48 @@ enterprises = sa.Table(
 persons = sa.Table(
     "persons",
     metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),  # shard_of_person(id)
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     info={"distribution": "shard"},
 )
 
+#: A subject's binding lives in the shard of the subject (`shard_of_subject`, that of its
+#: pending account), so intake's subject → person lookup reads one shard. Its person is in
+#: another shard: persons are never deleted, and the services check the person exists (a
+#: foreign key across shards is what a distributed database cannot keep).
 bindings = sa.Table(
     "bindings",
     metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("enterprise_id", sa.Uuid, sa.ForeignKey("enterprises.id"), nullable=False),
     sa.Column("subject", sa.Text, nullable=False),
-    sa.Column("person_id", sa.Uuid, sa.ForeignKey("persons.id"), nullable=False),
+    sa.Column("person_id", sa.Uuid, nullable=False),
     sa.Column("bound_at", UTCDateTime, nullable=False),
     sa.Column("ended_at", UTCDateTime, nullable=True),
     sa.Index(
         "uq_bindings_active_subject",
+        "shard",
         "enterprise_id",
         "subject",
         unique=True,
         sqlite_where=sa.text("ended_at IS NULL"),
         postgresql_where=sa.text("ended_at IS NULL"),
     ),
-    sa.Index("ix_bindings_person_id", "person_id"),
+    info={"distribution": "shard"},
+)
+
+#: A person's bindings, in the person's shard: what a person's pages and `ledger show` list
+#: (the binding itself, with its end, is read from its subject's shard by key).
+person_bindings = sa.Table(
+    "person_bindings",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),  # shard_of_person(person_id)
+    sa.Column("person_id", sa.Uuid, primary_key=True),
+    sa.Column("binding_id", sa.Uuid, primary_key=True),
+    sa.Column("binding_shard", sa.SmallInteger, nullable=False),
+    sa.Column("bound_at", UTCDateTime, nullable=False),
     info={"distribution": "shard"},
 )
 
@@ -123,6 +142,7 @@ catalogue_revisions = sa.Table(
 batches = sa.Table(
     "batches",
     metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),  # the enterprise's shard
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("enterprise_id", sa.Uuid, sa.ForeignKey("enterprises.id"), nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
@@ -134,7 +154,9 @@ batches = sa.Table(
     # of the batch's transaction, so a reader following `seq` never skips a batch that
     # commits late (ids alone could).
     sa.Column("seq", sa.BigInteger, nullable=True),
-    sa.UniqueConstraint("enterprise_id", "seq"),
+    sa.UniqueConstraint("shard", "enterprise_id", "seq"),
+    # an event's batch, joined by id while events are not keyed by shard yet
+    sa.Index("ix_batches_id", "id"),
     info={"distribution": "shard"},
 )
 
@@ -483,11 +505,15 @@ rate_buckets = sa.Table(
     info={"distribution": "reference"},
 )
 
+#: A person's API tokens and binding codes are found by the digest of the secret alone, so they
+#: live in the digest's shard (`shard_of_digest`); their person is in another shard, and the
+#: services check it exists (as for bindings).
 person_tokens = sa.Table(
     "person_tokens",
     metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
     sa.Column("token_hash", sa.LargeBinary(32), primary_key=True),
-    sa.Column("person_id", sa.Uuid, sa.ForeignKey("persons.id"), nullable=False),
+    sa.Column("person_id", sa.Uuid, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
     info={"distribution": "shard"},
@@ -496,8 +522,9 @@ person_tokens = sa.Table(
 binding_codes = sa.Table(
     "binding_codes",
     metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
     sa.Column("code_hash", sa.LargeBinary(32), primary_key=True),
-    sa.Column("person_id", sa.Uuid, sa.ForeignKey("persons.id"), nullable=False),
+    sa.Column("person_id", sa.Uuid, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("used_at", UTCDateTime, nullable=True),

@@ -1,0 +1,200 @@
+"""Migration 0022 keys persons, their tokens and binding codes, bindings and batches by shard
+(issue 10 item 4). A database holding such rows from before is upgraded on both engines: every
+row gets the shard the code computes, is found again by the keyed lookups, a person's bindings
+are listed from the person's shard, and on PostgreSQL the tables then hash-partition with their
+rows."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tanpuhui.adapters.db import migrate
+from tanpuhui.adapters.db.embedded import create_database
+from tanpuhui.adapters.db.types import UTCDateTime
+from tanpuhui.adapters.system import FixedClock
+from tanpuhui.bootstrap import App, build, upgrade_database
+from tanpuhui.config import Settings
+from tanpuhui.domain.shards import (
+    shard_of_digest,
+    shard_of_enterprise,
+    shard_of_person,
+    shard_of_subject,
+)
+from tanpuhui.services.ledger import verify_ledger
+from tests.conftest import NOW
+from tests.db_fixtures import ENGINES
+
+BIKES, OTHER = uuid.UUID(int=0xB1CE5), uuid.UUID(int=0x07E4)
+ANN, BOB = uuid.uuid4(), uuid.uuid4()
+TOKEN, CODE = hashlib.sha256(b"token").digest(), hashlib.sha256(b"code").digest()
+BATCH = uuid.uuid4()
+B_ANN, B_OLD, B_BOB = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+
+def _t(name: str, *columns: sa.ColumnClause[object]) -> sa.TableClause:
+    return sa.table(name, *columns)
+
+
+ENTERPRISES = _t(
+    "enterprises",
+    sa.column("id", sa.Uuid),
+    sa.column("name", sa.Text),
+    sa.column("is_scene", sa.Boolean),
+    sa.column("is_platform", sa.Boolean),
+    sa.column("created_at", UTCDateTime),
+)
+PERSONS = _t("persons", sa.column("id", sa.Uuid), sa.column("created_at", UTCDateTime))
+BINDINGS = _t(
+    "bindings",
+    sa.column("id", sa.Uuid),
+    sa.column("enterprise_id", sa.Uuid),
+    sa.column("subject", sa.Text),
+    sa.column("person_id", sa.Uuid),
+    sa.column("bound_at", UTCDateTime),
+    sa.column("ended_at", UTCDateTime),
+)
+TOKENS = _t(
+    "person_tokens",
+    sa.column("token_hash", sa.LargeBinary),
+    sa.column("person_id", sa.Uuid),
+    sa.column("created_at", UTCDateTime),
+)
+CODES = _t(
+    "binding_codes",
+    sa.column("code_hash", sa.LargeBinary),
+    sa.column("person_id", sa.Uuid),
+    sa.column("created_at", UTCDateTime),
+    sa.column("expires_at", UTCDateTime),
+)
+BATCHES = _t(
+    "batches",
+    sa.column("id", sa.Uuid),
+    sa.column("enterprise_id", sa.Uuid),
+    sa.column("received_at", UTCDateTime),
+    sa.column("source", sa.Text),
+    sa.column("event_count", sa.Integer),
+    sa.column("counts", sa.Text),
+    sa.column("seq", sa.BigInteger),
+)
+
+
+@pytest.fixture(params=ENGINES)
+def old_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the engine, not from the (already migrated) template."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    server = request.getfixturevalue("pg_server")
+    name = f"old_{uuid.uuid4().hex[:12]}"
+    url = create_database(server, name)
+    yield url
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _fill_at_0021(url: str) -> None:
+    engine = sa.create_engine(url)
+    migrate.upgrade(engine, "0021")
+    day = timedelta(days=1)
+    with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+        conn.execute(
+            ENTERPRISES.insert(),
+            [
+                {"id": e, "name": n, "is_scene": True, "is_platform": False, "created_at": NOW}
+                for e, n in ((BIKES, "Bikes"), (OTHER, "Metro"))
+            ],
+        )
+        conn.execute(PERSONS.insert(), [{"id": p, "created_at": NOW} for p in (ANN, BOB)])
+        conn.execute(
+            BINDINGS.insert(),
+            [
+                {"id": B_OLD, "enterprise_id": BIKES, "subject": "u-1", "person_id": ANN,
+                 "bound_at": NOW - 2 * day, "ended_at": NOW - day},
+                {"id": B_ANN, "enterprise_id": OTHER, "subject": "u-1", "person_id": ANN,
+                 "bound_at": NOW - day, "ended_at": None},
+                {"id": B_BOB, "enterprise_id": BIKES, "subject": "u-1", "person_id": BOB,
+                 "bound_at": NOW, "ended_at": None},
+            ],
+        )  # fmt: skip
+        conn.execute(TOKENS.insert(), [{"token_hash": TOKEN, "person_id": ANN, "created_at": NOW}])
+        conn.execute(
+            CODES.insert(),
+            [{"code_hash": CODE, "person_id": BOB, "created_at": NOW, "expires_at": NOW + day}],
+        )
+        conn.execute(
+            BATCHES.insert(),
+            [{"id": BATCH, "enterprise_id": BIKES, "received_at": NOW, "source": "api",
+              "event_count": 0, "counts": "{}", "seq": 7}],
+        )  # fmt: skip
+    engine.dispose()
+
+
+def test_an_older_database_keeps_its_persons_secrets_bindings_and_batches(old_url: str) -> None:
+    _fill_at_0021(old_url)
+    app: App = build(Settings(database_url=old_url), clock=FixedClock(NOW))
+    try:
+        upgrade_database(app)
+        _check(app)
+        if app.engine.dialect.name == "postgresql":
+            converted = migrate.partition_shard_tables(app.engine, 4)
+            assert {"persons", "bindings", "person_bindings", "person_tokens"} <= set(converted)
+            assert {"binding_codes", "batches"} <= set(converted)
+            _check(app)
+    finally:
+        app.close()
+
+
+def _check(app: App) -> None:
+    with app.engine.connect() as conn:
+        shards = {
+            (r.tbl, str(r.k)): r.shard
+            for r in conn.execute(
+                sa.text(
+                    "SELECT 'p' AS tbl, id AS k, shard FROM persons "
+                    "UNION ALL SELECT 'b', id, shard FROM bindings "
+                    "UNION ALL SELECT 'x', id, shard FROM batches"
+                ).columns(k=sa.Uuid)
+            )
+        }
+        secrets = {
+            bytes(r[0]): r[1]
+            for r in conn.exec_driver_sql(
+                "SELECT token_hash, shard FROM person_tokens "
+                "UNION ALL SELECT code_hash, shard FROM binding_codes"
+            )
+        }
+    assert shards == {
+        ("p", str(ANN)): shard_of_person(ANN),
+        ("p", str(BOB)): shard_of_person(BOB),
+        ("b", str(B_OLD)): shard_of_subject(BIKES, "u-1"),
+        ("b", str(B_ANN)): shard_of_subject(OTHER, "u-1"),
+        ("b", str(B_BOB)): shard_of_subject(BIKES, "u-1"),
+        ("x", str(BATCH)): shard_of_enterprise(BIKES),
+    }
+    assert secrets == {TOKEN: shard_of_digest(TOKEN), CODE: shard_of_digest(CODE)}
+    with app.ctx.uow(write=False) as uow:
+        assert uow.persons.find(ANN) is not None and uow.persons.find(BOB) is not None
+        assert uow.persons.missing([ANN, BOB, uuid.UUID(int=1)]) == {uuid.UUID(int=1)}
+        assert uow.bindings.active_for(BIKES, ["u-1", "u-2"]) == {"u-1": BOB}
+        assert uow.bindings.active_for(OTHER, ["u-1"]) == {"u-1": ANN}
+        assert [b.id for b in uow.bindings.subjects_of(ANN)] == [B_OLD, B_ANN]
+        assert [b.id for b in uow.bindings.subjects_of(BOB)] == [B_BOB]
+        assert uow.access.person_of_token(TOKEN) == ANN
+        assert uow.queries.batch_seq_of(BIKES, BATCH) == 7
+        assert uow.queries.batch_seq_of(OTHER, BATCH) is None
+    with app.ctx.uow() as uow:
+        assert uow.access.redeem_binding_code(CODE, BIKES, NOW) == (BOB, True)
+        assert uow.access.redeem_binding_code(CODE, BIKES, NOW) == (BOB, False)
+        uow.rollback()
+    assert verify_ledger(app.ctx) == []
