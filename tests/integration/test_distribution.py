@@ -43,14 +43,11 @@ from tests.db_fixtures import PG_PARTITIONS
 #: to key each is in docs/scaling.md ("Keys not yet sharded"). Shrink it, never grow it: a new
 #: table must follow the rules from its first migration.
 NOT_YET_KEYED = {
-    # idempotency key (enterprise_id, event_id) while the holder's shard changes at binding:
-    # needs the `event_keys` table distributed by the enterprise's shard (docs/scaling.md)
+    # the reductions: two platform-wide unique keys (enterprise_id, event_id) and the active
+    # evidence fingerprint, read by a holder that changes at binding — needs the `claims` and
+    # `evidence_keys` companion tables and ids derived from the idempotency key
+    # (docs/scaling.md, "Keys not yet sharded")
     "events",
-    # day claims held until settled: idempotent by (enterprise_id, event_id), like events
-    "provisional_claims",
-    # re-quantifications: idempotent by (reduction_id, to_methodology_id), the reduction's
-    # holder shard is not in the row
-    "corrections",
 }
 
 

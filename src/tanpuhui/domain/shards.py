@@ -54,6 +54,12 @@ def shard_of_subject(enterprise_id: uuid.UUID, subject: str, shards: int = SHARD
     return shard_of_account(f"pending:{enterprise_id}:{subject}", shards)
 
 
+def shard_of_reduction(reduction_id: uuid.UUID, shards: int = SHARD_COUNT) -> int:
+    """The shard of rows about one reduction found by its id alone (its re-quantifications):
+    a hash of the id, so whoever holds the id knows the shard."""
+    return shard_of_account(f"reduction:{reduction_id}", shards)
+
+
 def shard_of_digest(digest: bytes, shards: int = SHARD_COUNT) -> int:
     """The shard of a row found by the digest of a secret alone (a person's token, a binding
     code): the digest's own first 8 bytes modulo S, so the lookup reads one shard without

@@ -239,7 +239,9 @@ def _settle_once(
         award_in(uow, ctx, credits_of(decision.records), now)
         uow.settlement.hold(enterprise_id, decision.held, now, ctx.ids.new)
         if settling is not None:
-            uow.settlement.mark_settled([settling[e] for e in prepared.event_ids()], now)
+            uow.settlement.mark_settled(
+                enterprise_id, [settling[e] for e in prepared.event_ids()], now
+            )
         uow.intake.close_batch(enterprise_id, batch_id)
         uow.commit()
         return decision.outcomes

@@ -17,10 +17,11 @@ from tanpuhui.adapters.db.bulk import any_of, chunks, insert_rows
 from tanpuhui.adapters.db.intake_repository import trace_json
 from tanpuhui.domain.events import BehaviourEvent, Evidence
 from tanpuhui.domain.requantify import Correction, RequantifyPlan, StoredReduction
+from tanpuhui.domain.shards import shard_of_reduction
 
 e = t.events.c
 CORRECTION_COLUMNS = (
-    "id", "reduction_id", "from_methodology_id", "to_methodology_id", "before_grams",
+    "shard", "id", "reduction_id", "from_methodology_id", "to_methodology_id", "before_grams",
     "after_grams", "shortfall_grams", "trace", "entry_id", "created_at",
 )  # fmt: skip
 
@@ -112,8 +113,8 @@ def _row(
     entry_id: uuid.UUID | None, now: datetime,
 ) -> tuple[Any, ...]:  # fmt: skip
     return (
-        cid, c.reduction_id, from_id, to_id, c.before, c.after, c.shortfall,
-        trace_json(c.quantification), entry_id if c.delta else None, now,
+        shard_of_reduction(c.reduction_id), cid, c.reduction_id, from_id, to_id, c.before,
+        c.after, c.shortfall, trace_json(c.quantification), entry_id if c.delta else None, now,
     )  # fmt: skip
 
 

@@ -99,7 +99,10 @@ class SqlQueries:
         p = t.provisional_claims.c
         r = self.conn.execute(
             sa.select(t.provisional_claims).where(
-                p.enterprise_id == enterprise_id, p.event_id == event_id, p.settled_at.is_(None)
+                p.shard == shard_of_enterprise(enterprise_id),
+                p.enterprise_id == enterprise_id,
+                p.event_id == event_id,
+                p.settled_at.is_(None),
             )
         ).first()
         if r is None:

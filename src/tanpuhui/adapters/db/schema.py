@@ -434,6 +434,8 @@ issuer_grants = sa.Table(
 provisional_claims = sa.Table(
     "provisional_claims",
     metadata,
+    # the enterprise's shard: replays of an enterprise's held event ids are answered from it
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("enterprise_id", sa.Uuid, sa.ForeignKey("enterprises.id"), nullable=False),
     sa.Column("event_id", sa.Text, nullable=False),
@@ -450,7 +452,7 @@ provisional_claims = sa.Table(
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Column("closes_at", UTCDateTime, nullable=False),
     sa.Column("settled_at", UTCDateTime, nullable=True),
-    sa.UniqueConstraint("enterprise_id", "event_id"),
+    sa.UniqueConstraint("shard", "enterprise_id", "event_id"),
     sa.Index("ix_provisional_claims_closes_at", "closes_at"),
     info={"distribution": "shard"},
 )
@@ -535,6 +537,8 @@ binding_codes = sa.Table(
 corrections = sa.Table(
     "corrections",
     metadata,
+    # the reduction's shard (`shard_of_reduction`: a hash of its id, known to every reader)
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("reduction_id", sa.Uuid, nullable=False),
     sa.Column("from_methodology_id", sa.Uuid, nullable=False),
@@ -546,7 +550,9 @@ corrections = sa.Table(
     sa.Column("entry_id", sa.Uuid, nullable=True),  # in ledger_entries (any shard)
     sa.Column("created_at", UTCDateTime, nullable=False),
     # re-quantifying one reduction to one version happens once: the idempotency key
-    sa.UniqueConstraint("reduction_id", "to_methodology_id"),
+    sa.UniqueConstraint("shard", "reduction_id", "to_methodology_id"),
+    # a reduction's current correction, joined by id while events are not keyed by shard yet
+    sa.Index("ix_corrections_reduction_id", "reduction_id"),
     sa.CheckConstraint(
         "after_grams >= 0 AND before_grams >= 0 AND shortfall_grams >= 0", name="grams_valid"
     ),

@@ -18,6 +18,7 @@ from tanpuhui.adapters.db.intake_repository import quantities_json
 from tanpuhui.domain.events import BehaviourEvent, Evidence
 from tanpuhui.domain.intake import Held, Outcome, OutcomeKind, StoredOutcome
 from tanpuhui.domain.settlement import held_message
+from tanpuhui.domain.shards import shard_of_enterprise
 from tanpuhui.services.ports import HeldClaim
 
 p = t.provisional_claims.c
@@ -36,10 +37,12 @@ class SqlSettlement:
     ) -> None:
         if not held:
             return
+        shard = shard_of_enterprise(enterprise_id)
         self.conn.execute(
             t.provisional_claims.insert(),
             [
                 {
+                    "shard": shard,
                     "id": new_id(),
                     "enterprise_id": enterprise_id,
                     "event_id": c.event.event_id,
@@ -67,6 +70,7 @@ class SqlSettlement:
         query = sa.select(
             p.event_id, p.payload_hash, p.methodology, p.closes_at, p.evidence_issuer
         ).where(
+            p.shard == shard_of_enterprise(enterprise_id),
             p.enterprise_id == enterprise_id,
             p.settled_at.is_(None),
             any_of(self.conn, p.event_id, list(event_ids)),
@@ -94,6 +98,7 @@ class SqlSettlement:
             .limit(limit)
         )
         if enterprise_id is not None:
+            query = query.where(p.shard == shard_of_enterprise(enterprise_id))
             query = query.where(p.enterprise_id == enterprise_id)
         return [_held(r) for r in self.conn.execute(query)]
 
@@ -113,10 +118,14 @@ class SqlSettlement:
         )
         return [_held(r) for r in self.conn.execute(query)]
 
-    def mark_settled(self, ids: Sequence[uuid.UUID], now: datetime) -> None:
+    def mark_settled(
+        self, enterprise_id: uuid.UUID, ids: Sequence[uuid.UUID], now: datetime
+    ) -> None:
+        """Mark an enterprise's held claims settled (they answer replays no longer)."""
         if ids:
             self.conn.execute(
                 t.provisional_claims.update()
+                .where(p.shard == shard_of_enterprise(enterprise_id))
                 .where(any_of(self.conn, p.id, list(ids)))
                 .values(settled_at=now)
             )

@@ -1,8 +1,8 @@
-"""Migration 0022 keys persons, their tokens and binding codes, bindings and batches by shard
-(issue 10 item 4). A database holding such rows from before is upgraded on both engines: every
-row gets the shard the code computes, is found again by the keyed lookups, a person's bindings
-are listed from the person's shard, and on PostgreSQL the tables then hash-partition with their
-rows."""
+"""Migration 0022 keys persons, their tokens and binding codes, bindings, batches, held day
+claims and corrections by shard (issue 10 item 4). A database holding such rows from before is
+upgraded on both engines: every row gets the shard the code computes, is found again by the
+keyed lookups, a person's bindings are listed from the person's shard, corrections stay
+immutable, and on PostgreSQL the tables then hash-partition with their rows."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from tanpuhui.domain.shards import (
     shard_of_digest,
     shard_of_enterprise,
     shard_of_person,
+    shard_of_reduction,
     shard_of_subject,
 )
 from tanpuhui.services.ledger import verify_ledger
@@ -36,6 +37,7 @@ ANN, BOB = uuid.uuid4(), uuid.uuid4()
 TOKEN, CODE = hashlib.sha256(b"token").digest(), hashlib.sha256(b"code").digest()
 BATCH = uuid.uuid4()
 B_ANN, B_OLD, B_BOB = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+HELD, CORRECTION, REDUCTION = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 
 
 def _t(name: str, *columns: sa.ColumnClause[object]) -> sa.TableClause:
@@ -82,6 +84,23 @@ BATCHES = _t(
     sa.column("event_count", sa.Integer),
     sa.column("counts", sa.Text),
     sa.column("seq", sa.BigInteger),
+)
+
+HELD_CLAIMS = _t(
+    "provisional_claims",
+    *(sa.column(n, sa.Uuid) for n in ("id", "enterprise_id")),
+    *(sa.column(n, sa.Text) for n in ("event_id", "subject", "behaviour", "region")),
+    *(sa.column(n, sa.Text) for n in ("quantities", "methodology")),
+    sa.column("payload_hash", sa.LargeBinary),
+    *(sa.column(n, UTCDateTime) for n in ("started_at", "ended_at", "received_at", "closes_at")),
+)
+CORRECTIONS = _t(
+    "corrections",
+    *(sa.column(n, sa.Uuid) for n in ("id", "reduction_id", "from_methodology_id")),
+    sa.column("to_methodology_id", sa.Uuid),
+    *(sa.column(n, sa.BigInteger) for n in ("before_grams", "after_grams", "shortfall_grams")),
+    sa.column("trace", sa.Text),
+    sa.column("created_at", UTCDateTime),
 )
 
 
@@ -137,10 +156,23 @@ def _fill_at_0021(url: str) -> None:
             [{"id": BATCH, "enterprise_id": BIKES, "received_at": NOW, "source": "api",
               "event_count": 0, "counts": "{}", "seq": 7}],
         )  # fmt: skip
+        conn.execute(
+            HELD_CLAIMS.insert(),
+            [{"id": HELD, "enterprise_id": BIKES, "event_id": "d-1", "subject": "u-1",
+              "behaviour": "walking", "region": "510500", "quantities": '{"steps": "9000"}',
+              "methodology": "walking@1", "payload_hash": bytes(16), "started_at": NOW - day,
+              "ended_at": NOW, "received_at": NOW, "closes_at": NOW + day}],
+        )  # fmt: skip
+        conn.execute(
+            CORRECTIONS.insert(),
+            [{"id": CORRECTION, "reduction_id": REDUCTION, "from_methodology_id": uuid.uuid4(),
+              "to_methodology_id": uuid.uuid4(), "before_grams": 80, "after_grams": 70,
+              "shortfall_grams": 0, "trace": "{}", "created_at": NOW}],
+        )  # fmt: skip
     engine.dispose()
 
 
-def test_an_older_database_keeps_its_persons_secrets_bindings_and_batches(old_url: str) -> None:
+def test_an_older_database_keeps_its_rows_under_the_new_keys(old_url: str) -> None:
     _fill_at_0021(old_url)
     app: App = build(Settings(database_url=old_url), clock=FixedClock(NOW))
     try:
@@ -149,7 +181,9 @@ def test_an_older_database_keeps_its_persons_secrets_bindings_and_batches(old_ur
         if app.engine.dialect.name == "postgresql":
             converted = migrate.partition_shard_tables(app.engine, 4)
             assert {"persons", "bindings", "person_bindings", "person_tokens"} <= set(converted)
-            assert {"binding_codes", "batches"} <= set(converted)
+            assert {"binding_codes", "batches", "provisional_claims", "corrections"} <= set(
+                converted
+            )
             _check(app)
     finally:
         app.close()
@@ -163,7 +197,9 @@ def _check(app: App) -> None:
                 sa.text(
                     "SELECT 'p' AS tbl, id AS k, shard FROM persons "
                     "UNION ALL SELECT 'b', id, shard FROM bindings "
-                    "UNION ALL SELECT 'x', id, shard FROM batches"
+                    "UNION ALL SELECT 'x', id, shard FROM batches "
+                    "UNION ALL SELECT 'h', id, shard FROM provisional_claims "
+                    "UNION ALL SELECT 'c', id, shard FROM corrections"
                 ).columns(k=sa.Uuid)
             )
         }
@@ -181,6 +217,8 @@ def _check(app: App) -> None:
         ("b", str(B_ANN)): shard_of_subject(OTHER, "u-1"),
         ("b", str(B_BOB)): shard_of_subject(BIKES, "u-1"),
         ("x", str(BATCH)): shard_of_enterprise(BIKES),
+        ("h", str(HELD)): shard_of_enterprise(BIKES),
+        ("c", str(CORRECTION)): shard_of_reduction(REDUCTION),
     }
     assert secrets == {TOKEN: shard_of_digest(TOKEN), CODE: shard_of_digest(CODE)}
     with app.ctx.uow(write=False) as uow:
@@ -193,8 +231,19 @@ def _check(app: App) -> None:
         assert uow.access.person_of_token(TOKEN) == ANN
         assert uow.queries.batch_seq_of(BIKES, BATCH) == 7
         assert uow.queries.batch_seq_of(OTHER, BATCH) is None
+        assert set(uow.settlement.held_outcomes(BIKES, ["d-1", "d-2"])) == {"d-1"}
+        assert uow.settlement.held_outcomes(OTHER, ["d-1"]) == {}
+        assert [h.id for h in uow.settlement.due(NOW + 2 * timedelta(days=1), None, 10)] == [HELD]
     with app.ctx.uow() as uow:
         assert uow.access.redeem_binding_code(CODE, BIKES, NOW) == (BOB, True)
         assert uow.access.redeem_binding_code(CODE, BIKES, NOW) == (BOB, False)
+        uow.settlement.mark_settled(BIKES, [HELD], NOW)
+        assert uow.settlement.held_outcomes(BIKES, ["d-1"]) == {}
         uow.rollback()
-    assert verify_ledger(app.ctx) == []
+    for statement in ("UPDATE corrections SET after_grams = 0", "DELETE FROM corrections"):
+        with pytest.raises(sa.exc.DBAPIError, match="immutable"), app.engine.begin() as conn:
+            conn.exec_driver_sql(statement)
+    # the correction row made up above names no published version: `ledger verify` still
+    # reads it after the migration, and finds that and nothing else
+    found = verify_ledger(app.ctx)
+    assert [(v.code, v.subject) for v in found] == [("untraceable_credit", str(REDUCTION))]

@@ -1,5 +1,6 @@
 """Keys ready for a distributed PostgreSQL (issue 10 item 4): persons, their secrets, their
-bindings and the enterprises' batches carry `shard` in their primary and unique keys.
+bindings, the enterprises' batches and held day claims, and re-quantifications carry `shard`
+in their primary and unique keys.
 
 - `persons` (shard of the person, id);
 - `person_tokens`, `binding_codes` (shard of the secret's digest, digest): they are looked up
@@ -9,7 +10,11 @@ bindings and the enterprises' batches carry `shard` in their primary and unique 
   `person_bindings` (shard of the person, person, binding) lists a person's bindings in the
   person's shard;
 - `batches` (shard of the enterprise, id), numbered per (shard, enterprise, seq) as its
-  `feed_heads` row already is.
+  `feed_heads` row already is;
+- `provisional_claims` (shard of the enterprise, id), idempotent per (shard, enterprise,
+  event id): replays of an enterprise's held event ids are answered from its shard;
+- `corrections` (shard of the reduction — a hash of its id — , id), one per (shard,
+  reduction, target version); its immutability triggers are kept (re-created on SQLite).
 
 A token, a code or a binding lives in another shard than its person, so their foreign keys to
 `persons` go (a distributed database cannot keep a key across shards): persons are never
@@ -89,7 +94,32 @@ KEYED = {
         _pg_hashed("'enterprise:' || enterprise_id::text"),
         "tanpuhui_shard_of_text('enterprise:' || tanpuhui_uuid(enterprise_id))",
     ),
+    "provisional_claims": (
+        "id",
+        _pg_hashed("'enterprise:' || enterprise_id::text"),
+        "tanpuhui_shard_of_text('enterprise:' || tanpuhui_uuid(enterprise_id))",
+    ),
+    "corrections": (
+        "id",
+        _pg_hashed("'reduction:' || reduction_id::text"),
+        "tanpuhui_shard_of_text('reduction:' || tanpuhui_uuid(reduction_id))",
+    ),
 }
+#: unique keys that gain `shard` in front: table → (old name, new name, columns after shard)
+UNIQUES = {
+    "batches": ("uq_batches_enterprise_id_seq", "uq_batches_shard_enterprise_id_seq",
+                "enterprise_id, seq"),
+    "provisional_claims": ("uq_provisional_claims_enterprise_id_event_id",
+                           "uq_provisional_claims_shard_enterprise_id_event_id",
+                           "enterprise_id, event_id"),
+    "corrections": ("uq_corrections_reduction_id_to_methodology_id",
+                    "uq_corrections_shard_reduction_id_to_methodology_id",
+                    "reduction_id, to_methodology_id"),
+}  # fmt: skip
+CORRECTIONS_IMMUTABLE = (
+    "CREATE TRIGGER trg_corrections_immutable_{v} BEFORE {verb} ON corrections "
+    "BEGIN SELECT RAISE(ABORT, 'corrections are immutable'); END"
+)
 PERSON_OF_BINDING = {
     "postgresql": _pg_hashed("'person:' || person_id::text"),
     "sqlite": "tanpuhui_shard_of_text('person:' || tanpuhui_uuid(person_id))",
@@ -122,10 +152,19 @@ def _postgresql() -> None:
         op.execute(f"ALTER TABLE {child} DROP CONSTRAINT fk_{child}_person_id_persons")
     for table, (key, shard_sql, _) in KEYED.items():
         op.execute(f"ALTER TABLE {table} ADD COLUMN shard SMALLINT")
+        if table == "corrections":  # immutable rows: the new column is filled, nothing else
+            op.execute("ALTER TABLE corrections DISABLE TRIGGER trg_corrections_immutable")
         op.execute(f"UPDATE {table} SET shard = {shard_sql}")
+        if table == "corrections":
+            op.execute("ALTER TABLE corrections ENABLE TRIGGER trg_corrections_immutable")
         op.execute(
             f"ALTER TABLE {table} ALTER COLUMN shard SET NOT NULL, "
             f"DROP CONSTRAINT pk_{table}, ADD CONSTRAINT pk_{table} PRIMARY KEY (shard, {key})"
+        )
+    for table, (old, new, columns) in UNIQUES.items():
+        op.execute(
+            f"ALTER TABLE {table} DROP CONSTRAINT {old}, "
+            f"ADD CONSTRAINT {new} UNIQUE (shard, {columns})"
         )
     op.execute("DROP INDEX ix_bindings_person_id")
     op.execute("DROP INDEX uq_bindings_active_subject")
@@ -133,11 +172,8 @@ def _postgresql() -> None:
         "CREATE UNIQUE INDEX uq_bindings_active_subject ON bindings (shard, enterprise_id, "
         "subject) WHERE ended_at IS NULL"
     )
-    op.execute(
-        "ALTER TABLE batches DROP CONSTRAINT uq_batches_enterprise_id_seq, "
-        "ADD CONSTRAINT uq_batches_shard_enterprise_id_seq UNIQUE (shard, enterprise_id, seq)"
-    )
     op.execute("CREATE INDEX ix_batches_id ON batches (id)")
+    op.execute("CREATE INDEX ix_corrections_reduction_id ON corrections (reduction_id)")
 
 
 def _sqlite_uuid(value: Any) -> str | None:
@@ -204,7 +240,56 @@ def _sqlite() -> None:
                 "shard", "enterprise_id", "seq", name="uq_batches_shard_enterprise_id_seq"
             ),
         ],
-    }
+        "provisional_claims": [
+            sa.Column("id", sa.Uuid(), nullable=False),
+            sa.Column("enterprise_id", sa.Uuid(), nullable=False),
+            sa.Column("event_id", sa.Text(), nullable=False),
+            sa.Column("payload_hash", sa.LargeBinary(16), nullable=False),
+            sa.Column("subject", sa.Text(), nullable=False),
+            sa.Column("behaviour", sa.Text(), nullable=False),
+            sa.Column("started_at", UTCDateTime(), nullable=False),
+            sa.Column("ended_at", UTCDateTime(), nullable=False),
+            sa.Column("region", sa.Text(), nullable=False),
+            sa.Column("quantities", sa.Text(), nullable=False),
+            sa.Column("evidence_ref", sa.Text(), nullable=True),
+            sa.Column("evidence_issuer", sa.Text(), nullable=True),
+            sa.Column("methodology", sa.Text(), nullable=False),
+            sa.Column("received_at", UTCDateTime(), nullable=False),
+            sa.Column("closes_at", UTCDateTime(), nullable=False),
+            sa.Column("settled_at", UTCDateTime(), nullable=True),
+            sa.ForeignKeyConstraint(
+                ["enterprise_id"],
+                ["enterprises.id"],
+                name="fk_provisional_claims_enterprise_id_enterprises",
+            ),
+            sa.PrimaryKeyConstraint("shard", "id", name="pk_provisional_claims"),
+            sa.UniqueConstraint(
+                "shard", "enterprise_id", "event_id",
+                name="uq_provisional_claims_shard_enterprise_id_event_id",
+            ),
+        ],
+        "corrections": [
+            sa.Column("id", sa.Uuid(), nullable=False),
+            sa.Column("reduction_id", sa.Uuid(), nullable=False),
+            sa.Column("from_methodology_id", sa.Uuid(), nullable=False),
+            sa.Column("to_methodology_id", sa.Uuid(), nullable=False),
+            sa.Column("before_grams", sa.BigInteger(), nullable=False),
+            sa.Column("after_grams", sa.BigInteger(), nullable=False),
+            sa.Column("shortfall_grams", sa.BigInteger(), nullable=False),
+            sa.Column("trace", sa.Text(), nullable=False),
+            sa.Column("entry_id", sa.Uuid(), nullable=True),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+            sa.CheckConstraint(
+                "after_grams >= 0 AND before_grams >= 0 AND shortfall_grams >= 0",
+                name="ck_corrections_grams_valid",
+            ),
+            sa.PrimaryKeyConstraint("shard", "id", name="pk_corrections"),
+            sa.UniqueConstraint(
+                "shard", "reduction_id", "to_methodology_id",
+                name="uq_corrections_shard_reduction_id_to_methodology_id",
+            ),
+        ],
+    }  # fmt: skip
     for table, parts in new_tables.items():
         shard_sql = KEYED[table][2]
         columns = [p.name for p in parts if isinstance(p, sa.Column)]
@@ -217,7 +302,10 @@ def _sqlite() -> None:
             f"FROM {table}"
         )
     # children first: the old persons table is referenced by the old bindings, tokens, codes
-    for table in ("bindings", "person_tokens", "binding_codes", "persons", "batches"):
+    for table in (
+        "bindings", "person_tokens", "binding_codes", "persons", "batches", "provisional_claims",
+        "corrections",
+    ):  # fmt: skip
         op.drop_table(table)
     for table in new_tables:
         op.rename_table(f"{table}__keyed", table)
@@ -229,6 +317,10 @@ def _sqlite() -> None:
         sqlite_where=sa.text("ended_at IS NULL"),
     )
     op.create_index("ix_batches_id", "batches", ["id"])
+    op.create_index("ix_provisional_claims_closes_at", "provisional_claims", ["closes_at"])
+    op.create_index("ix_corrections_reduction_id", "corrections", ["reduction_id"])
+    for verb in ("UPDATE", "DELETE"):  # dropped with the old table
+        op.execute(CORRECTIONS_IMMUTABLE.format(v=verb[0].lower(), verb=verb))
 
 
 def downgrade() -> None:
