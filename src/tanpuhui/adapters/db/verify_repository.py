@@ -51,7 +51,14 @@ from tanpuhui.domain.log_checks import (
     replay_shard,
 )
 from tanpuhui.domain.methodology import Catalogue
-from tanpuhui.domain.shards import shard_of_account
+from tanpuhui.domain.shards import (
+    shard_of_account,
+    shard_of_digest,
+    shard_of_enterprise,
+    shard_of_person,
+    shard_of_reduction,
+    shard_of_subject,
+)
 
 ENTRY_CHUNK = 200
 _decode = msgspec.json.Decoder().decode
@@ -75,6 +82,8 @@ class SqlVerify:
             {k: v for k, v in computed.items() if v != 0},
         )
         yield from self._misplaced_balances()
+        yield from self._misplaced_rows()
+        yield from self._bindings()
         yield from self._logs(notes)
         yield from self._queue()
         yield from self._reduction_lines()
@@ -180,6 +189,60 @@ class SqlVerify:
             ):
                 yield Violation(
                     1, "balance_mismatch", r.account, f"a balance row sits in shard {r.shard}"
+                )
+
+    def _misplaced_rows(self) -> Iterator[Violation]:
+        """Rows found by their key sit in the shard that key names (a row elsewhere is one the
+        keyed lookups never see: a binding intake misses, a held claim a replay re-holds)."""
+        placed: list[tuple[sa.Table, Any]] = [
+            (t.persons, lambda r: (str(r.id), shard_of_person(r.id))),
+            (t.bindings, lambda r: (str(r.id), shard_of_subject(r.enterprise_id, r.subject))),
+            (t.person_bindings, lambda r: (str(r.binding_id), shard_of_person(r.person_id))),
+            (t.person_tokens, lambda r: (r.token_hash.hex()[:16], shard_of_digest(r.token_hash))),
+            (t.binding_codes, lambda r: (r.code_hash.hex()[:16], shard_of_digest(r.code_hash))),
+            (t.batches, lambda r: (str(r.id), shard_of_enterprise(r.enterprise_id))),
+            (t.provisional_claims, lambda r: (str(r.id), shard_of_enterprise(r.enterprise_id))),
+            (t.corrections, lambda r: (str(r.id), shard_of_reduction(r.reduction_id))),
+        ]
+        for table, where in placed:
+            keys = [c for c in table.primary_key.columns if c.name != "shard"]
+            needed = {"enterprise_id", "subject", "person_id", "reduction_id"} & set(table.c.keys())
+            columns = [table.c.shard, *keys, *(table.c[n] for n in sorted(needed))]
+            rows = self.conn.execution_options(yield_per=5000).execute(sa.select(*columns))
+            for r in rows:
+                subject, shard = where(r)
+                if r.shard != shard:
+                    yield Violation(
+                        3, "misplaced_row", subject,
+                        f"a {table.name} row sits in shard {r.shard}, its key's is {shard}",
+                    )  # fmt: skip
+
+    def _bindings(self) -> Iterator[Violation]:
+        """Every binding is listed in its person's shard and nothing else is; a binding, token
+        or binding code names a person who exists (what foreign keys checked while these
+        rows lived with their person)."""
+        b, pb = t.bindings.c, t.person_bindings.c
+        same = sa.and_(
+            pb.binding_id == b.id, pb.binding_shard == b.shard, pb.person_id == b.person_id
+        )
+        unlisted = sa.select(b.id).where(~sa.exists().where(same))
+        for r in self.conn.execute(unlisted):
+            yield Violation(3, "binding_mismatch", str(r.id), "not listed in its person's shard")
+        stray = sa.select(pb.binding_id).where(~sa.exists().where(same))
+        for r in self.conn.execute(stray):
+            yield Violation(
+                3, "binding_mismatch", str(r.binding_id), "listed for a person, but no such binding"
+            )
+        p = t.persons.c
+        for table in (t.bindings, t.person_tokens, t.binding_codes):
+            orphans = (
+                sa.select(table.c.person_id)
+                .distinct()
+                .where(~sa.exists().where(p.id == table.c.person_id))
+            )
+            for r in self.conn.execute(orphans):
+                yield Violation(
+                    3, "binding_mismatch", str(r.person_id), f"{table.name} names no person"
                 )
 
     def _logs(self, notes: NoteKey | None) -> Iterator[Violation]:
