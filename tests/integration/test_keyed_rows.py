@@ -87,3 +87,23 @@ def test_a_lost_listing_and_a_token_of_nobody_are_found(world: App) -> None:
         ("binding_mismatch", "not listed in its person's shard"),
         ("binding_mismatch", "person_tokens names no person"),
     ]
+
+
+def test_a_subject_bound_twice_lists_its_uncredited_events_once(app: App) -> None:
+    """A person's "not credited" events come from the subjects listed in the person's shard:
+    a subject bound, unbound and bound again to the same person is one subject."""
+    bikes = add_enterprise(app.ctx, "Bikes", {Role.SCENE})
+    ann = add_person(app.ctx)
+    bind_subject(app.ctx, bikes.id, "u-3", ann.id)
+    unbind_subject(app.ctx, bikes.id, "u-3")
+    bind_subject(app.ctx, bikes.id, "u-3", ann.id)
+    outcomes = submit_events(
+        app.ctx,
+        bikes.id,
+        [event(event_id="t-1", subject="u-3"), event(event_id="t-2", subject="u-3")],
+    )
+    assert [o.kind.value for o in outcomes] == ["credited", "duplicate"]
+    with app.ctx.uow(write=False) as uow:
+        assert len(uow.bindings.subjects_of(ann.id)) == 2
+        assert [n.event_id for n in uow.pages.not_credited(ann.id, 10)] == ["t-2"]
+        assert uow.pages.not_credited(add_person(app.ctx).id, 10) == []

@@ -20,6 +20,7 @@ from tanpuhui.adapters.db.audit_repository import _sealed
 from tanpuhui.adapters.db.certificates_repository import _stored
 from tanpuhui.adapters.db.mrv_repository import _batch
 from tanpuhui.adapters.db.queries import SqlQueries, _current_trace, _decode, _with_correction
+from tanpuhui.adapters.db.repositories import SqlBindings
 from tanpuhui.adapters.db.retirement_repository import _export
 from tanpuhui.domain.audit import SealedRecord
 from tanpuhui.domain.retirement import Export
@@ -127,7 +128,15 @@ class SqlPages:
         return None
 
     def not_credited(self, person_id: uuid.UUID, limit: int) -> list[NotCredited]:
-        e, b, ent = t.events.c, t.bindings.c, t.enterprises.c
+        """The person's subjects' events that credited nothing, newest first. The subjects come
+        from the person's own shard (`person_bindings`), not from a join with `bindings`, whose
+        rows live in the subjects' shards (and a subject bound twice is listed once)."""
+        subjects = {
+            (x.enterprise_id, x.subject) for x in SqlBindings(self.conn).subjects_of(person_id)
+        }
+        if not subjects:
+            return []
+        e, ent = t.events.c, t.enterprises.c
         kept = t.events.alias("kept")
         kept_ent = t.enterprises.alias("kept_enterprise")
         why = sa.case(
@@ -147,17 +156,14 @@ class SqlPages:
                 kept_ent.c.name.label("ke"),
             )
             .select_from(
-                t.events.join(
-                    t.bindings, sa.and_(b.enterprise_id == e.enterprise_id, b.subject == e.subject)
-                )
-                .join(t.enterprises, ent.id == e.enterprise_id)
+                t.events.join(t.enterprises, ent.id == e.enterprise_id)
                 .outerjoin(
                     kept,
                     kept.c.id == sa.func.coalesce(e.duplicate_of, e.resolution_ref),
                 )
                 .outerjoin(kept_ent, kept_ent.c.id == kept.c.enterprise_id)
             )
-            .where(b.person_id == person_id)
+            .where(sa.tuple_(e.enterprise_id, e.subject).in_(sorted(subjects)))
             .where(_NOT_CREDITED)
             .order_by(e.received_at.desc())
             .limit(limit)
