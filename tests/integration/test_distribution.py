@@ -44,8 +44,8 @@ from tests.db_fixtures import PG_PARTITIONS
 #: table must follow the rules from its first migration.
 NOT_YET_KEYED = {
     # the reductions: two platform-wide unique keys (enterprise_id, event_id) and the active
-    # evidence fingerprint, read by a holder that changes at binding — needs the `claims` and
-    # `evidence_keys` companion tables and ids derived from the idempotency key
+    # evidence fingerprint, and read by a holder that changes at binding (the sale's lots join
+    # them inside the holder's shard) — needs a holder projection and `evidence_keys`
     # (docs/scaling.md, "Keys not yet sharded")
     "events",
 }
