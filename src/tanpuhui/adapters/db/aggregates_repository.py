@@ -502,21 +502,18 @@ def person_level_statement(source: str, where: str = "length(f.period) < 10") ->
     )
 
 
-def rebuild_level_statements(persons: bool = True, counties: bool = True) -> list[str]:
+def rebuild_level_statements(persons: bool = True) -> list[str]:
     """SQL (both engines) that rebuilds `region_levels` (and with `persons`, `person_levels`
     from `person_activity` first) from the fine rollups and the first-seen rows (a county's
     persons are its `person_regions` rows): one pass over each table, every stripe folded
-    into stripe 0 (migrations 0020 and 0021, `rebuild_levels`, the bench's bulk load).
-    Without `counties`, levels 0-2 only (migration 0020, whose table has no level 3)."""
+    into stripe 0 (`rebuild_levels`, the bench's bulk load; migrations 0020 and 0021 hold
+    frozen copies of what it wrote then)."""
     out = ["DELETE FROM region_levels"]
     if persons:
         out += ["DELETE FROM person_levels", person_level_statement("person_activity")]
-    expansions = _ROLLUP_EXPANSIONS if counties else _EXPANSIONS
     county = (
         f"UNION ALL SELECT period, {COUNTY}, region, '', 0, 0, 1 FROM person_regions "
         "WHERE length(period) < 10"
-        if counties
-        else ""
     )
     out.append(
         "INSERT INTO region_levels (shard, period, level, region, group_code, grams, events, "
@@ -524,7 +521,7 @@ def rebuild_level_statements(persons: bool = True, counties: bool = True) -> lis
         "sum(persons) FROM ("
         f"SELECT f.period, v.level, {_LEVEL_CODE} AS region, {_LEVEL_GROUP} AS group_code, "
         f"f.grams, f.events, 0 AS persons FROM region_rollups AS f "
-        f"CROSS JOIN {expansions} WHERE length(f.period) < 10 "
+        f"CROSS JOIN {_ROLLUP_EXPANSIONS} WHERE length(f.period) < 10 "
         f"UNION ALL SELECT period, level, region, group_code, 0, 0, 1 FROM person_levels {county}"
         ") AS x GROUP BY period, level, region, group_code"
     )

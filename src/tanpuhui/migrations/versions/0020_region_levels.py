@@ -13,12 +13,38 @@ Create Date: 2026-12-02
 import sqlalchemy as sa
 from alembic import op
 
-from tanpuhui.adapters.db.aggregates_repository import rebuild_level_statements
-
 revision = "0020"
 down_revision = "0019"
 branch_labels = None
 depends_on = None
+
+#: the rebuild as `aggregates_repository.rebuild_level_statements(counties=False)` wrote it
+#: when this migration was written (frozen: later changes of that code must not change this)
+REBUILD = (
+    ("DELETE FROM region_levels"),
+    ("DELETE FROM person_levels"),
+    (
+        "INSERT INTO person_levels (shard, holder, period, level, region, group_code) SELECT "
+        "DISTINCT f.shard, f.holder, f.period, v.level, CASE v.level WHEN 0 THEN '' WHEN 1 THEN"
+        " substr(f.region, 1, 2) || '0000' WHEN 2 THEN substr(f.region, 1, 4) || '00' ELSE "
+        "f.region END, CASE v.all_groups WHEN 1 THEN '' ELSE f.group_code END FROM "
+        "person_activity AS f CROSS JOIN (SELECT 0 AS level, 1 AS all_groups UNION ALL SELECT "
+        "0, 0 UNION ALL SELECT 1, 1 UNION ALL SELECT 1, 0 UNION ALL SELECT 2, 1 UNION ALL "
+        "SELECT 2, 0) AS v WHERE length(f.period) < 10 ON CONFLICT DO NOTHING"
+    ),
+    (
+        "INSERT INTO region_levels (shard, period, level, region, group_code, grams, events, "
+        "persons) SELECT 0, period, level, region, group_code, sum(grams), sum(events), "
+        "sum(persons) FROM (SELECT f.period, v.level, CASE v.level WHEN 0 THEN '' WHEN 1 THEN "
+        "substr(f.region, 1, 2) || '0000' WHEN 2 THEN substr(f.region, 1, 4) || '00' ELSE "
+        "f.region END AS region, CASE v.all_groups WHEN 1 THEN '' ELSE f.group_code END AS "
+        "group_code, f.grams, f.events, 0 AS persons FROM region_rollups AS f CROSS JOIN "
+        "(SELECT 0 AS level, 1 AS all_groups UNION ALL SELECT 0, 0 UNION ALL SELECT 1, 1 UNION "
+        "ALL SELECT 1, 0 UNION ALL SELECT 2, 1 UNION ALL SELECT 2, 0) AS v WHERE "
+        "length(f.period) < 10 UNION ALL SELECT period, level, region, group_code, 0, 0, 1 FROM"
+        " person_levels ) AS x GROUP BY period, level, region, group_code"
+    ),
+)
 
 
 def upgrade() -> None:
@@ -57,7 +83,7 @@ def upgrade() -> None:
         ),
         sqlite_with_rowid=False,
     )
-    for statement in rebuild_level_statements(counties=False):  # level 3 came with 0021
+    for statement in REBUILD:
         op.execute(statement)
 
 
