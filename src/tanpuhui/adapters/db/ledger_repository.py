@@ -38,10 +38,11 @@ class SqlLedger:
 
     def open(self, entry: Entry) -> None:
         self.conn.execute(
-            t.ledger_entries.insert().values(
-                shard=home_shard(entry, self.logs.shards()), id=entry.id, kind=entry.kind,
-                created_at=entry.created_at, memo=entry.memo,
-            )
+            _OPEN,
+            {
+                "shard": home_shard(entry, self.logs.shards()), "id": entry.id,
+                "kind": entry.kind, "created_at": entry.created_at, "memo": entry.memo,
+            },
         )  # fmt: skip
 
     def record(self, entry: Entry, *, lines_on_events: bool) -> None:
@@ -68,10 +69,7 @@ class SqlLedger:
         digest, leaves = sealed_leaves(entry, shards)
         self.logs.enqueue(entry.id, self._logged(leaves, on_events))
         self._add_balances({k: v for k, v in deltas.items() if is_issuance(k[0])}, shards, home)
-        le = t.ledger_entries.c
-        self.conn.execute(
-            t.ledger_entries.update().where(le.shard == home, le.id == entry.id).values(hash=digest)
-        )
+        self.conn.execute(_SEAL, {"k": home, "eid": entry.id, "h": digest})
 
     @staticmethod
     def _logged(leaves: list[Leaf], on_events: list[bool]) -> list[LoggedLine]:
@@ -124,12 +122,9 @@ class SqlLedger:
             )
 
     def _debit(self, items: list[tuple[tuple[int, str, str], int]]) -> None:
-        b = t.balances.c
         for (shard, account, asset), amount in items:  # few rows: binding moves, sales
             done = self.conn.execute(
-                t.balances.update()
-                .where(b.shard == shard, b.account == account, b.asset == asset)
-                .values(amount=b.amount + amount)
+                _DEBIT, {"k": shard, "a": account, "s": asset, "n": amount}
             ).rowcount
             if done != 1:
                 raise InsufficientBalanceError(f"{account} holds no {asset}")
@@ -187,3 +182,24 @@ class SqlLedger:
             sa.select(e.issued_account, e.asset, e.grams, e.id).where(e.entry_id == entry_id)
         ):
             yield Posting(r.issued_account, r.asset, r.grams, r.id)
+
+
+# statements every movement runs, built once (building and keying them per call was a
+# measurable part of a sale's Python: docs/performance.md, "The market today")
+_le, _b = t.ledger_entries.c, t.balances.c
+_OPEN = t.ledger_entries.insert()
+_SEAL = (
+    t.ledger_entries.update()
+    .where(_le.shard == sa.bindparam("k", type_=sa.SmallInteger))
+    .where(_le.id == sa.bindparam("eid", type_=sa.Uuid))
+    .values(hash=sa.bindparam("h", type_=sa.LargeBinary))
+)
+_DEBIT = (
+    t.balances.update()
+    .where(
+        _b.shard == sa.bindparam("k", type_=sa.SmallInteger),
+        _b.account == sa.bindparam("a", type_=sa.Text),
+        _b.asset == sa.bindparam("s", type_=sa.Text),
+    )
+    .values(amount=_b.amount + sa.bindparam("n", type_=sa.BigInteger))
+)

@@ -210,12 +210,7 @@ class SqlMarket:
     def take_budget(self, offer_id: uuid.UUID, grams: int) -> bool:
         """Take `grams` of the budget of an open offer if it still has them (the row lock
         decides races: a concurrent taker waits, then sees the decremented budget)."""
-        o = t.offers.c
-        done = self.conn.execute(
-            t.offers.update()
-            .where(o.id == offer_id, o.remaining_grams >= grams, o.status == OfferStatus.OPEN.value)
-            .values(remaining_grams=o.remaining_grams - grams)
-        ).rowcount
+        done = self.conn.execute(_TAKE_BUDGET, {"offer": offer_id, "grams": grams}).rowcount
         return bool(done == 1)
 
     def give_budget(self, offer_id: uuid.UUID, grams: int) -> None:
@@ -480,61 +475,20 @@ class SqlMarket:
 
     def lots_of(self, holder: str) -> list[Lot]:
         """What `holder` owns, reduction by reduction (its lineage; lots of 0 g included)."""
-        return [
-            Lot(r[0], r[1], int(r[2]), r[3], r[4])
-            for r in self.conn.execute(sa.union_all(*self._lot_queries(holder)))
-        ]
-
-    def _lot_queries(self, holder: str, *extra: Any) -> tuple[sa.Select[Any], sa.Select[Any]]:
-        e, d = t.events.c, t.holding_deltas.c
-        shard = shard_of_account(holder)
-        delta = sa.and_(d.shard == shard, d.holder == holder, d.reduction_id == e.id)
-        own = (
-            sa.select(
-                e.id,
-                e.asset,
-                (e.live_grams + sa.func.coalesce(d.grams, 0)).label("grams"),
-                e.started_at,
-                e.quality,
-                *extra,
-            )
-            .select_from(t.events.outerjoin(t.holding_deltas, delta))
-            # the literal lets both engines use the partial index of active claims by holder
-            .where(e.holder == holder, sa.text("events.state = 'active'"))
-        )
-        gained = (
-            sa.select(d.reduction_id, d.asset, d.grams, e.started_at, e.quality, *extra)
-            .select_from(t.holding_deltas.join(t.events, e.id == d.reduction_id))
-            .where(
-                d.shard == shard,
-                d.holder == holder,
-                sa.or_(e.holder.is_(None), e.holder != holder, e.state != "active"),
-            )
-        )
-        return own, gained
+        params = {"holder": holder, "shard": shard_of_account(holder)}
+        return [Lot(r[0], r[1], int(r[2]), r[3], r[4]) for r in self.conn.execute(_LOTS, params)]
 
     def available_lots(
         self, holder: str, shard: int, person_id: uuid.UUID, now: datetime
     ) -> tuple[list[Lot], list[Lot]]:
         """`lots_of(holder)` and `reserved(shard, person_id, now)` in one round trip."""
-        sl, s = t.sale_lots.c, t.sales.c
-        held = (
-            sa.select(
-                sl.reduction_id, sl.asset, sl.grams, s.created_at,
-                sa.cast(sa.null(), sa.Text).label("quality"), sa.literal(1).label("tag"),
-            )
-            .select_from(
-                t.sale_lots.join(t.sales, sa.and_(s.shard == sl.shard, s.id == sl.sale_id))
-            )
-            .where(
-                s.shard == shard, s.person_id == person_id,
-                s.status == SaleStatus.HELD.value, s.expires_at > now,
-            )
-        )  # fmt: skip
-        own, gained = self._lot_queries(holder, sa.literal(0).label("tag"))
+        params = {
+            "holder": holder, "shard": shard_of_account(holder), "seller_shard": shard,
+            "person": person_id, "now": now,
+        }  # fmt: skip
         lots: list[Lot] = []
         reserved: list[Lot] = []
-        for r in self.conn.execute(sa.union_all(own, gained, held)):
+        for r in self.conn.execute(_AVAILABLE_LOTS, params):
             (reserved if r[5] else lots).append(Lot(r[0], r[1], int(r[2]), r[3], r[4]))
         return lots, reserved
 
@@ -835,3 +789,72 @@ class SqlMarket:
                 created_at=redemption.created_at,
             )
         )
+
+
+# --- statements of the sale, built once (a sale runs each once; building and keying them per
+# call was ~1 ms of the sale's Python, docs/performance.md "The market today") -------------
+
+
+def _lot_statements(*extra: Any) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """A holder's own reductions (less what moved away) and the reductions it gained, with
+    bind parameters `holder` and `shard` (the holder's)."""
+    e, d = t.events.c, t.holding_deltas.c
+    holder, shard = sa.bindparam("holder", type_=sa.Text), sa.bindparam("shard", type_=sa.Integer)
+    delta = sa.and_(d.shard == shard, d.holder == holder, d.reduction_id == e.id)
+    own = (
+        sa.select(
+            e.id,
+            e.asset,
+            (e.live_grams + sa.func.coalesce(d.grams, 0)).label("grams"),
+            e.started_at,
+            e.quality,
+            *extra,
+        )
+        .select_from(t.events.outerjoin(t.holding_deltas, delta))
+        # the literal lets both engines use the partial index of active claims by holder
+        .where(e.holder == holder, sa.text("events.state = 'active'"))
+    )
+    gained = (
+        sa.select(d.reduction_id, d.asset, d.grams, e.started_at, e.quality, *extra)
+        .select_from(t.holding_deltas.join(t.events, e.id == d.reduction_id))
+        .where(
+            d.shard == shard,
+            d.holder == holder,
+            sa.or_(e.holder.is_(None), e.holder != holder, e.state != "active"),
+        )
+    )
+    return own, gained
+
+
+def _available_lots() -> sa.CompoundSelect[Any]:
+    """The holder's lots (tag 0) and what its unexpired holds reserve (tag 1); parameters
+    `holder`, `shard`, `seller_shard` (the person's), `person`, `now`."""
+    sl, s = t.sale_lots.c, t.sales.c
+    held = (
+        sa.select(
+            sl.reduction_id, sl.asset, sl.grams, s.created_at,
+            sa.cast(sa.null(), sa.Text).label("quality"), sa.literal(1).label("tag"),
+        )
+        .select_from(t.sale_lots.join(t.sales, sa.and_(s.shard == sl.shard, s.id == sl.sale_id)))
+        .where(
+            s.shard == sa.bindparam("seller_shard", type_=sa.Integer),
+            s.person_id == sa.bindparam("person", type_=sa.Uuid),
+            s.status == SaleStatus.HELD.value,
+            s.expires_at > sa.bindparam("now", type_=s.expires_at.type),
+        )
+    )  # fmt: skip
+    own, gained = _lot_statements(sa.literal(0).label("tag"))
+    return sa.union_all(own, gained, held)
+
+
+_LOTS = sa.union_all(*_lot_statements())
+_AVAILABLE_LOTS = _available_lots()
+_TAKE_BUDGET = (
+    t.offers.update()
+    .where(
+        t.offers.c.id == sa.bindparam("offer", type_=sa.Uuid),
+        t.offers.c.remaining_grams >= sa.bindparam("grams", type_=sa.BigInteger),
+        t.offers.c.status == OfferStatus.OPEN.value,
+    )
+    .values(remaining_grams=t.offers.c.remaining_grams - sa.bindparam("grams"))
+)
