@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.sign_in import PrincipalKind
@@ -70,11 +71,12 @@ def test_a_person_sells_to_an_offer_and_downloads_a_certificate(
     offer = page.locator("#offers li").filter(has_text="每千克 100 积分")
     offer.get_by_label("出售克数").fill("500")
     offer.get_by_role("button", name="出售").click()
-    assert page.locator("#sale-status").inner_text() == "已成交"
-    assert page.locator("#sale-grams").inner_text() == "500"
+    expect(page.locator("#sale-status")).to_have_text("已成交")
+    expect(page.locator("#sale-grams")).to_have_text("500")
     _shoot(tab, engine_name, "sale")
     page.get_by_role("link", name="返回出售").click()
-    assert page.locator("#points .stats strong").first.inner_text() == "50"
+    page.wait_for_url(re.compile(r"/me/market$"))
+    expect(page.locator("#points .stats strong").first).to_have_text("50")
     assert rows(app, "select count(*) from sales")[0][0] == 1
     page.get_by_role("link", name="我的碳账本").first.click()
     page.wait_for_url(re.compile(r"/me$"))
@@ -88,7 +90,7 @@ def test_a_person_sells_to_an_offer_and_downloads_a_certificate(
     assert saved.name == f"{serial}.pdf" and saved.read_bytes().startswith(b"%PDF")
     assert verify_certificate(app.ctx, saved.stem).content["recipient"] == "骑行达人"
     page.get_by_role("link", name="公开核验").first.click()
-    assert serial in page.inner_text("main")
+    expect(page.locator("main")).to_contain_text(serial)
     assert tab.errors == [] and tab.hosts == {urlsplit(pages.base_url).netloc}
 
 
@@ -102,7 +104,7 @@ def test_a_government_user_sees_only_their_region(
     assert page.locator("svg.chart rect").count() == 12  # a year of months, drawn as SVG
     _shoot(tab, engine_name, "government")
     page.locator("#regions").get_by_role("link", name="南山区").click()
-    assert page.locator("#region-name").inner_text() == "南山区"
+    expect(page.locator("#region-name")).to_have_text("南山区")
     answer = tab.go("/government?region=110000")  # Beijing
     assert answer.status == 403 and "out_of_scope" in page.content()
     assert all("403" in e for e in tab.errors)  # the browser logs the refusal itself
@@ -124,12 +126,13 @@ def test_a_verifier_approves_a_batch(
     page.locator("tbody a").first.click()
     page.get_by_label("样本量").fill("5")
     page.get_by_role("button", name="抽样并重新计算").click()
-    assert page.locator("#sample tbody tr").count() == 5
+    # count() does not wait: the page that answers the form may not be there yet
+    expect(page.locator("#sample tbody tr")).to_have_count(5)
     assert page.locator("#sample tbody").inner_text().count("是") == 5
     _shoot(tab, engine_name, "batch")
     page.get_by_label("意见", exact=True).fill("抽样复算一致")
     page.get_by_role("button", name="核证通过").click()
-    assert page.locator("#batch-state").inner_text() == "已核证"
+    expect(page.locator("#batch-state")).to_have_text("已核证")
     assert rows(app, "select state from issuance_batches")[0][0] == "approved"
     assert tab.errors == []
 
