@@ -42,13 +42,7 @@ from tests.db_fixtures import PG_PARTITIONS
 #: table in the partitioned layout and `db citus-ddl` names it as not distributable); the plan
 #: to key each is in docs/scaling.md ("Keys not yet sharded"). Shrink it, never grow it: a new
 #: table must follow the rules from its first migration.
-NOT_YET_KEYED = {
-    # the reductions: two platform-wide unique keys (enterprise_id, event_id) and the active
-    # evidence fingerprint, and read by a holder that changes at binding (the sale's lots join
-    # them inside the holder's shard) — needs a holder projection and `evidence_keys`
-    # (docs/scaling.md, "Keys not yet sharded")
-    "events",
-}
+NOT_YET_KEYED: set[str] = set()  # empty since migration 0023 keyed `events`
 
 
 def _unique_column_sets(table: sa.Table) -> list[tuple[str, set[str]]]:

@@ -58,7 +58,7 @@ cli = typer.Typer(
 )
 ROW_TABLES = (
     "ledger_entries", "events", "postings", "balances", "region_totals", "batches",
-    "log_leaves", "log_nodes",
+    "log_leaves", "log_nodes", "event_keys", "evidence_keys",
 )  # fmt: skip
 
 
@@ -362,7 +362,8 @@ def _chunks_by_batch(copied: dict[str, Sequence[Any]]) -> list[dict[str, list[An
         chunks[batch_of_entry.get(row.id, first)]["ledger_entries"].append(row)
     for row in copied["postings"]:
         chunks[batch_of_entry.get(row.entry_id, first)]["postings"].append(row)
-    for name in ("balances", "region_totals", "log_leaves", "log_nodes"):
+    for name in ("balances", "region_totals", "log_leaves", "log_nodes", "event_keys",
+                 "evidence_keys"):  # fmt: skip
         rows = copied[name]
         size = -(-len(rows) // len(ordered)) if ordered else 1
         for i, chunk in enumerate(ordered):

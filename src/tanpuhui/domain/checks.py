@@ -6,7 +6,7 @@ raises on a violation: every one found is returned, so an operator sees the whol
     1 asset_unbalanced, entry_unbalanced, balance_mismatch   balances sum to zero per asset
     2 holder_negative                                        holder accounts never negative
     3 credit_without_entry, reduction_lines_mismatch         one credit per event
-      misplaced_row, binding_mismatch                        … and each row where its key
+      misplaced_row, binding_mismatch, key_mismatch          … and each row where its key
                                                              finds it (verify_repository.py)
     4 claims_overlap                                         no overlapping claims in a group
                                                              (of one meter, where they name one)

@@ -67,3 +67,25 @@ def shard_of_digest(digest: bytes, shards: int = SHARD_COUNT) -> int:
     if len(digest) < 8:
         raise ValueError("a digest has at least 8 bytes")
     return int.from_bytes(digest[:8], "big") % shards
+
+
+def shard_of_event_key(enterprise_id: uuid.UUID, event_id: str, shards: int = SHARD_COUNT) -> int:
+    """The shard of an event's idempotency key (enterprise, event id): a hash of the pair, so
+    one enterprise's events spread over every shard and a replay is answered from one."""
+    return shard_of_account(f"event:{enterprise_id}:{event_id}", shards)
+
+
+def shard_of_event(
+    holder: str | None,
+    enterprise_id: uuid.UUID,
+    subject: str | None,
+    shards: int = SHARD_COUNT,
+) -> int:
+    """The shard of an event row: its holder's while it has one (a reduction moves with its
+    holder at binding), else its subject's (a pending account's shard: an uncredited or
+    reversed event of the subject), else its enterprise's (an event that failed validation)."""
+    if holder is not None:
+        return shard_of_account(holder, shards)
+    if subject is not None:
+        return shard_of_subject(enterprise_id, subject, shards)
+    return shard_of_enterprise(enterprise_id, shards)

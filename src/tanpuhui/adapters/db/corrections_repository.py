@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.bulk import any_of, chunks, insert_rows
-from tanpuhui.adapters.db.intake_repository import trace_json
+from tanpuhui.adapters.db.intake_repository import drop_evidence_keys, trace_json
 from tanpuhui.domain.events import BehaviourEvent, Evidence
 from tanpuhui.domain.requantify import Correction, RequantifyPlan, StoredReduction
 from tanpuhui.domain.shards import shard_of_reduction
@@ -105,6 +105,9 @@ class SqlCorrections:
                     }
                     for c in plan.corrections
                 ],
+            )
+            drop_evidence_keys(
+                self.conn, [c.reduction_id for c in plan.corrections if c.after == 0]
             )
 
 

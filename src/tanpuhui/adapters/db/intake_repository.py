@@ -42,9 +42,16 @@ from tanpuhui.domain.intake import (
 )
 from tanpuhui.domain.models import Quantification
 from tanpuhui.domain.quantity import format_decimal
-from tanpuhui.domain.shards import shard_of_enterprise
+from tanpuhui.domain.shards import (
+    shard_of_account,
+    shard_of_digest,
+    shard_of_enterprise,
+    shard_of_event,
+    shard_of_event_key,
+)
 
 EVENT_COLUMNS = (
+    "shard",
     "id",
     "enterprise_id",
     "event_id",
@@ -207,15 +214,17 @@ def event_row(
             raw = bounded_raw(r.raw)
         if ev is None:
             return (
-                r.id, enterprise_id, r.event_id, batch_id, received_at, r.payload_hash,
+                shard_of_enterprise(enterprise_id), r.id, enterprise_id, r.event_id, batch_id,
+                received_at, r.payload_hash,
                 None, None, None, None, None, None, None, None, raw, kind, o.reason, o.message,
                 0, 0, None, methodology_id, None, None, None, None, None, None, None, None, 0,
                 None, None, None,
             )  # fmt: skip
         evidence = ev.evidence
         return (
-            r.id, enterprise_id, r.event_id, batch_id, received_at, r.payload_hash, ev.subject,
-            ev.behaviour, ev.started_at, ev.ended_at, ev.region, quantities_json(ev.quantities),
+            shard_of_event(None, enterprise_id, ev.subject), r.id, enterprise_id, r.event_id,
+            batch_id, received_at, r.payload_hash, ev.subject, ev.behaviour, ev.started_at,
+            ev.ended_at, ev.region, quantities_json(ev.quantities),
             evidence.ref if evidence else None, evidence.issuer if evidence else None, raw, kind,
             o.reason, o.message, 0, 0, None, methodology_id, None, None, None, None, None, None,
             None, None, 0, None, None, load_regions().version,
@@ -223,19 +232,22 @@ def event_row(
     evidence = ev.evidence
     credited = o.grams > 0
     trace, quality = (None, None) if o.kind is OutcomeKind.DUPLICATE else traced(c.quantification)
+    holder = r.holder if credited else None
     return (
-        r.id, enterprise_id, r.event_id, batch_id, received_at, r.payload_hash, ev.subject,
-        ev.behaviour, ev.started_at, ev.ended_at, ev.region, quantities_json(ev.quantities),
+        shard_of_event(holder, enterprise_id, ev.subject), r.id, enterprise_id, r.event_id,
+        batch_id, received_at, r.payload_hash, ev.subject, ev.behaviour, ev.started_at,
+        ev.ended_at, ev.region, quantities_json(ev.quantities),
         evidence.ref if evidence else None, evidence.issuer if evidence else None, None, kind,
         o.reason, o.message, o.grams, o.grams_cut, o.duplicate_of, methodology_id,
         trace, c.group.code, c.day,
-        c.asset if credited else None, r.holder if credited else None, o.entry_id,
-        r.holder if credited else None, "active" if credited else None, o.grams,
+        c.asset if credited else None, holder, o.entry_id, holder,
+        "active" if credited else None, o.grams,
         c.fingerprint if credited else None, quality, load_regions().version,
     )  # fmt: skip
 
 
 _KIND_TEXT = {kind: kind.value for kind in OutcomeKind}
+_FP = EVENT_COLUMNS.index("evidence_fp")
 
 
 def stored_outcome(r: Any) -> Outcome:
@@ -253,6 +265,27 @@ def stored_outcome(r: Any) -> Outcome:
         entry_id=r.entry_id,
         reduction_id=r.id if r.grams > 0 else None,
     )
+
+
+def drop_evidence_keys(conn: sa.Connection, reduction_ids: Sequence[uuid.UUID]) -> None:
+    """Free the evidence of reductions that no longer back grams (reversed at binding or
+    corrected to nothing): it may back another reduction from now on."""
+    k = t.evidence_keys.c
+    for part in chunks(list(reduction_ids), 5000):
+        held = conn.execute(
+            sa.select(e.id, e.evidence_fp).where(
+                any_of(conn, e.id, part), e.evidence_fp.is_not(None)
+            )
+        ).all()
+        if held:
+            conn.execute(
+                t.evidence_keys.delete().where(
+                    k.shard == sa.bindparam("k"),
+                    k.evidence_fp == sa.bindparam("fp"),
+                    k.reduction_id == sa.bindparam("rid"),
+                ),
+                [{"k": shard_of_digest(f), "fp": f, "rid": rid} for rid, f in held],
+            )
 
 
 class SqlIntake:
@@ -278,18 +311,55 @@ class SqlIntake:
         if meters and scopes:
             state.claims = {**state.claims, **self._meter_claims(meters, scopes)}
         if fingerprints:
-            rows = self.conn.execute(
-                sa.select(e.evidence_fp, e.id, e.holder).where(
-                    e.state == "active", any_of(self.conn, e.evidence_fp, fingerprints)
+            state.evidence = self.evidence_claims(fingerprints)
+            if state.evidence:  # whose they are: the reductions, by id (they move at binding)
+                rows = self.conn.execute(
+                    sa.select(e.id, e.holder).where(
+                        any_of(self.conn, e.id, list(state.evidence.values()))
+                    )
                 )
-            ).all()
-            state.evidence = {r.evidence_fp: r.id for r in rows}
-            state.evidence_holders = {r.evidence_fp: r.holder for r in rows}
+                holder_of = {r[0]: r[1] for r in rows}
+                state.evidence_holders = {fp: holder_of[rid] for fp, rid in state.evidence.items()}
         return state
+
+    def evidence_claims(self, fingerprints: Sequence[bytes]) -> dict[bytes, uuid.UUID]:
+        """The active reduction that holds each fingerprint (`evidence_keys`, their shards)."""
+        k = t.evidence_keys.c
+        found: dict[bytes, uuid.UUID] = {}
+        for part in chunks(list(fingerprints), 5000):
+            rows = self.conn.execute(
+                sa.select(k.evidence_fp, k.reduction_id).where(
+                    any_of(self.conn, k.shard, sorted({shard_of_digest(f) for f in part})),
+                    any_of(self.conn, k.evidence_fp, part),
+                )
+            )
+            found.update((r[0], r[1]) for r in rows)
+        return found
+
+    def event_rows(
+        self, enterprise_id: uuid.UUID, event_ids: Sequence[str]
+    ) -> dict[str, uuid.UUID]:
+        """The event row stored under each key (`event_keys`, the keys' shards)."""
+        k = t.event_keys.c
+        found: dict[str, uuid.UUID] = {}
+        for part in chunks(list(event_ids), 5000):
+            shards = sorted({shard_of_event_key(enterprise_id, i) for i in part})
+            rows = self.conn.execute(
+                sa.select(k.event_id, k.event_row).where(
+                    any_of(self.conn, k.shard, shards),
+                    k.enterprise_id == enterprise_id,
+                    any_of(self.conn, k.event_id, part),
+                )
+            )
+            found.update((r[0], r[1]) for r in rows)
+        return found
 
     def _stored_outcomes(
         self, enterprise_id: uuid.UUID, event_ids: Sequence[str]
     ) -> dict[str, StoredOutcome]:
+        stored = self.event_rows(enterprise_id, event_ids)
+        if not stored:  # the usual case: new keys, one query
+            return {}
         m = t.methodology_versions.c
         query = (
             sa.select(
@@ -307,7 +377,7 @@ class SqlIntake:
                 m.version.label("m_version"),
             )
             .select_from(t.events.outerjoin(t.methodology_versions, m.id == e.methodology_id))
-            .where(e.enterprise_id == enterprise_id, any_of(self.conn, e.event_id, event_ids))
+            .where(any_of(self.conn, e.id, list(stored.values())))
         )
         return {
             r.event_id: StoredOutcome(r.payload_hash, stored_outcome(r))
@@ -333,6 +403,7 @@ class SqlIntake:
             e.holder, e.id, e.group_code, e.behaviour, e.started_at, e.ended_at, e.day,
             e.live_grams, e.evidence_issuer,
         ).where(
+            any_of(self.conn, e.shard, sorted({shard_of_account(h) for h in holders})),
             e.state == "active",
             any_of(self.conn, e.holder, holders),
             e.started_at >= since,
@@ -384,7 +455,11 @@ class SqlIntake:
             rows = self.conn.execute(
                 sa.select(e.holder)
                 .distinct()
-                .where(e.state == "active", any_of(self.conn, e.holder, part))
+                .where(
+                    any_of(self.conn, e.shard, sorted({shard_of_account(h) for h in part})),
+                    e.state == "active",
+                    any_of(self.conn, e.holder, part),
+                )
             )
             found.update(r[0] for r in rows)
         return found
@@ -406,7 +481,7 @@ class SqlIntake:
                 e.region,
             )
             .select_from(t.events.join(t.methodology_versions, m.id == e.methodology_id))
-            .where(e.state == "active", e.holder == holder)
+            .where(e.shard == shard_of_account(holder), e.state == "active", e.holder == holder)
             .order_by(e.started_at, e.id)
         )
         return [
@@ -436,19 +511,40 @@ class SqlIntake:
         decision: BatchDecision,
         methodology_ids: Mapping[str, uuid.UUID],
     ) -> None:
-        if decision.replaced:
+        if decision.replaced:  # rejected events sent again: their rows and keys go
+            replaced = self.event_rows(enterprise_id, decision.replaced)
             self.conn.execute(
                 t.events.delete().where(
-                    e.enterprise_id == enterprise_id,
-                    e.outcome == "rejected",
-                    any_of(self.conn, e.event_id, decision.replaced),
+                    e.outcome == "rejected", any_of(self.conn, e.id, list(replaced.values()))
                 )
+            )
+            k = t.event_keys.c
+            self.conn.execute(
+                t.event_keys.delete().where(
+                    k.shard == sa.bindparam("k"),
+                    k.enterprise_id == enterprise_id,
+                    k.event_id == sa.bindparam("i"),
+                ),
+                [{"k": shard_of_event_key(enterprise_id, i), "i": i} for i in replaced],
             )
         rows = [
             event_row(r, enterprise_id, batch_id, received_at, methodology_ids)
             for r in decision.records
         ]
         insert_rows(self.conn, t.events, EVENT_COLUMNS, rows)
+        # the platform-wide keys: a second event under one key, or a second active reduction
+        # of one piece of evidence, fails here (a race lost: the batch is decided again)
+        insert_rows(
+            self.conn,
+            t.event_keys,
+            ("shard", "enterprise_id", "event_id", "event_row"),
+            [(shard_of_event_key(enterprise_id, r[3]), enterprise_id, r[3], r[1]) for r in rows],
+        )
+        evidenced = [(shard_of_digest(r[_FP]), r[_FP], r[1]) for r in rows if r[_FP] is not None]
+        if evidenced:
+            insert_rows(
+                self.conn, t.evidence_keys, ("shard", "evidence_fp", "reduction_id"), evidenced
+            )
         counts: dict[str, int] = defaultdict(int)
         unkeyed = []
         for o in decision.outcomes:
@@ -489,6 +585,10 @@ class SqlIntake:
     def apply_moves(
         self, person_account: str, moves: Sequence[Move], resolved_at: datetime
     ) -> None:
+        """Resolve the pending reductions at binding: a moved one goes to the person — its row
+        into the person's shard, as a copy followed by the deletion of the original (the
+        database refuses any other deletion of a credited event: migration 0023) —, one
+        reversed there loses its evidence key (the evidence may back another reduction)."""
         if not moves:
             return
         statement = (
@@ -518,6 +618,23 @@ class SqlIntake:
                 for mv in moves
             ],
         )
+        target = shard_of_account(person_account)
+        moved = [mv.reduction_id for mv in moves if mv.moved]
+        for part in chunks(moved, 5000):
+            ids = any_of(self.conn, e.id, part)
+            columns = [c for c in t.events.columns if c.name != "shard"]
+            self.conn.execute(
+                t.events.insert().from_select(
+                    ["shard", *(c.name for c in columns)],
+                    sa.select(sa.literal(target, sa.SmallInteger), *columns).where(
+                        ids, e.shard != target
+                    ),
+                )
+            )
+            self.conn.execute(t.events.delete().where(ids, e.shard != target))
+        reversed_ = [mv.reduction_id for mv in moves if not mv.moved]
+        if reversed_:
+            drop_evidence_keys(self.conn, reversed_)
 
     def add_region_totals(self, deltas: Mapping[tuple[str, str, date], int]) -> None:
         """Adjust the regional aggregates, in the rows of the stripe this transaction holds

@@ -20,7 +20,7 @@ from tanpuhui.adapters.db.bulk import any_of, chunks
 from tanpuhui.adapters.db.intake_repository import stored_outcome, stored_raw
 from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.settlement import held_message
-from tanpuhui.domain.shards import shard_of_enterprise
+from tanpuhui.domain.shards import shard_of_enterprise, shard_of_event_key
 from tanpuhui.services.ports import EventView, ReductionView
 
 _decode = msgspec.json.Decoder().decode
@@ -88,9 +88,19 @@ class SqlQueries:
         return {r[0]: int(r[1]) for r in rows}
 
     def event_of(self, enterprise_id: uuid.UUID, event_id: str) -> EventView | None:
-        row = self.conn.execute(
-            _event_query().where(e.enterprise_id == enterprise_id, e.event_id == event_id)
-        ).first()
+        k = t.event_keys.c
+        row_id = self.conn.execute(
+            sa.select(k.event_row).where(
+                k.shard == shard_of_event_key(enterprise_id, event_id),
+                k.enterprise_id == enterprise_id,
+                k.event_id == event_id,
+            )
+        ).scalar()
+        row = (
+            None
+            if row_id is None
+            else self.conn.execute(_event_query().where(e.id == row_id)).first()
+        )
         return _event_view(row) if row else self._held_view(enterprise_id, event_id)
 
     def _held_view(self, enterprise_id: uuid.UUID, event_id: str) -> EventView | None:

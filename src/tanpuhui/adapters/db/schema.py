@@ -180,6 +180,10 @@ ledger_entries = sa.Table(
 events = sa.Table(
     "events",
     metadata,
+    # the holder's shard while the event has one — a reduction moves with its holder at
+    # binding —, else its subject's, else its enterprise's (`shards.shard_of_event`). Its two
+    # platform-wide keys live in their own shards: `event_keys`, `evidence_keys`.
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
     sa.Column("id", sa.Uuid, primary_key=True),
     # References from this table (enterprise, methodology, entry) are checked per statement
     # by triggers (see the migration), not by per-row foreign keys: at tens of thousands of
@@ -230,7 +234,6 @@ events = sa.Table(
     sa.Column("quality", sa.Text),
     # the GB/T 2260 code-list version `region` was recorded under (regions.csv's header)
     sa.Column("region_version", sa.Text),
-    sa.UniqueConstraint("enterprise_id", "event_id"),
     sa.CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome_known"),
     sa.CheckConstraint(
         "grams >= 0 AND grams_cut >= 0 AND live_grams >= 0", name="grams_not_negative"
@@ -249,15 +252,35 @@ events = sa.Table(
         sqlite_where=sa.text("state = 'active'"),
         postgresql_where=sa.text("state = 'active'"),
     ),
-    sa.Index(
-        "uq_events_evidence_fp",
-        "evidence_fp",
-        unique=True,
-        sqlite_where=sa.text("state = 'active'"),
-        postgresql_where=sa.text("state = 'active'"),
-    ),
     sa.Index("ix_events_entry_id", "entry_id"),
     sa.Index("ix_events_batch", "batch_id", "id"),  # a batch's outcomes, in order (the feed)
+    sa.Index("ix_events_id", "id"),  # readers that hold a reduction id only (postings, proofs)
+    info={"distribution": "shard"},
+)
+
+#: The idempotency key: one event per (enterprise, event id), platform-wide, in the shard of a
+#: hash of the pair. Its primary key is what refuses a second event under one key (the race
+#: arbiter: of two batches inserting it at once, one waits and loses). `event_row` is the
+#: event's id (its shard moves at binding; the id does not).
+event_keys = sa.Table(
+    "event_keys",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),  # shard_of_event_key
+    sa.Column("enterprise_id", sa.Uuid, primary_key=True),
+    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("event_row", sa.Uuid, nullable=False),
+    info={"distribution": "shard"},
+)
+
+#: One active reduction per evidence fingerprint, platform-wide, in the shard of the
+#: fingerprint (a digest): written with a reduction that carries evidence, deleted when it is
+#: reversed (at binding or by a correction), written again if a correction revives it.
+evidence_keys = sa.Table(
+    "evidence_keys",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True),  # shard_of_digest
+    sa.Column("evidence_fp", sa.LargeBinary(16), primary_key=True),
+    sa.Column("reduction_id", sa.Uuid, nullable=False),
     info={"distribution": "shard"},
 )
 

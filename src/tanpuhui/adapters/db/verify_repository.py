@@ -55,6 +55,8 @@ from tanpuhui.domain.shards import (
     shard_of_account,
     shard_of_digest,
     shard_of_enterprise,
+    shard_of_event,
+    shard_of_event_key,
     shard_of_person,
     shard_of_reduction,
     shard_of_subject,
@@ -84,6 +86,7 @@ class SqlVerify:
         yield from self._misplaced_balances()
         yield from self._misplaced_rows()
         yield from self._bindings()
+        yield from self._event_keys()
         yield from self._logs(notes)
         yield from self._queue()
         yield from self._reduction_lines()
@@ -203,10 +206,14 @@ class SqlVerify:
             (t.batches, lambda r: (str(r.id), shard_of_enterprise(r.enterprise_id))),
             (t.provisional_claims, lambda r: (str(r.id), shard_of_enterprise(r.enterprise_id))),
             (t.corrections, lambda r: (str(r.id), shard_of_reduction(r.reduction_id))),
+            (t.events, lambda r: (str(r.id), shard_of_event(r.holder, r.enterprise_id, r.subject))),
+            (t.event_keys, lambda r: (r.event_id, shard_of_event_key(r.enterprise_id, r.event_id))),
+            (t.evidence_keys, lambda r: (r.evidence_fp.hex(), shard_of_digest(r.evidence_fp))),
         ]
         for table, where in placed:
             keys = [c for c in table.primary_key.columns if c.name != "shard"]
-            needed = {"enterprise_id", "subject", "person_id", "reduction_id"} & set(table.c.keys())
+            wanted = {"enterprise_id", "subject", "person_id", "reduction_id", "holder"}
+            needed = (wanted & set(table.c.keys())) - {c.name for c in keys}
             columns = [table.c.shard, *keys, *(table.c[n] for n in sorted(needed))]
             rows = self.conn.execution_options(yield_per=5000).execute(sa.select(*columns))
             for r in rows:
@@ -244,6 +251,34 @@ class SqlVerify:
                 yield Violation(
                     3, "binding_mismatch", str(r.person_id), f"{table.name} names no person"
                 )
+
+    def _event_keys(self) -> Iterator[Violation]:
+        """The platform-wide keys agree with the events, both ways: every event has its key
+        (enterprise, event id) naming it, every active reduction with evidence holds its
+        fingerprint's key, and no key names anything else; no event is in two shards (a move
+        left its original behind). Set differences: one pass over each table."""
+        e, k, v = t.events.c, t.event_keys.c, t.evidence_keys.c
+        events = sa.select(e.enterprise_id, e.event_id, e.id)
+        keys = sa.select(k.enterprise_id, k.event_id, k.event_row)
+        evidenced = sa.select(e.evidence_fp, e.id).where(
+            e.state == "active", e.evidence_fp.is_not(None)
+        )
+        evidence = sa.select(v.evidence_fp, v.reduction_id)
+        pairs: list[tuple[Any, str]] = [
+            (
+                sa.except_(events, keys),
+                "an event whose key (enterprise, event id) does not name it",
+            ),
+            (sa.except_(keys, events), "an event key that names no such event"),
+            (sa.except_(evidenced, evidence), "an active reduction whose evidence key is not its"),
+            (sa.except_(evidence, evidenced), "an evidence key held by no active reduction"),
+        ]
+        for query, message in pairs:
+            for r in self.conn.execute(query):
+                yield Violation(3, "key_mismatch", str(r[-1]), message)
+        twice = sa.select(e.id).group_by(e.id).having(sa.func.count() > 1)
+        for r in self.conn.execute(twice):
+            yield Violation(3, "key_mismatch", str(r.id), "an event in two shards")
 
     def _logs(self, notes: NoteKey | None) -> Iterator[Violation]:
         """Replay every shard's log; check its head, the stored checkpoints and the shards'
