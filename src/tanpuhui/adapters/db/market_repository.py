@@ -811,8 +811,9 @@ def _lot_statements(*extra: Any) -> tuple[sa.Select[Any], sa.Select[Any]]:
             *extra,
         )
         .select_from(t.events.outerjoin(t.holding_deltas, delta))
-        # the literal lets both engines use the partial index of active claims by holder
-        .where(e.holder == holder, sa.text("events.state = 'active'"))
+        # the literal lets both engines use the partial index of active claims by holder; the
+        # holder's reductions are in its shard (events are keyed by holder, migration 0023)
+        .where(e.shard == shard, e.holder == holder, sa.text("events.state = 'active'"))
     )
     gained = (
         sa.select(d.reduction_id, d.asset, d.grams, e.started_at, e.quality, *extra)

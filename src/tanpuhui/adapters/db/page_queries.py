@@ -24,7 +24,7 @@ from tanpuhui.adapters.db.repositories import SqlBindings
 from tanpuhui.adapters.db.retirement_repository import _export
 from tanpuhui.domain.audit import SealedRecord
 from tanpuhui.domain.retirement import Export
-from tanpuhui.domain.shards import shard_of_enterprise
+from tanpuhui.domain.shards import shard_of_account, shard_of_enterprise
 from tanpuhui.services.certificate_ports import StoredCertificate
 from tanpuhui.services.page_ports import Cursor, NotCredited, RejectedReason, Share, Slice
 from tanpuhui.services.ports import IssuanceBatch, ReductionView
@@ -49,7 +49,7 @@ class SqlPages:
             sa.select(
                 e.day, e.behaviour, e.enterprise_id, sa.func.sum(e.live_grams), sa.func.count()
             )
-            .where(_ACTIVE, e.holder == holder)
+            .where(_ACTIVE, e.shard == shard_of_account(holder), e.holder == holder)
             .group_by(e.day, e.behaviour, e.enterprise_id)
         ).all()
         names = dict(self.conn.execute(sa.select(ent.id, ent.name)).all()) if rows else {}
@@ -72,7 +72,7 @@ class SqlPages:
                 _current_trace(),
             )
             .select_from(_with_correction(t.events.join(t.enterprises, ent.id == e.enterprise_id)))
-            .where(e.state == "active", e.holder == holder)
+            .where(e.shard == shard_of_account(holder), e.state == "active", e.holder == holder)
             .order_by(*((e.started_at.desc(), e.id.desc()) if older else (e.started_at, e.id)))
             .limit(limit)
         )  # fmt: skip

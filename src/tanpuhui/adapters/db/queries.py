@@ -20,7 +20,7 @@ from tanpuhui.adapters.db.bulk import any_of, chunks
 from tanpuhui.adapters.db.intake_repository import stored_outcome, stored_raw
 from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.settlement import held_message
-from tanpuhui.domain.shards import shard_of_enterprise, shard_of_event_key
+from tanpuhui.domain.shards import shard_of_account, shard_of_enterprise, shard_of_event_key
 from tanpuhui.services.ports import EventView, ReductionView
 
 _decode = msgspec.json.Decoder().decode
@@ -54,7 +54,7 @@ class SqlQueries:
                 _current_trace(),
             )
             .select_from(_with_correction(t.events.join(t.enterprises, ent.id == e.enterprise_id)))
-            .where(e.state == "active", e.holder == holder)
+            .where(e.shard == shard_of_account(holder), e.state == "active", e.holder == holder)
             .where(e.id == only if only is not None else sa.true())
             .order_by(e.started_at.desc())
             .limit(limit)
