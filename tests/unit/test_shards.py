@@ -13,6 +13,9 @@ from tanpuhui.domain.shards import (
     owner_of,
     shard_of_account,
     shard_of_digest,
+    shard_of_enterprise,
+    shard_of_event,
+    shard_of_event_key,
     shard_of_person,
     shard_of_subject,
 )
@@ -64,3 +67,20 @@ def test_a_secret_lives_in_the_shard_of_its_digest() -> None:
     assert used == set(range(16))
     with pytest.raises(ValueError):
         shard_of_digest(b"short")
+
+
+def test_an_event_key_lives_in_the_shard_of_its_pair() -> None:
+    enterprise = uuid.uuid4()
+    digest = hashlib.sha256(f"event:{enterprise}:e-1".encode()).digest()
+    assert shard_of_event_key(enterprise, "e-1") == int.from_bytes(digest[:8], "big") % 1024
+    assert shard_of_event_key(enterprise, "e-1") == shard_of_account(f"event:{enterprise}:e-1")
+    assert shard_of_event_key(enterprise, "e-1", 8) < 8
+    spread = {shard_of_event_key(enterprise, f"e-{i}", 16) for i in range(1000)}
+    assert spread == set(range(16))  # one enterprise's events reach every shard
+
+
+def test_an_event_lives_with_its_holder_else_its_subject_else_its_enterprise() -> None:
+    enterprise, person = uuid.uuid4(), uuid.uuid4()
+    assert shard_of_event(f"person:{person}", enterprise, "u-1") == shard_of_person(person)
+    assert shard_of_event(None, enterprise, "u-1") == shard_of_subject(enterprise, "u-1")
+    assert shard_of_event(None, enterprise, None) == shard_of_enterprise(enterprise)

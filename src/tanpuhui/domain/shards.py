@@ -15,6 +15,7 @@ owner: their lines belong to the shard of the holder line they pair with.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 
@@ -36,8 +37,14 @@ def shard_of_account(account: str, shards: int = SHARD_COUNT) -> int:
     """The shard of a holder account: the first 8 bytes of SHA-256 of its owner, modulo S."""
     if shards < 1:
         raise ValueError("a ledger has at least one shard")
-    digest = hashlib.sha256(owner_of(account).encode()).digest()
-    return int.from_bytes(digest[:8], "big") % shards
+    return _hashed(owner_of(account), shards)
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _hashed(owner: str, shards: int) -> int:
+    # remembered: a batch asks for the same holders' shards several times (its claims, its
+    # event rows, its balances), and a hash costs more than the lookup
+    return int.from_bytes(hashlib.sha256(owner.encode()).digest()[:8], "big") % shards
 
 
 def shard_of_person(person_id: uuid.UUID, shards: int = SHARD_COUNT) -> int:
@@ -71,8 +78,16 @@ def shard_of_digest(digest: bytes, shards: int = SHARD_COUNT) -> int:
 
 def shard_of_event_key(enterprise_id: uuid.UUID, event_id: str, shards: int = SHARD_COUNT) -> int:
     """The shard of an event's idempotency key (enterprise, event id): a hash of the pair, so
-    one enterprise's events spread over every shard and a replay is answered from one."""
-    return shard_of_account(f"event:{enterprise_id}:{event_id}", shards)
+    one enterprise's events spread over every shard and a replay is answered from one. (The
+    shard of the account `event:<enterprise>:<event id>`, computed without formatting the
+    enterprise's id for every event.)"""
+    digest = hashlib.sha256(_key_prefix(enterprise_id) + event_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shards
+
+
+@functools.lru_cache(maxsize=256)
+def _key_prefix(enterprise_id: uuid.UUID) -> bytes:
+    return f"event:{enterprise_id}:".encode()
 
 
 def shard_of_event(

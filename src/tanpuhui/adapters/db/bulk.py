@@ -127,6 +127,17 @@ def any_of(
     return column.in_(values)
 
 
+def in_shards(
+    conn: sa.Connection, column: sa.ColumnElement[Any], shards: Iterable[int]
+) -> sa.ColumnElement[bool]:
+    """`column IN shards` on PostgreSQL, where it prunes the partitions a lookup reads (and
+    routes it on Citus); nothing on SQLite, which has no partitions: there the key alone finds
+    the row, and a second IN list over one index would multiply the lookups it makes."""
+    if conn.dialect.name == "postgresql":
+        return any_of(conn, column, sorted(set(shards)))
+    return sa.true()
+
+
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

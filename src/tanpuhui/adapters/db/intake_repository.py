@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from tanpuhui.adapters.catalogue_files import load_regions
 from tanpuhui.adapters.db import schema as t
-from tanpuhui.adapters.db.bulk import any_of, chunks, fetch_tuples, insert_rows
+from tanpuhui.adapters.db.bulk import any_of, chunks, fetch_tuples, in_shards, insert_rows
 from tanpuhui.adapters.db.stripes import writer_stripe
 from tanpuhui.domain.binding import Move, PendingReduction
 from tanpuhui.domain.claims import Claim, ClaimScope
@@ -291,6 +291,15 @@ def drop_evidence_keys(conn: sa.Connection, reduction_ids: Sequence[uuid.UUID]) 
 class SqlIntake:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
+        # the key shards of the batch being decided: computed by its lookup, used by its save
+        self._key_shards: dict[tuple[uuid.UUID, str], int] = {}
+
+    def _key_shard(self, enterprise_id: uuid.UUID, event_id: str) -> int:
+        key = (enterprise_id, event_id)
+        shard = self._key_shards.get(key)
+        if shard is None:
+            shard = self._key_shards[key] = shard_of_event_key(enterprise_id, event_id)
+        return shard
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -303,6 +312,7 @@ class SqlIntake:
         fingerprints: Sequence[bytes],
         meters: Sequence[MeterScope] = (),
     ) -> IntakeState:
+        self._key_shards.clear()  # one batch's at a time
         state = IntakeState()
         if event_ids:
             state.existing = self._stored_outcomes(enterprise_id, event_ids)
@@ -329,7 +339,7 @@ class SqlIntake:
         for part in chunks(list(fingerprints), 5000):
             rows = self.conn.execute(
                 sa.select(k.evidence_fp, k.reduction_id).where(
-                    any_of(self.conn, k.shard, sorted({shard_of_digest(f) for f in part})),
+                    in_shards(self.conn, k.shard, (shard_of_digest(f) for f in part)),
                     any_of(self.conn, k.evidence_fp, part),
                 )
             )
@@ -343,10 +353,10 @@ class SqlIntake:
         k = t.event_keys.c
         found: dict[str, uuid.UUID] = {}
         for part in chunks(list(event_ids), 5000):
-            shards = sorted({shard_of_event_key(enterprise_id, i) for i in part})
+            shards = [self._key_shard(enterprise_id, i) for i in part]
             rows = self.conn.execute(
                 sa.select(k.event_id, k.event_row).where(
-                    any_of(self.conn, k.shard, shards),
+                    in_shards(self.conn, k.shard, shards),
                     k.enterprise_id == enterprise_id,
                     any_of(self.conn, k.event_id, part),
                 )
@@ -403,7 +413,7 @@ class SqlIntake:
             e.holder, e.id, e.group_code, e.behaviour, e.started_at, e.ended_at, e.day,
             e.live_grams, e.evidence_issuer,
         ).where(
-            any_of(self.conn, e.shard, sorted({shard_of_account(h) for h in holders})),
+            in_shards(self.conn, e.shard, (shard_of_account(h) for h in holders)),
             e.state == "active",
             any_of(self.conn, e.holder, holders),
             e.started_at >= since,
@@ -456,7 +466,7 @@ class SqlIntake:
                 sa.select(e.holder)
                 .distinct()
                 .where(
-                    any_of(self.conn, e.shard, sorted({shard_of_account(h) for h in part})),
+                    in_shards(self.conn, e.shard, (shard_of_account(h) for h in part)),
                     e.state == "active",
                     any_of(self.conn, e.holder, part),
                 )
@@ -525,7 +535,7 @@ class SqlIntake:
                     k.enterprise_id == enterprise_id,
                     k.event_id == sa.bindparam("i"),
                 ),
-                [{"k": shard_of_event_key(enterprise_id, i), "i": i} for i in replaced],
+                [{"k": self._key_shard(enterprise_id, i), "i": i} for i in replaced],
             )
         rows = [
             event_row(r, enterprise_id, batch_id, received_at, methodology_ids)
@@ -538,8 +548,9 @@ class SqlIntake:
             self.conn,
             t.event_keys,
             ("shard", "enterprise_id", "event_id", "event_row"),
-            [(shard_of_event_key(enterprise_id, r[3]), enterprise_id, r[3], r[1]) for r in rows],
+            [(self._key_shard(enterprise_id, r[3]), enterprise_id, r[3], r[1]) for r in rows],
         )
+        self._key_shards.clear()
         evidenced = [(shard_of_digest(r[_FP]), r[_FP], r[1]) for r in rows if r[_FP] is not None]
         if evidenced:
             insert_rows(

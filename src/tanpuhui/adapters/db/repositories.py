@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
-from tanpuhui.adapters.db.bulk import any_of, chunks, insert_rows
+from tanpuhui.adapters.db.bulk import any_of, chunks, in_shards, insert_rows
 from tanpuhui.adapters.methodology_files import methodology_from_content
 from tanpuhui.domain.methodology import Catalogue, DayMerge, Group, Methodology
 from tanpuhui.domain.parties import Binding, Enterprise, Person, Role
@@ -111,10 +111,10 @@ class SqlBindings:
         b = t.bindings.c
         found: dict[str, uuid.UUID] = {}
         for part in chunks(list(subjects), 5000):  # two parameters a subject on SQLite
-            shards = sorted({shard_of_subject(enterprise_id, s) for s in part})
+            shards = [shard_of_subject(enterprise_id, s) for s in part]
             rows = self.conn.execute(
                 sa.select(b.subject, b.person_id).where(
-                    any_of(self.conn, b.shard, shards),
+                    in_shards(self.conn, b.shard, shards),
                     b.enterprise_id == enterprise_id,
                     b.ended_at.is_(None),
                     any_of(self.conn, b.subject, part),

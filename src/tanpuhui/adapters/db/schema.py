@@ -75,11 +75,13 @@ bindings = sa.Table(
     sa.Column("person_id", sa.Uuid, nullable=False),
     sa.Column("bound_at", UTCDateTime, nullable=False),
     sa.Column("ended_at", UTCDateTime, nullable=True),
+    # the subject first (migration 0023): a batch's lookup of its subjects probes them, not
+    # every (shard, subject) pair of the shards they fall in
     sa.Index(
         "uq_bindings_active_subject",
-        "shard",
         "enterprise_id",
         "subject",
+        "shard",
         unique=True,
         sqlite_where=sa.text("ended_at IS NULL"),
         postgresql_where=sa.text("ended_at IS NULL"),
@@ -182,9 +184,12 @@ events = sa.Table(
     metadata,
     # the holder's shard while the event has one — a reduction moves with its holder at
     # binding —, else its subject's, else its enterprise's (`shards.shard_of_event`). Its two
-    # platform-wide keys live in their own shards: `event_keys`, `evidence_keys`.
-    sa.Column("shard", sa.SmallInteger, primary_key=True),
-    sa.Column("id", sa.Uuid, primary_key=True),
+    # platform-wide keys live in their own shards: `event_keys`, `evidence_keys`. The key is
+    # (id, shard): the id first, so readers that hold only a reduction id (postings, proofs)
+    # use it, and no second index on the id is written per event.
+    sa.Column("shard", sa.SmallInteger, nullable=False),
+    sa.Column("id", sa.Uuid, nullable=False),
+    sa.PrimaryKeyConstraint("id", "shard"),
     # References from this table (enterprise, methodology, entry) are checked per statement
     # by triggers (see the migration), not by per-row foreign keys: at tens of thousands of
     # rows a second the per-row checks cost more than the rest of the insert.
@@ -254,21 +259,22 @@ events = sa.Table(
     ),
     sa.Index("ix_events_entry_id", "entry_id"),
     sa.Index("ix_events_batch", "batch_id", "id"),  # a batch's outcomes, in order (the feed)
-    sa.Index("ix_events_id", "id"),  # readers that hold a reduction id only (postings, proofs)
     info={"distribution": "shard"},
 )
 
 #: The idempotency key: one event per (enterprise, event id), platform-wide, in the shard of a
 #: hash of the pair. Its primary key is what refuses a second event under one key (the race
 #: arbiter: of two batches inserting it at once, one waits and loses). `event_row` is the
-#: event's id (its shard moves at binding; the id does not).
+#: event's id (its shard moves at binding; the id does not). The key leads with the pair, so a
+#: batch's lookup probes its own keys whatever the number of shards they fall in.
 event_keys = sa.Table(
     "event_keys",
     metadata,
-    sa.Column("shard", sa.SmallInteger, primary_key=True),  # shard_of_event_key
-    sa.Column("enterprise_id", sa.Uuid, primary_key=True),
-    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("shard", sa.SmallInteger, nullable=False),  # shard_of_event_key
+    sa.Column("enterprise_id", sa.Uuid, nullable=False),
+    sa.Column("event_id", sa.Text, nullable=False),
     sa.Column("event_row", sa.Uuid, nullable=False),
+    sa.PrimaryKeyConstraint("enterprise_id", "event_id", "shard"),
     info={"distribution": "shard"},
 )
 
@@ -278,9 +284,10 @@ event_keys = sa.Table(
 evidence_keys = sa.Table(
     "evidence_keys",
     metadata,
-    sa.Column("shard", sa.SmallInteger, primary_key=True),  # shard_of_digest
-    sa.Column("evidence_fp", sa.LargeBinary(16), primary_key=True),
+    sa.Column("shard", sa.SmallInteger, nullable=False),  # shard_of_digest
+    sa.Column("evidence_fp", sa.LargeBinary(16), nullable=False),
     sa.Column("reduction_id", sa.Uuid, nullable=False),
+    sa.PrimaryKeyConstraint("evidence_fp", "shard"),
     info={"distribution": "shard"},
 )
 

@@ -10,6 +10,12 @@ each in the shard of the key itself.
 - `evidence_keys` (shard of the fingerprint, fingerprint) → the active reduction that holds
   it; replaces the partial unique index `uq_events_evidence_fp`.
 
+Each new key leads with what a lookup knows (the pair, the fingerprint; an event's id before
+its shard), and so does the active key of `bindings` now: a batch's lookups name many shards at
+once, and a key that leads with the shard makes an index scan take every (shard, key)
+combination of the two lists (SQLite did; PostgreSQL's skip logic hid it), where a key that
+leads with the looked-up value probes exactly the values.
+
 Binding moves a reduction into the person's shard as a copy of the row followed by the
 deletion of the original, a form a distributed database can run (it cannot update a
 distribution column). So the guards change: a credited event may be deleted only when an
@@ -100,14 +106,20 @@ def upgrade() -> None:
         sa.Column("enterprise_id", sa.Uuid(), nullable=False),
         sa.Column("event_id", sa.Text(), nullable=False),
         sa.Column("event_row", sa.Uuid(), nullable=False),
-        sa.PrimaryKeyConstraint("shard", "enterprise_id", "event_id", name="pk_event_keys"),
+        sa.PrimaryKeyConstraint("enterprise_id", "event_id", "shard", name="pk_event_keys"),
     )
     op.create_table(
         "evidence_keys",
         sa.Column("shard", sa.SmallInteger(), nullable=False),
         sa.Column("evidence_fp", sa.LargeBinary(16), nullable=False),
         sa.Column("reduction_id", sa.Uuid(), nullable=False),
-        sa.PrimaryKeyConstraint("shard", "evidence_fp", name="pk_evidence_keys"),
+        sa.PrimaryKeyConstraint("evidence_fp", "shard", name="pk_evidence_keys"),
+    )
+    # a binding's active key leads with the subject, its shard last (see the docstring)
+    op.execute("DROP INDEX uq_bindings_active_subject")
+    op.execute(
+        "CREATE UNIQUE INDEX uq_bindings_active_subject ON bindings (enterprise_id, subject, "
+        "shard) WHERE ended_at IS NULL"
     )
     op.execute(
         "INSERT INTO event_keys (shard, enterprise_id, event_id, event_row) "
@@ -125,11 +137,10 @@ def _postgresql() -> None:
     op.execute(f"UPDATE events SET shard = {PG_EVENT_SHARD}")
     op.execute(
         "ALTER TABLE events ALTER COLUMN shard SET NOT NULL, "
-        "DROP CONSTRAINT pk_events, ADD CONSTRAINT pk_events PRIMARY KEY (shard, id), "
+        "DROP CONSTRAINT pk_events, ADD CONSTRAINT pk_events PRIMARY KEY (id, shard), "
         "DROP CONSTRAINT uq_events_enterprise_id_event_id"
     )
     op.execute("DROP INDEX uq_events_evidence_fp")
-    op.execute("CREATE INDEX ix_events_id ON events (id)")
     # a credited event is deleted only once its copy is in another shard (binding's move)
     op.execute(
         f"""CREATE FUNCTION tanpuhui_event_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -242,14 +253,14 @@ def _sqlite() -> None:
         table_sql,
     )
     keyed = keyed.replace(
-        "CONSTRAINT pk_events PRIMARY KEY (id)", "CONSTRAINT pk_events PRIMARY KEY (shard, id)"
+        "CONSTRAINT pk_events PRIMARY KEY (id)", "CONSTRAINT pk_events PRIMARY KEY (id, shard)"
     )
     keyed, gone = re.subn(
         r"\s*CONSTRAINT uq_events_enterprise_id_event_id UNIQUE \(enterprise_id, event_id\),",
         "",
         keyed,
     )
-    if keyed == table_sql or gone != 1 or "PRIMARY KEY (shard, id)" not in keyed:
+    if keyed == table_sql or gone != 1 or "PRIMARY KEY (id, shard)" not in keyed:
         raise RuntimeError("the stored definition of events is not the one this migration knows")
     columns = [r[1] for r in conn.exec_driver_sql("PRAGMA table_info(events)")]
     listed = ", ".join(columns)
@@ -271,7 +282,6 @@ def _sqlite() -> None:
     op.execute("ALTER TABLE events__keyed RENAME TO events")
     for statement in (*kept, *triggers, SQLITE_HISTORY, SQLITE_DELETE_GUARD, SQLITE_REFERENCES):
         op.execute(statement)
-    op.execute("CREATE INDEX ix_events_id ON events (id)")
 
 
 def downgrade() -> None:
