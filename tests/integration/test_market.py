@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.programme_files import parse_programme
 from tanpuhui.adapters.system import FixedClock
 from tanpuhui.bootstrap import App, build
@@ -109,6 +110,17 @@ def test_a_sale_moves_grams_oldest_first_and_pays_points_in_one_entry(app: App) 
     # lineage: the enterprise's grams trace to the two reductions, the person's to the rest
     held = holdings_of(app.ctx, enterprise_account(buyer))
     assert sum(lot.grams for lots in held.values() for lot in lots) == per_ride + 10
+    # the buyer's lots are reductions in the seller's shard: their start and quality are read
+    # by reduction id, not joined across shards, and are the reductions' own
+    e = t.events.c
+    with app.engine.connect() as conn:
+        started = dict(conn.execute(sa.select(e.id, e.started_at).where(e.grams > 0)).all())
+    with app.ctx.uow(write=False) as uow:
+        gained = sorted(uow.market.lots_of(enterprise_account(buyer)), key=lambda lot: lot.grams)
+    assert [(lot.started_at, lot.quality) for lot in gained] == [
+        (started[lot.reduction_id], "2nd") for lot in gained
+    ]
+    assert [lot.reduction_id for lot in reversed(gained)] == [lot.reduction_id for lot in sale.lots]
     mine = holdings_of(app.ctx, person_account(person))
     assert sum(lot.grams for lots in mine.values() for lot in lots) == grams - per_ride - 10
     # a reduction never split costs no lineage row; the split one costs one per holder

@@ -476,7 +476,21 @@ class SqlMarket:
     def lots_of(self, holder: str) -> list[Lot]:
         """What `holder` owns, reduction by reduction (its lineage; lots of 0 g included)."""
         params = {"holder": holder, "shard": shard_of_account(holder)}
-        return [Lot(r[0], r[1], int(r[2]), r[3], r[4]) for r in self.conn.execute(_LOTS, params)]
+        return self._dated([tuple(r) for r in self.conn.execute(_LOTS, params)])
+
+    def _dated(self, rows: Sequence[tuple[Any, ...]]) -> list[Lot]:
+        """Lots from their rows; a gained lot's start and quality (NULL in its row: its
+        reduction is in another holder's shard) read by reduction id, one query for all."""
+        gained = [r[0] for r in rows if r[3] is None]
+        known: dict[uuid.UUID, tuple[datetime, str | None]] = {}
+        e = t.events.c
+        for part in chunks(gained, 5000):
+            query = sa.select(e.id, e.started_at, e.quality).where(any_of(self.conn, e.id, part))
+            known.update((r[0], (r[1], r[2])) for r in self.conn.execute(query))
+        return [
+            Lot(r[0], r[1], int(r[2]), *(known[r[0]] if r[3] is None else (r[3], r[4])))
+            for r in rows
+        ]
 
     def available_lots(
         self, holder: str, shard: int, person_id: uuid.UUID, now: datetime
@@ -486,11 +500,14 @@ class SqlMarket:
             "holder": holder, "shard": shard_of_account(holder), "seller_shard": shard,
             "person": person_id, "now": now,
         }  # fmt: skip
-        lots: list[Lot] = []
+        owned: list[tuple[Any, ...]] = []
         reserved: list[Lot] = []
         for r in self.conn.execute(_AVAILABLE_LOTS, params):
-            (reserved if r[5] else lots).append(Lot(r[0], r[1], int(r[2]), r[3], r[4]))
-        return lots, reserved
+            if r[5]:
+                reserved.append(Lot(r[0], r[1], int(r[2]), r[3], r[4]))
+            else:
+                owned.append(tuple(r))
+        return self._dated(owned), reserved
 
     def apply_lineage(self, deltas: Mapping[tuple[str, uuid.UUID, str], int]) -> None:
         """Add a movement's lineage changes ((holder, reduction, asset) → grams): one upsert
@@ -815,14 +832,26 @@ def _lot_statements(*extra: Any) -> tuple[sa.Select[Any], sa.Select[Any]]:
         # holder's reductions are in its shard (events are keyed by holder, migration 0023)
         .where(e.shard == shard, e.holder == holder, sa.text("events.state = 'active'"))
     )
+    # what it gained: its deltas of reductions that are not its own active ones — an anti-join
+    # inside the holder's shard (its own are there); the reductions themselves are elsewhere,
+    # so their start and quality are read by id afterwards (`_dated`), not joined
+    mine = sa.and_(
+        e.shard == d.shard,
+        e.id == d.reduction_id,
+        e.holder == holder,
+        sa.text("events.state = 'active'"),
+    )
     gained = (
-        sa.select(d.reduction_id, d.asset, d.grams, e.started_at, e.quality, *extra)
-        .select_from(t.holding_deltas.join(t.events, e.id == d.reduction_id))
-        .where(
-            d.shard == shard,
-            d.holder == holder,
-            sa.or_(e.holder.is_(None), e.holder != holder, e.state != "active"),
+        sa.select(
+            d.reduction_id,
+            d.asset,
+            d.grams,
+            sa.cast(sa.null(), t.events.c.started_at.type).label("started_at"),
+            sa.cast(sa.null(), sa.Text).label("quality"),
+            *extra,
         )
+        .select_from(t.holding_deltas.outerjoin(t.events, mine))
+        .where(d.shard == shard, d.holder == holder, e.id.is_(None))
     )
     return own, gained
 
