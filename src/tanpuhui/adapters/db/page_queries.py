@@ -19,7 +19,7 @@ from tanpuhui.adapters.db import schema as t
 from tanpuhui.adapters.db.audit_repository import _sealed
 from tanpuhui.adapters.db.certificates_repository import _stored
 from tanpuhui.adapters.db.mrv_repository import _batch
-from tanpuhui.adapters.db.queries import SqlQueries, _current_trace, _decode, _with_correction
+from tanpuhui.adapters.db.queries import SqlQueries, _decode, current_traces
 from tanpuhui.adapters.db.repositories import SqlBindings
 from tanpuhui.adapters.db.retirement_repository import _export
 from tanpuhui.domain.audit import SealedRecord
@@ -69,9 +69,9 @@ class SqlPages:
             sa.select(
                 e.id, ent.name, e.event_id, e.behaviour, e.region, e.started_at, e.ended_at,
                 e.day, e.outcome, e.grams, e.live_grams, e.holder, e.state, e.resolution,
-                _current_trace(),
+                e.trace, e.current_methodology_id,
             )
-            .select_from(_with_correction(t.events.join(t.enterprises, ent.id == e.enterprise_id)))
+            .select_from(t.events.join(t.enterprises, ent.id == e.enterprise_id))
             .where(e.shard == shard_of_account(holder), e.state == "active", e.holder == holder)
             .order_by(*((e.started_at.desc(), e.id.desc()) if older else (e.started_at, e.id)))
             .limit(limit)
@@ -83,13 +83,15 @@ class SqlPages:
                 query = query.where(e.started_at <= at, sa.or_(e.started_at < at, e.id < at_id))
             else:
                 query = query.where(e.started_at >= at, sa.or_(e.started_at > at, e.id > at_id))
+        rows = self.conn.execute(query).all()
+        traces = current_traces(self.conn, [(r.id, r.current_methodology_id) for r in rows])
         return [
             ReductionView(
                 r.id, r.name, r.event_id, r.behaviour, r.region, r.started_at, r.ended_at,
                 r.day, r.outcome, r.grams, r.live_grams, r.holder, r.state, r.resolution,
-                _decode(r.trace) if r.trace else {},
+                _decode(trace) if (trace := traces.get(r.id, r.trace)) else {},
             )
-            for r in self.conn.execute(query)
+            for r in rows
         ]  # fmt: skip
 
     def certificates_of(self, shard: int, holder: str) -> list[StoredCertificate]:

@@ -3,6 +3,10 @@
 The outcome feed is ordered by the platform-wide batch commit number, but that number never
 leaves the server: a feed position is named by the enterprise's own batch id
 (`batch_seq_of` turns it back into the number, for that enterprise's batches only).
+
+An event row lives in its holder's shard, its batch in its enterprise's and a correction in
+its reduction's (docs/scaling.md): no read joins them. A view is the events' rows, then their
+batches and current corrections read by their keys (`_views`).
 """
 
 from __future__ import annotations
@@ -16,11 +20,16 @@ import msgspec
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
-from tanpuhui.adapters.db.bulk import any_of, chunks
+from tanpuhui.adapters.db.bulk import any_of, chunks, in_shards
 from tanpuhui.adapters.db.intake_repository import stored_outcome, stored_raw
 from tanpuhui.domain.intake import Outcome, OutcomeKind
 from tanpuhui.domain.settlement import held_message
-from tanpuhui.domain.shards import shard_of_account, shard_of_enterprise, shard_of_event_key
+from tanpuhui.domain.shards import (
+    shard_of_account,
+    shard_of_enterprise,
+    shard_of_event_key,
+    shard_of_reduction,
+)
 from tanpuhui.services.ports import EventView, ReductionView
 
 _decode = msgspec.json.Decoder().decode
@@ -51,14 +60,16 @@ class SqlQueries:
                 e.holder,
                 e.state,
                 e.resolution,
-                _current_trace(),
+                e.trace,
+                e.current_methodology_id,
             )
-            .select_from(_with_correction(t.events.join(t.enterprises, ent.id == e.enterprise_id)))
+            .select_from(t.events.join(t.enterprises, ent.id == e.enterprise_id))
             .where(e.shard == shard_of_account(holder), e.state == "active", e.holder == holder)
             .where(e.id == only if only is not None else sa.true())
             .order_by(e.started_at.desc())
             .limit(limit)
-        )
+        ).all()
+        traces = current_traces(self.conn, [(r.id, r.current_methodology_id) for r in rows])
         return [
             ReductionView(
                 r.id,
@@ -75,7 +86,7 @@ class SqlQueries:
                 r.holder,
                 r.state,
                 r.resolution,
-                _decode(r.trace) if r.trace else {},
+                _decode(trace) if (trace := traces.get(r.id, r.trace)) else {},
             )
             for r in rows
         ]
@@ -96,12 +107,36 @@ class SqlQueries:
                 k.event_id == event_id,
             )
         ).scalar()
-        row = (
-            None
-            if row_id is None
-            else self.conn.execute(_event_query().where(e.id == row_id)).first()
+        rows = (
+            [] if row_id is None else self.conn.execute(_event_query().where(e.id == row_id)).all()
         )
-        return _event_view(row) if row else self._held_view(enterprise_id, event_id)
+        return self._views(rows)[0] if rows else self._held_view(enterprise_id, event_id)
+
+    def _views(
+        self, rows: Sequence[sa.Row[Any]], numbers: dict[uuid.UUID, int] | None = None
+    ) -> list[EventView]:
+        """Views of event rows, with their batches' numbers (unless known) and current traces
+        read by key."""
+        b = t.batches.c
+        seq_of: dict[uuid.UUID, int | None] = dict(numbers or {})
+        by_enterprise: dict[uuid.UUID, set[uuid.UUID]] = {}
+        for r in rows:
+            if r.batch_id not in seq_of:
+                by_enterprise.setdefault(r.enterprise_id, set()).add(r.batch_id)
+        for enterprise_id, batch_ids in by_enterprise.items():
+            for part in chunks(sorted(batch_ids), 5000):
+                seq_of.update(
+                    (r[0], r[1])
+                    for r in self.conn.execute(
+                        sa.select(b.id, b.seq).where(
+                            b.shard == shard_of_enterprise(enterprise_id),
+                            b.enterprise_id == enterprise_id,
+                            any_of(self.conn, b.id, part),
+                        )
+                    )
+                )
+        traces = current_traces(self.conn, [(r.id, r.current_methodology_id) for r in rows])
+        return [_event_view(r, seq_of.get(r.batch_id), traces.get(r.id, r.trace)) for r in rows]
 
     def _held_view(self, enterprise_id: uuid.UUID, event_id: str) -> EventView | None:
         """A day claim or meter period still held (settlement.py): provisional, nothing
@@ -133,17 +168,50 @@ class SqlQueries:
     def feed(
         self, enterprise_id: uuid.UUID, after: tuple[int, uuid.UUID] | None, limit: int
     ) -> list[EventView]:
+        """Up to `limit` outcomes after `after` (a batch number and an event id), in the order
+        (batch number, id). The enterprise's numbered batches come from its shard, their
+        events from their holders' — never joined: batches are taken in order until their
+        counts cover what is still wanted, then their events in one query that keeps at most
+        that many per batch (so a page reads less than twice its size), sorted here."""
         b = t.batches.c
-        query = _event_query().where(
-            b.shard == shard_of_enterprise(enterprise_id),
-            b.enterprise_id == enterprise_id,
-            b.seq.is_not(None),
-        )
-        if after is not None:
-            seq, last = after
-            query = query.where(sa.or_(b.seq > seq, sa.and_(b.seq == seq, e.id > last)))
-        rows = self.conn.execute(query.order_by(b.seq, e.id).limit(limit))
-        return [_event_view(r) for r in rows]
+        seq, last = after if after is not None else (0, None)
+        views: list[EventView] = []
+        while len(views) < limit:
+            need = limit - len(views)
+            newer = b.seq > seq if last is None else b.seq >= seq
+            chosen: list[tuple[uuid.UUID, int]] = []
+            covered = 0
+            for r in self.conn.execute(
+                sa.select(b.id, b.seq, b.event_count)
+                .where(
+                    b.shard == shard_of_enterprise(enterprise_id),
+                    b.enterprise_id == enterprise_id,
+                    b.seq.is_not(None),
+                    newer,
+                )
+                .order_by(b.seq)
+                .limit(256)
+            ):
+                chosen.append((r.id, int(r.seq)))
+                covered += int(r.event_count)
+                if covered >= need:
+                    break
+            if not chosen:
+                break
+            number = dict(chosen)
+            ids = list(number)
+            rank = sa.func.row_number().over(partition_by=e.batch_id, order_by=e.id).label("rank")
+            where = [any_of(self.conn, e.batch_id, ids)]
+            if last is not None and chosen[0][1] == seq:  # the rest of the batch it stopped in
+                where.append(sa.or_(e.batch_id != chosen[0][0], e.id > last))
+            ranked = _event_query().add_columns(rank).where(*where).subquery()
+            rows = sorted(
+                self.conn.execute(sa.select(ranked).where(ranked.c.rank <= need)),
+                key=lambda r: (number[r.batch_id], r.id),
+            )
+            views.extend(self._views(rows[:need], number))
+            seq, last = chosen[-1][1], None
+        return views
 
     def batch_seq_of(self, enterprise_id: uuid.UUID, batch_id: uuid.UUID) -> int | None:
         b = t.batches.c
@@ -171,43 +239,39 @@ class SqlQueries:
 e = t.events.c
 
 
-def _with_correction(joined: Any) -> Any:
-    """…and the correction that set the version a reduction is quantified with now."""
+def current_traces(
+    conn: sa.Connection, reductions: Sequence[tuple[uuid.UUID, uuid.UUID | None]]
+) -> dict[uuid.UUID, str]:
+    """The trace of the correction that set each (reduction, current version) — none for a
+    reduction still at its first version: read from the reductions' shards, by key."""
+    wanted = {rid: version for rid, version in reductions if version is not None}
     c = t.corrections.c
-    return joined.outerjoin(
-        t.corrections,
-        sa.and_(c.reduction_id == e.id, c.to_methodology_id == e.current_methodology_id),
-    )
-
-
-def _current_trace() -> sa.ColumnElement[Any]:
-    return sa.func.coalesce(t.corrections.c.trace, e.trace).label("trace")
+    found: dict[uuid.UUID, str] = {}
+    for part in chunks(sorted(wanted), 5000):
+        for r in conn.execute(
+            sa.select(c.reduction_id, c.to_methodology_id, c.trace).where(
+                in_shards(conn, c.shard, (shard_of_reduction(rid) for rid in part)),
+                any_of(conn, c.reduction_id, part),
+            )
+        ):
+            if wanted[r.reduction_id] == r.to_methodology_id:
+                found[r.reduction_id] = r.trace
+    return found
 
 
 def _event_query() -> sa.Select[Any]:
-    m, b = t.methodology_versions.c, t.batches.c
+    m = t.methodology_versions.c
     return sa.select(
-        *(col for col in t.events.columns if col.name != "trace"),
-        _current_trace(),
-        m.code.label("m_code"),
-        m.version.label("m_version"),
-        b.seq.label("batch_seq"),
-        b.id.label("batch_ref"),
-    ).select_from(
-        _with_correction(
-            t.events.join(t.batches, b.id == e.batch_id).outerjoin(
-                t.methodology_versions, m.id == e.methodology_id
-            )
-        )
-    )
+        *t.events.columns, m.code.label("m_code"), m.version.label("m_version")
+    ).select_from(t.events.outerjoin(t.methodology_versions, m.id == e.methodology_id))
 
 
-def _event_view(r: sa.Row[Any]) -> EventView:
+def _event_view(r: sa.Row[Any], batch_seq: int | None, trace: str | None) -> EventView:
     outcome = stored_outcome(r)
     return EventView(
         id=r.id,
         event_id=r.event_id,
-        batch_seq=r.batch_seq,
+        batch_seq=batch_seq,
         received_at=r.received_at,
         outcome=outcome,
         subject=r.subject,
@@ -219,11 +283,11 @@ def _event_view(r: sa.Row[Any]) -> EventView:
         evidence_ref=r.evidence_ref,
         evidence_issuer=r.evidence_issuer,
         raw=stored_raw(r.raw),
-        trace=_decode(r.trace) if r.trace else None,
+        trace=_decode(trace) if trace else None,
         account_kind=r.holder.partition(":")[0] if r.holder else None,
         state=r.state,
         live_grams=r.live_grams,
         resolution=r.resolution,
         resolution_ref=r.resolution_ref,
-        batch_id=r.batch_ref,
+        batch_id=r.batch_id,
     )

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import schema as t
+from tanpuhui.adapters.db.bulk import any_of, chunks
 from tanpuhui.domain.checks import Violation
 from tanpuhui.domain.market import Lot
 from tanpuhui.domain.retirement import (
@@ -150,13 +151,23 @@ class SqlRetirement:
         for h in heads:
             cls, start, end = parse_serial(h.serial)
             rows = self.conn.execute(
-                sa.select(bl.reduction_id, bl.asset, bl.grams, e.started_at, e.quality)
-                .select_from(t.block_lineage.join(t.events, e.id == bl.reduction_id))
-                .where(bl["class"] == cls.key, bl.start == start)
-                .order_by(e.started_at, bl.reduction_id)
+                sa.select(bl.reduction_id, bl.asset, bl.grams).where(
+                    bl["class"] == cls.key, bl.start == start
+                )
+            ).all()
+            # the reductions live in their holders' shards: read by id, not joined
+            dated = {
+                r[0]: (r[1], r[2])
+                for part in chunks([r[0] for r in rows], 5000)
+                for r in self.conn.execute(
+                    sa.select(e.id, e.started_at, e.quality).where(any_of(self.conn, e.id, part))
+                )
+            }
+            lots = sorted(
+                (Lot(r[0], r[1], int(r[2]), *dated[r[0]]) for r in rows),
+                key=lambda lot: (lot.started_at, lot.reduction_id),
             )
-            lots = tuple(Lot(r[0], r[1], int(r[2]), r[3], r[4]) for r in rows)
-            found.append(Block(cls, start, end, lots, BlockStatus(h.status), h.id))
+            found.append(Block(cls, start, end, tuple(lots), BlockStatus(h.status), h.id))
         return found
 
     def blocks_of_retirement(self, retirement_id: uuid.UUID) -> list[Block]:
