@@ -39,9 +39,9 @@ from tests.db_fixtures import PG_PARTITIONS
 
 #: Person- or holder-scoped tables that do not carry `shard` in their keys yet. THE LEAD SEES
 #: THIS LIST: each entry is a table that cannot be distributed by `shard` (it stays a plain
-#: table in the partitioned layout and `db citus-ddl` names it as not distributable); the plan
-#: to key each is in docs/scaling.md ("Every person-scoped table keyed"). Shrink it, never grow it: a new
-#: table must follow the rules from its first migration.
+#: table in the partitioned layout and `db citus-ddl` names it as not distributable); how each
+#: was keyed is in docs/scaling.md ("Every person-scoped table keyed"). Shrink it, never grow
+#: it: a new table must follow the rules from its first migration.
 NOT_YET_KEYED: set[str] = set()  # empty since migration 0023 keyed `events`
 
 
