@@ -90,6 +90,20 @@ def _drop(admin: sa.Engine, name: str) -> None:
 
 
 @pytest.fixture(params=ENGINES)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of the engine, not made from the (already migrated) template: for
+    tests that migrate from an older revision."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'old.db'}"
+    server = request.getfixturevalue("pg_server")
+    name = f"old_{uuid.uuid4().hex[:12]}"
+    url = create_database(server, name)
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    request.addfinalizer(lambda: _drop(admin, name))
+    return url
+
+
+@pytest.fixture(params=ENGINES)
 def engine_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -9,14 +9,11 @@ hash-partitions with its rows."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import migrate
-from tanpuhui.adapters.db.embedded import create_database
 from tanpuhui.adapters.db.types import UTCDateTime
 from tanpuhui.adapters.system import FixedClock
 from tanpuhui.bootstrap import App, build
@@ -29,7 +26,6 @@ from tanpuhui.domain.shards import (
     shard_of_subject,
 )
 from tests.conftest import NOW
-from tests.db_fixtures import ENGINES
 
 BIKES, ANN = uuid.UUID(int=0xB1CE5), uuid.uuid4()
 HELD, REVERSED, UNCREDITED, INVALID = (uuid.uuid4() for _ in range(4))
@@ -46,22 +42,6 @@ EVENTS = sa.table(
     *(sa.column(n, sa.LargeBinary) for n in ("payload_hash", "evidence_fp")),
     *(sa.column(n, sa.BigInteger) for n in ("grams", "grams_cut", "live_grams")),
 )
-
-
-@pytest.fixture(params=ENGINES)
-def old_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of the engine, not from the (already migrated) template."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    server = request.getfixturevalue("pg_server")
-    name = f"old_{uuid.uuid4().hex[:12]}"
-    url = create_database(server, name)
-    yield url
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
 
 
 def _event(rid: uuid.UUID, event_id: str, **values: object) -> dict[str, object]:
@@ -123,9 +103,9 @@ def _uuid(conn: sa.Connection, value: uuid.UUID) -> str:
     return f"'{value.hex}'" if conn.dialect.name == "sqlite" else f"'{value}'"
 
 
-def test_older_events_get_their_shards_and_their_keys(old_url: str) -> None:
-    _fill_at_0022(old_url)
-    app: App = build(Settings(database_url=old_url), clock=FixedClock(NOW))
+def test_older_events_get_their_shards_and_their_keys(empty_database_url: str) -> None:
+    _fill_at_0022(empty_database_url)
+    app: App = build(Settings(database_url=empty_database_url), clock=FixedClock(NOW))
     try:
         migrate.upgrade(app.engine)
         _check(app)

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from tanpuhui.adapters.db import migrate
-from tanpuhui.adapters.db.embedded import create_database
 from tanpuhui.adapters.db.types import UTCDateTime
 from tanpuhui.adapters.system import FixedClock
 from tanpuhui.bootstrap import App, build, upgrade_database
@@ -30,7 +27,6 @@ from tanpuhui.domain.shards import (
 )
 from tanpuhui.services.ledger import verify_ledger
 from tests.conftest import NOW
-from tests.db_fixtures import ENGINES
 
 BIKES, OTHER = uuid.UUID(int=0xB1CE5), uuid.UUID(int=0x07E4)
 ANN, BOB = uuid.uuid4(), uuid.uuid4()
@@ -104,22 +100,6 @@ CORRECTIONS = _t(
 )
 
 
-@pytest.fixture(params=ENGINES)
-def old_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of the engine, not from the (already migrated) template."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    server = request.getfixturevalue("pg_server")
-    name = f"old_{uuid.uuid4().hex[:12]}"
-    url = create_database(server, name)
-    yield url
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
-
-
 def _fill_at_0021(url: str) -> None:
     engine = sa.create_engine(url)
     migrate.upgrade(engine, "0021")
@@ -172,9 +152,9 @@ def _fill_at_0021(url: str) -> None:
     engine.dispose()
 
 
-def test_an_older_database_keeps_its_rows_under_the_new_keys(old_url: str) -> None:
-    _fill_at_0021(old_url)
-    app: App = build(Settings(database_url=old_url), clock=FixedClock(NOW))
+def test_an_older_database_keeps_its_rows_under_the_new_keys(empty_database_url: str) -> None:
+    _fill_at_0021(empty_database_url)
+    app: App = build(Settings(database_url=empty_database_url), clock=FixedClock(NOW))
     try:
         upgrade_database(app)
         _check(app)
