@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tanpuhui.adapters.processes import Interrupted
+from tanpuhui.demo import _serve_until_stopped
 from tanpuhui.demo.server import INSTANCE_HEADER, wait_ready
 from tanpuhui.domain.errors import ConfigurationError
 from tests.e2e.cli_support import assert_no_traceback, free_port, port_is_free, run_cli
@@ -310,3 +312,19 @@ def test_a_server_that_lost_the_race_for_the_port_is_reported_as_port_in_use() -
     assert refused.value.code == "port_in_use" and f"port {port}" in refused.value.message
     with pytest.raises(ConfigurationError, match=r"did not start \(exit code 1\)"):
         wait_ready(f"http://{HOST}:{port}", port, _Ended(1), "token")
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt(), Interrupted(signal.SIGTERM)])
+def test_a_stop_signal_while_the_summary_prints_is_a_normal_end(stop: BaseException) -> None:
+    """CI once sent SIGINT right after "serving at" appeared, before the demo was waiting on
+    its server: the demo ended with `error[interrupted]` and 130 instead of 0. The summary that
+    announces the server is part of serving."""
+
+    class Server:
+        def join(self) -> None:
+            raise AssertionError("the stop ends the demo before it waits on the server")
+
+    def announce() -> None:
+        raise stop
+
+    _serve_until_stopped(Server(), announce)  # type: ignore[arg-type]  # returns: a normal end

@@ -34,7 +34,7 @@ import secrets
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -170,20 +170,25 @@ def run_demo(
             wait_ready(f"http://{HOST}:{port}", port, server, token, failures)
             result = _run_month(world, port, server, say)
             result.seconds = time.perf_counter() - started
-            if on_summary is not None:
-                on_summary(result)
+            announce = (lambda: on_summary(result)) if on_summary is not None else lambda: None
             if serve:
-                _serve_until_stopped(server)
+                _serve_until_stopped(server, announce)
+            else:
+                announce()
         finally:
             stop(server)
             world.app.close()
     return result
 
 
-def _serve_until_stopped(server: multiprocessing.process.BaseProcess) -> None:
-    """Ctrl-C, SIGTERM or SIGHUP end the demo normally; the server ending by itself is an
-    error."""
+def _serve_until_stopped(
+    server: multiprocessing.process.BaseProcess, announce: Callable[[], None]
+) -> None:
+    """Ctrl-C, SIGTERM or SIGHUP end the demo normally from the moment the summary (which says
+    "serving at …") starts printing — a stop signal that arrives while it prints is a normal
+    end too; the server ending by itself is an error."""
     try:
+        announce()
         server.join()
     except KeyboardInterrupt:
         return
