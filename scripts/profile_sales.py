@@ -3,8 +3,11 @@ COPYs) per sale, the time spent in each, the Python CPU per sale and, on Postgre
 server's CPU per sale (its processes' CPU time, so run it on an otherwise idle server).
 
     python scripts/profile_sales.py postgres 300     # or: sqlite 300
+    python scripts/profile_sales.py postgres 640 32  # in groups of 32 sellers (one thread)
 
-Set-up as `tanpuhui bench market` (8 sellers with 40 rides, a points offer). Not a test.
+Set-up as `tanpuhui bench market` (8 sellers, or as many as a group has, with 40 rides; a
+points offer). With a group size, the sales go to `_sell_group` that many at a time, one
+seller each, as concurrent sales of one process are committed. Not a test.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from tanpuhui.adapters.db.embedded import create_database, start_server
 from tanpuhui.bootstrap import build
 from tanpuhui.cli.bench_market import _set_up
 from tanpuhui.config import Settings
-from tanpuhui.services.market import sell_reductions
+from tanpuhui.services.market import SaleResult, _Request, _sell_group, sell_reductions
 
 COUNT: collections.Counter[str] = collections.Counter()
 SPENT: collections.Counter[str] = collections.Counter()
@@ -75,7 +78,7 @@ def _server_cpu(work: Path) -> float:
     return total
 
 
-def main(engine: str, sales: int) -> None:
+def main(engine: str, sales: int, group: int = 1) -> None:
     work = Path(tempfile.mkdtemp(prefix="tanpuhui-profile-sales-"))
     server = None
     if engine == "sqlite":
@@ -83,7 +86,7 @@ def main(engine: str, sales: int) -> None:
     else:
         server, server_url = start_server(work / "pg")
         url = create_database(server_url, "market")
-    setup = _set_up(url, 8, 40, 100, datetime.now(UTC))
+    setup = _set_up(url, max(8, group), 40, 100, datetime.now(UTC))
     app = build(Settings(database_url=url))
     persons = [uuid.UUID(p) for p in setup["persons"]]
     offer = uuid.UUID(setup["offer"])
@@ -92,12 +95,20 @@ def main(engine: str, sales: int) -> None:
     _watch(app.engine)
     server_before = _server_cpu(work)
     began, cpu = time.perf_counter(), time.process_time()
-    for i in range(sales):
-        sell_reductions(app.ctx, persons[i % len(persons)], offer, 100)
+    if group == 1:
+        for i in range(sales):
+            sell_reductions(app.ctx, persons[i % len(persons)], offer, 100)
+    for at in range(0, sales if group > 1 else 0, group):
+        requests = [
+            _Request(persons[i % group], offer, 100, str(uuid.uuid4()))
+            for i in range(at, min(sales, at + group))
+        ]
+        assert all(isinstance(x, SaleResult) for x in _sell_group(app.ctx, requests))
     wall, cpu = time.perf_counter() - began, time.process_time() - cpu
     server_cpu = _server_cpu(work) - server_before
     print(
-        f"{engine}: {sales} sales, {sum(COUNT.values()) / sales:.1f} statements per sale, "
+        f"{engine}: {sales} sales (groups of {group}), "
+        f"{sum(COUNT.values()) / sales:.1f} statements per sale, "
         f"wall {wall / sales * 1000:.2f} ms, Python CPU {cpu / sales * 1000:.2f} ms, "
         f"server CPU {server_cpu / sales * 1000:.2f} ms per sale"
     )
@@ -112,4 +123,5 @@ if __name__ == "__main__":
     main(
         sys.argv[1] if len(sys.argv) > 1 else "sqlite",
         int(sys.argv[2]) if len(sys.argv) > 2 else 200,
+        int(sys.argv[3]) if len(sys.argv) > 3 else 1,
     )

@@ -29,12 +29,13 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 import typer
 
-from tanpuhui.adapters.db.embedded import create_database, start_server
+from tanpuhui.adapters.db.embedded import create_database, server_cpu_seconds, start_server
 from tanpuhui.adapters.db.engine import create_engine
 from tanpuhui.adapters.processes import die_with_parent
 from tanpuhui.adapters.programme_files import parse_programme
 from tanpuhui.adapters.system import FixedClock
 from tanpuhui.bootstrap import build, business_clock, upgrade_database
+from tanpuhui.cli.bench import CpuProbe, _difference, _no_probe
 from tanpuhui.cli.common import console, emit_json, err_console, handled
 from tanpuhui.config import Settings
 from tanpuhui.domain.errors import InvalidInputError, TanpuhuiError
@@ -141,12 +142,19 @@ def _sales_worker(url: str, sellers: list[str], grams: int, start: float, q: Any
         for i, (p, o) in enumerate(pairs)
     ]
     time.sleep(max(0.0, start - time.time()))
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for th in threads:
         th.start()
     for th in threads:
         th.join()
-    q.put((time.perf_counter() - began, [r for rs in results for r in rs]))
+    groups = app.ctx.sale_groups
+    q.put(
+        (
+            time.perf_counter() - began,
+            [r for rs in results for r in rs],
+            {"cpu": time.process_time() - cpu, "groups": groups.groups, "in_groups": groups.items},
+        )
+    )
     app.close()
 
 
@@ -174,7 +182,7 @@ def _bare_worker(url: str, accounts: list[str], per_thread: int, start: float, q
         th.start()
     for th in threads:
         th.join()
-    q.put((time.perf_counter() - began, []))
+    q.put((time.perf_counter() - began, [], {}))
     engine.dispose()
 
 
@@ -216,7 +224,7 @@ def _ceiling(url: str, sellers: int, transactions: int, workers: int) -> float:
     per_thread = max(1, transactions // sellers)
     parts = [accounts[w::workers] for w in range(workers)]
     got = _run(_bare_worker, parts, (url, per_thread))
-    return float(per_thread * sellers / max(s for s, _ in got))
+    return float(per_thread * sellers / max(s for s, _, _ in got))
 
 
 def _oversold(url: str, buyers: list[str], budgets: list[int]) -> int:
@@ -256,11 +264,16 @@ def bench_market(
     procs = workers or (1 if engine == "sqlite" else os.cpu_count() or 1)
     work = Path(tempfile.mkdtemp(prefix="tanpuhui-bench-market-"))
     server = None
+    probe: CpuProbe = _no_probe
     try:
         if engine == "sqlite":
             url, bare_url = f"sqlite:///{work / 'market.db'}", f"sqlite:///{work / 'bare.db'}"
         else:
             server, server_url = start_server(work / "pg")
+
+            def probe() -> float | None:
+                return server_cpu_seconds(work / "pg" / "pgdata")
+
             url = create_database(server_url, "bench_market")
             bare_url = create_database(server_url, "bench_bare")
         err_console.print(f"setting up {sellers} sellers with {rides} rides each …")
@@ -270,9 +283,14 @@ def bench_market(
         err_console.print("selling …")
         pairs = [f"{p}/{setup['offers'][k % offers]}" for k, p in enumerate(setup["persons"])]
         parts = [pairs[w::procs] for w in range(procs) if pairs[w::procs]]
+        server_before = probe()
         got = _run(_sales_worker, parts, (url, grams))
-        seconds = max(s for s, _ in got)
-        outcomes = [r for _, rs in got for r in rs]
+        server_seconds = _difference(server_before, probe())
+        seconds = max(s for s, _, _ in got)
+        outcomes = [r for _, rs, _ in got for r in rs]
+        python_seconds = sum(x["cpu"] for _, _, x in got)
+        groups = sum(x["groups"] for _, _, x in got)
+        in_groups = sum(x["in_groups"] for _, _, x in got)
         completed = [lat for code, lat in outcomes if code == "completed"]
         refused: dict[str, int] = {}
         for code, _ in outcomes:
@@ -301,6 +319,15 @@ def bench_market(
             "bare_two_row_tx_per_s": round(ceiling),
             "ratio": round(rate / ceiling, 3),
             "verify_violations": violations,
+            # CPU per completed sale: the sellers' processes (threads included) and, on
+            # PostgreSQL, the server's processes over the same phase
+            "python_cpu_ms_per_sale": round(python_seconds * 1000 / max(1, len(completed)), 3),
+            "server_cpu_ms_per_sale": (
+                None
+                if server_seconds is None
+                else round(server_seconds * 1000 / max(1, len(completed)), 3)
+            ),
+            "requests_per_group": round(in_groups / max(1, groups), 1),
         }
     finally:
         if server is not None:
@@ -318,5 +345,8 @@ def bench_market(
         f"  oversold         {result['oversold_grams']} g\n"
         f"  bare 2-row tx    {result['bare_two_row_tx_per_s']:>7,} /s (same engine, same run)\n"
         f"  ratio            {result['ratio']:.0%} of the ceiling\n"
+        f"  CPU per sale     {result['python_cpu_ms_per_sale']} ms Python, "
+        f"{result['server_cpu_ms_per_sale']} ms server; {result['requests_per_group']} "
+        f"requests per group\n"
         f"  ledger verify    {violations} violation(s)"
     )

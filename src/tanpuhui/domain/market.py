@@ -188,6 +188,8 @@ def available_lots(lots: Iterable[Lot], reserved: Iterable[Lot]) -> list[Lot]:
     held: dict[uuid.UUID, int] = defaultdict(int)
     for r in reserved:
         held[r.reduction_id] += r.grams
+    if not held:
+        return list(lots)
     return [lot._replace(grams=lot.grams - held.get(lot.reduction_id, 0)) for lot in lots]
 
 

@@ -8,12 +8,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tanpuhui.domain.aggregates import DEFAULT_MIN_PERSONS
 from tanpuhui.domain.errors import RaceLostError
 from tanpuhui.domain.intake import MAX_BATCH_EVENTS
 from tanpuhui.domain.regions import RegionCatalogue
+from tanpuhui.services.group_commit import GroupCommit
 from tanpuhui.services.ports import (
     Clock,
     IdSource,
@@ -88,3 +89,5 @@ class Context:
     log_signer: NoteSigner
     limits: Limits = field(default_factory=Limits)
     catalogues: CatalogueCache = field(default_factory=CatalogueCache)
+    #: this process's concurrent sales, committed in groups (services/market.py)
+    sale_groups: GroupCommit[Any, Any] = field(default_factory=GroupCommit)

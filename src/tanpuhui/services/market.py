@@ -1,6 +1,15 @@
 """The market's use cases: offers, sales, holds and holdings (domain/market.py).
 
-`sell_reductions` is one transaction: it takes the person's lock (the same advisory lock
+Concurrent sales of one process are committed in groups (`_sell_group`, by
+services/group_commit.py): what succeeds is sold together in one transaction that does per
+group what a sale alone does per sale — one lock statement for all the sellers, one read of
+their lots, one statement each for the sales, entries, postings, balances, queued log lines
+and seals, and each offer's budget once for the group's total — and exactly as each would be
+alone (a seller's second sale in a group allocates from what the first left); every request
+a group cannot simply sell (a coupon or hold offer, a refusal, a replay, a budget too short)
+is sold alone by its caller as below, with its precise answer.
+
+`sell_reductions` alone is one transaction: it takes the person's lock (the same advisory lock
 binding takes, so no two movements of one person interleave), checks the offer's terms and
 the person's limit, allocates the grams oldest first over the person's available lots
 (posted minus what open holds reserve), stores the sale (a hold reserves its lots; a request
@@ -22,14 +31,17 @@ empty sweeps the offer's expired holds first, as it does for the budget).
 from __future__ import annotations
 
 import uuid
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
+from typing import NamedTuple
 
 from tanpuhui.domain.errors import (
     BudgetExhaustedError,
     ConflictError,
     ForbiddenError,
+    InsufficientBalanceError,
     InvalidInputError,
     NotFoundError,
     OfferClosedError,
@@ -234,7 +246,168 @@ def sell_reductions(
                 raise
             return _after_refusal(ctx, refused, person_id, offer_id, grams, rid)
 
-    return retry_races(attempt)
+    outcome = ctx.sale_groups.submit(
+        _Request(person_id, offer_id, grams, rid), lambda group: _sell_group(ctx, group)
+    )
+    if isinstance(outcome, SaleResult):
+        return outcome
+    return retry_races(attempt)  # not sold in a group: alone, with every precise answer
+
+
+class _Request(NamedTuple):
+    person_id: uuid.UUID
+    offer_id: uuid.UUID
+    grams: int
+    request_id: str
+
+
+class _Alone:
+    """A group's answer for a request it did not sell: the caller sells it alone."""
+
+
+_ALONE = _Alone()
+
+
+class _Short(Exception):  # noqa: N818 (not an error: an offer's budget refused the group's total)
+    def __init__(self, left: dict[uuid.UUID, int]) -> None:
+        super().__init__(f"offers {sorted(left)} lack budget for the group")
+        self.offers = set(left)
+        self.left = left
+
+
+def _sell_group(ctx: Context, group: Sequence[_Request]) -> list[SaleResult | _Alone]:
+    """Sell a group of concurrent requests in one transaction: what every sale in it costs
+    once — the transaction, the sellers' locks (one statement), their lots (one read), the
+    sales' rows, the entries' rows, postings, balances, queued log lines and seals (one
+    statement each), and each offer's budget row, taken last and once for the group's total,
+    so it is locked once per group, not once per sale. Only sales that succeed are sold here:
+    a request whose offer pays in coupons or holds its sales, whose terms or balance or limit
+    refuse it, whose request id is stored or repeated in the group, or whose offer's budget
+    cannot cover the group (the group runs again with only as many of that offer's sales as
+    what was left of its budget then covers, and if that fails too, without them) is answered
+    `_ALONE`,
+    and its caller sells it alone (`sell_in`), with every precise refusal and replay. If the
+    group's transaction fails, every request of it is sold alone."""
+    out: list[SaleResult | _Alone] = [_ALONE] * len(group)
+    budgets: dict[uuid.UUID, int] = {}  # what an offer that refused the group had left
+    for _ in range(3):
+        try:
+            with ctx.uow() as uow:
+                sold = _sell_together(uow, ctx, group, budgets)
+                if sold:
+                    uow.commit()
+        except _Short as short:
+            for offer_id in short.offers:  # again, with what they have left; then without
+                budgets[offer_id] = short.left[offer_id] if offer_id not in budgets else 0
+            continue
+        except Exception:  # each request, sold alone, gets its precise answer
+            return out
+        for i, result in sold.items():
+            out[i] = result
+        return out
+    return out
+
+
+def _sell_together(
+    uow: UnitOfWork, ctx: Context, group: Sequence[_Request], budgets: dict[uuid.UUID, int]
+) -> dict[int, SaleResult]:
+    now = ctx.clock.now()
+    offers: dict[uuid.UUID, Offer] = {}
+    chosen: list[int] = []
+    keys: set[tuple[uuid.UUID, str]] = set()
+    for i, r in enumerate(group):
+        offer = offers.get(r.offer_id) or uow.market.offer_terms(r.offer_id)
+        if offer is None:
+            continue
+        offers[r.offer_id] = offer
+        if (
+            offer.coupons
+            or offer.hold_minutes is not None
+            or budgets.get(r.offer_id, 1) <= 0
+            or (r.person_id, r.request_id) in keys
+            or offer.terms_refusal(now, r.grams) is not None
+        ):
+            continue
+        keys.add((r.person_id, r.request_id))
+        chosen.append(i)
+    if not chosen:
+        return {}
+    persons = sorted({group[i].person_id for i in chosen})
+    uow.locks.acquire([person_account(p) for p in persons])
+    if len(chosen) > 1:  # a lone sale's stored request id fails its insert (then: alone)
+        stored = uow.market.stored_requests(
+            [(shard_of_person(group[i].person_id), group[i].person_id, group[i].request_id)
+             for i in chosen]
+        )  # fmt: skip
+        chosen = [i for i in chosen if (group[i].person_id, group[i].request_id) not in stored]
+    limited = sorted(
+        {
+            (shard_of_person(group[i].person_id), group[i].person_id, group[i].offer_id)
+            for i in chosen
+            if offers[group[i].offer_id].max_per_person_grams is not None
+        }
+    )
+    sold: dict[tuple[uuid.UUID, uuid.UUID], int] = defaultdict(int)
+    if limited:
+        sold.update(uow.market.sold_by_many(limited, now))
+    lots = {
+        holder: available_lots(owned, reserved)
+        for holder, (owned, reserved) in uow.market.available_lots_many(
+            [(person_account(p), shard_of_person(p), p) for p in persons], now
+        ).items()
+    }
+    accepted: list[tuple[int, Sale, list[Lot]]] = []
+    left = dict(budgets)
+    again = Counter(group[i].person_id for i in chosen)
+    for i in chosen:
+        r, offer, holder = group[i], offers[group[i].offer_id], person_account(group[i].person_id)
+        most = offer.max_per_person_grams
+        if most is not None and sold[(r.person_id, r.offer_id)] + r.grams > most:
+            continue
+        if left.get(r.offer_id, r.grams) < r.grams:
+            continue
+        try:
+            taken = allocate(lots[holder], r.grams, offer)
+        except InsufficientBalanceError:
+            continue
+        again[r.person_id] -= 1
+        if again[r.person_id]:  # the same person sells again in the group: from what is left
+            lots[holder] = _less(lots[holder], taken)
+        sold[(r.person_id, r.offer_id)] += r.grams
+        if r.offer_id in left:
+            left[r.offer_id] -= r.grams
+        sale = _new_sale(uow, ctx, offer, r.person_id, r.grams, r.request_id, now)
+        accepted.append((i, sale, taken))
+    if not accepted:
+        return {}
+    entries: list[Entry] = []
+    lineage: dict[tuple[str, uuid.UUID, str], int] = defaultdict(int)
+    days: dict[tuple[str, str, date], int] = defaultdict(int)
+    totals: dict[uuid.UUID, int] = defaultdict(int)
+    for _, sale, taken in accepted:
+        entry, deltas, points = _posting(sale, taken, ctx.tz)
+        entries.append(entry)
+        for key, grams in deltas.items():
+            lineage[key] += grams
+        for day, count in points.items():
+            days[day] += count
+        totals[sale.offer_id] += sale.grams
+    rows = [(sale, shard_of_person(sale.person_id), taken) for _, sale, taken in accepted]
+    if not uow.market.add_posted_sales(rows, {k: v for k, v in lineage.items() if v}, days):
+        return {}  # a request id was stored (a lone sale's replay): roll back, each alone
+    uow.ledger.record_many(entries)
+    short = uow.market.take_budgets(totals)  # last: the hottest rows, once per group
+    if short:
+        raise _Short({offer_id: uow.market.remaining(offer_id) for offer_id in short})
+    return {i: SaleResult(sale, sale.status, taken) for i, sale, taken in accepted}
+
+
+def _less(lots: Sequence[Lot], taken: Sequence[Lot]) -> list[Lot]:
+    """`lots` less what a sale of the group took from them."""
+    used: dict[uuid.UUID, int] = defaultdict(int)
+    for lot in taken:
+        used[lot.reduction_id] += lot.grams
+    return [lot._replace(grams=lot.grams - used.get(lot.reduction_id, 0)) for lot in lots]
 
 
 class _Seen(Exception):  # noqa: N818 (not an error: the request id was used, roll back)

@@ -207,6 +207,9 @@ class LedgerRepository(Protocol):
         """Store the opened `entry`'s postings (its holder lines already on event rows when
         `lines_on_events`), apply its balance changes, and seal it into the hash chain."""
 
+    def record_many(self, entries: Sequence[Entry]) -> None:
+        """`open` and `record` several entries with no line on an event row, set-based."""
+
     def balances_of(self, account: str) -> dict[str, int]: ...
     def entries_of(self, account: str, limit: int) -> list[Entry]: ...
 

@@ -111,17 +111,19 @@ class SqlLogs:
 
     def enqueue(self, entry_id: uuid.UUID, lines: Sequence[LoggedLine]) -> None:
         """Queue an entry's lines for their shards' logs (no head is read or locked)."""
-        by_shard: dict[int, list[LoggedLine]] = defaultdict(list)
-        for line in lines:
-            by_shard[line.leaf.shard].append(line)
-        insert_rows(
-            self.conn,
-            t.log_queue,
-            QUEUE_COLUMNS,
-            [(k, entry_id, pack_lines(todo)) for k, todo in sorted(by_shard.items())],
-        )
-        self.queued.update(by_shard)
-        self.queued_lines_count += len(lines)
+        self.enqueue_many([(entry_id, lines)])
+
+    def enqueue_many(self, entries: Sequence[tuple[uuid.UUID, Sequence[LoggedLine]]]) -> None:
+        """Queue the lines of several entries: one row per (shard, entry), one insert."""
+        rows = []
+        for entry_id, lines in entries:
+            by_shard: dict[int, list[LoggedLine]] = defaultdict(list)
+            for line in lines:
+                by_shard[line.leaf.shard].append(line)
+            rows += [(k, entry_id, pack_lines(todo)) for k, todo in sorted(by_shard.items())]
+            self.queued.update(by_shard)
+            self.queued_lines_count += len(lines)
+        insert_rows(self.conn, t.log_queue, QUEUE_COLUMNS, rows)
 
     def queued_shards(self) -> list[int]:
         """The shards with lines waiting to be integrated."""

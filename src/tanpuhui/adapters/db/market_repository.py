@@ -348,6 +348,49 @@ class SqlMarket:
         ).first()  # fmt: skip
         return bool(row is not None and row[0])
 
+    def add_posted_sales(
+        self,
+        sales: Sequence[tuple[Sale, int, Sequence[Lot]]],
+        lineage: Mapping[tuple[str, uuid.UUID, str], int],
+        points: Mapping[tuple[str, str, date], int],
+    ) -> bool:
+        """`add_posted_sale` of a group of sales (each with its shard and lots; the group's
+        lineage and points summed): on PostgreSQL one statement. False when a request id is
+        taken already (the caller rolls back: what the statement wrote is part of it)."""
+        if self.conn.dialect.name != "postgresql":
+            if not all(self.add_sale(sale, shard, lots) for sale, shard, lots in sales):
+                return False
+            self.apply_lineage(lineage)
+            self.add_points_earned(points)
+            return True
+        deltas = [
+            (shard_of_account(h), h, r, a, g)
+            for (h, r, a), g in sorted(lineage.items(), key=str)
+            if is_holder(h) and g != 0
+        ]
+        days = [(shard_of_account(h), h, p, d, n) for (h, p, d), n in sorted(points.items())]
+        lots = [(shard, sale.id, x) for sale, shard, taken in sales for x in taken]
+        params: dict[str, Any] = {
+            f"s_{c}": [getattr(sale, c) if c != "shard" else shard for sale, shard, _ in sales]
+            for c in _SALE_COLUMNS
+        }
+        params["s_status"] = [sale.status.value for sale, _, _ in sales]
+        params.update(
+            {
+                "lk": [x[0] for x in lots], "ls": [x[1] for x in lots],
+                "lr": [x[2].reduction_id for x in lots], "la": [x[2].asset for x in lots],
+                "lg": [x[2].grams for x in lots],
+                "dk": [x[0] for x in deltas], "dh": [x[1] for x in deltas],
+                "dr": [x[2] for x in deltas], "da": [x[3] for x in deltas],
+                "dg": [x[4] for x in deltas],
+                "pk": [x[0] for x in days], "ph": [x[1] for x in days],
+                "pp": [x[2] for x in days], "pd": [x[3] for x in days],
+                "pn": [x[4] for x in days],
+            }
+        )  # fmt: skip
+        stored = self.conn.exec_driver_sql(_posted_sales(self.conn.dialect), params).scalar_one()
+        return bool(stored == len(sales))
+
     def settle_sale(self, sale: Sale, shard: int) -> bool:
         """Store a hold's move out of `held`; False when a concurrent writer moved it first."""
         s = t.sales.c
@@ -384,6 +427,42 @@ class SqlMarket:
             )
         ).scalar_one()
         return int(total)
+
+    def stored_requests(
+        self, keys: Sequence[tuple[int, uuid.UUID, str]]
+    ) -> set[tuple[uuid.UUID, str]]:
+        """Which of these (shard, person, request id) have a sale already."""
+        s = t.sales.c
+        found: set[tuple[uuid.UUID, str]] = set()
+        for part in chunks(list(keys), 300):
+            found.update(
+                (r[0], r[1])
+                for r in self.conn.execute(
+                    sa.select(s.person_id, s.request_id).where(
+                        sa.tuple_(s.shard, s.person_id, s.request_id).in_(part)
+                    )
+                )
+            )
+        return found
+
+    def sold_by_many(
+        self, keys: Sequence[tuple[int, uuid.UUID, uuid.UUID]], now: datetime
+    ) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
+        """`sold_by` of several (shard, person, offer), by (person, offer); 0 is left out."""
+        s = t.sales.c
+        live = sa.or_(
+            s.status.in_([SaleStatus.COMPLETED.value, SaleStatus.CONFIRMED.value]),
+            sa.and_(s.status == SaleStatus.HELD.value, s.expires_at > now),
+        )
+        sold: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
+        for part in chunks(list(keys), 300):
+            for r in self.conn.execute(
+                sa.select(s.person_id, s.offer_id, sa.func.sum(s.grams))
+                .where(sa.tuple_(s.shard, s.person_id, s.offer_id).in_(part), live)
+                .group_by(s.person_id, s.offer_id)
+            ):
+                sold[(r[0], r[1])] = int(r[2])
+        return sold
 
     def sales(
         self,
@@ -508,6 +587,42 @@ class SqlMarket:
             else:
                 owned.append(tuple(r))
         return self._dated(owned), reserved
+
+    def available_lots_many(
+        self, sellers: Sequence[tuple[str, int, uuid.UUID]], now: datetime
+    ) -> dict[str, tuple[list[Lot], list[Lot]]]:
+        """`available_lots` of several (holder, person's shard, person), by holder; on
+        PostgreSQL one statement (a join on the sellers' (shard, holder) pairs, so each probes
+        only its own shard)."""
+        if self.conn.dialect.name != "postgresql":
+            return {h: self.available_lots(h, k, p, now) for h, k, p in sellers}
+        params = {
+            "h": [h for h, _, _ in sellers], "k": [shard_of_account(h) for h, _, _ in sellers],
+            "ks": [k for _, k, _ in sellers], "p": [p for _, _, p in sellers], "now": now,
+        }  # fmt: skip
+        owned: dict[str, list[tuple[Any, ...]]] = {h: [] for h, _, _ in sellers}
+        reserved: dict[str, list[Lot]] = {h: [] for h, _, _ in sellers}
+        for r in self.conn.exec_driver_sql(_AVAILABLE_LOTS_MANY, params):
+            if r[5]:
+                reserved[r[6]].append(Lot(r[0], r[1], int(r[2]), r[3], r[4]))
+            else:
+                owned[r[6]].append(tuple(r[:5]))
+        dated = self._dated([row for rows in owned.values() for row in rows])
+        out: dict[str, tuple[list[Lot], list[Lot]]] = {}
+        at = 0
+        for holder, rows in owned.items():
+            out[holder] = (dated[at : at + len(rows)], reserved[holder])
+            at += len(rows)
+        return out
+
+    def take_budgets(self, totals: Mapping[uuid.UUID, int]) -> list[uuid.UUID]:
+        """`take_budget` of several offers (in id order, so two groups never deadlock); the
+        offers whose budget (or open status) refused their total."""
+        return [
+            offer_id
+            for offer_id, grams in sorted(totals.items())
+            if self.conn.execute(_TAKE_BUDGET, {"offer": offer_id, "grams": grams}).rowcount != 1
+        ]
 
     def apply_lineage(self, deltas: Mapping[tuple[str, uuid.UUID, str], int]) -> None:
         """Add a movement's lineage changes ((holder, reduction, asset) → grams): one upsert
@@ -888,3 +1003,70 @@ _TAKE_BUDGET = (
     )
     .values(remaining_grams=t.offers.c.remaining_grams - sa.bindparam("grams"))
 )
+
+_SALE_COLUMNS = tuple(c.name for c in t.sales.columns)
+
+#: A group's lots, by seller (a seller's (shard, holder) pair is joined, so each probes only
+#: its own shard and partition): own reductions less what moved away, what it gained (its start
+#: and quality read by id afterwards), and what its unexpired holds reserve (tag 1).
+_AVAILABLE_LOTS_MANY = """
+WITH u AS (
+    SELECT * FROM unnest(%(h)s::text[], %(k)s::int2[], %(ks)s::int2[], %(p)s::uuid[])
+        AS u(h, k, ks, p)
+)
+SELECT e.id, e.asset, e.live_grams + coalesce(d.grams, 0), e.started_at, e.quality, 0, u.h
+FROM u JOIN events e ON e.shard = u.k AND e.holder = u.h AND e.state = 'active'
+LEFT JOIN holding_deltas d ON d.shard = u.k AND d.holder = u.h AND d.reduction_id = e.id
+UNION ALL
+SELECT d.reduction_id, d.asset, d.grams, NULL::timestamptz, NULL::text, 0, u.h
+FROM u JOIN holding_deltas d ON d.shard = u.k AND d.holder = u.h
+WHERE NOT EXISTS (
+    SELECT 1 FROM events m WHERE m.shard = d.shard AND m.id = d.reduction_id
+    AND m.holder = d.holder AND m.state = 'active'
+)
+UNION ALL
+SELECT sl.reduction_id, sl.asset, sl.grams, s.created_at, NULL::text, 1, u.h
+FROM u JOIN sales s ON s.shard = u.ks AND s.person_id = u.p
+JOIN sale_lots sl ON sl.shard = s.shard AND sl.sale_id = s.id
+WHERE s.status = 'held' AND s.expires_at > %(now)s
+"""
+
+_POSTED_SALES: dict[str, str] = {}
+
+
+def _posted_sales(dialect: sa.Dialect) -> str:
+    """A group of posted sales on PostgreSQL: their rows, lots, lineage deltas and points day
+    totals in one statement (lots only of the sales stored; the count says how many were)."""
+    found = _POSTED_SALES.get("sql")
+    if found is None:
+        arrays = ", ".join(
+            f"%(s_{c.name})s::{c.type.compile(dialect=dialect)}[]" for c in t.sales.columns
+        )
+        found = f"""
+WITH s AS (
+    INSERT INTO sales ({", ".join(_SALE_COLUMNS)}) SELECT * FROM unnest({arrays})
+    ON CONFLICT (shard, person_id, request_id) DO NOTHING
+    RETURNING shard, id
+), lots AS (
+    INSERT INTO sale_lots (shard, sale_id, reduction_id, asset, grams)
+    SELECT u.k, u.s, u.r, u.a, u.g
+    FROM unnest(%(lk)s::int2[], %(ls)s::uuid[], %(lr)s::uuid[], %(la)s::text[],
+                %(lg)s::int8[]) AS u(k, s, r, a, g)
+    JOIN s ON s.shard = u.k AND s.id = u.s
+), deltas AS (
+    INSERT INTO holding_deltas (shard, holder, reduction_id, asset, grams)
+    SELECT * FROM unnest(%(dk)s::int2[], %(dh)s::text[], %(dr)s::uuid[], %(da)s::text[],
+                         %(dg)s::int8[])
+    ON CONFLICT (shard, holder, reduction_id)
+    DO UPDATE SET grams = holding_deltas.grams + EXCLUDED.grams
+), days AS (
+    INSERT INTO points_days (shard, holder, programme, day, points)
+    SELECT * FROM unnest(%(pk)s::int2[], %(ph)s::text[], %(pp)s::text[], %(pd)s::date[],
+                         %(pn)s::int8[])
+    ON CONFLICT (shard, holder, programme, day)
+    DO UPDATE SET points = points_days.points + EXCLUDED.points
+)
+SELECT count(*) FROM s
+"""
+        _POSTED_SALES["sql"] = found
+    return found

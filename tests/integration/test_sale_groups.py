@@ -1,0 +1,125 @@
+"""Sales in groups (services/market.py, `_sell_group`) on both engines: a group sells in one
+transaction exactly what selling its requests one by one would, and leaves to its callers —
+to be sold alone, with their precise answers — every request it cannot simply sell."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tanpuhui.bootstrap import App
+from tanpuhui.domain.errors import TanpuhuiError
+from tanpuhui.domain.ledger import enterprise_account, person_account
+from tanpuhui.domain.market import SaleStatus
+from tanpuhui.domain.parties import Role
+from tanpuhui.services.market import (
+    _ALONE,
+    OfferTerms,
+    SaleResult,
+    _Request,
+    _sell_group,
+    create_offer,
+    sell_reductions,
+)
+from tests.db_fixtures import rows
+from tests.integration.test_market import _balance, _clean, _enterprise, _points_offer, _seller
+
+
+def _sold(outcome: object) -> SaleResult:
+    assert isinstance(outcome, SaleResult), outcome
+    return outcome
+
+
+def test_a_group_sells_each_request_as_if_alone_in_one_transaction(app: App) -> None:
+    a, a_grams = _seller(app, rides=3, subject="a")
+    b, b_grams = _seller(app, rides=3, subject="b")
+    offer = _points_offer(app)
+    group = [
+        _Request(a, offer, a_grams // 2, "a-1"),
+        _Request(b, offer, b_grams - 1, "b-1"),
+        _Request(a, offer, a_grams // 3, "a-2"),  # the same person again: the next lots
+    ]
+    sold = [_sold(x) for x in _sell_group(app.ctx, group)]
+    assert [s.sale.grams for s in sold] == [a_grams // 2, b_grams - 1, a_grams // 3]
+    assert all(s.status is SaleStatus.COMPLETED and sum(x.grams for x in s.lots) == s.sale.grams
+               for s in sold)  # fmt: skip
+    taken: dict[uuid.UUID, int] = {}
+    for lot in sold[0].lots + sold[2].lots:  # a's two sales never take the same gram twice
+        taken[lot.reduction_id] = taken.get(lot.reduction_id, 0) + lot.grams
+    assert sum(taken.values()) == a_grams // 2 + a_grams // 3
+    assert sold[2].lots[0].reduction_id == sold[0].lots[-1].reduction_id  # oldest first on
+    assert _balance(app, person_account(a)) == a_grams - a_grams // 2 - a_grams // 3
+    assert _balance(app, person_account(b)) == 1
+    buyer = _enterprise(app, "Maps", Role.PLATFORM)
+    assert _balance(app, enterprise_account(buyer)) == sum(s.sale.grams for s in sold)
+    assert _balance(app, person_account(a), "points:") == sold[0].sale.points + sold[2].sale.points
+    entries = rows(app, "select id from ledger_entries where kind = 'sale'")
+    assert sorted(uuid.UUID(str(e.id)) for e in entries) == sorted(s.sale.entry_id for s in sold)
+    # the same request ids again are replays, whatever path answers them
+    again = sell_reductions(app.ctx, a, offer, a_grams // 2, request_id="a-1")
+    assert again.replayed and again.sale.id == sold[0].sale.id
+    _clean(app)
+
+
+def test_what_a_group_cannot_simply_sell_is_left_to_be_sold_alone(app: App) -> None:
+    a, _ = _seller(app, rides=3, subject="a")
+    b, b_grams = _seller(app, rides=1, subject="b")
+    c, _ = _seller(app, rides=1, subject="c")
+    d, _ = _seller(app, rides=1, subject="d")
+    e, _ = _seller(app, rides=1, subject="e")
+    offer = _points_offer(app)
+    small = _points_offer(app, budget_grams=15)
+    cafe = _enterprise(app, "Cafe", Role.PLATFORM)
+    coupons = create_offer(app.ctx, cafe, OfferTerms(10**6, coupons=("C-1", "C-2"))).offer.id
+    earlier = sell_reductions(app.ctx, d, offer, 10, request_id="old")
+    sell_reductions(app.ctx, e, small, 10, request_id="first")  # 5 g of budget left
+    group = [
+        _Request(a, offer, 10, "x"),
+        _Request(a, offer, 10, "x"),  # repeated in the group
+        _Request(b, offer, b_grams + 1, "too-much"),  # beyond the balance
+        _Request(c, coupons, 10, "coupon"),  # pays a coupon
+        _Request(d, offer, 10, "old"),  # stored already
+        _Request(e, small, 10, "short"),  # the offer's budget cannot cover it
+        _Request(c, offer, 10, "c-1"),
+    ]
+    outcomes = _sell_group(app.ctx, group)
+    assert [x is _ALONE for x in outcomes] == [False, True, True, True, True, True, False]
+    first = _sold(outcomes[0])
+    # sold alone, each gets its precise answer
+    assert sell_reductions(app.ctx, a, offer, 10, request_id="x").sale.id == first.sale.id
+    with pytest.raises(TanpuhuiError) as refused:
+        sell_reductions(app.ctx, b, offer, b_grams + 1, request_id="too-much")
+    assert refused.value.code == "insufficient_balance"
+    assert sell_reductions(app.ctx, c, coupons, 10, request_id="coupon").sale.coupon == "C-1"
+    replay = sell_reductions(app.ctx, d, offer, 10, request_id="old")
+    assert replay.replayed and replay.sale.id == earlier.sale.id
+    with pytest.raises(TanpuhuiError) as refused:
+        sell_reductions(app.ctx, e, small, 10, request_id="short")
+    assert refused.value.code == "budget_exhausted"
+    assert _balance(app, enterprise_account(_enterprise(app, "Maps", Role.PLATFORM))) == 40
+    _clean(app)
+
+
+def test_a_group_whose_transaction_fails_leaves_every_request_to_be_sold_alone(
+    app: App,
+) -> None:
+    """A person's balance row changed behind the lots (as a corrupted or concurrent writer
+    would): the group's debit fails the database's check, the whole group rolls back, and
+    each request is answered alone (here: refused by the same check, nothing half-done)."""
+    a, grams = _seller(app, rides=2, subject="a")
+    b, _ = _seller(app, rides=2, subject="b")
+    offer = _points_offer(app)
+    with app.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "update balances set amount = 1 where account = ? and asset like 'co2e:%'"
+            if app.engine.dialect.name == "sqlite"
+            else "update balances set amount = 1 where account = %s and asset like 'co2e:%%'",
+            (person_account(a),),
+        )
+    outcomes = _sell_group(
+        app.ctx, [_Request(a, offer, grams // 2, "a"), _Request(b, offer, 10, "b")]
+    )
+    assert all(x is _ALONE for x in outcomes)
+    assert rows(app, "select id from sales") == []
+    assert _sold(sell_reductions(app.ctx, b, offer, 10, request_id="b")).sale.grams == 10
