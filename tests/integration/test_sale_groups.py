@@ -11,7 +11,7 @@ import pytest
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.errors import TanpuhuiError
 from tanpuhui.domain.ledger import enterprise_account, person_account
-from tanpuhui.domain.market import SaleStatus
+from tanpuhui.domain.market import OfferStatus, SaleStatus
 from tanpuhui.domain.parties import Role
 from tanpuhui.services.market import (
     _ALONE,
@@ -21,6 +21,7 @@ from tanpuhui.services.market import (
     _sell_group,
     create_offer,
     sell_reductions,
+    set_offer_status,
 )
 from tests.db_fixtures import rows
 from tests.integration.test_market import _balance, _clean, _enterprise, _points_offer, _seller
@@ -84,19 +85,27 @@ def test_what_a_group_cannot_simply_sell_is_left_to_be_sold_alone(app: App) -> N
         _Request(c, offer, 10, "c-1"),
     ]
     outcomes = _sell_group(app.ctx, group)
-    assert [x is _ALONE for x in outcomes] == [False, True, True, True, True, True, False]
     first = _sold(outcomes[0])
-    # sold alone, each gets its precise answer
+    assert outcomes[1] is _ALONE and outcomes[3] is _ALONE and outcomes[4] is _ALONE
+    # refusals the group can prove (offer open under its row lock, person known) it answers,
+    # as alone
+    assert isinstance(outcomes[2], TanpuhuiError) and outcomes[2].code == "insufficient_balance"
+    assert isinstance(outcomes[5], TanpuhuiError) and outcomes[5].code == "budget_exhausted"
+    assert outcomes[5].details == {"remaining_grams": 5}
+    _sold(outcomes[6])
+    # sold alone, each gets its precise answer; the group's refusals are the same
     assert sell_reductions(app.ctx, a, offer, 10, request_id="x").sale.id == first.sale.id
     with pytest.raises(TanpuhuiError) as refused:
         sell_reductions(app.ctx, b, offer, b_grams + 1, request_id="too-much")
-    assert refused.value.code == "insufficient_balance"
+    assert (refused.value.code, str(refused.value)) == ("insufficient_balance", str(outcomes[2]))
+    assert refused.value.details == outcomes[2].details
     assert sell_reductions(app.ctx, c, coupons, 10, request_id="coupon").sale.coupon == "C-1"
     replay = sell_reductions(app.ctx, d, offer, 10, request_id="old")
     assert replay.replayed and replay.sale.id == earlier.sale.id
     with pytest.raises(TanpuhuiError) as refused:
         sell_reductions(app.ctx, e, small, 10, request_id="short")
-    assert refused.value.code == "budget_exhausted"
+    assert (refused.value.code, str(refused.value)) == ("budget_exhausted", str(outcomes[5]))
+    assert refused.value.details == outcomes[5].details
     assert _balance(app, enterprise_account(_enterprise(app, "Maps", Role.PLATFORM))) == 40
     _clean(app)
 
@@ -123,3 +132,35 @@ def test_a_group_whose_transaction_fails_leaves_every_request_to_be_sold_alone(
     assert all(x is _ALONE for x in outcomes)
     assert rows(app, "select id from sales") == []
     assert _sold(sell_reductions(app.ctx, b, offer, 10, request_id="b")).sale.grams == 10
+
+
+def test_a_group_answers_a_closed_offer_and_leaves_an_unknown_person_alone(app: App) -> None:
+    """A paused offer refuses the group's total; the group runs again knowing it is paused
+    and answers `offer_closed` as alone. A person without reductions may not exist: that
+    refusal is left to the lone sale (`not_found`)."""
+    a, _ = _seller(app, rides=1, subject="a")
+    b, _ = _seller(app, rides=1, subject="b")
+    offer = _points_offer(app)
+    sell_reductions(app.ctx, a, offer, 10, request_id="warm")  # its terms are cached now
+    set_offer_status(app.ctx, offer, OfferStatus.PAUSED)
+    stranger = uuid.uuid4()
+    outcomes = _sell_group(
+        app.ctx,
+        [_Request(a, offer, 10, "p-1"), _Request(b, offer, 10, "p-2"),
+         _Request(stranger, offer, 10, "p-3")],
+    )  # fmt: skip
+    assert [getattr(x, "code", None) for x in outcomes[:2]] == ["offer_closed"] * 2
+    assert outcomes[2] is _ALONE or getattr(outcomes[2], "code", None) == "offer_closed"
+    with pytest.raises(TanpuhuiError) as refused:
+        sell_reductions(app.ctx, a, offer, 10, request_id="p-1")
+    assert (refused.value.code, str(refused.value)) == ("offer_closed", str(outcomes[0]))
+    set_offer_status(app.ctx, offer, OfferStatus.OPEN)
+    outcomes = _sell_group(
+        app.ctx, [_Request(a, offer, 10, "q-1"), _Request(stranger, offer, 10, "q-2")]
+    )
+    _sold(outcomes[0])
+    assert outcomes[1] is _ALONE
+    with pytest.raises(TanpuhuiError) as refused:
+        sell_reductions(app.ctx, stranger, offer, 10, request_id="q-2")
+    assert refused.value.code == "not_found"
+    _clean(app)

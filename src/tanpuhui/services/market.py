@@ -249,6 +249,8 @@ def sell_reductions(
     outcome = ctx.sale_groups.submit(
         _Request(person_id, offer_id, grams, rid), lambda group: _sell_group(ctx, group)
     )
+    if isinstance(outcome, TanpuhuiError):
+        raise outcome
     if isinstance(outcome, SaleResult):
         return outcome
     return retry_races(attempt)  # not sold in a group: alone, with every precise answer
@@ -269,48 +271,55 @@ _ALONE = _Alone()
 
 
 class _Short(Exception):  # noqa: N818 (not an error: an offer's budget refused the group's total)
-    def __init__(self, left: dict[uuid.UUID, int]) -> None:
-        super().__init__(f"offers {sorted(left)} lack budget for the group")
-        self.offers = set(left)
-        self.left = left
+    def __init__(self, found: dict[uuid.UUID, tuple[OfferStatus, int]]) -> None:
+        super().__init__(f"offers {sorted(found)} refused the group's total")
+        self.found = found  # each offer's status and remaining budget, as read then
 
 
-def _sell_group(ctx: Context, group: Sequence[_Request]) -> list[SaleResult | _Alone]:
+Outcome = SaleResult | TanpuhuiError | _Alone
+
+
+def _sell_group(ctx: Context, group: Sequence[_Request]) -> list[Outcome]:
     """Sell a group of concurrent requests in one transaction: what every sale in it costs
     once — the transaction, the sellers' locks (one statement), their lots (one read), the
     sales' rows, the entries' rows, postings, balances, queued log lines and seals (one
     statement each), and each offer's budget row, taken last and once for the group's total,
-    so it is locked once per group, not once per sale. Only sales that succeed are sold here:
-    a request whose offer pays in coupons or holds its sales, whose terms or balance or limit
-    refuse it, whose request id is stored or repeated in the group, or whose offer's budget
-    cannot cover the group (the group runs again with only as many of that offer's sales as
-    what was left of its budget then covers, and if that fails too, without them) is answered
-    `_ALONE`,
-    and its caller sells it alone (`sell_in`), with every precise refusal and replay. If the
-    group's transaction fails, every request of it is sold alone."""
-    out: list[SaleResult | _Alone] = [_ALONE] * len(group)
-    budgets: dict[uuid.UUID, int] = {}  # what an offer that refused the group had left
+    so it is locked once per group, not once per sale. A group sells exactly what selling its
+    requests one after the other would (a person's second sale allocates from what the first
+    left). A refusal is answered in the group only when it is the answer the request would
+    get alone (its request id is not stored; the offer is open and the person known, as the
+    group's own conditional update of the offer's row shows under that row's lock): a balance,
+    a per-person limit or a budget too short, or an offer found paused or closed. Every other
+    request — an offer paying coupons or holding its sales, terms refusing it, a stored or
+    repeated request id, anything in a lone request but a sale — is answered `_ALONE`, and
+    its caller sells it alone (`sell_in`). An offer whose budget refuses the group's total
+    makes the group run again knowing what that offer had left. If the group's transaction
+    fails, every request of it is sold alone."""
+    out: list[Outcome] = [_ALONE] * len(group)
+    known: dict[uuid.UUID, tuple[OfferStatus, int]] = {}
     for _ in range(3):
         try:
             with ctx.uow() as uow:
-                sold = _sell_together(uow, ctx, group, budgets)
-                if sold:
+                answers = _sell_together(uow, ctx, group, known)
+                if any(isinstance(a, SaleResult) for a in answers.values()):
                     uow.commit()
         except _Short as short:
-            for offer_id in short.offers:  # again, with what they have left; then without
-                budgets[offer_id] = short.left[offer_id] if offer_id not in budgets else 0
+            known.update(short.found)
             continue
         except Exception:  # each request, sold alone, gets its precise answer
             return out
-        for i, result in sold.items():
-            out[i] = result
+        for i, answer in answers.items():
+            out[i] = answer
         return out
     return out
 
 
 def _sell_together(
-    uow: UnitOfWork, ctx: Context, group: Sequence[_Request], budgets: dict[uuid.UUID, int]
-) -> dict[int, SaleResult]:
+    uow: UnitOfWork,
+    ctx: Context,
+    group: Sequence[_Request],
+    known: dict[uuid.UUID, tuple[OfferStatus, int]],
+) -> dict[int, Outcome]:
     now = ctx.clock.now()
     offers: dict[uuid.UUID, Offer] = {}
     chosen: list[int] = []
@@ -323,7 +332,6 @@ def _sell_together(
         if (
             offer.coupons
             or offer.hold_minutes is not None
-            or budgets.get(r.offer_id, 1) <= 0
             or (r.person_id, r.request_id) in keys
             or offer.terms_refusal(now, r.grams) is not None
         ):
@@ -334,7 +342,8 @@ def _sell_together(
         return {}
     persons = sorted({group[i].person_id for i in chosen})
     uow.locks.acquire([person_account(p) for p in persons])
-    if len(chosen) > 1:  # a lone sale's stored request id fails its insert (then: alone)
+    answering = len(chosen) > 1  # a lone request's stored id fails its insert (then: alone)
+    if answering:
         stored = uow.market.stored_requests(
             [(shard_of_person(group[i].person_id), group[i].person_id, group[i].request_id)
              for i in chosen]
@@ -356,19 +365,36 @@ def _sell_together(
             [(person_account(p), shard_of_person(p), p) for p in persons], now
         ).items()
     }
+    answers: dict[int, Outcome] = {}
+    refused: dict[int, TanpuhuiError] = {}  # answered if the offer's row proves it open
     accepted: list[tuple[int, Sale, list[Lot]]] = []
-    left = dict(budgets)
+    left = {o: remaining for o, (status, remaining) in known.items() if status is OfferStatus.OPEN}
     again = Counter(group[i].person_id for i in chosen)
     for i in chosen:
         r, offer, holder = group[i], offers[group[i].offer_id], person_account(group[i].person_id)
+        status = known.get(r.offer_id, (OfferStatus.OPEN, 0))[0]
+        if status is not OfferStatus.OPEN:
+            if answering:
+                answers[i] = OfferClosedError(f"offer {r.offer_id} is {status.value}")
+            continue
         most = offer.max_per_person_grams
         if most is not None and sold[(r.person_id, r.offer_id)] + r.grams > most:
-            continue
-        if left.get(r.offer_id, r.grams) < r.grams:
+            if not lots[holder]:  # a person with reductions exists; one without may not
+                continue
+            refused[i] = PerPersonLimitError(
+                f"offer {r.offer_id} buys at most {most} g per person;"
+                f" {sold[(r.person_id, r.offer_id)]} g sold already",
+                details={"sold_grams": sold[(r.person_id, r.offer_id)], "max_grams": most},
+            )
             continue
         try:
             taken = allocate(lots[holder], r.grams, offer)
-        except InsufficientBalanceError:
+        except InsufficientBalanceError as exc:
+            if lots[holder]:  # a person with reductions exists; one without may not
+                refused[i] = exc
+            continue
+        if left.get(r.offer_id, r.grams) < r.grams:
+            refused[i] = BudgetExhaustedError("")  # its remaining is known once taken
             continue
         again[r.person_id] -= 1
         if again[r.person_id]:  # the same person sells again in the group: from what is left
@@ -378,12 +404,15 @@ def _sell_together(
             left[r.offer_id] -= r.grams
         sale = _new_sale(uow, ctx, offer, r.person_id, r.grams, r.request_id, now)
         accepted.append((i, sale, taken))
-    if not accepted:
-        return {}
+    totals: dict[uuid.UUID, int] = defaultdict(int)
+    if answering:  # a refusal's offer is taken from too (0 g) to prove it open, under its lock
+        for i in refused:
+            totals[group[i].offer_id] += 0
+    if not accepted and not totals:
+        return answers
     entries: list[Entry] = []
     lineage: dict[tuple[str, uuid.UUID, str], int] = defaultdict(int)
     days: dict[tuple[str, str, date], int] = defaultdict(int)
-    totals: dict[uuid.UUID, int] = defaultdict(int)
     for _, sale, taken in accepted:
         entry, deltas, points = _posting(sale, taken, ctx.tz)
         entries.append(entry)
@@ -393,13 +422,32 @@ def _sell_together(
             days[day] += count
         totals[sale.offer_id] += sale.grams
     rows = [(sale, shard_of_person(sale.person_id), taken) for _, sale, taken in accepted]
-    if not uow.market.add_posted_sales(rows, {k: v for k, v in lineage.items() if v}, days):
+    if rows and not uow.market.add_posted_sales(
+        rows, {k: v for k, v in lineage.items() if v}, days
+    ):
         return {}  # a request id was stored (a lone sale's replay): roll back, each alone
     uow.ledger.record_many(entries)
-    short = uow.market.take_budgets(totals)  # last: the hottest rows, once per group
+    taken_from = uow.market.take_budgets(totals)  # last: the hottest rows, once per group
+    short = [o for o, grams in totals.items() if grams and taken_from.get(o) is None]
     if short:
-        raise _Short({offer_id: uow.market.remaining(offer_id) for offer_id in short})
-    return {i: SaleResult(sale, sale.status, taken) for i, sale, taken in accepted}
+        found = {}
+        for offer_id in short:
+            fresh = uow.market.find_offer(offer_id)
+            assert fresh is not None
+            found[offer_id] = (fresh.status, uow.market.remaining(offer_id))
+        raise _Short(found)
+    for i, refusal in refused.items():
+        remaining = taken_from.get(group[i].offer_id)
+        if remaining is None or not answering:
+            continue  # not proven open: alone
+        if isinstance(refusal, BudgetExhaustedError):
+            refusal = BudgetExhaustedError(
+                f"offer {group[i].offer_id} has {remaining} g of budget left",
+                details={"remaining_grams": remaining},
+            )
+        answers[i] = refusal
+    answers.update((i, SaleResult(sale, sale.status, taken)) for i, sale, taken in accepted)
+    return answers
 
 
 def _less(lots: Sequence[Lot], taken: Sequence[Lot]) -> list[Lot]:

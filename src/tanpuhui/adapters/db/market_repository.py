@@ -615,14 +615,17 @@ class SqlMarket:
             at += len(rows)
         return out
 
-    def take_budgets(self, totals: Mapping[uuid.UUID, int]) -> list[uuid.UUID]:
-        """`take_budget` of several offers (in id order, so two groups never deadlock); the
-        offers whose budget (or open status) refused their total."""
-        return [
-            offer_id
-            for offer_id, grams in sorted(totals.items())
-            if self.conn.execute(_TAKE_BUDGET, {"offer": offer_id, "grams": grams}).rowcount != 1
-        ]
+    def take_budgets(self, totals: Mapping[uuid.UUID, int]) -> dict[uuid.UUID, int]:
+        """`take_budget` of several offers (in id order, so two groups never deadlock): what
+        each offer whose budget (and open status) allowed its total has left; the row stays
+        locked to the end of the transaction (a total of 0 takes nothing and proves the offer
+        open and its budget exact)."""
+        left: dict[uuid.UUID, int] = {}
+        for offer_id, grams in sorted(totals.items()):
+            row = self.conn.execute(_TAKE_BUDGET_LEFT, {"offer": offer_id, "grams": grams}).first()
+            if row is not None:
+                left[offer_id] = int(row[0])
+        return left
 
     def apply_lineage(self, deltas: Mapping[tuple[str, uuid.UUID, str], int]) -> None:
         """Add a movement's lineage changes ((holder, reduction, asset) → grams): one upsert
@@ -1003,6 +1006,7 @@ _TAKE_BUDGET = (
     )
     .values(remaining_grams=t.offers.c.remaining_grams - sa.bindparam("grams"))
 )
+_TAKE_BUDGET_LEFT = _TAKE_BUDGET.returning(t.offers.c.remaining_grams)
 
 _SALE_COLUMNS = tuple(c.name for c in t.sales.columns)
 
