@@ -345,8 +345,12 @@ def bench_market(
         f"  oversold         {result['oversold_grams']} g\n"
         f"  bare 2-row tx    {result['bare_two_row_tx_per_s']:>7,} /s (same engine, same run)\n"
         f"  ratio            {result['ratio']:.0%} of the ceiling\n"
-        f"  CPU per sale     {result['python_cpu_ms_per_sale']} ms Python, "
-        f"{result['server_cpu_ms_per_sale']} ms server; {result['requests_per_group']} "
-        f"requests per group\n"
+        f"  CPU per sale     {result['python_cpu_ms_per_sale']} ms Python"
+        + (
+            ""
+            if result["server_cpu_ms_per_sale"] is None
+            else f", {result['server_cpu_ms_per_sale']} ms server"
+        )
+        + f"; {result['requests_per_group']} requests per group\n"
         f"  ledger verify    {violations} violation(s)"
     )

@@ -291,11 +291,13 @@ def _sell_group(ctx: Context, group: Sequence[_Request]) -> list[Outcome]:
     group's own conditional update of the offer's row shows under that row's lock): a balance,
     a per-person limit or a budget too short, or an offer found paused or closed. Every other
     request — an offer paying coupons or holding its sales, terms refusing it, a stored or
-    repeated request id, anything in a lone request but a sale — is answered `_ALONE`, and
+    repeated request id, a group of one — is answered `_ALONE`, and
     its caller sells it alone (`sell_in`). An offer whose budget refuses the group's total
     makes the group run again knowing what that offer had left. If the group's transaction
     fails, every request of it is sold alone."""
     out: list[Outcome] = [_ALONE] * len(group)
+    if len(group) == 1:  # nothing to share: the lone sale's own statements are cheaper
+        return out
     known: dict[uuid.UUID, tuple[OfferStatus, int]] = {}
     for _ in range(3):
         try:
