@@ -235,25 +235,30 @@ def sell_reductions(
             code="invalid_request",
         )
 
+    request = _Request(person_id, offer_id, grams, rid)
+    outcome = ctx.sale_groups.submit(request, lambda group: _sell_group(ctx, group))
+    if isinstance(outcome, TanpuhuiError):
+        raise outcome
+    if isinstance(outcome, SaleResult):
+        return outcome
+    return _sell_alone(ctx, request)  # not sold in a group: alone, with every precise answer
+
+
+def _sell_alone(ctx: Context, r: _Request) -> SaleResult:
+    """One sale in its own transaction (`sell_in`); a refusal sorted out after the rollback."""
+
     def attempt() -> SaleResult:
         try:
             with ctx.uow() as uow:
-                result = sell_in(uow, ctx, person_id, offer_id, grams, rid)
+                result = sell_in(uow, ctx, r.person_id, r.offer_id, r.grams, r.request_id)
                 uow.commit()
             return result
         except (TanpuhuiError, _Seen) as refused:
             if isinstance(refused, RaceLostError):
                 raise
-            return _after_refusal(ctx, refused, person_id, offer_id, grams, rid)
+            return _after_refusal(ctx, refused, r.person_id, r.offer_id, r.grams, r.request_id)
 
-    outcome = ctx.sale_groups.submit(
-        _Request(person_id, offer_id, grams, rid), lambda group: _sell_group(ctx, group)
-    )
-    if isinstance(outcome, TanpuhuiError):
-        raise outcome
-    if isinstance(outcome, SaleResult):
-        return outcome
-    return retry_races(attempt)  # not sold in a group: alone, with every precise answer
+    return retry_races(attempt)
 
 
 class _Request(NamedTuple):
@@ -291,13 +296,16 @@ def _sell_group(ctx: Context, group: Sequence[_Request]) -> list[Outcome]:
     group's own conditional update of the offer's row shows under that row's lock): a balance,
     a per-person limit or a budget too short, or an offer found paused or closed. Every other
     request — an offer paying coupons or holding its sales, terms refusing it, a stored or
-    repeated request id, a group of one — is answered `_ALONE`, and
-    its caller sells it alone (`sell_in`). An offer whose budget refuses the group's total
-    makes the group run again knowing what that offer had left. If the group's transaction
-    fails, every request of it is sold alone."""
+    repeated request id — is answered `_ALONE`, and its caller sells it alone (`sell_in`);
+    a group of one is sold alone here (`_sell_alone`). An offer whose budget refuses the
+    group's total makes the group run again knowing what that offer had left. If the group's
+    transaction fails, every request of it is sold alone."""
     out: list[Outcome] = [_ALONE] * len(group)
-    if len(group) == 1:  # nothing to share: the lone sale's own statements are cheaper
-        return out
+    if len(group) == 1:  # nothing to share: the lone sale's own statements are cheaper (and
+        try:  # it is sold here, so that the requests arriving meanwhile queue into a group)
+            return [_sell_alone(ctx, group[0])]
+        except TanpuhuiError as refused:
+            return [refused]
     known: dict[uuid.UUID, tuple[OfferStatus, int]] = {}
     for _ in range(3):
         try:
