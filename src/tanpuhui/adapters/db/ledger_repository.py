@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -169,12 +170,7 @@ class SqlLedger:
                 "unnest(%(k)s::int2[], %(a)s::text[], %(s)s::text[], %(n)s::int8[]) "
                 "ON CONFLICT (shard, account, asset) "
                 "DO UPDATE SET amount = balances.amount + EXCLUDED.amount",
-                {
-                    "k": [k[0] for k, _ in items],
-                    "a": [k[1] for k, _ in items],
-                    "s": [k[2] for k, _ in items],
-                    "n": [v for _, v in items],
-                },
+                _keyed_arrays(items),
             )
         else:
             self.conn.exec_driver_sql(
@@ -190,12 +186,7 @@ class SqlLedger:
                 "UPDATE balances AS b SET amount = b.amount + u.n FROM unnest(%(k)s::int2[], "
                 "%(a)s::text[], %(s)s::text[], %(n)s::int8[]) AS u(k, a, s, n) "
                 "WHERE b.shard = u.k AND b.account = u.a AND b.asset = u.s",
-                {
-                    "k": [k[0] for k, _ in items],
-                    "a": [k[1] for k, _ in items],
-                    "s": [k[2] for k, _ in items],
-                    "n": [v for _, v in items],
-                },
+                _keyed_arrays(items),
             ).rowcount
             if done != len(items):
                 raise InsufficientBalanceError("a debited holder holds none of the asset")
@@ -260,6 +251,16 @@ class SqlLedger:
             sa.select(e.issued_account, e.asset, e.grams, e.id).where(e.entry_id == entry_id)
         ):
             yield Posting(r.issued_account, r.asset, r.grams, r.id)
+
+
+def _keyed_arrays(items: Sequence[tuple[tuple[int, str, str], int]]) -> dict[str, list[Any]]:
+    """Keyed balance changes as the arrays of an `unnest(k, a, s, n)` statement."""
+    return {
+        "k": [k[0] for k, _ in items],
+        "a": [k[1] for k, _ in items],
+        "s": [k[2] for k, _ in items],
+        "n": [v for _, v in items],
+    }
 
 
 # statements every movement runs, built once (building and keying them per call was a

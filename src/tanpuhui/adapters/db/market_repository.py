@@ -321,12 +321,6 @@ class SqlMarket:
             self.apply_lineage(lineage)
             self.add_points_earned(points)
             return True
-        deltas = [
-            (shard_of_account(h), h, r, a, g)
-            for (h, r, a), g in sorted(lineage.items(), key=str)
-            if is_holder(h)
-        ]
-        days = [(shard_of_account(h), h, p, d, n) for (h, p, d), n in sorted(points.items())]
         row = self.conn.exec_driver_sql(
             _POSTED_SALE,
             {
@@ -338,12 +332,7 @@ class SqlMarket:
                 "settled": sale.settled_at,
                 "lr": [x.reduction_id for x in lots], "la": [x.asset for x in lots],
                 "lg": [x.grams for x in lots],
-                "dk": [x[0] for x in deltas], "dh": [x[1] for x in deltas],
-                "dr": [x[2] for x in deltas], "da": [x[3] for x in deltas],
-                "dg": [x[4] for x in deltas],
-                "pk": [x[0] for x in days], "ph": [x[1] for x in days],
-                "pp": [x[2] for x in days], "pd": [x[3] for x in days],
-                "pn": [x[4] for x in days],
+                **_lineage_arrays(lineage, points),
             },
         ).first()  # fmt: skip
         return bool(row is not None and row[0])
@@ -363,12 +352,6 @@ class SqlMarket:
             self.apply_lineage(lineage)
             self.add_points_earned(points)
             return True
-        deltas = [
-            (shard_of_account(h), h, r, a, g)
-            for (h, r, a), g in sorted(lineage.items(), key=str)
-            if is_holder(h) and g != 0
-        ]
-        days = [(shard_of_account(h), h, p, d, n) for (h, p, d), n in sorted(points.items())]
         lots = [(shard, sale.id, x) for sale, shard, taken in sales for x in taken]
         params: dict[str, Any] = {
             f"s_{c}": [getattr(sale, c) if c != "shard" else shard for sale, shard, _ in sales]
@@ -380,12 +363,7 @@ class SqlMarket:
                 "lk": [x[0] for x in lots], "ls": [x[1] for x in lots],
                 "lr": [x[2].reduction_id for x in lots], "la": [x[2].asset for x in lots],
                 "lg": [x[2].grams for x in lots],
-                "dk": [x[0] for x in deltas], "dh": [x[1] for x in deltas],
-                "dr": [x[2] for x in deltas], "da": [x[3] for x in deltas],
-                "dg": [x[4] for x in deltas],
-                "pk": [x[0] for x in days], "ph": [x[1] for x in days],
-                "pp": [x[2] for x in days], "pd": [x[3] for x in days],
-                "pn": [x[4] for x in days],
+                **_lineage_arrays(lineage, points),
             }
         )  # fmt: skip
         stored = self.conn.exec_driver_sql(_posted_sales(self.conn.dialect), params).scalar_one()
@@ -1009,6 +987,26 @@ _TAKE_BUDGET = (
 _TAKE_BUDGET_LEFT = _TAKE_BUDGET.returning(t.offers.c.remaining_grams)
 
 _SALE_COLUMNS = tuple(c.name for c in t.sales.columns)
+
+
+def _lineage_arrays(
+    lineage: Mapping[tuple[str, uuid.UUID, str], int], points: Mapping[tuple[str, str, date], int]
+) -> dict[str, list[Any]]:
+    """A posting's lineage deltas (holders only, 0 g left out) and points day totals as the
+    arrays `dk … dg` and `pk … pn` of the posted-sale statements."""
+    deltas = [
+        (shard_of_account(h), h, r, a, g)
+        for (h, r, a), g in sorted(lineage.items(), key=str)
+        if is_holder(h) and g != 0
+    ]
+    days = [(shard_of_account(h), h, p, d, n) for (h, p, d), n in sorted(points.items())]
+    return {
+        "dk": [x[0] for x in deltas], "dh": [x[1] for x in deltas], "dr": [x[2] for x in deltas],
+        "da": [x[3] for x in deltas], "dg": [x[4] for x in deltas],
+        "pk": [x[0] for x in days], "ph": [x[1] for x in days], "pp": [x[2] for x in days],
+        "pd": [x[3] for x in days], "pn": [x[4] for x in days],
+    }  # fmt: skip
+
 
 #: A group's lots, by seller (a seller's (shard, holder) pair is joined, so each probes only
 #: its own shard and partition): own reductions less what moved away, what it gained (its start
