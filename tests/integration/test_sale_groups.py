@@ -4,15 +4,21 @@ to be sold alone, with their precise answers — every request it cannot simply 
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tanpuhui.bootstrap import App
 from tanpuhui.domain.errors import TanpuhuiError
 from tanpuhui.domain.ledger import enterprise_account, person_account
 from tanpuhui.domain.market import OfferStatus, SaleStatus
 from tanpuhui.domain.parties import Role
+from tanpuhui.services.intake import submit_events
+from tanpuhui.services.ledger import verify_ledger
 from tanpuhui.services.market import (
     _ALONE,
     OfferTerms,
@@ -23,8 +29,19 @@ from tanpuhui.services.market import (
     sell_reductions,
     set_offer_status,
 )
+from tanpuhui.services.parties import add_enterprise, add_person, bind_subject
+from tests.builders import event
+from tests.conftest import NOW
 from tests.db_fixtures import rows
-from tests.integration.test_market import _balance, _clean, _enterprise, _points_offer, _seller
+from tests.integration.test_market import (
+    _balance,
+    _clean,
+    _enterprise,
+    _points_offer,
+    _publish,
+    _seller,
+)
+from tests.integration.test_properties import fresh_app
 
 
 def _sold(outcome: object) -> SaleResult:
@@ -164,3 +181,114 @@ def test_a_group_answers_a_closed_offer_and_leaves_an_unknown_person_alone(app: 
         sell_reductions(app.ctx, stranger, offer, 10, request_id="q-2")
     assert refused.value.code == "not_found"
     _clean(app)
+
+
+# --- property: a group answers as its requests sold one by one -----------------------------
+
+UNKNOWN = uuid.UUID("00000000-0000-7000-8000-000000000001")
+a_request = st.tuples(
+    st.integers(0, 3),  # 3: a person the platform does not know
+    st.sampled_from([5, 10, 100, 250, 700]),
+    st.sampled_from(["r0", "r1", "r2", "r3"]),  # few ids: repeats and stored ones
+)
+
+
+class Market:
+    """The same small market, built alike on each database: three sellers with 1-3 rides, a
+    points offer (budget and per-person limit drawn), and a sale stored under "r0"."""
+
+    def __init__(self, app: App, rides: list[int], budget: int, most: int | None) -> None:
+        self.app = app
+        _publish(app)
+        bikes = add_enterprise(app.ctx, "Bikes", {Role.SCENE}).id
+        buyer = add_enterprise(app.ctx, "Maps", {Role.PLATFORM}).id
+        self.buyer = enterprise_account(buyer)
+        self.persons = [add_person(app.ctx).id for _ in rides]
+        for k, (person, count) in enumerate(zip(self.persons, rides, strict=True)):
+            bind_subject(app.ctx, bikes, f"s{k}", person)
+            submit_events(app.ctx, bikes, [
+                event(event_id=f"e{k}-{i}", subject=f"s{k}",
+                      start=NOW - timedelta(days=count - i, hours=2 + k))
+                for i in range(count)
+            ])  # fmt: skip
+        self.offer = create_offer(
+            app.ctx, buyer,
+            OfferTerms(budget, points_per_kg=100, programme="luzhou.lvya", min_grams=10,
+                       max_per_person_grams=most),
+        ).offer.id  # fmt: skip
+        with contextlib.suppress(TanpuhuiError):
+            sell_reductions(app.ctx, self.persons[0], self.offer, 10, request_id="r0")
+
+    def request(self, who: int, grams: int, rid: str) -> _Request:
+        return _Request(self.persons[who] if who < 3 else UNKNOWN, self.offer, grams, rid)
+
+    def alone(self, r: _Request) -> object:
+        try:
+            return _answer(sell_reductions(self.app.ctx, r.person_id, r.offer_id, r.grams,
+                                           r.request_id))  # fmt: skip
+        except TanpuhuiError as exc:
+            return _answer(exc)
+
+    def holdings(self) -> list[int]:
+        return [_balance(self.app, a) for a in [*map(person_account, self.persons), self.buyer]]
+
+
+def _answer(outcome: object) -> object:
+    """What a caller sees, without ids (they differ between the two databases)."""
+    if isinstance(outcome, TanpuhuiError):
+        return (outcome.code, outcome.details)
+    assert isinstance(outcome, SaleResult), outcome
+    lots = [(lot.started_at, lot.grams) for lot in outcome.lots]
+    return ("sold", outcome.sale.grams, outcome.sale.points, outcome.replayed, lots)
+
+
+@pytest.mark.parametrize(
+    ("engine", "examples"),
+    [("sqlite", 20), pytest.param("postgres", 5, marks=pytest.mark.postgres)],
+)
+def test_a_group_answers_as_its_requests_sold_one_by_one(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    engine: str,
+    examples: int,
+) -> None:
+    """Adversarial groups — one person asking many times, repeated and stored request ids,
+    amounts beyond the balance, the limit or the budget, an unknown person — get, request by
+    request, the answers the same requests get sold one at a time on a twin database in the
+    order the group implies (the group's own first, then those it left to be sold alone), and
+    both ledgers end the same and verified."""
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(
+        group=st.lists(a_request, min_size=2, max_size=8),
+        rides=st.lists(st.integers(1, 3), min_size=3, max_size=3),
+        budget=st.sampled_from([200, 600, 5000]),
+        most=st.sampled_from([None, 300]),
+    )
+    def twins(
+        group: list[tuple[int, int, str]], rides: list[int], budget: int, most: int | None
+    ) -> None:
+        with (
+            fresh_app(request, engine, tmp_path_factory) as one,
+            fresh_app(request, engine, tmp_path_factory) as other,
+        ):
+            grouped, serial = Market(one, rides, budget, most), Market(other, rides, budget, most)
+            outcomes = _sell_group(one.ctx, [grouped.request(*r) for r in group])
+            got = [None if x is _ALONE else _answer(x) for x in outcomes]
+            for i, x in enumerate(outcomes):
+                if x is _ALONE:
+                    got[i] = grouped.alone(grouped.request(*group[i]))
+            order = [i for i, x in enumerate(outcomes) if x is not _ALONE]
+            order += [i for i, x in enumerate(outcomes) if x is _ALONE]
+            expected: list[object] = [None] * len(group)
+            for i in order:
+                expected[i] = serial.alone(serial.request(*group[i]))
+            assert got == expected
+            assert grouped.holdings() == serial.holdings()
+            assert verify_ledger(one.ctx) == []
+
+    twins()

@@ -450,7 +450,12 @@ def _sell_together(
         remaining = taken_from.get(group[i].offer_id)
         if remaining is None or not answering:
             continue  # not proven open: alone
-        if isinstance(refusal, BudgetExhaustedError):
+        if isinstance(refusal, BudgetExhaustedError):  # what was left at its turn
+            remaining += sum(
+                sale.grams
+                for j, sale, _ in accepted
+                if j > i and sale.offer_id == group[i].offer_id
+            )
             refusal = BudgetExhaustedError(
                 f"offer {group[i].offer_id} has {remaining} g of budget left",
                 details={"remaining_grams": remaining},
